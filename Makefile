@@ -1,0 +1,24 @@
+# intracker — PGXS build.  The control file's default_version is the one
+# version source: it names the install script and is passed to C as EXTVERSION.
+EXTENSION    = intracker
+PG_CONFIG   ?= pg_config
+EXTVERSION   = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big   = intracker
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA         = src/$(EXTENSION)--$(EXTVERSION).sql
+
+# PostgreSQL's headers as system headers: -Wextra (CI) then judges our code only.
+PG_CPPFLAGS  = -DEXTVERSION=\"$(EXTVERSION)\" -isystem $(shell $(PG_CONFIG) --includedir-server) \
+               $(shell pkg-config --cflags jansson)
+SHLIB_LINK   = $(shell pkg-config --libs jansson)
+
+# pg_regress runs against its own throwaway server with the library preloaded,
+# so `make installcheck` needs no running server and no edited postgresql.conf.
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=$(CURDIR)/tmp_check_regress
+
+EXTRA_CLEAN  = tmp_check_regress results regression.diffs regression.out
+
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

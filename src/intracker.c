@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * intracker.c
+ *	  Module entry point: _PG_init only fans out to each subsystem's Init.
+ *
+ * The library works both preloaded (shared_preload_libraries) and loaded
+ * on first use by CREATE EXTENSION or a function call; nothing here may
+ * depend on being preloaded.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "intracker.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	IdentityInit();
+
+	MarkGUCPrefixReserved("intracker");
+}

@@ -1,0 +1,163 @@
+/*-------------------------------------------------------------------------
+ *
+ * optimistic_lock.c
+ *	  The row-version trigger: reject stale writes, bump version.
+ *
+ * intracker_row_version() is a BEFORE UPDATE FOR EACH ROW trigger on every
+ * versioned table (projects, features, todos) and, for updated_at only, on
+ * users.  Its argument is the entity name used in messages ("todo").
+ *
+ * A writer states the version it read by writing it back: `SET version = 3`
+ * (directly, through a view, through PostgREST PATCH, or through the
+ * expected_version argument of the update functions).  If that differs from
+ * the stored version the row changed since it was read: the statement fails
+ * with PT409 and nothing is written.  A writer that does not mention version
+ * leaves NEW.version equal to OLD.version and is not checked.  Either way the
+ * stored version becomes OLD.version + 1, so every update bumps it exactly
+ * once.
+ *
+ * Concurrency: when two transactions update the same row, the second waits
+ * for the first's row lock and, under READ COMMITTED, re-evaluates against
+ * the committed row; OLD is then the new version, so the stale writer's
+ * NEW.version no longer matches and it gets PT409 instead of overwriting.
+ *
+ * An If-Match header of the PostgREST request (request.headers) is checked
+ * against the same stored version and fails with PT412.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "intracker.h"
+
+/*
+ * Does an If-Match header value (a list of entity tags, or "*") match
+ * version?  Accepts the forms a client may send: 3, "3" and W/"3".
+ */
+static bool
+if_match_accepts(const char *header, int32 version)
+{
+	const char *p = header;
+
+	while (*p)
+	{
+		const char *tag_start;
+		char	   *end;
+		long		tag;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (*p == '"')
+			p++;
+		tag_start = p;
+		tag = strtol(tag_start, &end, 10);
+		if (end != tag_start && tag == version && (*end == '"' || *end == ',' ||
+												  *end == ' ' || *end == '\0'))
+			return true;
+		/* skip to the next list element */
+		while (*p && *p != ',')
+			p++;
+	}
+	return false;
+}
+
+static char *
+row_id_text(HeapTuple tuple, TupleDesc tupdesc)
+{
+	char	   *id = SPI_getvalue(tuple, tupdesc, SPI_fnumber(tupdesc, "id"));
+
+	return id ? id : pstrdup("?");
+}
+
+PG_FUNCTION_INFO_V1(intracker_row_version);
+Datum
+intracker_row_version(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	HeapTuple	old_row;
+	HeapTuple	new_row;
+	const char *entity;
+	int			version_attnum;
+	int			updated_at_attnum;
+	int			cols[2];
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int			ncols = 0;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs != 1)
+		elog(ERROR, "intracker_row_version must be a BEFORE UPDATE FOR EACH ROW trigger with one argument");
+
+	tupdesc = trigdata->tg_relation->rd_att;
+	old_row = trigdata->tg_trigtuple;
+	new_row = trigdata->tg_newtuple;
+	entity = trigdata->tg_trigger->tgargs[0];
+
+	version_attnum = SPI_fnumber(tupdesc, "version");
+	if (version_attnum > 0)
+	{
+		bool		old_isnull;
+		bool		new_isnull;
+		int32		current = DatumGetInt32(heap_getattr(old_row, version_attnum, tupdesc, &old_isnull));
+		Datum		supplied_datum = heap_getattr(new_row, version_attnum, tupdesc, &new_isnull);
+		char	   *if_match;
+
+		if (new_isnull || DatumGetInt32(supplied_datum) != current)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTRACKER_VERSION_CONFLICT),
+					 errmsg("%s %s was changed by someone else", entity, row_id_text(old_row, tupdesc)),
+					 new_isnull ?
+					 errdetail("The write supplied no version; the current version is %d.", current) :
+					 errdetail("The write was based on version %d; the current version is %d.",
+							   DatumGetInt32(supplied_datum), current),
+					 errhint("Re-read the row and retry.")));
+
+		if_match = intracker_request_header("if-match");
+		if (if_match != NULL && !if_match_accepts(if_match, current))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTRACKER_PRECONDITION_FAILED),
+					 errmsg("%s %s does not match If-Match", entity, row_id_text(old_row, tupdesc)),
+					 errdetail("If-Match is %s; the current version is %d.", if_match, current),
+					 errhint("Re-read the row and retry.")));
+
+		if (current == PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s %s has reached the highest version", entity, row_id_text(old_row, tupdesc))));
+
+		cols[ncols] = version_attnum;
+		values[ncols] = Int32GetDatum(current + 1);
+		ncols++;
+	}
+
+	updated_at_attnum = SPI_fnumber(tupdesc, "updated_at");
+	if (updated_at_attnum > 0)
+	{
+		cols[ncols] = updated_at_attnum;
+		values[ncols] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		ncols++;
+	}
+
+	if (ncols > 0)
+		new_row = heap_modify_tuple_by_cols(new_row, tupdesc, ncols, cols, values, nulls);
+
+	return PointerGetDatum(new_row);
+}
