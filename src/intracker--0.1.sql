@@ -330,7 +330,7 @@ BEGIN
                   HINT = 'The project does not exist or you are not a member of it.';
     END IF;
     IF intracker_data.role_rank(role) < intracker_data.role_rank(min_role) THEN
-        RAISE EXCEPTION 'permission denied to % ', action
+        RAISE EXCEPTION 'permission denied to %', action
             USING ERRCODE = '42501',
                   DETAIL = format('Your role in project %s is %s; this needs %s or higher.', project_id, role, min_role),
                   HINT = 'Ask a project owner to change your role.';
@@ -362,7 +362,9 @@ BEGIN
     IF project IS NULL THEN
         RAISE EXCEPTION '% % not found', entity_name, row_id
             USING ERRCODE = 'PT404',
-                  HINT = format('The %s does not exist or you are not a member of its project.', entity_name);
+                  HINT = CASE WHEN entity = 'intracker_data.projects'::regclass
+                              THEN 'The project does not exist or you are not a member of it.'
+                              ELSE format('The %s does not exist or you are not a member of its project.', entity_name) END;
     END IF;
     RETURN project;
 END
@@ -870,7 +872,11 @@ BEGIN
     RETURN created;
 EXCEPTION
     WHEN unique_violation THEN
-        RAISE EXCEPTION 'a user with email % or id % already exists', create_user.email, create_user.user_id
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
+        IF violated = 'users_pkey' THEN
+            RAISE EXCEPTION 'a user with id % already exists', create_user.user_id USING ERRCODE = '23505';
+        END IF;
+        RAISE EXCEPTION 'a user with email % already exists', create_user.email
             USING ERRCODE = '23505',
                   HINT = 'Emails are unique regardless of case.';
     WHEN check_violation OR not_null_violation THEN
@@ -1222,7 +1228,7 @@ DECLARE
     unknown_todos uuid[];
     ended intracker.sessions;
 BEGIN
-    SELECT * INTO session FROM intracker_data.sessions s WHERE s.id = end_session.session_id FOR UPDATE;
+    SELECT * INTO session FROM intracker_data.sessions s WHERE s.id = end_session.session_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'session % not found', end_session.session_id
             USING ERRCODE = 'PT404',
@@ -1233,11 +1239,6 @@ BEGIN
             USING ERRCODE = '42501',
                   DETAIL = format('Session %s belongs to user %s.', session.id, session.user_id);
     END IF;
-    IF session.ended_at IS NOT NULL THEN
-        RAISE EXCEPTION 'session % has already ended', session.id
-            USING ERRCODE = '22023',
-                  DETAIL = format('It ended at %s.', session.ended_at);
-    END IF;
     SELECT array_agg(wanted) INTO unknown_todos
       FROM unnest(end_session.todo_ids) AS wanted
      WHERE NOT EXISTS (SELECT FROM intracker_data.todos t WHERE t.id = wanted AND t.project_id = session.project_id);
@@ -1247,16 +1248,23 @@ BEGIN
                   DETAIL = format('Not todos of project %s: %s.', session.project_id, array_to_string(unknown_todos, ', '));
     END IF;
 
+    -- "ended_at IS NULL" here, not in a check above, so that of two
+    -- concurrent calls exactly one ends the session.
     UPDATE intracker_data.sessions AS s
        SET ended_at = now(),
            summary = end_session.summary,
            next_steps = coalesce(end_session.next_steps, '{}'),
            blockers = coalesce(end_session.blockers, '{}'),
            todo_ids = coalesce(end_session.todo_ids, '{}')
-     WHERE s.id = session.id
+     WHERE s.id = session.id AND s.ended_at IS NULL
     RETURNING s.id, s.project_id, s.user_id, s.started_at, s.ended_at, s.goal, s.summary,
               s.next_steps, s.blockers, s.todo_ids
          INTO ended;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'session % has already ended', session.id
+            USING ERRCODE = '22023',
+                  HINT = 'Start a new session with intracker.start_session().';
+    END IF;
     RETURN ended;
 END
 $$;
@@ -1311,5 +1319,5 @@ GRANT INSERT (id, project_id, feature_id, title, description, status, priority, 
 GRANT INSERT (todo_id, blocked_by, project_id), DELETE
     ON intracker.todo_dependencies, intracker_data.todo_dependencies TO intracker_user;
 
-GRANT INSERT (id, project_id, goal), UPDATE (goal, summary, next_steps, blockers, todo_ids, ended_at), DELETE
+GRANT INSERT (id, project_id, user_id, goal), UPDATE (goal, summary, next_steps, blockers, todo_ids, ended_at), DELETE
     ON intracker.sessions, intracker_data.sessions TO intracker_user;
