@@ -372,7 +372,8 @@ $$;
 COMMENT ON FUNCTION intracker_data.project_of(regclass, uuid) IS 'Project id of a visible row of a project-scoped table; PT404 if not visible.';
 
 -- Apply a JSON object of field changes to one row, as one UPDATE that states
--- expected_version (checked by the C row-version trigger).  The changeable
+-- expected_version (checked by the C row-version trigger).  The caller must
+-- be an editor or owner of the row's project (PT404 / 42501 otherwise).  The changeable
 -- fields are the columns intracker_user may UPDATE (the grants at the end of
 -- this script); a bad value is reported as 22023 naming the field.
 CREATE FUNCTION intracker_data.apply_changes(entity regclass, row_id uuid, changes jsonb,
@@ -389,6 +390,9 @@ DECLARE
     updated bigint;
     problem text;
 BEGIN
+    PERFORM intracker_data.require_role(intracker_data.project_of(entity, row_id), 'editor',
+                                        format('edit %ss', entity_name));
+
     SELECT array_agg(a.attname ORDER BY a.attnum) INTO changeable
       FROM pg_attribute a
      WHERE a.attrelid = entity AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'version'
@@ -954,8 +958,6 @@ AS $$
 DECLARE
     updated intracker.projects;
 BEGIN
-    PERFORM intracker_data.project_of('intracker_data.projects', update_project.project_id);
-    PERFORM intracker_data.require_role(update_project.project_id, 'editor', 'edit projects');
     PERFORM intracker_data.apply_changes('intracker_data.projects', update_project.project_id, changes, expected_version);
     SELECT * INTO updated FROM intracker.projects p WHERE p.id = update_project.project_id;
     RETURN updated;
@@ -1061,8 +1063,6 @@ AS $$
 DECLARE
     updated intracker.features;
 BEGIN
-    PERFORM intracker_data.require_role(intracker_data.project_of('intracker_data.features', feature_id),
-                                        'editor', 'edit features');
     PERFORM intracker_data.apply_changes('intracker_data.features', feature_id, changes, expected_version);
     SELECT * INTO updated FROM intracker.features f WHERE f.id = update_feature.feature_id;
     RETURN updated;
@@ -1113,8 +1113,6 @@ AS $$
 DECLARE
     updated intracker.todos;
 BEGIN
-    PERFORM intracker_data.require_role(intracker_data.project_of('intracker_data.todos', todo_id),
-                                        'editor', 'edit todos');
     PERFORM intracker_data.apply_changes('intracker_data.todos', todo_id, changes, expected_version);
     SELECT * INTO updated FROM intracker.todos t WHERE t.id = update_todo.todo_id;
     RETURN updated;
