@@ -492,7 +492,12 @@ BEGIN
     IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
         RETURN NEW;
     END IF;
-    IF NEW.status = 'done' THEN
+    IF NEW.status = 'done' AND TG_OP = 'INSERT' THEN
+        -- Keep supplied values: pg_restore inserts rows that were completed
+        -- long ago (API users cannot supply these columns).
+        NEW.completed_at := coalesce(NEW.completed_at, now());
+        NEW.completed_by := coalesce(NEW.completed_by, intracker.current_user_id(), NEW.assigned_to);
+    ELSIF NEW.status = 'done' THEN
         NEW.completed_at := now();
         NEW.completed_by := coalesce(intracker.current_user_id(), NEW.assigned_to);
     ELSE

@@ -1,0 +1,470 @@
+# test/t/IntrackerTest.pm — shared helpers for intracker's Perl TAP tests.
+#
+# The tests in test/t/*.pl use PostgreSQL::Test::Cluster for anything that
+# needs real servers, real commits or several concurrent sessions.  This
+# module keeps their common setup in one place:
+#
+#   new_node($name, preload => 0|1)     initdb + start a throwaway server
+#   install_extension($node, $db)       CREATE DATABASE (unless postgres) + CREATE EXTENSION
+#   create_test_roles($node)            the login roles the tests connect as (see below)
+#   psql_as / safe_psql_as              one-shot psql acting as an intracker user
+#   sqlstate_of($stderr)                the SQLSTATE of the first error psql printed
+#   sample_team($node, $db)             users, projects, members, features, todos,
+#                                       dependencies and sessions; returns their ids
+#   IntrackerTest::Session->new(...)    a background psql session acting as a user,
+#                                       with send()/wait_until_blocked()/wait_result()
+#                                       for statements that block on another session
+#
+# Login roles (cluster-wide, created by create_test_roles):
+#   tracker_admin   LOGIN, member of intracker_admin: acts as users with act_as()
+#   authenticator   LOGIN NOINHERIT, like PostgREST's: identity from request.jwt.claims
+#   web_user        NOLOGIN, member of intracker_user, granted to authenticator
+# None is a superuser, so row-level security applies to their sessions.
+#
+# Every psql call here uses \set VERBOSITY verbose, so errors carry their
+# SQLSTATE, DETAIL and HINT ("ERROR:  PT409: todo ... was changed ...").
+
+package IntrackerTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(new_node install_extension create_test_roles psql_as
+  safe_psql_as sqlstate_of is_sqlstate sample_team q_lit);
+
+# A SQL string literal for $s (dollar quoting would break on '$q$' inside).
+sub q_lit
+{
+	my ($s) = @_;
+	return 'NULL' unless defined $s;
+	$s =~ s/'/''/g;
+	return "'$s'";
+}
+
+# Create and start a node.  TEMP_CONFIG (test/bin/run-all points it at
+# test/regress.conf) may already preload the library; the explicit setting
+# appended last wins, so preload => 0 really means "not preloaded".
+sub new_node
+{
+	my ($name, %opt) = @_;
+	my $preload = exists $opt{preload} ? $opt{preload} : 1;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+
+	# UTF8 whatever the caller's locale: the tests store non-ASCII text.
+	$node->init(extra => [ '--encoding=UTF8', '--no-locale' ]);
+	$node->append_conf('postgresql.conf',
+		    "# added by IntrackerTest::new_node\n"
+		  . "shared_preload_libraries = '"
+		  . ($preload ? 'intracker' : '') . "'\n"
+		  . "max_connections = 40\n"
+		  . "lc_messages = 'C'\n");
+	$node->start;
+	return $node;
+}
+
+sub install_extension
+{
+	my ($node, $db) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db") if $db ne 'postgres';
+	$node->safe_psql($db, 'CREATE EXTENSION intracker');
+	return;
+}
+
+# Idempotent: roles are cluster-wide and outlive DROP EXTENSION.
+sub create_test_roles
+{
+	my ($node) = @_;
+	$node->safe_psql(
+		'postgres', q{
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tracker_admin') THEN
+        CREATE ROLE tracker_admin LOGIN NOSUPERUSER;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticator') THEN
+        CREATE ROLE authenticator LOGIN NOINHERIT NOSUPERUSER;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'web_user') THEN
+        CREATE ROLE web_user NOLOGIN;
+    END IF;
+    GRANT intracker_admin TO tracker_admin;
+    GRANT intracker_user TO web_user;
+    GRANT web_user TO authenticator;
+END
+$roles$;
+});
+	return;
+}
+
+# The psql script prefix that gives a session its identity.
+#   via => 'act_as' (default): connected as tracker_admin, SELECT intracker.act_as(uid)
+#   via => 'jwt':  connected as authenticator, SET ROLE web_user, claims {"sub": uid}
+#   via => 'superuser': the node's superuser, act_as(uid) if uid is defined
+#   via => 'none': tracker_admin without identity
+# Returns (login role or undef for the superuser, script prefix).
+sub identity_prefix
+{
+	my ($user_id, $via) = @_;
+	$via //= 'act_as';
+	my $prefix = "\\set VERBOSITY verbose\n";
+	if ($via eq 'jwt')
+	{
+		return (
+			'authenticator',
+			$prefix
+			  . "SET ROLE web_user;\n"
+			  . "SELECT set_config('request.jwt.claims', "
+			  . q_lit(qq({"sub": "$user_id"}))
+			  . ", false) \\gset\n");
+	}
+	my $act_as =
+	  defined $user_id
+	  ? "SELECT intracker.act_as(" . q_lit($user_id) . ") \\gset\n"
+	  : '';
+	return (undef, $prefix . $act_as) if $via eq 'superuser';
+	return ('tracker_admin', $prefix) if $via eq 'none';
+	die "unknown identity path '$via'" unless $via eq 'act_as';
+	return ('tracker_admin', $prefix . $act_as);
+}
+
+# Run $sql acting as $user_id; returns ($ret, $stdout, $stderr) like
+# $node->psql in list context.  Options: via => (see identity_prefix).
+sub psql_as
+{
+	my ($node, $db, $user_id, $sql, %opt) = @_;
+	my ($login, $prefix) = identity_prefix($user_id, $opt{via});
+	my $connstr = $node->connstr($db) . (defined $login ? " user=$login" : '');
+	my ($ret, $out, $err) = $node->psql($db, $prefix . $sql, connstr => $connstr);
+	return ($ret, $out, $err);
+}
+
+# Like psql_as, but a failure ends the test with the statement and the error.
+sub safe_psql_as
+{
+	my ($node, $db, $user_id, $sql, %opt) = @_;
+	my ($ret, $out, $err) = psql_as($node, $db, $user_id, $sql, %opt);
+	if ($ret != 0)
+	{
+		diag("statement failed (psql exit $ret) acting as "
+			  . ($user_id // 'nobody') . ":\n$sql\n$err");
+		die "safe_psql_as failed: $err\n";
+	}
+	return $out;
+}
+
+# SQLSTATE of the first ERROR/FATAL in psql's stderr (VERBOSITY verbose),
+# or '' when there is none.
+sub sqlstate_of
+{
+	my ($stderr) = @_;
+	return '' unless defined $stderr;
+	return $stderr =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/ ? $1 : '';
+}
+
+# Test that psql's stderr reports SQLSTATE $code; on failure show the whole
+# error (message, DETAIL, HINT) and the output.
+sub is_sqlstate
+{
+	my ($err, $code, $name, $out) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $ok = is(sqlstate_of($err), $code, $name);
+	diag("stderr was:\n" . ($err // '') . "\nstdout was:\n" . ($out // ''))
+	  unless $ok;
+	return $ok;
+}
+
+# Build a sample team in $db and return its ids:
+#   users    alice (owner of apollo, viewer of zeta), bob (editor of apollo,
+#            owner of zeta), carol (viewer of apollo), erin (owner of zeta),
+#            robot (agent, editor of apollo), dave (no project)
+#   projects apollo (resume_context with unicode and quotes), zeta
+#   features apollo: login, billing (in_progress); zeta: search (done)
+#   todos    apollo: t_design (done), t_api (in_progress, blocked by t_design),
+#            t_docs (todo, blocked by t_api), t_old (cancelled),
+#            t_review (review, assigned to bob), t_stuck (blocked, blocked_reason);
+#            zeta: t_index (done), t_query (todo, blocked by t_index)
+#   sessions alice in apollo (ended), bob in zeta (ended), robot in apollo (open)
+# Everything is created through the API, acting as the right user, so the
+# versions are what real use produces (several rows have version > 1).
+sub sample_team
+{
+	my ($node, $db) = @_;
+	my %t;
+
+	# The node's superuser is a member of every role, intracker_admin included.
+	my $sql = sub {
+		my ($as, $stmt) = @_;
+		my $out = safe_psql_as($node, $db, $as, $stmt, via => 'superuser');
+		return $out;
+	};
+
+	my @users = (
+		[ alice => 'alice@example.com', q{Alice O'Hara},   'human', 'alice-o' ],
+		[ bob   => 'Bob@Example.com',   'Bob "the builder"', 'human', undef ],
+		[ carol => 'carol@example.com', 'Carol Zoë Ångström', 'human', undef ],
+		[ dave  => 'dave@example.com',  'Dave',            'human', undef ],
+		[ erin  => 'erin@example.com',  'Erin',            'human', 'erin42' ],
+		[ robot => 'robot@agents.example.com', 'Claude (agent)', 'agent', undef ],
+	);
+	for my $u (@users)
+	{
+		my ($key, $email, $name, $kind, $gh) = @$u;
+		$t{$key} = $sql->(undef,
+			    "SELECT id FROM intracker.create_user(email => "
+			  . q_lit($email)
+			  . ", name => "
+			  . q_lit($name)
+			  . ", kind => "
+			  . q_lit($kind)
+			  . ", github_username => "
+			  . q_lit($gh) . ")");
+	}
+
+	$t{resume_context} =
+	  q[{"notes": "Zoë's \"quoted\" note — ✓ 日本語 🚀", "constraints": ["don't break the API", "back\\\\slash"], "nested": {"a": [1, 2.5, null, true], "empty": {}}}];
+
+	$t{apollo} = $sql->($t{alice},
+		    "SELECT id FROM intracker.create_project(name => 'Apollo', "
+		  . "description => 'Moon landing; \"quotes\" and ''apostrophes''', "
+		  . "github_repo => 'octocat/apollo-11', tags => ARRAY['space', 'nasa'])");
+	$sql->($t{alice},
+		    "SELECT version FROM intracker.update_project('$t{apollo}', "
+		  . "jsonb_build_object('resume_context', "
+		  . q_lit($t{resume_context})
+		  . "::jsonb), 1)");
+	$t{zeta} = $sql->($t{bob},
+		"SELECT id FROM intracker.create_project(name => 'Zeta', status => 'paused')");
+
+	$sql->($t{alice}, <<"SQL");
+SELECT FROM intracker.add_member('$t{apollo}', '$t{bob}', 'editor');
+SELECT FROM intracker.add_member('$t{apollo}', '$t{carol}', 'viewer');
+SELECT FROM intracker.add_member('$t{apollo}', '$t{robot}', 'editor');
+SQL
+	$sql->($t{bob}, <<"SQL");
+SELECT FROM intracker.add_member('$t{zeta}', '$t{erin}', 'owner');
+SELECT FROM intracker.add_member('$t{zeta}', '$t{alice}', 'viewer');
+SQL
+
+	$t{f_login} = $sql->($t{alice},
+		"SELECT id FROM intracker.create_feature('$t{apollo}', 'Login', priority => 'high', assigned_to => '$t{bob}')");
+	$t{f_billing} = $sql->($t{bob},
+		"SELECT id FROM intracker.create_feature('$t{apollo}', 'Billing', description => 'Invoices in €')");
+	$t{f_search} = $sql->($t{erin},
+		"SELECT id FROM intracker.create_feature('$t{zeta}', 'Search')");
+
+	my $todo = sub {
+		my ($as, $project, $title, $extra) = @_;
+		return $sql->($as,
+			    "SELECT id FROM intracker.create_todo('$project', "
+			  . q_lit($title)
+			  . ($extra ? ", $extra" : '') . ")");
+	};
+	$t{t_design} = $todo->($t{alice}, $t{apollo}, 'Design schema',
+		"feature_id => '$t{f_login}', priority => 'critical', estimate => 3, tags => ARRAY['db']");
+	$t{t_api} = $todo->($t{bob}, $t{apollo}, 'Implement API',
+		"feature_id => '$t{f_login}', assigned_to => '$t{bob}', due_date => '2030-01-31'");
+	$t{t_docs} = $todo->($t{robot}, $t{apollo}, 'Write "docs"',
+		"description => 'Line one\nline two, tab\there'");
+	$t{t_old}    = $todo->($t{alice}, $t{apollo}, 'Old idea');
+	$t{t_review} = $todo->($t{bob}, $t{apollo}, 'Review billing',
+		"feature_id => '$t{f_billing}', assigned_to => '$t{bob}'");
+	$t{t_stuck} = $todo->($t{alice}, $t{apollo}, 'Stuck on legal');
+	$t{t_index} = $todo->($t{erin}, $t{zeta}, 'Build index',
+		"feature_id => '$t{f_search}'");
+	$t{t_query} = $todo->($t{bob}, $t{zeta}, 'Query parser');
+
+	# Dependencies first (t_api needs t_design done before it may start).
+	$sql->($t{bob}, <<"SQL");
+SELECT FROM intracker.add_dependency('$t{t_api}', '$t{t_design}');
+SELECT FROM intracker.add_dependency('$t{t_docs}', '$t{t_api}');
+SQL
+	$sql->($t{erin},
+		"SELECT FROM intracker.add_dependency('$t{t_query}', '$t{t_index}')");
+
+	# Statuses, each based on the version just read.
+	my $status = sub {
+		my ($as, $todo_id, $new_status, $changes) = @_;
+		my $c = $changes // qq({"status": "$new_status"});
+		$sql->($as,
+			    "SELECT version FROM intracker.update_todo('$todo_id', "
+			  . q_lit($c)
+			  . "::jsonb, (SELECT version FROM intracker.todos WHERE id = '$todo_id'))");
+	};
+	$status->($t{alice}, $t{t_design}, 'in_progress');
+	$status->($t{alice}, $t{t_design}, 'done');
+	$status->($t{bob},   $t{t_api},    'in_progress');
+	$status->($t{alice}, $t{t_old},    'cancelled');
+	$status->($t{bob},   $t{t_review}, 'review');
+	$status->($t{alice}, $t{t_stuck}, undef,
+		q[{"status": "blocked", "blocked_reason": "waiting on \"legal\" — ✓"}]);
+	$status->($t{erin}, $t{t_index}, 'done');
+	$sql->($t{alice},
+		"SELECT FROM intracker.update_feature('$t{f_billing}', '{\"status\": \"in_progress\"}', 1)");
+	$sql->($t{erin},
+		"SELECT FROM intracker.update_feature('$t{f_search}', '{\"status\": \"done\"}', 1)");
+
+	$t{s_alice} = $sql->($t{alice},
+		"SELECT id FROM intracker.start_session('$t{apollo}', goal => 'Ship login')");
+	$sql->($t{alice},
+		    "SELECT FROM intracker.end_session('$t{s_alice}', 'Schema done; API started', "
+		  . "next_steps => ARRAY['finish API', 'write \"docs\"'], blockers => ARRAY['legal review'], "
+		  . "todo_ids => ARRAY['$t{t_design}', '$t{t_api}']::uuid[])");
+	$t{s_bob} = $sql->($t{bob},
+		"SELECT id FROM intracker.start_session('$t{zeta}')");
+	$sql->($t{bob},
+		"SELECT FROM intracker.end_session('$t{s_bob}', 'Nothing yet')");
+	$t{s_robot} = $sql->($t{robot},
+		"SELECT id FROM intracker.start_session('$t{apollo}', goal => 'Write the docs')");
+
+	return \%t;
+}
+
+##############################################################################
+# IntrackerTest::Session: a background psql session acting as an intracker
+# user, for tests that interleave transactions of several sessions.
+#
+#   my $s = IntrackerTest::Session->new($node, $db, name => 'A', user => $id,
+#                                       via => 'act_as' | 'jwt');
+#   $s->query_safe($sql)      run, die with diagnostics on any error; returns stdout
+#   ($out, $err) = $s->query($sql)   run, return output and stderr (no dying)
+#   $s->send($sql)            start a statement that may block; returns at once
+#   $s->wait_until_blocked    'blocked:<wait_event>' | 'done' | 'timeout'
+#   ($out, $err) = $s->wait_result   output and stderr of the sent statement
+#   $s->become($id)           act as another user from now on
+#   $s->quit
+##############################################################################
+
+package IntrackerTest::Session;
+
+use strict;
+use warnings;
+use Test::More ();
+use Time::HiRes qw(usleep);
+
+sub new
+{
+	my ($class, $node, $db, %opt) = @_;
+	my $self = bless {
+		node  => $node,
+		db    => $db,
+		name  => $opt{name} // 'session',
+		via   => $opt{via} // 'act_as',
+		nsent => 0,
+	}, $class;
+	my ($login, $prefix) =
+	  IntrackerTest::identity_prefix($opt{user}, $self->{via});
+	# on_error_stop => 0: an error ends the statement, not the session.
+	$self->{bg} = $node->background_psql(
+		$db,
+		on_error_stop => 0,
+		extra_params => [ defined $login ? ('-U', $login) : () ]);
+	$self->{bg}->set_query_timer_restart;
+	$self->{pid} = $self->query_safe('SELECT pg_backend_pid()');
+	$self->query_safe($prefix);
+	return $self;
+}
+
+sub pid { return $_[0]{pid} }
+
+# Run $sql; return (stdout, stderr).  BackgroundPsql keeps stderr across
+# queries, so it is taken and cleared here: each call sees its own errors.
+sub query
+{
+	my ($self, $sql) = @_;
+	my ($out) = $self->{bg}->query($sql);
+	my $err = $self->{bg}{stderr};
+	$self->{bg}{stderr} = '';
+	return ($out, $err);
+}
+
+sub query_safe
+{
+	my ($self, $sql) = @_;
+	my ($out, $err) = $self->query($sql);
+	if ($err ne '')
+	{
+		Test::More::diag("[$self->{name}] unexpected error in:\n$sql\n$err");
+		die "[$self->{name}] query failed: $err\n";
+	}
+	return $out;
+}
+
+sub become
+{
+	my ($self, $user_id) = @_;
+	if ($self->{via} eq 'jwt')
+	{
+		$self->query_safe("SELECT set_config('request.jwt.claims', "
+			  . IntrackerTest::q_lit(qq({"sub": "$user_id"}))
+			  . ", false) \\gset");
+	}
+	else
+	{
+		$self->query_safe("SELECT intracker.act_as('$user_id') \\gset");
+	}
+	return;
+}
+
+# Send $sql without waiting for it to finish.  The statement is tagged with a
+# comment so wait_until_blocked can tell it from the previous statement in
+# pg_stat_activity.
+sub send
+{
+	my ($self, $sql) = @_;
+	my $tag = "intracker_send_" . ++$self->{nsent};
+	$self->{tag} = $tag;
+	my $out = $self->{bg}->query_until(qr/$tag\n/,
+		"\\echo $tag\n/* $tag */ $sql\n;\n");
+	$out =~ s/\A.*?$tag\n//s;
+	$self->{pending} = $out;
+	return;
+}
+
+# Wait (at most $timeout seconds) until the sent statement either waits for
+# a lock ('blocked:<wait_event>') or has finished ('done').
+sub wait_until_blocked
+{
+	my ($self, $timeout) = @_;
+	$timeout //= 60;
+	my $tag = $self->{tag};
+	my $query = qq{
+SELECT CASE WHEN position('$tag' IN query) = 0 THEN 'not started'
+            WHEN wait_event_type = 'Lock' THEN 'blocked:' || wait_event
+            WHEN state <> 'active' THEN 'done'
+            ELSE 'running' END
+  FROM pg_stat_activity WHERE pid = $self->{pid}};
+	my $state = '';
+	for (my $waited = 0; $waited < $timeout * 10; $waited++)
+	{
+		$state = $self->{node}->safe_psql('postgres', $query);
+		return $state if $state =~ /^(blocked|done)/;
+		usleep(100_000);
+	}
+	Test::More::diag("[$self->{name}] still '$state' after ${timeout}s: $tag");
+	return 'timeout';
+}
+
+# Output and stderr of the statement started by send().
+sub wait_result
+{
+	my ($self) = @_;
+	my ($out, $err) = $self->query('');
+	$out = ($self->{pending} // '') . $out;
+	$self->{pending} = '';
+	$out =~ s/\n\z//;
+	return ($out, $err);
+}
+
+sub quit
+{
+	my ($self) = @_;
+	$self->{bg}->quit;
+	return;
+}
+
+1;
