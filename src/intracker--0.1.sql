@@ -273,10 +273,11 @@ SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT coalesce(array_agg(DISTINCT other.user_id), '{}')
       FROM intracker_data.project_members mine
+      JOIN intracker_data.users u ON u.id = mine.user_id AND u.is_active
       JOIN intracker_data.project_members other ON other.project_id = mine.project_id
      WHERE mine.user_id = intracker.current_user_id();
 END;
-COMMENT ON FUNCTION intracker_data.visible_user_ids() IS 'Users who share at least one project with the acting user.';
+COMMENT ON FUNCTION intracker_data.visible_user_ids() IS 'Users who share at least one project with the acting (active) user.';
 
 CREATE FUNCTION intracker_data.user_is_active(user_id uuid)
 RETURNS boolean
@@ -352,6 +353,9 @@ DECLARE
     project uuid;
     entity_name text := rtrim((SELECT c.relname FROM pg_class c WHERE c.oid = entity), 's');
 BEGIN
+    -- Without this an anonymous caller would be told "not found" (RLS hides
+    -- everything from it) instead of how to authenticate.
+    PERFORM intracker_data.require_user();
     IF row_id IS NULL THEN
         RAISE EXCEPTION '% id must not be null', entity_name USING ERRCODE = '22023';
     END IF;
@@ -389,6 +393,7 @@ DECLARE
     changeable text[];
     updated bigint;
     problem text;
+    problem_column text;
 BEGIN
     PERFORM intracker_data.require_role(intracker_data.project_of(entity, row_id), 'editor',
                                         format('edit %ss', entity_name));
@@ -449,8 +454,8 @@ BEGIN
             END LOOP;
             RAISE;
         WHEN check_violation OR foreign_key_violation OR not_null_violation THEN
-            GET STACKED DIAGNOSTICS problem = CONSTRAINT_NAME;
-            PERFORM intracker_data.raise_for_constraint(problem);
+            GET STACKED DIAGNOSTICS problem = CONSTRAINT_NAME, problem_column = COLUMN_NAME;
+            PERFORM intracker_data.explain_violation(problem, problem_column);
             RAISE;
     END;
     IF updated = 0 THEN
@@ -787,8 +792,8 @@ COMMENT ON VIEW intracker.my_todos IS 'Open (not done, not cancelled) todos assi
 ------------------------------------------------------------------------------
 -- Constraint explanations
 --
--- The API functions turn a check or foreign-key violation into 22023 with
--- the constraint's comment as DETAIL, so the caller learns which field was
+-- The API functions turn a check, foreign-key or not-null violation into
+-- 22023 with the constraint's comment (or the column) as DETAIL, so the caller learns which field was
 -- wrong and why.  Direct writes through the views keep PostgreSQL's own
 -- error, whose message names the constraint.
 ------------------------------------------------------------------------------
@@ -822,7 +827,7 @@ COMMENT ON CONSTRAINT todo_dependencies_todo_same_project ON intracker_data.todo
 COMMENT ON CONSTRAINT todo_dependencies_blocker_same_project ON intracker_data.todo_dependencies IS 'blocked_by must be a todo of the same project.';
 COMMENT ON CONSTRAINT sessions_end_after_start ON intracker_data.sessions IS 'ended_at must not be before started_at.';
 
-CREATE FUNCTION intracker_data.raise_for_constraint(constraint_name text)
+CREATE FUNCTION intracker_data.explain_violation(constraint_name text, column_name text)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -830,22 +835,27 @@ AS $$
 DECLARE
     explanation text;
 BEGIN
-    SELECT d.description INTO explanation
-      FROM pg_constraint c
-      JOIN pg_description d ON d.classoid = 'pg_constraint'::regclass AND d.objoid = c.oid
-     WHERE c.conname = constraint_name
-       AND c.connamespace = 'intracker_data'::regnamespace;
+    IF coalesce(constraint_name, '') = '' AND coalesce(column_name, '') <> '' THEN
+        -- PostgreSQL reports NOT NULL violations by column, not constraint.
+        explanation := format('%s must not be null.', column_name);
+    ELSE
+        SELECT d.description INTO explanation
+          FROM pg_constraint c
+          JOIN pg_description d ON d.classoid = 'pg_constraint'::regclass AND d.objoid = c.oid
+         WHERE c.conname = constraint_name
+           AND c.connamespace = 'intracker_data'::regnamespace;
+    END IF;
     IF explanation IS NOT NULL THEN
         RAISE EXCEPTION 'invalid value for %', split_part(explanation, ' ', 1)
             USING ERRCODE = '22023',
                   DETAIL = explanation,
-                  CONSTRAINT = constraint_name,
+                  CONSTRAINT = coalesce(constraint_name, ''),
                   COLUMN = split_part(explanation, ' ', 1);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION intracker_data.raise_for_constraint(text) IS
-    'Raises 22023 explaining a violated constraint (from its comment), or returns if the constraint has none.';
+COMMENT ON FUNCTION intracker_data.explain_violation(text, text) IS
+    'Raises 22023 explaining a violated constraint (from its comment) or NOT NULL column; returns if there is nothing to explain.';
 
 ------------------------------------------------------------------------------
 -- API functions
@@ -865,6 +875,7 @@ AS $$
 DECLARE
     created intracker.users;
     violated text;
+    violated_column text;
 BEGIN
     IF NOT pg_has_role('intracker_admin', 'MEMBER') THEN
         RAISE EXCEPTION 'permission denied to create users'
@@ -889,8 +900,8 @@ EXCEPTION
             USING ERRCODE = '23505',
                   HINT = 'Emails are unique regardless of case.';
     WHEN check_violation OR not_null_violation THEN
-        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        PERFORM intracker_data.raise_for_constraint(violated);
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
         RAISE;
 END
 $$;
@@ -911,6 +922,7 @@ DECLARE
     me uuid := intracker_data.require_user();
     created intracker.projects;
     violated text;
+    violated_column text;
 BEGIN
     -- SECURITY DEFINER: the creator is not yet a member, so neither the
     -- project row nor its owner membership would pass RLS.
@@ -925,8 +937,8 @@ BEGIN
     RETURN created;
 EXCEPTION
     WHEN check_violation OR not_null_violation THEN
-        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        PERFORM intracker_data.raise_for_constraint(violated);
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
         RAISE;
 END
 $$;
@@ -980,6 +992,7 @@ DECLARE
     added intracker.project_members;
     active boolean;
     violated text;
+    violated_column text;
 BEGIN
     PERFORM intracker_data.require_role(add_member.project_id, 'owner', 'manage members');
     active := intracker_data.user_is_active(add_member.user_id);
@@ -996,8 +1009,8 @@ BEGIN
     RETURN added;
 EXCEPTION
     WHEN check_violation OR not_null_violation THEN
-        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        PERFORM intracker_data.raise_for_constraint(violated);
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
         RAISE;
 END
 $$;
@@ -1042,6 +1055,7 @@ DECLARE
     new_id uuid;
     created intracker.features;
     violated text;
+    violated_column text;
 BEGIN
     PERFORM intracker_data.require_role(create_feature.project_id, 'editor', 'create features');
     INSERT INTO intracker_data.features AS f (project_id, title, description, priority, assigned_to, status)
@@ -1052,8 +1066,8 @@ BEGIN
     RETURN created;
 EXCEPTION
     WHEN check_violation OR foreign_key_violation OR not_null_violation THEN
-        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        PERFORM intracker_data.raise_for_constraint(violated);
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
         RAISE;
 END
 $$;
@@ -1088,6 +1102,7 @@ AS $$
 DECLARE
     created intracker.todos;
     violated text;
+    violated_column text;
 BEGIN
     PERFORM intracker_data.require_role(create_todo.project_id, 'editor', 'create todos');
     INSERT INTO intracker_data.todos AS t (project_id, title, feature_id, description, priority, estimate,
@@ -1102,8 +1117,8 @@ BEGIN
     RETURN created;
 EXCEPTION
     WHEN check_violation OR foreign_key_violation OR not_null_violation THEN
-        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        PERFORM intracker_data.raise_for_constraint(violated);
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
         RAISE;
 END
 $$;
@@ -1145,6 +1160,7 @@ DECLARE
     project uuid := intracker_data.project_of('intracker_data.todos', todo_id);
     added intracker.todo_dependencies;
     violated text;
+    violated_column text;
 BEGIN
     PERFORM intracker_data.require_role(project, 'editor', 'edit dependencies');
     IF intracker_data.project_of('intracker_data.todos', blocked_by) <> project THEN
@@ -1160,8 +1176,8 @@ BEGIN
     RETURN added;
 EXCEPTION
     WHEN check_violation OR foreign_key_violation THEN
-        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        PERFORM intracker_data.raise_for_constraint(violated);
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
         RAISE;
 END
 $$;
