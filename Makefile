@@ -6,7 +6,7 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTE
 
 MODULE_big   = intracker
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA         = src/$(EXTENSION)--$(EXTVERSION).sql
+DATA         = $(sort $(wildcard src/$(EXTENSION)--*.sql))
 
 # PostgreSQL's headers as system headers: -Wextra (CI) then judges our code only.
 PG_CPPFLAGS  = -DEXTVERSION=\"$(EXTVERSION)\" -isystem $(shell $(PG_CONFIG) --includedir-server) \

@@ -51,8 +51,10 @@ RETURNING title, version;
 UPDATE intracker.todos SET priority = 'high' WHERE id = '00000000-0000-0000-0000-0000000000a2'
 RETURNING priority, version;
 -- Every row of a multi-row update is bumped once.
-UPDATE intracker.todos SET tags = tags || '{auth}' WHERE feature_id = :login
-RETURNING regress.named(id::text) AS todo, tags, version;
+WITH changed AS (
+    UPDATE intracker.todos SET tags = tags || '{auth}' WHERE feature_id = :login
+    RETURNING regress.named(id::text) AS todo, tags, version)
+SELECT * FROM changed ORDER BY todo;
 
 -- If-Match (PostgREST request header) is checked against the current version.
 SELECT set_config('request.headers', '{"if-match": "\"3\""}', false) IS NOT NULL AS header_set;

@@ -5,7 +5,10 @@
  *
  * intracker_row_version() is a BEFORE UPDATE FOR EACH ROW trigger on every
  * versioned table (projects, features, todos) and, for updated_at only, on
- * users.  Its argument is the entity name used in messages ("todo").
+ * users.  Its first argument is the entity name used in messages ("todo");
+ * further arguments name internal columns (counters kept by other
+ * triggers): an update that changes only those is not a change of the row
+ * for its users, so it is neither checked nor versioned.
  *
  * A writer states the version it read by writing it back: `SET version = 3`
  * (directly, through a view, through PostgREST PATCH, or through the
@@ -30,6 +33,8 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
+#include "nodes/bitmapset.h"
+#include "utils/datum.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -75,6 +80,58 @@ if_match_accepts(const char *header, int32 version)
 	return false;
 }
 
+static bool
+column_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum)
+{
+	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+	bool		old_isnull;
+	bool		new_isnull;
+	Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
+	Datum		new_value = heap_getattr(new_row, attnum, tupdesc, &new_isnull);
+
+	if (old_isnull || new_isnull)
+		return old_isnull == new_isnull;
+	return datumIsEqual(old_value, new_value, att->attbyval, att->attlen);
+}
+
+/*
+ * Does the update change internal columns (trigger arguments 2..n) and
+ * nothing else?  Generated columns are skipped: a BEFORE trigger does not
+ * see their new values yet, and they follow the other columns anyway.
+ */
+static bool
+only_internal_columns_change(TriggerData *trigdata)
+{
+	Trigger    *trigger = trigdata->tg_trigger;
+	TupleDesc	tupdesc = trigdata->tg_relation->rd_att;
+	Bitmapset  *internal = NULL;
+	bool		internal_changed = false;
+
+	for (int i = 1; i < trigger->tgnargs; i++)
+	{
+		int			attnum = SPI_fnumber(tupdesc, trigger->tgargs[i]);
+
+		if (attnum <= 0)
+			elog(ERROR, "intracker_row_version: no column \"%s\"", trigger->tgargs[i]);
+		internal = bms_add_member(internal, attnum);
+		if (!column_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
+			internal_changed = true;
+	}
+	if (!internal_changed)
+		return false;
+
+	for (int attnum = 1; attnum <= tupdesc->natts; attnum++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+
+		if (att->attisdropped || att->attgenerated || bms_is_member(attnum, internal))
+			continue;
+		if (!column_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
+			return false;
+	}
+	return true;
+}
+
 static char *
 row_id_text(HeapTuple tuple, TupleDesc tupdesc)
 {
@@ -103,13 +160,16 @@ intracker_row_version(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs != 1)
-		elog(ERROR, "intracker_row_version must be a BEFORE UPDATE FOR EACH ROW trigger with one argument");
+		trigdata->tg_trigger->tgnargs < 1)
+		elog(ERROR, "intracker_row_version must be a BEFORE UPDATE FOR EACH ROW trigger with arguments");
 
 	tupdesc = trigdata->tg_relation->rd_att;
 	old_row = trigdata->tg_trigtuple;
 	new_row = trigdata->tg_newtuple;
 	entity = trigdata->tg_trigger->tgargs[0];
+
+	if (trigdata->tg_trigger->tgnargs > 1 && only_internal_columns_change(trigdata))
+		return PointerGetDatum(new_row);
 
 	version_attnum = SPI_fnumber(tupdesc, "version");
 	if (version_attnum > 0)

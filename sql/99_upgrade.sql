@@ -1,0 +1,36 @@
+--
+-- The upgrade chain: install 0.1, fill it, update to the current version.
+--
+DROP EXTENSION intracker CASCADE;
+CREATE EXTENSION intracker VERSION '0.1';
+SELECT extversion FROM pg_extension WHERE extname = 'intracker';
+
+SET ROLE regress_admin;
+SELECT name FROM intracker.create_user('old@example.com', 'Old Timer', user_id => '00000000-0000-0000-0000-0000000000e1');
+SELECT name FROM intracker.create_user('new@example.com', 'Newcomer', user_id => '00000000-0000-0000-0000-0000000000e2');
+SELECT intracker.act_as('00000000-0000-0000-0000-0000000000e1') IS NOT NULL AS acting;
+SELECT id AS legacy FROM intracker.create_project('Legacy') \gset
+SELECT role FROM intracker.add_member(:'legacy', '00000000-0000-0000-0000-0000000000e2', 'editor');
+SELECT id AS feature FROM intracker.create_feature(:'legacy', 'Old feature', status => 'in_progress') \gset
+INSERT INTO intracker.todos (id, project_id, feature_id, title, estimate, assigned_to, status)
+VALUES ('00000000-0000-0000-0000-0000000000f1', :'legacy', :'feature', 'Blocker', 2, '00000000-0000-0000-0000-0000000000e1', 'todo'),
+       ('00000000-0000-0000-0000-0000000000f2', :'legacy', NULL, 'Blocked', 3, '00000000-0000-0000-0000-0000000000e1', 'todo'),
+       ('00000000-0000-0000-0000-0000000000f3', :'legacy', NULL, 'Finished', 5, '00000000-0000-0000-0000-0000000000e2', 'done');
+SELECT intracker.add_dependency('00000000-0000-0000-0000-0000000000f2', '00000000-0000-0000-0000-0000000000f1') IS NOT NULL AS blocked;
+RESET ROLE;
+
+ALTER EXTENSION intracker UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'intracker';
+
+-- The update derived the counters from the existing rows.
+SET ROLE regress_admin;
+SELECT intracker.act_as('00000000-0000-0000-0000-0000000000e1') IS NOT NULL AS acting;
+SELECT u.name, l.role, l.open_todos, l.open_points
+  FROM intracker.member_load l JOIN intracker.users u ON u.id = l.user_id ORDER BY 1;
+SELECT title, open_blocker_count, open_dependent_count, feature_active
+  FROM intracker_data.todos ORDER BY title;
+SELECT count(*) AS drifted_counters FROM intracker.verify_counters();
+-- And the new functions work on old data.
+SELECT title, claim_reason FROM intracker.claim_next_todo(:'legacy');
+SELECT intracker.act_as(NULL);
+RESET ROLE;

@@ -1,0 +1,450 @@
+/*-------------------------------------------------------------------------
+ *
+ * assignment.c
+ *	  Fair, race-free assignment of todos and features, and claim_next_todo.
+ *
+ * Eligible assignees of a project: active users who are owner or editor,
+ * available, and below capacity (capacity = most open estimate points; NULL
+ * unlimited, 0 never assigned automatically).  Automatic assignment gives a
+ * todo to the eligible member with the fewest open points, a feature to the
+ * one with the fewest open features (then points); ties go to the least
+ * recently assigned, then to the lowest user id, so every choice can be
+ * explained and tested.  Loads come from intracker_data.member_load, kept by
+ * the triggers of load_counters.c: one row per member, whatever the number
+ * of todos.
+ *
+ * Concurrency: automatic assignments in one project are serialised by a
+ * transaction-level advisory lock (intracker_data.lock_assignment).  Under
+ * READ COMMITTED each statement after the lock sees the loads that the
+ * previous assigner committed, so greedy least-loaded choices keep the
+ * spread between eligible members within the largest single estimate.
+ * Under REPEATABLE READ or SERIALIZABLE the snapshot predates the lock, so
+ * automatic assignment refuses to run there.
+ *
+ * claim_next_todo needs no lock: candidates are taken in claim order with
+ * FOR UPDATE SKIP LOCKED, so two callers never get the same todo.
+ *
+ * Everything runs as the caller through SPI: RLS and the optimistic-locking
+ * trigger apply to these writes as to any other.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+#include "intracker.h"
+
+/* The two kinds of assignable rows and what differs between them. */
+typedef struct AssignableKind
+{
+	const char *entity;			/* singular, for messages */
+	const char *table;			/* schema-qualified */
+	const char *open_condition; /* SQL on alias r: the row counts as load */
+	const char *estimate_expr;	/* SQL on alias r: points the row carries */
+	const char *feature_count;	/* SQL: features the row counts as (0 or 1) */
+	const char *load_order;		/* ORDER BY of candidates, least loaded first */
+} AssignableKind;
+
+static const AssignableKind todo_kind = {
+	"todo", "intracker_data.todos",
+	"r.status NOT IN ('done', 'cancelled')", "r.estimate", "0",
+	"load_points, last_assigned_at NULLS FIRST, user_id"
+};
+
+static const AssignableKind feature_kind = {
+	"feature", "intracker_data.features",
+	"r.status <> 'done'", "0", "1",
+	"load_features, load_points, last_assigned_at NULLS FIRST, user_id"
+};
+
+/*
+ * The members of project $1 with their load, not counting the row $2 being
+ * (re)assigned against its current assignee, and the row's estimate.
+ */
+static char *
+member_loads_sql(const AssignableKind *kind)
+{
+	return psprintf("SELECT m.user_id, m.role, u.is_active, m.available, m.capacity, t.estimate,"
+					"       l.last_assigned_at,"
+					"       coalesce(l.open_points, 0)"
+					"         - CASE WHEN t.open AND m.user_id = t.assigned_to THEN t.estimate ELSE 0 END AS load_points,"
+					"       coalesce(l.open_features, 0)"
+					"         - CASE WHEN t.open AND m.user_id = t.assigned_to THEN %s ELSE 0 END AS load_features"
+					"  FROM (SELECT r.assigned_to, (%s) AS open, (%s)::integer AS estimate"
+					"          FROM %s r WHERE r.id = $2) t,"
+					"       intracker_data.project_members m"
+					"  JOIN intracker_data.users u ON u.id = m.user_id"
+					"  LEFT JOIN intracker_data.member_load l"
+					"         ON l.project_id = m.project_id AND l.user_id = m.user_id"
+					" WHERE m.project_id = $1",
+					kind->feature_count, kind->open_condition, kind->estimate_expr, kind->table);
+}
+
+/* Run a query whose arguments are all uuids; checks the SPI result code. */
+static void
+run(const char *sql, int nargs, Datum *uuids, int expected_ret)
+{
+	Oid			argtypes[3] = {UUIDOID, UUIDOID, UUIDOID};
+	int			ret;
+
+	Assert(nargs <= 3);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, uuids, NULL, false, 0);
+	if (ret != expected_ret)
+		elog(ERROR, "SPI query failed (%s): %s", SPI_result_code_string(ret), sql);
+}
+
+/* A column of row `row` of the last SPI result; valid until SPI_finish. */
+static Datum
+column(uint64 row, const char *name, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 SPI_fnumber(SPI_tuptable->tupdesc, name), isnull);
+}
+
+static char *
+column_text(uint64 row, const char *name)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						SPI_fnumber(SPI_tuptable->tupdesc, name));
+}
+
+static char *
+uuid_text(Datum uuid)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, uuid));
+}
+
+/*
+ * The project of a row, after checking that the caller is at least an
+ * editor there; raises PT401, PT404 or 42501 otherwise.
+ */
+static Datum
+require_editor_of(const char *table, const char *action, Datum row_id)
+{
+	Datum		args[1] = {row_id};
+	bool		isnull;
+
+	run(psprintf("SELECT intracker_data.project_of('%s'::regclass, $1) AS project_id", table),
+		1, args, SPI_OK_SELECT);
+	args[0] = column(0, "project_id", &isnull);
+	run(psprintf("SELECT intracker_data.require_role($1, 'editor', '%s')", action),
+		1, args, SPI_OK_SELECT);
+	return args[0];
+}
+
+static Datum
+require_editor_in(Datum project_id, const char *action)
+{
+	Datum		args[1] = {project_id};
+
+	run(psprintf("SELECT intracker_data.require_role($1, 'editor', '%s')", action),
+		1, args, SPI_OK_SELECT);
+	return project_id;
+}
+
+/*
+ * Check that a manually chosen assignee is eligible; the errors say which
+ * rule fails.  The last SPI result holds the member's row of
+ * member_loads_sql, or no row for a non-member.
+ */
+static void
+check_eligible(const AssignableKind *kind, Datum assignee, Datum project_id)
+{
+	bool		isnull;
+	char	   *who = uuid_text(assignee);
+	char	   *project = uuid_text(project_id);
+	int32		capacity;
+	int32		load;
+	int32		estimate;
+
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user %s is not a member of project %s", who, project),
+				 errhint("Add them with intracker.add_member() first.")));
+	if (strcmp(column_text(0, "role"), "viewer") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("viewers cannot be assigned work"),
+				 errdetail("User %s is a viewer of project %s.", who, project),
+				 errhint("Make them an editor with intracker.add_member() first.")));
+	if (!DatumGetBool(column(0, "is_active", &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user %s is inactive", who)));
+	if (!DatumGetBool(column(0, "available", &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user %s is not available in project %s", who, project),
+				 errhint("They can become available again with intracker.set_availability().")));
+
+	capacity = DatumGetInt32(column(0, "capacity", &isnull));
+	if (isnull)
+		return;
+	load = DatumGetInt32(column(0, "load_points", &isnull));
+	estimate = DatumGetInt32(column(0, "estimate", &isnull));
+	if (capacity == 0 || load + estimate > capacity)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user %s has no capacity for this %s", who, kind->entity),
+				 errdetail("Open points %d plus this %s's %d would exceed capacity %d.",
+						   load, kind->entity, estimate, capacity),
+				 errhint("An owner can raise it with intracker.set_capacity().")));
+}
+
+static const AssignableKind *
+assignable_kind(Oid entity)
+{
+	char	   *name = get_rel_name(entity);
+
+	if (name != NULL && get_rel_namespace(entity) == get_namespace_oid("intracker_data", false))
+	{
+		if (strcmp(name, "todos") == 0)
+			return &todo_kind;
+		if (strcmp(name, "features") == 0)
+			return &feature_kind;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("only todos and features can be assigned")));
+	pg_unreachable();
+}
+
+/*
+ * intracker_data.assign(entity regclass, row_id uuid, assignee uuid,
+ *                       expected_version integer) returns uuid
+ *
+ * Assign to `assignee`, or, when it is NULL, to the least-loaded eligible
+ * member.  Returns the assignee, or NULL (with a NOTICE) when automatic
+ * assignment finds nobody eligible; the row is then left as it is.
+ */
+PG_FUNCTION_INFO_V1(intracker_assign);
+Datum
+intracker_assign(PG_FUNCTION_ARGS)
+{
+	const AssignableKind *kind;
+	bool		automatic = PG_ARGISNULL(2);
+	Datum		row_id;
+	Datum		project_id;
+	Datum		assignee;
+	Datum		args[3];
+	char	   *members_sql;
+	char	   *action;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the id of the row to assign must not be null")));
+	kind = assignable_kind(PG_GETARG_OID(0));
+	row_id = PG_GETARG_DATUM(1);
+
+	if (automatic && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("automatic assignment needs READ COMMITTED isolation"),
+				 errdetail("Its snapshot must include the assignments committed while it waited for its turn."),
+				 errhint("Pass an assignee, or run it in a READ COMMITTED transaction.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	action = psprintf("assign %ss", kind->entity);
+	project_id = require_editor_of(kind->table, action, row_id);
+	args[0] = project_id;
+	args[1] = row_id;
+	members_sql = member_loads_sql(kind);
+
+	if (automatic)
+	{
+		bool		isnull;
+
+		run("SELECT intracker_data.lock_assignment($1)", 1, args, SPI_OK_SELECT);
+		run(psprintf("SELECT * FROM (%s) c"
+					 " WHERE c.role IN ('owner', 'editor') AND c.is_active AND c.available"
+					 "   AND (c.capacity IS NULL OR (c.capacity > 0 AND c.load_points + c.estimate <= c.capacity))"
+					 " ORDER BY %s LIMIT 1", members_sql, kind->load_order),
+			2, args, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+		{
+			ereport(NOTICE,
+					(errmsg("no eligible member for %s %s; it stays as it is",
+							kind->entity, uuid_text(row_id)),
+					 errdetail("Eligible members are active owners and editors who are available and below capacity."),
+					 errhint("See intracker.member_load for availability, capacity and load.")));
+			SPI_finish();
+			PG_RETURN_NULL();
+		}
+		assignee = column(0, "user_id", &isnull);
+	}
+	else
+	{
+		assignee = PG_GETARG_DATUM(2);
+		args[2] = assignee;
+		run(psprintf("%s AND m.user_id = $3", members_sql), 3, args, SPI_OK_SELECT);
+		check_eligible(kind, assignee, project_id);
+	}
+
+	{
+		Oid			argtypes[3] = {UUIDOID, UUIDOID, INT4OID};
+		Datum		values[3] = {row_id, assignee, PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3)};
+		char		nulls[3] = {' ', ' ', PG_ARGISNULL(3) ? 'n' : ' '};
+
+		if (SPI_execute_with_args(psprintf("UPDATE %s SET assigned_to = $2, version = coalesce($3, version)"
+										   " WHERE id = $1", kind->table),
+								  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "assignment update failed");
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTRACKER_NOT_FOUND),
+					 errmsg("%s %s not found", kind->entity, uuid_text(row_id))));
+	}
+
+	/* The result must outlive SPI's memory. */
+	assignee = SPI_datumTransfer(assignee, false, UUID_LEN);
+	SPI_finish();
+	PG_RETURN_DATUM(assignee);
+}
+
+/*
+ * Why a todo was chosen, in words: its claim-order keys, most important
+ * first.  The last SPI result holds the claimed row.
+ */
+static char *
+claim_reason(void)
+{
+	StringInfoData reason;
+	bool		isnull;
+	int32		unblocks;
+	char	   *feature;
+
+	initStringInfo(&reason);
+	appendStringInfo(&reason, "priority %s", column_text(0, "priority"));
+	feature = column_text(0, "feature_title");
+	if (feature != NULL && DatumGetBool(column(0, "feature_active", &isnull)))
+		appendStringInfo(&reason, "; feature \"%s\" is in progress", feature);
+	unblocks = DatumGetInt32(column(0, "open_dependent_count", &isnull));
+	if (unblocks > 0)
+		appendStringInfo(&reason, "; unblocks %d todo%s", unblocks, unblocks == 1 ? "" : "s");
+	if (column_text(0, "due_date") != NULL)
+		appendStringInfo(&reason, "; due %s", column_text(0, "due_date"));
+	appendStringInfoString(&reason, "; oldest of its rank");
+	return reason.data;
+}
+
+/* No row to claim: say what is blocked, so the caller knows what to unblock. */
+static void
+report_nothing_to_claim(Datum *args)
+{
+	char	   *blocked;
+
+	run("SELECT string_agg(format('\"%s\" (%s open blocker%s)', t.title, t.open_blocker_count,"
+		"                         CASE WHEN t.open_blocker_count = 1 THEN '' ELSE 's' END),"
+		"                  ', ' ORDER BY t.priority_rank DESC, t.created_at, t.id) AS blocked"
+		"  FROM (SELECT * FROM intracker_data.todos t"
+		"         WHERE t.project_id = $1 AND t.status = 'todo' AND t.open_blocker_count > 0"
+		"           AND (t.assigned_to IS NULL OR t.assigned_to = $2)"
+		"         ORDER BY t.priority_rank DESC, t.created_at, t.id LIMIT 10) t",
+		2, args, SPI_OK_SELECT);
+	blocked = column_text(0, "blocked");
+	ereport(NOTICE,
+			(errmsg("no todo to claim in this project"),
+			 blocked ? errdetail("Blocked candidates: %s.", blocked)
+			 : errdetail("No open todo is unassigned or assigned to you."),
+			 blocked ? errhint("Finish or cancel their blockers first.") : 0));
+}
+
+/*
+ * intracker_data.claim_next_todo(project_id uuid, OUT todo_id uuid,
+ *                                OUT reason text) returns setof record
+ *
+ * One row: the caller's todo in progress, or the todo just claimed.  No row
+ * when nothing is claimable.
+ */
+PG_FUNCTION_INFO_V1(intracker_claim_next_todo);
+Datum
+intracker_claim_next_todo(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		args[2];
+	bool		isnull;
+	Datum		result[2];
+	bool		result_nulls[2] = {false, false};
+	bool		found = false;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project_id must not be null")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	run("SELECT intracker_data.require_user() AS me", 0, NULL, SPI_OK_SELECT);
+	args[1] = column(0, "me", &isnull);
+	args[0] = require_editor_in(PG_GETARG_DATUM(0), "claim todos");
+
+	/* Already working on something: that is the answer. */
+	run("SELECT t.id FROM intracker_data.todos t"
+		" WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status = 'in_progress'"
+		" ORDER BY t.updated_at, t.id LIMIT 1",
+		2, args, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		result[0] = column(0, "id", &isnull);
+		result[1] = CStringGetTextDatum("already in progress: finish it before claiming another");
+		found = true;
+	}
+	else
+	{
+		/*
+		 * The first unlocked candidate in claim order (index
+		 * todos_claim_order).  Rows other callers are claiming are skipped,
+		 * never waited for, so no two callers get the same todo.
+		 */
+		run("SELECT t.id, t.priority, t.feature_active, t.open_dependent_count, t.due_date,"
+			"       (SELECT f.title FROM intracker_data.features f WHERE f.id = t.feature_id) AS feature_title"
+			"  FROM intracker_data.todos t"
+			" WHERE t.project_id = $1 AND t.status = 'todo' AND t.open_blocker_count = 0"
+			"   AND (t.assigned_to IS NULL OR t.assigned_to = $2)"
+			" ORDER BY t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
+			"          t.due_date ASC NULLS LAST, t.created_at, t.id"
+			" LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
+			2, args, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			Datum		claim_args[2];
+
+			result[0] = column(0, "id", &isnull);
+			result[1] = CStringGetTextDatum(claim_reason());
+			claim_args[0] = result[0];
+			claim_args[1] = args[1];
+			run("UPDATE intracker_data.todos SET assigned_to = $2, status = 'in_progress' WHERE id = $1",
+				2, claim_args, SPI_OK_UPDATE);
+			found = true;
+		}
+		else
+			report_nothing_to_claim(args);
+	}
+
+	if (found)
+	{
+		/* The tuplestore lives in the caller's memory; SPI's goes away. */
+		MemoryContext spi_context = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
+		MemoryContextSwitchTo(spi_context);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

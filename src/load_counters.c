@@ -1,0 +1,203 @@
+/*-------------------------------------------------------------------------
+ *
+ * load_counters.c
+ *	  Keep intracker_data.member_load in step with todos and features.
+ *
+ * Automatic assignment picks the least-loaded member, so it reads one
+ * member_load row per member instead of aggregating the project's todos:
+ * its cost does not grow with the number of todos.  This AFTER ROW trigger
+ * keeps the counters exact on every write that changes a load: insert,
+ * delete, reassignment, status change, estimate change, a move to another
+ * project.
+ *
+ * A row contributes to its assignee's counters while it is open (todos: not
+ * done or cancelled; features: not done): one todo and `estimate` points, or
+ * one feature.  The trigger subtracts the old row's contribution and adds
+ * the new one's, in one UPDATE when both name the same member.  It also
+ * stamps last_assigned_at when a row gets a new assignee, the tie-breaker of
+ * automatic assignment.
+ *
+ * member_load rows are created with the membership and deleted with it (FK
+ * cascade).  When a member is removed, the cascade that unassigns their work
+ * may run after their member_load row is gone; the UPDATE then touches
+ * nothing, which is right.
+ *
+ * Users cannot write member_load (RLS has no write policy), so the UPDATE
+ * runs as the owner of the triggering table, as PostgreSQL's RI triggers do.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type_d.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "intracker.h"
+
+/* What one row adds to its assignee's counters. */
+typedef struct LoadContribution
+{
+	bool		counts;			/* assigned and open */
+	Datum		project_id;
+	Datum		user_id;
+	int32		todos;
+	int32		points;
+	int32		features;
+} LoadContribution;
+
+static SPIPlanPtr apply_plan = NULL;
+
+static bool
+attribute_text_equals(HeapTuple tuple, TupleDesc tupdesc, int attnum, const char *value)
+{
+	bool		isnull;
+	Datum		datum = heap_getattr(tuple, attnum, tupdesc, &isnull);
+
+	return !isnull && strcmp(TextDatumGetCString(datum), value) == 0;
+}
+
+static LoadContribution
+contribution_of(HeapTuple tuple, TupleDesc tupdesc, bool is_todo)
+{
+	LoadContribution c = {0};
+	bool		isnull;
+	int			status_attnum = SPI_fnumber(tupdesc, "status");
+	bool		open;
+
+	c.user_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "assigned_to"), tupdesc, &isnull);
+	if (isnull)
+		return c;
+	if (is_todo)
+		open = !attribute_text_equals(tuple, tupdesc, status_attnum, "done") &&
+			!attribute_text_equals(tuple, tupdesc, status_attnum, "cancelled");
+	else
+		open = !attribute_text_equals(tuple, tupdesc, status_attnum, "done");
+	if (!open)
+		return c;
+
+	c.counts = true;
+	c.project_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "project_id"), tupdesc, &isnull);
+	if (is_todo)
+	{
+		c.todos = 1;
+		c.points = DatumGetInt32(heap_getattr(tuple, SPI_fnumber(tupdesc, "estimate"), tupdesc, &isnull));
+	}
+	else
+		c.features = 1;
+	return c;
+}
+
+static bool
+same_member(const LoadContribution *a, const LoadContribution *b)
+{
+	return a->counts && b->counts &&
+		memcmp(DatumGetUUIDP(a->project_id), DatumGetUUIDP(b->project_id), UUID_LEN) == 0 &&
+		memcmp(DatumGetUUIDP(a->user_id), DatumGetUUIDP(b->user_id), UUID_LEN) == 0;
+}
+
+/* Add (sign +1) or subtract (-1) a contribution; stamp the assignment time. */
+static void
+apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
+{
+	Datum		values[6];
+	int			ret;
+
+	if (apply_plan == NULL)
+	{
+		Oid			argtypes[6] = {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, BOOLOID};
+
+		apply_plan = SPI_prepare("UPDATE intracker_data.member_load"
+								 "   SET open_todos = open_todos + $3,"
+								 "       open_points = open_points + $4,"
+								 "       open_features = open_features + $5,"
+								 "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
+								 "                               ELSE last_assigned_at END"
+								 " WHERE project_id = $1 AND user_id = $2",
+								 6, argtypes);
+		if (apply_plan == NULL || SPI_keepplan(apply_plan) != 0)
+			elog(ERROR, "could not prepare member_load update: %s", SPI_result_code_string(SPI_result));
+	}
+
+	values[0] = c->project_id;
+	values[1] = c->user_id;
+	values[2] = Int32GetDatum(sign * c->todos);
+	values[3] = Int32GetDatum(sign * c->points);
+	values[4] = Int32GetDatum(sign * c->features);
+	values[5] = BoolGetDatum(stamp_assignment);
+	ret = SPI_execute_plan(apply_plan, values, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "member_load update failed: %s", SPI_result_code_string(ret));
+}
+
+PG_FUNCTION_INFO_V1(intracker_member_load_counter);
+Datum
+intracker_member_load_counter(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	bool		is_todo;
+	LoadContribution old_c = {0};
+	LoadContribution new_c = {0};
+	bool		newly_assigned = false;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "intracker_member_load_counter must be an AFTER ... FOR EACH ROW trigger");
+
+	tupdesc = trigdata->tg_relation->rd_att;
+	is_todo = SPI_fnumber(tupdesc, "estimate") > 0;
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		new_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		old_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
+	else
+	{
+		old_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
+		new_c = contribution_of(trigdata->tg_newtuple, tupdesc, is_todo);
+	}
+
+	/* A new assignee (not a status or estimate change of the same one). */
+	newly_assigned = new_c.counts && !same_member(&old_c, &new_c);
+
+	if (!old_c.counts && !new_c.counts)
+		return PointerGetDatum(NULL);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(trigdata->tg_relation->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (same_member(&old_c, &new_c))
+	{
+		LoadContribution delta = new_c;
+
+		delta.todos -= old_c.todos;
+		delta.points -= old_c.points;
+		delta.features -= old_c.features;
+		if (delta.todos != 0 || delta.points != 0 || delta.features != 0)
+			apply_contribution(&delta, 1, false);
+	}
+	else
+	{
+		if (old_c.counts)
+			apply_contribution(&old_c, -1, false);
+		if (new_c.counts)
+			apply_contribution(&new_c, 1, newly_assigned);
+	}
+
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return PointerGetDatum(NULL);
+}
