@@ -230,62 +230,74 @@ SELECT pg_catalog.pg_extension_config_dump('intracker_data.sessions', '');
 ------------------------------------------------------------------------------
 
 -- Role rank: viewer < editor < owner.  The single place that orders roles.
+-- No SET search_path: it references no objects, and without one the planner
+-- can inline it (the RLS helpers call it for every membership row).
 CREATE FUNCTION intracker_data.role_rank(role text)
 RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 RETURN CASE role WHEN 'viewer' THEN 1 WHEN 'editor' THEN 2 WHEN 'owner' THEN 3 END;
 COMMENT ON FUNCTION intracker_data.role_rank(text) IS 'Orders project roles: viewer 1 < editor 2 < owner 3.';
 
--- SECURITY DEFINER: the RLS policies of project_members call it, and it must
--- read memberships without recursing into those same policies.
+-- The membership helpers below are SECURITY DEFINER: the RLS policies call
+-- them, and they must read memberships without recursing into those same
+-- policies.  They are plpgsql, not SQL, so that each session plans their
+-- query once (a SECURITY DEFINER SQL function cannot be inlined and would be
+-- planned again at every call, several times per statement).
 CREATE FUNCTION intracker_data.my_project_ids(min_role text)
 RETURNS uuid[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT coalesce(array_agg(m.project_id), '{}')
-      FROM intracker_data.project_members m
-      JOIN intracker_data.users u ON u.id = m.user_id AND u.is_active
-     WHERE m.user_id = intracker.current_user_id()
-       AND intracker_data.role_rank(m.role) >= intracker_data.role_rank(min_role);
-END;
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(m.project_id), '{}')
+              FROM intracker_data.project_members m
+              JOIN intracker_data.users u ON u.id = m.user_id AND u.is_active
+             WHERE m.user_id = intracker.current_user_id()
+               AND intracker_data.role_rank(m.role) >= intracker_data.role_rank(min_role));
+END
+$$;
 COMMENT ON FUNCTION intracker_data.my_project_ids(text) IS
     'Projects in which the acting (active) user has at least min_role. Used by the RLS policies as an InitPlan: (SELECT intracker_data.my_project_ids(...)).';
 
 CREATE FUNCTION intracker_data.my_role(project_id uuid)
 RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT m.role
-      FROM intracker_data.project_members m
-      JOIN intracker_data.users u ON u.id = m.user_id AND u.is_active
-     WHERE m.project_id = my_role.project_id
-       AND m.user_id = intracker.current_user_id();
-END;
+AS $$
+BEGIN
+    RETURN (SELECT m.role
+              FROM intracker_data.project_members m
+              JOIN intracker_data.users u ON u.id = m.user_id AND u.is_active
+             WHERE m.project_id = my_role.project_id
+               AND m.user_id = intracker.current_user_id());
+END
+$$;
 COMMENT ON FUNCTION intracker_data.my_role(uuid) IS 'The acting user''s role in a project, or NULL for non-members.';
 
 CREATE FUNCTION intracker_data.visible_user_ids()
 RETURNS uuid[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT coalesce(array_agg(DISTINCT other.user_id), '{}')
-      FROM intracker_data.project_members mine
-      JOIN intracker_data.users u ON u.id = mine.user_id AND u.is_active
-      JOIN intracker_data.project_members other ON other.project_id = mine.project_id
-     WHERE mine.user_id = intracker.current_user_id();
-END;
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT other.user_id), '{}')
+              FROM intracker_data.project_members mine
+              JOIN intracker_data.users u ON u.id = mine.user_id AND u.is_active
+              JOIN intracker_data.project_members other ON other.project_id = mine.project_id
+             WHERE mine.user_id = intracker.current_user_id());
+END
+$$;
 COMMENT ON FUNCTION intracker_data.visible_user_ids() IS 'Users who share at least one project with the acting (active) user.';
 
 CREATE FUNCTION intracker_data.user_is_active(user_id uuid)
 RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT u.is_active FROM intracker_data.users u WHERE u.id = user_is_active.user_id;
-END;
+AS $$
+BEGIN
+    RETURN (SELECT u.is_active FROM intracker_data.users u WHERE u.id = user_is_active.user_id);
+END
+$$;
 COMMENT ON FUNCTION intracker_data.user_is_active(uuid) IS 'is_active of a user, NULL if no such user (whatever RLS lets the caller see).';
 
 -- The acting user, who must exist and be active; PT401 otherwise.
@@ -359,10 +371,15 @@ BEGIN
     IF row_id IS NULL THEN
         RAISE EXCEPTION '% id must not be null', entity_name USING ERRCODE = '22023';
     END IF;
-    EXECUTE format('SELECT %s FROM %s WHERE id = $1',
-                   CASE WHEN entity = 'intracker_data.projects'::regclass THEN 'id' ELSE 'project_id' END,
-                   entity)
-       INTO project USING row_id;
+    -- Static queries, planned once per session.
+    CASE entity
+        WHEN 'intracker_data.todos'::regclass THEN
+            SELECT t.project_id INTO project FROM intracker_data.todos t WHERE t.id = row_id;
+        WHEN 'intracker_data.features'::regclass THEN
+            SELECT f.project_id INTO project FROM intracker_data.features f WHERE f.id = row_id;
+        WHEN 'intracker_data.projects'::regclass THEN
+            SELECT p.id INTO project FROM intracker_data.projects p WHERE p.id = row_id;
+    END CASE;
     IF project IS NULL THEN
         RAISE EXCEPTION '% % not found', entity_name, row_id
             USING ERRCODE = 'PT404',
@@ -398,11 +415,6 @@ BEGIN
     PERFORM intracker_data.require_role(intracker_data.project_of(entity, row_id), 'editor',
                                         format('edit %ss', entity_name));
 
-    SELECT array_agg(a.attname ORDER BY a.attnum) INTO changeable
-      FROM pg_attribute a
-     WHERE a.attrelid = entity AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'version'
-       AND has_column_privilege('intracker_user', entity, a.attname, 'UPDATE');
-
     IF expected_version IS NULL THEN
         RAISE EXCEPTION 'expected_version must not be null'
             USING ERRCODE = '22023',
@@ -416,7 +428,14 @@ BEGIN
                   HINT = 'Pass an object of field names to new values, e.g. {"title": "New title"}.';
     END IF;
     FOR field IN SELECT jsonb_object_keys(changes) LOOP
-        IF NOT field = ANY (changeable) THEN
+        IF field = 'version'
+           OR NOT EXISTS (SELECT FROM pg_attribute a
+                           WHERE a.attrelid = entity AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped)
+           OR NOT has_column_privilege('intracker_user', entity, field, 'UPDATE') THEN
+            SELECT array_agg(a.attname ORDER BY a.attnum) INTO changeable
+              FROM pg_attribute a
+             WHERE a.attrelid = entity AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'version'
+               AND has_column_privilege('intracker_user', entity, a.attname, 'UPDATE');
             RAISE EXCEPTION 'field "%" of a % cannot be changed here', field, entity_name
                 USING ERRCODE = '22023',
                       DETAIL = format('Changeable fields: %s.', array_to_string(changeable, ', ')),
