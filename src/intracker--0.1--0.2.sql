@@ -203,6 +203,38 @@ COMMENT ON FUNCTION intracker_data.todo_openness_counters() IS
 CREATE TRIGGER todos_openness_counters AFTER UPDATE OF status ON intracker_data.todos
     FOR EACH ROW EXECUTE FUNCTION intracker_data.todo_openness_counters();
 
+-- A deleted todo's dependencies go with it (foreign-key cascade), but when
+-- those rows are deleted the todo is already gone, so dependency_counters
+-- cannot tell whether it was open.  The todo's own AFTER DELETE trigger
+-- adjusts its neighbours first: AFTER ROW triggers fire in name order, and
+-- this name sorts before PostgreSQL's "RI_ConstraintTrigger_..." cascade
+-- triggers.  (Not a BEFORE trigger: when one statement deletes several
+-- linked todos, it would update rows the statement has yet to delete.)
+CREATE FUNCTION intracker_data.deleted_todo_counters()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF OLD.status IN ('done', 'cancelled') THEN
+        RETURN NULL;
+    END IF;
+    UPDATE intracker_data.todos t
+       SET open_blocker_count = t.open_blocker_count - 1
+      FROM intracker_data.todo_dependencies d
+     WHERE d.blocked_by = OLD.id AND t.id = d.todo_id;
+    UPDATE intracker_data.todos t
+       SET open_dependent_count = t.open_dependent_count - 1
+      FROM intracker_data.todo_dependencies d
+     WHERE d.todo_id = OLD.id AND t.id = d.blocked_by;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.deleted_todo_counters() IS
+    'Trigger: when an open todo is deleted, the todos it blocked lose an open blocker and its blockers lose an open dependent.';
+CREATE TRIGGER "Before_RI_todos_deleted_counters" AFTER DELETE ON intracker_data.todos
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.deleted_todo_counters();
+
 -- A feature entering or leaving in_progress moves its todos in claim order.
 CREATE FUNCTION intracker_data.feature_active_counters()
 RETURNS trigger
@@ -556,6 +588,7 @@ COMMENT ON FUNCTION intracker.verify_counters(uuid) IS
 REVOKE ALL ON FUNCTION intracker_data.create_member_load(), intracker_data.member_load_counter(),
     intracker_data.todos_init_counters(), intracker_data.dependency_counters(),
     intracker_data.todo_openness_counters(), intracker_data.feature_active_counters(),
+    intracker_data.deleted_todo_counters(),
     intracker_data.unassign_deactivated(), intracker_data.assign(regclass, uuid, uuid, integer),
     intracker_data.lock_assignment(uuid),
     intracker_data.claim_next_todo(uuid), intracker.set_user_active(uuid, boolean),

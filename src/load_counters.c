@@ -23,7 +23,10 @@
  * nothing, which is right.
  *
  * Users cannot write member_load (RLS has no write policy), so the UPDATE
- * runs as the owner of the triggering table, as PostgreSQL's RI triggers do.
+ * runs as the owner of the triggering table, as PostgreSQL's RI triggers do,
+ * and under the same precautions: a restricted security context, every
+ * operator schema-qualified, and search_path pinned to pg_catalog while it
+ * runs, so nothing the caller put on their search_path runs as the owner.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +39,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
@@ -102,6 +106,27 @@ same_member(const LoadContribution *a, const LoadContribution *b)
 		memcmp(DatumGetUUIDP(a->user_id), DatumGetUUIDP(b->user_id), UUID_LEN) == 0;
 }
 
+/* Same project and same assignee (both possibly NULL) before and after? */
+static bool
+assignment_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc)
+{
+	const char *columns[2] = {"project_id", "assigned_to"};
+
+	for (int i = 0; i < 2; i++)
+	{
+		int			attnum = SPI_fnumber(tupdesc, columns[i]);
+		bool		old_isnull;
+		bool		new_isnull;
+		Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
+		Datum		new_value = heap_getattr(new_row, attnum, tupdesc, &new_isnull);
+
+		if (old_isnull != new_isnull ||
+			(!old_isnull && memcmp(DatumGetUUIDP(old_value), DatumGetUUIDP(new_value), UUID_LEN) != 0))
+			return false;
+	}
+	return true;
+}
+
 /* Add (sign +1) or subtract (-1) a contribution; stamp the assignment time. */
 static void
 apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
@@ -114,12 +139,13 @@ apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 		Oid			argtypes[6] = {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, BOOLOID};
 
 		apply_plan = SPI_prepare("UPDATE intracker_data.member_load"
-								 "   SET open_todos = open_todos + $3,"
-								 "       open_points = open_points + $4,"
-								 "       open_features = open_features + $5,"
+								 "   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3,"
+								 "       open_points = open_points OPERATOR(pg_catalog.+) $4,"
+								 "       open_features = open_features OPERATOR(pg_catalog.+) $5,"
 								 "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
 								 "                               ELSE last_assigned_at END"
-								 " WHERE project_id = $1 AND user_id = $2",
+								 " WHERE project_id OPERATOR(pg_catalog.=) $1"
+								 "   AND user_id OPERATOR(pg_catalog.=) $2",
 								 6, argtypes);
 		if (apply_plan == NULL || SPI_keepplan(apply_plan) != 0)
 			elog(ERROR, "could not prepare member_load update: %s", SPI_result_code_string(SPI_result));
@@ -148,6 +174,7 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	bool		newly_assigned = false;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			save_nestlevel;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -167,15 +194,21 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 		new_c = contribution_of(trigdata->tg_newtuple, tupdesc, is_todo);
 	}
 
-	/* A new assignee (not a status or estimate change of the same one). */
-	newly_assigned = new_c.counts && !same_member(&old_c, &new_c);
+	/* A new assignee, not a status or estimate change under the same one. */
+	newly_assigned = new_c.counts &&
+		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		 !assignment_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc));
 
 	if (!old_c.counts && !new_c.counts)
 		return PointerGetDatum(NULL);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(trigdata->tg_relation->rd_rel->relowner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -198,6 +231,7 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	AtEOXact_GUC(true, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return PointerGetDatum(NULL);
 }

@@ -5,17 +5,24 @@
 -- table, view or function added later without RLS, a comment, a pinned
 -- search_path or a revoke fails here without anyone editing this file.
 -- Runs as the superuser; nothing is created, everything is rolled back.
+--
+-- Deliberate exceptions to a rule are named in the rule's query (with the
+-- reason next to it) and asserted on their own, so that a new object breaking
+-- the rule still fails: member_load is derived data (not dumped) and
+-- intracker.member_load is a read-only view.
 
 BEGIN;
-SELECT plan(74);
+SELECT plan(110);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
 ------------------------------------------------------------------------------
 
 SELECT has_extension('intracker', 'extension intracker is installed');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.1',
-          'intracker is at version 0.1');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.2',
+          'intracker is at version 0.2');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.2'),
+          '0.1--0.2', 'an installation at 0.1 updates to 0.2 in one step (intracker--0.1--0.2.sql)');
 SELECT has_schema('intracker', 'schema intracker (the API) exists');
 SELECT has_schema('intracker_data', 'schema intracker_data (the storage) exists');
 SELECT is_empty($$
@@ -43,8 +50,9 @@ $$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
 ------------------------------------------------------------------------------
 
 SELECT tables_are('intracker_data',
-    ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions'],
-    'intracker_data holds exactly the seven data tables');
+    ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
+          'member_load'],
+    'intracker_data holds exactly the seven data tables and the derived member_load');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -60,7 +68,12 @@ $$, 'every table in intracker_data has a SELECT policy (RLS without one would hi
 
 -- The policy set of each table: what each command may do (the RLS suite tests their effect).
 SELECT policies_are('intracker_data', 'users',
-    ARRAY['users_select', 'users_update_self', 'users_insert_admin'], 'users: select, update self, admin insert');
+    ARRAY['users_select', 'users_update_self', 'users_insert_admin', 'users_update_admin'],
+    'users: select, update self, admin insert, admin update (set_user_active)');
+SELECT policy_roles_are('intracker_data', 'users', 'users_update_admin', ARRAY['intracker_admin'],
+    'users_update_admin applies to intracker_admin only');
+SELECT policy_cmd_is('intracker_data', 'users', 'users_update_admin', 'update',
+    'users_update_admin is an UPDATE policy');
 SELECT policies_are('intracker_data', 'projects',
     ARRAY['projects_select', 'projects_update', 'projects_delete'], 'projects: select, update, delete (insert via create_project)');
 SELECT policies_are('intracker_data', 'project_members',
@@ -75,6 +88,15 @@ SELECT policies_are('intracker_data', 'todo_dependencies',
     'todo_dependencies: select, insert, delete (no update)');
 SELECT policies_are('intracker_data', 'sessions',
     ARRAY['sessions_select', 'sessions_insert', 'sessions_update', 'sessions_delete'], 'sessions: one policy per command');
+-- member_load is written only by the counter triggers: users read it, nothing more.
+SELECT policies_are('intracker_data', 'member_load', ARRAY['member_load_select'],
+    'member_load: a SELECT policy only (the triggers write it)');
+SELECT policy_cmd_is('intracker_data', 'member_load', 'member_load_select', 'select',
+    'member_load_select is a SELECT policy');
+SELECT ok(has_table_privilege('intracker_user', 'intracker_data.member_load', 'SELECT')
+          AND NOT has_table_privilege('intracker_user', 'intracker_data.member_load', 'INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.member_load', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+          'intracker_user (and intracker_admin) may read intracker_data.member_load but not write it');
 SELECT is_empty($$
     SELECT p.polname FROM pg_policy p
       JOIN pg_class c ON c.oid = p.polrelid
@@ -82,11 +104,22 @@ SELECT is_empty($$
 $$, 'no restrictive policies (the matrix in rls.sql assumes permissive ones)');
 
 -- pg_dump keeps the rows of an extension table only if it is registered.
+-- The one exception is derived data: member_load is rebuilt by the counter
+-- triggers when pg_restore inserts the todos and features, so dumping it
+-- would count every load twice.  Any other table must be registered.
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind IN ('r', 'p')
+       AND c.relname NOT IN ('member_load')  -- derived data, see above
        AND c.oid <> ALL (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))
-$$, 'every table in intracker_data is registered with pg_extension_config_dump');
+$$, 'every table in intracker_data except the derived member_load is registered with pg_extension_config_dump');
+SELECT ok(NOT ('intracker_data.member_load'::regclass::oid
+               = ANY (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))),
+          'member_load (derived, rebuilt by the triggers on restore) is deliberately NOT registered with pg_extension_config_dump');
+SELECT is((SELECT c.confdeltype FROM pg_constraint c WHERE c.conname = 'member_load_member'
+              AND c.conrelid = 'intracker_data.member_load'::regclass
+              AND c.confrelid = 'intracker_data.project_members'::regclass),
+          'c', 'a member_load row belongs to its membership and goes with it (FK ON DELETE CASCADE)');
 SELECT is((SELECT array_length(extconfig, 1) = array_length(extcondition, 1)
                   AND '' = ALL (extcondition)
              FROM pg_extension WHERE extname = 'intracker'),
@@ -144,13 +177,88 @@ SELECT trigger_is('intracker_data', 'todo_dependencies', 'todo_dependencies_no_c
 SELECT trigger_is('intracker_data', 'project_members', 'project_members_keep_owner', 'intracker_data',
                   'project_keeps_an_owner', 'project_members have the last-owner trigger');
 
+-- 0.2: the load counters and the claim-order counters.
+SELECT trigger_is('intracker_data', 'todos', 'todos_member_load', 'intracker_data', 'member_load_counter',
+                  'todos keep member_load with the C counter trigger');
+SELECT trigger_is('intracker_data', 'features', 'features_member_load', 'intracker_data', 'member_load_counter',
+                  'features keep member_load with the C counter trigger');
+SELECT function_lang_is('intracker_data', 'member_load_counter', '{}'::name[], 'c',
+                        'the member_load counter trigger is written in C');
+SELECT is_empty($$
+    SELECT t.tgrelid::regclass, t.tgname FROM pg_trigger t
+     WHERE t.tgfoid = 'intracker_data.member_load_counter'::regproc
+       AND NOT (t.tgenabled = 'O' AND t.tgtype::int & 1 = 1       -- FOR EACH ROW
+                AND t.tgtype::int & (2 | 64) = 0                   -- AFTER
+                AND t.tgtype::int & (4 | 8) = 4 | 8                -- INSERT and DELETE
+                AND t.tgtype::int & 16 = 16)                        -- UPDATE
+$$, 'every member_load_counter trigger is enabled, AFTER ... FOR EACH ROW on INSERT, UPDATE and DELETE');
+SELECT trigger_is('intracker_data', 'project_members', 'project_members_create_load', 'intracker_data',
+                  'create_member_load', 'a new membership gets its member_load row');
+SELECT trigger_is('intracker_data', 'users', 'users_unassign_deactivated', 'intracker_data',
+                  'unassign_deactivated', 'deactivating a user unassigns their open work');
+SELECT trigger_is('intracker_data', 'todos', 'todos_init_counters', 'intracker_data', 'todos_init_counters',
+                  'todos start with fresh claim-order counters');
+SELECT trigger_is('intracker_data', 'todo_dependencies', 'todo_dependencies_counters', 'intracker_data',
+                  'dependency_counters', 'dependencies keep the blocker/dependent counters');
+SELECT trigger_is('intracker_data', 'todos', 'todos_openness_counters', 'intracker_data', 'todo_openness_counters',
+                  'closing or reopening a todo keeps the counters of its neighbours');
+SELECT trigger_is('intracker_data', 'features', 'features_active_counters', 'intracker_data',
+                  'feature_active_counters', 'a feature''s status keeps todos.feature_active');
+SELECT is((SELECT pg_get_indexdef(indexrelid) FROM pg_index
+            WHERE indexrelid = 'intracker_data.todos_claim_order'::regclass),
+          'CREATE INDEX todos_claim_order ON intracker_data.todos USING btree (project_id, priority_rank DESC, '
+          'feature_active DESC, open_dependent_count DESC, due_date, created_at, id) '
+          'WHERE ((status = ''todo''::text) AND (open_blocker_count = 0))',
+          'todos_claim_order: claimable todos (status todo, no open blocker) in claim order per project');
+
+-- Internal todo columns: counters kept by triggers (and the generated
+-- priority_rank) that drive claim order.  The rule: the columns of
+-- intracker_data.todos that intracker.todos does not expose are exactly the
+-- generated ones plus those the row-version trigger is told to ignore, and
+-- API users can write none of them.
+SELECT set_eq($$
+    SELECT a.attname::text COLLATE "default" FROM pg_attribute a
+     WHERE a.attrelid = 'intracker_data.todos'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN (SELECT column_name FROM information_schema.columns
+                              WHERE table_schema = 'intracker' AND table_name = 'todos')
+$$, ARRAY['priority_rank', 'open_blocker_count', 'open_dependent_count', 'feature_active'],
+  'intracker.todos deliberately hides exactly the internal columns priority_rank, open_blocker_count, open_dependent_count, feature_active');
+SELECT set_eq($$
+    SELECT a.attname::text COLLATE "default" FROM pg_attribute a
+     WHERE a.attrelid = 'intracker_data.todos'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN (SELECT column_name FROM information_schema.columns
+                              WHERE table_schema = 'intracker' AND table_name = 'todos')
+    EXCEPT
+    SELECT a.attname FROM pg_attribute a
+     WHERE a.attrelid = 'intracker_data.todos'::regclass AND a.attgenerated <> ''
+$$, $$
+    SELECT arg FROM pg_trigger t,
+           unnest((array_remove(string_to_array(encode(t.tgargs, 'escape'), '\000'), ''))[2:]) AS arg
+     WHERE t.tgrelid = 'intracker_data.todos'::regclass AND t.tgname = 'todos_row_version'
+$$, 'the hidden non-generated todo columns are exactly the ones the row-version trigger ignores (no version bump)');
+SELECT is_empty($$
+    SELECT a.attname FROM pg_attribute a
+     WHERE a.attrelid = 'intracker_data.todos'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN (SELECT column_name FROM information_schema.columns
+                              WHERE table_schema = 'intracker' AND table_name = 'todos')
+       AND (has_column_privilege('intracker_user', a.attrelid, a.attnum, 'INSERT')
+            OR has_column_privilege('intracker_user', a.attrelid, a.attnum, 'UPDATE'))
+$$, 'intracker_user can neither insert nor update the internal todo columns');
+SELECT is_empty($$
+    SELECT c.relname, a.attname FROM pg_class c
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE c.relnamespace = 'intracker'::regnamespace
+       AND a.attname IN ('priority_rank', 'open_blocker_count', 'open_dependent_count', 'feature_active')
+$$, 'no API view exposes an internal todo column');
+
 ------------------------------------------------------------------------------
 -- Views (schema intracker)
 ------------------------------------------------------------------------------
 
 SELECT views_are('intracker',
-    ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'my_todos'],
-    'intracker has exactly the eight API views');
+    ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'my_todos',
+          'member_load'],
+    'intracker has exactly the nine API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -174,11 +282,40 @@ SELECT is_empty($$
        AND obj_description(c.oid, 'pg_class') IS NULL
 $$, 'every view in intracker has a COMMENT (the OpenAPI description)');
 
--- Auto-updatable views: PostgREST POST/PATCH/DELETE work on them.
+-- Auto-updatable views: PostgREST POST/PATCH/DELETE work on them.  The one
+-- exception is the read-only view member_load (derived counters; members
+-- change their settings with set_availability / set_capacity).
 SELECT is_empty($$
     SELECT table_name FROM information_schema.views
      WHERE table_schema = 'intracker' AND (is_updatable <> 'YES' OR is_insertable_into <> 'YES')
-$$, 'every view in intracker is updatable, deletable and insertable');
+       AND table_name NOT IN ('member_load')  -- read-only by design, asserted below
+$$, 'every view in intracker except member_load is updatable, deletable and insertable');
+SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
+                            is_trigger_deletable, is_trigger_insertable_into)
+             FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'member_load'),
+          'NO NO NO NO NO',
+          'intracker.member_load is NOT updatable, deletable or insertable (not even through a trigger)');
+SELECT ok(has_table_privilege('intracker_user', 'intracker.member_load', 'SELECT')
+          AND NOT has_table_privilege('intracker_user', 'intracker.member_load', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+          'intracker_user may only SELECT from intracker.member_load');
+SELECT columns_are('intracker', 'member_load',
+    ARRAY['project_id', 'user_id', 'role', 'available', 'capacity', 'open_todos', 'open_points', 'open_features',
+          'last_assigned_at'], 'intracker.member_load has the documented columns');
+SELECT results_eq($$
+    SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+     WHERE a.attrelid = 'intracker.member_load'::regclass AND a.attnum > 0 ORDER BY a.attnum
+$$, $$ VALUES ('project_id', 'uuid'), ('user_id', 'uuid'), ('role', 'text'), ('available', 'boolean'),
+              ('capacity', 'integer'), ('open_todos', 'integer'), ('open_points', 'integer'),
+              ('open_features', 'integer'), ('last_assigned_at', 'timestamp with time zone') $$,
+  'intracker.member_load columns have the documented order and types');
+SELECT col_not_null('intracker_data', 'project_members', 'available', 'project_members.available is NOT NULL');
+SELECT col_default_is('intracker_data', 'project_members', 'available', 'true', 'members are available by default');
+SELECT col_is_null('intracker_data', 'project_members', 'capacity', 'project_members.capacity may be NULL (unlimited)');
+SELECT is_empty($$
+    SELECT c.conrelid::regclass, c.conname FROM pg_constraint c
+     WHERE c.connamespace = 'intracker_data'::regnamespace AND c.contype = 'c'
+       AND obj_description(c.oid, 'pg_constraint') IS NULL
+$$, 'every CHECK constraint in intracker_data has a COMMENT (explain_violation turns it into the 22023 DETAIL)');
 SELECT is((SELECT is_trigger_insertable_into FROM information_schema.views
             WHERE table_schema = 'intracker' AND table_name = 'projects'),
           'YES', 'INSERT into intracker.projects goes through an INSTEAD OF trigger (create_project)');
@@ -190,8 +327,8 @@ SELECT set_eq($$
 $$, ARRAY['todos_total', 'todos_done', 'progress'], 'only the computed progress columns of intracker.features are read-only');
 SELECT is_empty($$
     SELECT table_name, column_name FROM information_schema.columns
-     WHERE table_schema = 'intracker' AND table_name <> 'features' AND is_updatable = 'NO'
-$$, 'every column of the other views maps to a table column (updatable, embeddable)');
+     WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load') AND is_updatable = 'NO'
+$$, 'every column of the other updatable views maps to a table column (updatable, embeddable)');
 SELECT is_empty($$
     SELECT table_name FROM information_schema.columns
      WHERE table_schema = 'intracker' AND table_name IN ('projects', 'features', 'todos', 'my_todos')
@@ -211,12 +348,13 @@ SELECT has_column('intracker', 'features', 'progress', 'intracker.features has a
 SELECT columns_are('intracker', 'sessions',
     ARRAY['id', 'project_id', 'user_id', 'started_at', 'ended_at', 'goal', 'summary', 'next_steps',
           'blockers', 'todo_ids'], 'intracker.sessions has the columns of the data model');
-SELECT is_empty($$
-    SELECT a.attname FROM pg_attribute a
-     WHERE a.attrelid = 'intracker_data.todos'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-       AND a.attname NOT IN (SELECT column_name FROM information_schema.columns
-                              WHERE table_schema = 'intracker' AND table_name = 'todos')
-$$, 'intracker.todos exposes every column of intracker_data.todos');
+-- (The columns intracker.todos leaves out are checked with the internal
+-- columns, above.)
+SELECT columns_are('intracker', 'todos',
+    ARRAY['id', 'project_id', 'feature_id', 'title', 'description', 'status', 'priority', 'estimate', 'tags',
+          'assigned_to', 'created_by', 'completed_by', 'blocked_reason', 'due_date', 'github_issue', 'github_pr',
+          'completed_at', 'created_at', 'updated_at', 'version'],
+    'intracker.todos has the columns of the data model');
 
 ------------------------------------------------------------------------------
 -- Functions
@@ -225,7 +363,10 @@ $$, 'intracker.todos exposes every column of intracker_data.todos');
 SELECT functions_are('intracker',
     ARRAY['current_user_id', 'act_as', 'create_user', 'create_project', 'update_project', 'add_member',
           'remove_member', 'create_feature', 'update_feature', 'create_todo', 'update_todo',
-          'set_todo_status', 'add_dependency', 'remove_dependency', 'start_session', 'end_session'],
+          'set_todo_status', 'add_dependency', 'remove_dependency', 'start_session', 'end_session',
+          -- 0.2: assignment
+          'assign_todo', 'assign_feature', 'unassign_todo', 'claim_next_todo', 'set_availability',
+          'set_capacity', 'rebalance', 'verify_counters', 'set_user_active'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -234,32 +375,58 @@ SELECT results_eq($$
       FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
        AND p.proname IN ('create_user', 'create_project', 'add_member', 'remove_member', 'create_feature',
                          'create_todo', 'update_todo', 'update_feature', 'set_todo_status', 'add_dependency',
-                         'remove_dependency', 'start_session', 'end_session', 'current_user_id', 'act_as')
+                         'remove_dependency', 'start_session', 'end_session', 'current_user_id', 'act_as',
+                         'assign_todo', 'assign_feature', 'unassign_todo', 'claim_next_todo', 'set_availability',
+                         'set_capacity', 'rebalance', 'verify_counters', 'set_user_active')
      ORDER BY 1
 $$, $$ VALUES
     ('act_as', 'user_id uuid', 'uuid'),
     ('add_dependency', 'todo_id uuid, blocked_by uuid', 'intracker.todo_dependencies'),
     ('add_member', 'project_id uuid, user_id uuid, role text', 'intracker.project_members'),
+    ('assign_feature', 'feature_id uuid, assignee uuid, expected_version integer', 'intracker.features'),
+    ('assign_todo', 'todo_id uuid, assignee uuid, expected_version integer', 'intracker.todos'),
+    ('claim_next_todo', 'project_id uuid', 'record'),
     ('create_feature', 'project_id uuid, title text, description text, priority text, assigned_to uuid, status text', 'intracker.features'),
     ('create_project', 'name text, description text, github_repo text, tags text[], resume_context jsonb, status text', 'intracker.projects'),
     ('create_todo', 'project_id uuid, title text, feature_id uuid, description text, priority text, estimate integer, tags text[], due_date date, assigned_to uuid, status text', 'intracker.todos'),
     ('create_user', 'email text, name text, kind text, github_username text, user_id uuid', 'intracker.users'),
     ('current_user_id', '', 'uuid'),
     ('end_session', 'session_id uuid, summary text, next_steps text[], blockers text[], todo_ids uuid[]', 'intracker.sessions'),
+    ('rebalance', 'project_id uuid, dry_run boolean', 'record'),
     ('remove_dependency', 'todo_id uuid, blocked_by uuid', 'intracker.todo_dependencies'),
     ('remove_member', 'project_id uuid, user_id uuid', 'intracker.project_members'),
+    ('set_availability', 'project_id uuid, available boolean', 'intracker.member_load'),
+    ('set_capacity', 'project_id uuid, user_id uuid, capacity integer', 'intracker.member_load'),
     ('set_todo_status', 'todo_id uuid, status text, expected_version integer', 'intracker.todos'),
+    ('set_user_active', 'user_id uuid, active boolean', 'intracker.users'),
     ('start_session', 'project_id uuid, goal text', 'intracker.sessions'),
+    ('unassign_todo', 'todo_id uuid, expected_version integer', 'intracker.todos'),
     ('update_feature', 'feature_id uuid, changes jsonb, expected_version integer', 'intracker.features'),
-    ('update_todo', 'todo_id uuid, changes jsonb, expected_version integer', 'intracker.todos')
+    ('update_todo', 'todo_id uuid, changes jsonb, expected_version integer', 'intracker.todos'),
+    ('verify_counters', 'project_id uuid', 'record')
 $$, 'API functions have the names, parameter names and (view) return types of the contract');
+-- The set-returning functions: their result columns are part of the contract.
+SELECT results_eq($$
+    SELECT p.proname::text COLLATE "default", p.proretset, pg_get_function_result(p.oid)
+      FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
+       AND p.proname IN ('claim_next_todo', 'rebalance', 'verify_counters')
+     ORDER BY 1
+$$, $$ VALUES
+    ('claim_next_todo', true, 'TABLE(id uuid, feature_id uuid, title text, description text, status text, priority text, estimate integer, tags text[], assigned_to uuid, due_date date, created_at timestamp with time zone, updated_at timestamp with time zone, version integer, claim_reason text)'),
+    ('rebalance', true, 'TABLE(todo_id uuid, title text, estimate integer, from_user uuid, to_user uuid)'),
+    ('verify_counters', true, 'TABLE(counter text, project uuid, entity uuid, stored bigint, actual bigint)')
+$$, 'claim_next_todo, rebalance and verify_counters return the documented columns');
+SELECT is((SELECT pg_get_expr(p.proargdefaults, 0) FROM pg_proc p WHERE p.oid = 'intracker.rebalance(uuid, boolean)'::regprocedure),
+          'true', 'rebalance is a dry run unless told otherwise (dry_run DEFAULT true)');
 SELECT results_eq($$
     SELECT p.proname::text COLLATE "default", (p.pronargs - p.pronargdefaults)::int
       FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
-       AND p.proname IN ('create_user', 'create_project', 'create_feature', 'create_todo', 'start_session', 'end_session')
+       AND p.proname IN ('create_user', 'create_project', 'create_feature', 'create_todo', 'start_session', 'end_session',
+                         'assign_todo', 'assign_feature', 'unassign_todo', 'rebalance', 'verify_counters')
      ORDER BY 1
-$$, $$ VALUES ('create_feature', 2), ('create_project', 1), ('create_todo', 2),
-              ('create_user', 2), ('end_session', 2), ('start_session', 1) $$,
+$$, $$ VALUES ('assign_feature', 1), ('assign_todo', 1), ('create_feature', 2), ('create_project', 1),
+              ('create_todo', 2), ('create_user', 2), ('end_session', 2), ('rebalance', 1), ('start_session', 1),
+              ('unassign_todo', 1), ('verify_counters', 0) $$,
   'optional parameters have DEFAULTs (only the leading required ones do not)');
 SELECT is_empty($$
     SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
@@ -271,8 +438,8 @@ SELECT is_empty($$
 $$, 'every parameter of every API function is named');
 SELECT is_empty($$
     SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
-       AND p.provolatile <> CASE WHEN p.proname = 'current_user_id' THEN 's' ELSE 'v' END
-$$, 'current_user_id is STABLE and every write function is VOLATILE');
+       AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters') THEN 's' ELSE 'v' END
+$$, 'the read-only current_user_id and verify_counters are STABLE, every write function is VOLATILE');
 
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
@@ -298,20 +465,37 @@ SELECT is_empty($$
      WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
        AND c ~ '^search_path=.*\m(public|"\$user"|\$user)\M'
 $$, 'no pinned search_path includes public or $user');
+-- The one allowed exception: an IMMUTABLE, SECURITY INVOKER SQL function
+-- with a SQL-standard body (RETURN / BEGIN ATOMIC).  Its names are resolved
+-- when it is created, not when it runs, so the caller's search_path cannot
+-- change what it calls, and without a SET clause the planner can inline it
+-- (intracker_data.role_rank, called for every membership row by the RLS
+-- helpers).
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
       JOIN pg_language l ON l.oid = p.prolang
      WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
        AND l.lanname <> 'c'
        AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%')
-$$, 'every SQL and PL/pgSQL function pins search_path (house style: schema-qualify, pin the path)');
+       AND NOT (l.lanname = 'sql' AND p.prosqlbody IS NOT NULL AND p.provolatile = 'i' AND NOT p.prosecdef)
+$$, 'every SQL and PL/pgSQL function pins search_path (house style), except inlinable IMMUTABLE SQL-standard bodies bound at creation');
+SELECT ok((SELECT p.prosqlbody IS NOT NULL AND p.provolatile = 'i' AND NOT p.prosecdef
+             FROM pg_proc p WHERE p.oid = 'intracker_data.role_rank(text)'::regprocedure),
+          'role_rank is an IMMUTABLE SQL-standard body (inlinable; its names are bound at CREATE time)');
 SELECT set_eq($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
      WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace) AND p.prosecdef
 $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker_data.my_project_ids(text)', 'intracker_data.my_role(uuid)',
           'intracker_data.visible_user_ids()', 'intracker_data.user_is_active(uuid)',
-          'intracker_data.project_keeps_an_owner()'],
+          'intracker_data.project_keeps_an_owner()',
+          -- 0.2: members change their own settings (no column grant on project_members) ...
+          'intracker.set_availability(uuid,boolean)', 'intracker.set_capacity(uuid,uuid,integer)',
+          -- ... and the counter triggers write what users may not.
+          'intracker_data.create_member_load()', 'intracker_data.dependency_counters()',
+          'intracker_data.todo_openness_counters()', 'intracker_data.feature_active_counters()',
+          'intracker_data.deleted_todo_counters()',
+          'intracker_data.unassign_deactivated()'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
@@ -354,6 +538,16 @@ SELECT ok(NOT has_table_privilege('intracker_user', 'intracker.users', 'INSERT')
           'intracker_user can neither insert nor delete users');
 SELECT ok(NOT has_table_privilege('intracker_user', 'intracker.todo_dependencies', 'UPDATE'),
           'dependencies are added and removed, never updated');
+-- Member settings change only through set_availability (self) and
+-- set_capacity (owners); the role column stays the only one owners update.
+SELECT ok(NOT has_column_privilege('intracker_user', 'intracker_data.project_members', 'available', 'UPDATE')
+          AND NOT has_column_privilege('intracker_user', 'intracker_data.project_members', 'capacity', 'UPDATE')
+          AND NOT has_column_privilege('intracker_user', 'intracker_data.project_members', 'available', 'INSERT')
+          AND NOT has_column_privilege('intracker_user', 'intracker_data.project_members', 'capacity', 'INSERT'),
+          'intracker_user cannot write project_members.available or capacity directly');
+SELECT ok(has_column_privilege('intracker_admin', 'intracker_data.users', 'is_active', 'UPDATE')
+          AND NOT has_column_privilege('intracker_user', 'intracker_data.users', 'is_active', 'UPDATE'),
+          'is_active is updatable by intracker_admin (set_user_active), not by intracker_user');
 -- Columns intracker sets itself are not writable by API users.
 SELECT is_empty($$
     SELECT c.relname, a.attname FROM pg_class c
