@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "utils/relcache.h"
 #include "utils/uuid.h"
 
 /*
@@ -23,6 +24,17 @@
 #define ERRCODE_INTRACKER_NOT_FOUND				MAKE_SQLSTATE('P','T','4','0','4')
 #define ERRCODE_INTRACKER_VERSION_CONFLICT		MAKE_SQLSTATE('P','T','4','0','9')
 #define ERRCODE_INTRACKER_PRECONDITION_FAILED	MAKE_SQLSTATE('P','T','4','1','2')
+
+/* owner_context.c: counter triggers write derived tables as their owner */
+typedef struct OwnerContext
+{
+	Oid			userid;
+	int			sec_context;
+	int			guc_nestlevel;
+} OwnerContext;
+
+extern void intracker_become_owner(Relation rel, OwnerContext *saved);
+extern void intracker_restore_user(OwnerContext *saved);
 
 /* identity.c */
 extern void IdentityInit(void);

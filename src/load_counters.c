@@ -22,11 +22,8 @@
  * may run after their member_load row is gone; the UPDATE then touches
  * nothing, which is right.
  *
- * Users cannot write member_load (RLS has no write policy), so the UPDATE
- * runs as the owner of the triggering table, as PostgreSQL's RI triggers do,
- * and under the same precautions: a restricted security context, every
- * operator schema-qualified, and search_path pinned to pg_catalog while it
- * runs, so nothing the caller put on their search_path runs as the owner.
+ * Users cannot write member_load, so the UPDATE runs as the table owner
+ * (owner_context.c explains the precautions).
  *
  *-------------------------------------------------------------------------
  */
@@ -37,9 +34,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
@@ -172,9 +167,7 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	LoadContribution old_c = {0};
 	LoadContribution new_c = {0};
 	bool		newly_assigned = false;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	OwnerContext saved;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -202,13 +195,7 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	if (!old_c.counts && !new_c.counts)
 		return PointerGetDatum(NULL);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(trigdata->tg_relation->rd_rel->relowner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	intracker_become_owner(trigdata->tg_relation, &saved);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -231,7 +218,6 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	intracker_restore_user(&saved);
 	return PointerGetDatum(NULL);
 }
