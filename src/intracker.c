@@ -24,6 +24,7 @@ void
 _PG_init(void)
 {
 	IdentityInit();
+	ContextInit();
 
 	MarkGUCPrefixReserved("intracker");
 }

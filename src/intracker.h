@@ -39,6 +39,9 @@ extern void intracker_restore_user(OwnerContext *saved);
 /* identity.c */
 extern void IdentityInit(void);
 
+/* context.c */
+extern void ContextInit(void);
+
 /* request.c: the context PostgREST puts in GUCs for each request */
 extern char *intracker_request_claim(const char *claim);
 extern char *intracker_request_header(const char *header);

@@ -1,0 +1,991 @@
+/*-------------------------------------------------------------------------
+ *
+ * context.c
+ *	  team_context() and resume_context(): what an agent reads to know the
+ *	  team's state, or to resume its own work, as one bounded JSON document.
+ *
+ * Design:
+ *
+ * - One snapshot.  Both functions are STABLE and run every query read-only
+ *   through SPI, so all of them see the calling statement's snapshot: the
+ *   document never shows half of a concurrent transaction.
+ *
+ * - Cost follows what is shown, not the project's history.  Totals and
+ *   feature progress come from the counters of progress_counters.c and
+ *   load_counters.c; lists are top-N scans of partial indexes that hold open
+ *   todos only (todos_member_open, todos_blocked_open, todos_claim_order).
+ *
+ * - Built once, in memory, with jansson, then handed to jsonb_in: no JSON is
+ *   assembled from strings.  Text that is not valid UTF-8 (only possible
+ *   under a non-UTF8 server encoding) has its bad bytes replaced, so the
+ *   output is always valid JSON.  jansson allocates with malloc; the
+ *   document root is released by a memory-context reset callback, so an
+ *   ERROR half-way leaks nothing.  Every value is attached to the root as
+ *   soon as it is created, so the root owns everything.
+ *
+ * - Bounded.  intracker.context_todo_limit caps each list;
+ *   intracker.context_max_bytes caps the serialized document: over it,
+ *   lists are trimmed from their least important end, then long texts, and
+ *   the "omitted" object says what was left out and how to fetch it.
+ *
+ * - context_version is a hash of the document's content (all but
+ *   generated_at), so it changes exactly when something shown changed.
+ *
+ * - Privacy: a viewer sees other members' last sessions without summary and
+ *   next steps (those are working notes for the people doing the work).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <jansson.h>
+
+#include "catalog/pg_type_d.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "intracker.h"
+
+/*
+ * PostgreSQL has a function named json_object too (the SQL json_object()),
+ * so utils/builtins.h cannot be included next to jansson.h: declare the two
+ * built-ins used here.  For the same reason a call to jansson's
+ * json_object() from this library would bind to the server's function at
+ * run time; new_object() goes through json_pack, whose own call stays
+ * inside libjansson.
+ */
+extern Datum jsonb_in(PG_FUNCTION_ARGS);
+extern Datum uuid_out(PG_FUNCTION_ARGS);
+
+static int	context_todo_limit = 10;
+static int	context_max_bytes = 32 * 1024;
+
+/* Longest description or summary kept when the document must shrink. */
+#define TRIMMED_TEXT_BYTES 280
+
+void
+ContextInit(void)
+{
+	DefineCustomIntVariable("intracker.context_todo_limit",
+							"Most items per list in team_context and resume_context.",
+							"Applies to each member's open todos, shared blockers, features in progress and recent activity.",
+							&context_todo_limit,
+							10, 0, 1000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("intracker.context_max_bytes",
+							"Largest team_context or resume_context document, in bytes.",
+							"Longer documents are trimmed, least important items first, and say what they omitted.",
+							&context_max_bytes,
+							32 * 1024, 1024, 16 * 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+}
+
+/*
+ * The document root, released when the memory context it was registered
+ * in is reset or deleted: at the end of the call, or on error.
+ */
+typedef struct JsonDocument
+{
+	json_t	   *root;
+	MemoryContextCallback callback;
+} JsonDocument;
+
+static void
+release_document(void *arg)
+{
+	JsonDocument *doc = (JsonDocument *) arg;
+
+	if (doc->root != NULL)
+		json_decref(doc->root);
+	doc->root = NULL;
+}
+
+static JsonDocument *
+new_document(void)
+{
+	JsonDocument *doc = MemoryContextAllocZero(CurrentMemoryContext, sizeof(JsonDocument));
+
+	doc->root = json_pack("{}");
+	if (doc->root == NULL)
+		elog(ERROR, "out of memory building a JSON document");
+	doc->callback.func = release_document;
+	doc->callback.arg = doc;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &doc->callback);
+	return doc;
+}
+
+/* ---- building values ---------------------------------------------------- */
+
+static json_t *
+new_object(void)
+{
+	return json_pack("{}");
+}
+
+/* A JSON string from server text; invalid UTF-8 bytes become U+FFFD. */
+static json_t *
+text_value(const char *text)
+{
+	json_t	   *value;
+	StringInfoData clean;
+	const unsigned char *p;
+	const unsigned char *end;
+
+	if (text == NULL)
+		return json_null();
+	value = json_string(text);
+	if (value != NULL)
+		return value;
+
+	initStringInfo(&clean);
+	p = (const unsigned char *) text;
+	end = p + strlen(text);
+	while (p < end)
+	{
+		int			len = pg_utf_mblen(p);
+
+		if (p + len <= end && pg_utf8_islegal(p, len))
+		{
+			appendBinaryStringInfo(&clean, (const char *) p, len);
+			p += len;
+		}
+		else
+		{
+			appendStringInfoString(&clean, "\xEF\xBF\xBD");
+			p++;
+		}
+	}
+	value = json_string(clean.data);
+	pfree(clean.data);
+	return value ? value : json_null();
+}
+
+/* Attach helpers: every value goes into its parent at once. */
+static void
+put(json_t *object, const char *key, json_t *value)
+{
+	if (value == NULL || json_object_set_new(object, key, value) != 0)
+		elog(ERROR, "out of memory building a JSON document");
+}
+
+static json_t *
+put_object(json_t *parent, const char *key)
+{
+	json_t	   *child = new_object();
+
+	put(parent, key, child);
+	return child;
+}
+
+static json_t *
+put_array(json_t *parent, const char *key)
+{
+	json_t	   *child = json_array();
+
+	put(parent, key, child);
+	return child;
+}
+
+static json_t *
+append_object(json_t *array)
+{
+	json_t	   *child = new_object();
+
+	if (child == NULL || json_array_append_new(array, child) != 0)
+		elog(ERROR, "out of memory building a JSON document");
+	return child;
+}
+
+/* Parse JSON text produced by the server (jsonb, to_json) into a value. */
+static json_t *
+json_value(const char *json_text)
+{
+	json_t	   *value;
+
+	if (json_text == NULL)
+		return json_null();
+	value = json_loads(json_text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	return value ? value : text_value(json_text);
+}
+
+/* ---- reading SPI results ----------------------------------------------- */
+
+static char *
+col(uint64 row, const char *name)
+{
+	int			attnum = SPI_fnumber(SPI_tuptable->tupdesc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "context query has no column \"%s\"", name);
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, attnum);
+}
+
+static json_t *
+col_text(uint64 row, const char *name)
+{
+	return text_value(col(row, name));
+}
+
+static json_t *
+col_int(uint64 row, const char *name)
+{
+	char	   *v = col(row, name);
+
+	return v ? json_integer(strtoll(v, NULL, 10)) : json_null();
+}
+
+static json_t *
+col_bool(uint64 row, const char *name)
+{
+	char	   *v = col(row, name);
+
+	return v ? json_boolean(v[0] == 't') : json_null();
+}
+
+static json_t *
+col_json(uint64 row, const char *name)
+{
+	return json_value(col(row, name));
+}
+
+static bool
+col_is_null(uint64 row, const char *name)
+{
+	return col(row, name) == NULL;
+}
+
+/* Run a read-only query whose arguments are a uuid and an integer limit. */
+static void
+query(const char *sql, Datum project_id, Datum user_id, int limit)
+{
+	Oid			argtypes[3] = {UUIDOID, UUIDOID, INT4OID};
+	Datum		values[3] = {project_id, user_id, Int32GetDatum(limit)};
+	char		nulls[3] = {' ', user_id == (Datum) 0 ? 'n' : ' ', ' '};
+	int			ret;
+
+	ret = SPI_execute_with_args(sql, 3, argtypes, values, nulls, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "context query failed (%s): %s", SPI_result_code_string(ret), sql);
+}
+
+/* ---- shared pieces of both documents ------------------------------------ */
+
+/* Who is asking, with what role; raises PT401 / PT404 for outsiders. */
+static char *
+require_member(Datum project_id, Datum *me)
+{
+	bool		isnull;
+	char	   *role;
+
+	query("SELECT intracker_data.require_role($1, 'viewer', 'read the project context') AS role,"
+		  "       intracker.current_user_id() AS me,"
+		  "       to_json(now()) #>> '{}' AS now",
+		  project_id, (Datum) 0, 0);
+	role = col(0, "role");
+	*me = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						SPI_fnumber(SPI_tuptable->tupdesc, "me"), &isnull);
+	return role;
+}
+
+static void
+put_project(json_t *doc, Datum project_id)
+{
+	json_t	   *project = put_object(doc, "project");
+
+	query("SELECT p.id, p.name, p.status, p.description, p.github_repo, p.resume_context::text AS notes"
+		  "  FROM intracker_data.projects p WHERE p.id = $1",
+		  project_id, (Datum) 0, 0);
+	put(project, "id", col_text(0, "id"));
+	put(project, "name", col_text(0, "name"));
+	put(project, "status", col_text(0, "status"));
+	put(project, "description", col_text(0, "description"));
+	put(project, "github_repo", col_text(0, "github_repo"));
+	put(project, "notes", col_json(0, "notes"));
+}
+
+/* The fields of a todo as lists show it. */
+#define TODO_COLUMNS \
+	"t.id, t.title, t.status, t.priority, t.estimate, t.due_date::text AS due_date, t.version, t.open_blocker_count"
+
+static json_t *
+append_todo(json_t *array, uint64 row)
+{
+	json_t	   *todo = append_object(array);
+
+	put(todo, "id", col_text(row, "id"));
+	put(todo, "title", col_text(row, "title"));
+	put(todo, "status", col_text(row, "status"));
+	put(todo, "priority", col_text(row, "priority"));
+	put(todo, "estimate", col_int(row, "estimate"));
+	put(todo, "due_date", col_text(row, "due_date"));
+	put(todo, "version", col_int(row, "version"));
+	return todo;
+}
+
+/* ---- size control --------------------------------------------------------- */
+
+static size_t
+serialized_size(json_t *value)
+{
+	return json_dumpb(value, NULL, 0, JSON_COMPACT);
+}
+
+static json_t *
+omitted_object(json_t *doc)
+{
+	json_t	   *omitted = json_object_get(doc, "omitted");
+
+	return omitted ? omitted : put_object(doc, "omitted");
+}
+
+static void
+count_omission(json_t *doc, const char *what, int n, const char *fetch)
+{
+	json_t	   *omitted = omitted_object(doc);
+	json_t	   *entry = json_object_get(omitted, what);
+
+	if (entry == NULL)
+	{
+		entry = put_object(omitted, what);
+		put(entry, "count", json_integer(0));
+		put(entry, "fetch", text_value(fetch));
+	}
+	put(entry, "count", json_integer(json_integer_value(json_object_get(entry, "count")) + n));
+}
+
+/*
+ * Drop items from the end of `array` until about `excess` bytes are gone;
+ * returns how many were dropped.
+ */
+static int
+drop_tail(json_t *array, size_t *excess)
+{
+	int			dropped = 0;
+
+	while (*excess > 0 && json_array_size(array) > 0)
+	{
+		size_t		last = json_array_size(array) - 1;
+		size_t		size = serialized_size(json_array_get(array, last)) + 1;
+
+		json_array_remove(array, last);
+		*excess = size >= *excess ? 0 : *excess - size;
+		dropped++;
+	}
+	return dropped;
+}
+
+/* Cut a string member to TRIMMED_TEXT_BYTES (on a character boundary). */
+static bool
+shorten_text(json_t *object, const char *key)
+{
+	json_t	   *value = json_object_get(object, key);
+	const char *text;
+	int			keep;
+
+	if (!json_is_string(value) || json_string_length(value) <= TRIMMED_TEXT_BYTES)
+		return false;
+	text = json_string_value(value);
+	keep = pg_mbcliplen(text, json_string_length(value), TRIMMED_TEXT_BYTES);
+	put(object, key, text_value(psprintf("%.*s…", keep, text)));
+	return true;
+}
+
+/*
+ * A list the trimmer may shorten: where it is, the key of the omission
+ * count, and the query that fetches everything.
+ */
+typedef struct TrimmableList
+{
+	json_t	   *array;
+	json_t	   *owner;			/* object counting "<key>_omitted", or NULL */
+	const char *omission;		/* key in the "omitted" object */
+	const char *fetch;
+} TrimmableList;
+
+/*
+ * Shrink the document below intracker.context_max_bytes: lists from their
+ * least important end (the lists are given most important first and
+ * trimmed last to first), then long texts.  Gives up, saying so, when
+ * nothing is left to cut.
+ */
+static void
+fit_to_size(json_t *doc, TrimmableList *lists, int nlists, json_t **texts, const char **text_keys,
+			int ntexts)
+{
+	for (;;)
+	{
+		size_t		size = serialized_size(doc);
+		size_t		excess;
+		bool		cut = false;
+
+		if (size <= (size_t) context_max_bytes)
+			return;
+		excess = size - context_max_bytes;
+
+		for (int i = nlists - 1; i >= 0 && excess > 0; i--)
+		{
+			int			dropped = drop_tail(lists[i].array, &excess);
+
+			if (dropped > 0)
+			{
+				cut = true;
+				count_omission(doc, lists[i].omission, dropped, lists[i].fetch);
+			}
+		}
+		for (int i = 0; !cut && i < ntexts; i++)
+			if (texts[i] != NULL && shorten_text(texts[i], text_keys[i]))
+			{
+				cut = true;
+				count_omission(doc, "shortened_texts", 1,
+							   "Full texts are in the views intracker.projects, intracker.sessions and intracker.todos.");
+			}
+		if (!cut)
+		{
+			put(omitted_object(doc), "still_over_max_bytes", json_true());
+			return;
+		}
+	}
+}
+
+/* Finish: content hash, time stamp, and the jsonb result. */
+static Datum
+finish_document(JsonDocument *doc, const char *generated_at)
+{
+	char	   *content;
+	char	   *text;
+	uint64		hash;
+	Datum		result;
+
+	content = json_dumps(doc->root, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
+	if (content == NULL)
+		elog(ERROR, "could not serialize the context document");
+	hash = hash_bytes_extended((const unsigned char *) content, (int) strlen(content), 0);
+	free(content);
+
+	put(doc->root, "context_version", text_value(psprintf("%016" INT64_MODIFIER "x", hash)));
+	put(doc->root, "generated_at", text_value(generated_at));
+
+	text = json_dumps(doc->root, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	if (text == NULL)
+		elog(ERROR, "could not serialize the context document");
+	PG_TRY();
+	{
+		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
+	}
+	PG_FINALLY();
+	{
+		free(text);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* ---- team_context ---------------------------------------------------------- */
+
+static void
+put_members(json_t *doc, Datum project_id, Datum me, bool viewer, json_t *by_user)
+{
+	json_t	   *members = put_array(doc, "team_members");
+
+	query("SELECT m.user_id, u.name, u.kind, m.role, m.available,"
+		  "       coalesce(l.open_todos, 0) AS open_todos, coalesce(l.open_points, 0) AS open_points,"
+		  "       focus.id AS focus_id, focus.title AS focus_title, focus.version AS focus_version,"
+		  "       f.id AS feature_id, f.title AS feature_title,"
+		  "       to_json(s.started_at) #>> '{}' AS session_started_at,"
+		  "       to_json(s.ended_at) #>> '{}' AS session_ended_at,"
+		  "       s.goal AS session_goal, s.summary AS session_summary,"
+		  "       to_json(s.next_steps)::text AS session_next_steps,"
+		  "       m.user_id = $2 AS is_me"
+		  "  FROM intracker_data.project_members m"
+		  "  JOIN intracker_data.users u ON u.id = m.user_id"
+		  "  LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id"
+		  "  LEFT JOIN LATERAL (SELECT t.id, t.title, t.version, t.feature_id FROM intracker_data.todos t"
+		  "                      WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id"
+		  "                        AND t.status = 'in_progress'"
+		  "                      ORDER BY t.updated_at DESC, t.id LIMIT 1) focus ON true"
+		  "  LEFT JOIN intracker_data.features f ON f.id = focus.feature_id"
+		  "  LEFT JOIN LATERAL (SELECT * FROM intracker_data.sessions s"
+		  "                      WHERE s.user_id = m.user_id AND s.project_id = m.project_id"
+		  "                      ORDER BY s.started_at DESC LIMIT 1) s ON true"
+		  " WHERE m.project_id = $1"
+		  " ORDER BY intracker_data.role_rank(m.role) DESC, u.name, m.user_id",
+		  project_id, me, 0);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		json_t	   *member = append_object(members);
+
+		put(member, "user_id", col_text(i, "user_id"));
+		put(member, "name", col_text(i, "name"));
+		put(member, "kind", col_text(i, "kind"));
+		put(member, "role", col_text(i, "role"));
+		put(member, "available", col_bool(i, "available"));
+		put(member, "open_todos", col_int(i, "open_todos"));
+		put(member, "open_points", col_int(i, "open_points"));
+		if (col_is_null(i, "focus_id"))
+			put(member, "current_focus", json_null());
+		else
+		{
+			json_t	   *focus = put_object(member, "current_focus");
+
+			put(focus, "id", col_text(i, "focus_id"));
+			put(focus, "title", col_text(i, "focus_title"));
+			put(focus, "version", col_int(i, "focus_version"));
+		}
+		if (col_is_null(i, "feature_id"))
+			put(member, "working_on_feature", json_null());
+		else
+		{
+			json_t	   *feature = put_object(member, "working_on_feature");
+
+			put(feature, "id", col_text(i, "feature_id"));
+			put(feature, "title", col_text(i, "feature_title"));
+		}
+		put_array(member, "active_todos");
+		if (col_is_null(i, "session_started_at"))
+			put(member, "last_session", json_null());
+		else
+		{
+			json_t	   *session = put_object(member, "last_session");
+			bool		private_notes = viewer && strcmp(col(i, "is_me"), "t") != 0;
+
+			put(session, "started_at", col_text(i, "session_started_at"));
+			put(session, "ended_at", col_text(i, "session_ended_at"));
+			put(session, "goal", col_text(i, "session_goal"));
+			if (!private_notes)
+			{
+				put(session, "summary", col_text(i, "session_summary"));
+				put(session, "next_steps", col_json(i, "session_next_steps"));
+			}
+		}
+		put(by_user, col(i, "user_id"), json_incref(member));
+	}
+}
+
+static void
+put_active_todos(Datum project_id, json_t *by_user)
+{
+	query("SELECT m.user_id, " TODO_COLUMNS
+		  "  FROM intracker_data.project_members m"
+		  " CROSS JOIN LATERAL (SELECT * FROM intracker_data.todos t"
+		  "                      WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id"
+		  "                        AND t.status NOT IN ('done', 'cancelled')"
+		  "                      ORDER BY t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id"
+		  "                      LIMIT $3) t"
+		  " WHERE m.project_id = $1"
+		  " ORDER BY m.user_id, t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id",
+		  project_id, (Datum) 0, context_todo_limit);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		json_t	   *member = json_object_get(by_user, col(i, "user_id"));
+
+		append_todo(json_object_get(member, "active_todos"), i);
+	}
+}
+
+static void
+put_shared_blockers(json_t *doc, Datum project_id)
+{
+	json_t	   *blockers = put_array(doc, "shared_blockers");
+	json_t	   *current = NULL;
+	char	   *current_id = NULL;
+
+	query("SELECT " TODO_COLUMNS ", t.blocked_reason, t.assigned_to,"
+		  "       b.id AS blocker_id, b.title AS blocker_title, b.status AS blocker_status,"
+		  "       b.assigned_to AS blocker_assigned_to"
+		  "  FROM (SELECT * FROM intracker_data.todos t"
+		  "         WHERE t.project_id = $1 AND t.status NOT IN ('done', 'cancelled')"
+		  "           AND (t.status = 'blocked' OR t.open_blocker_count > 0)"
+		  "         ORDER BY t.priority_rank DESC, t.created_at, t.id LIMIT $3) t"
+		  "  LEFT JOIN LATERAL (SELECT b.* FROM intracker_data.todo_dependencies d"
+		  "                       JOIN intracker_data.todos b ON b.id = d.blocked_by"
+		  "                      WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')) b ON true"
+		  " ORDER BY t.priority_rank DESC, t.created_at, t.id, b.created_at, b.id",
+		  project_id, (Datum) 0, context_todo_limit);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		if (current_id == NULL || strcmp(current_id, col(i, "id")) != 0)
+		{
+			current_id = col(i, "id");
+			current = append_todo(blockers, i);
+			put(current, "blocked_reason", col_text(i, "blocked_reason"));
+			put(current, "assigned_to", col_text(i, "assigned_to"));
+			put_array(current, "blocked_by");
+		}
+		if (!col_is_null(i, "blocker_id"))
+		{
+			json_t	   *blocker = append_object(json_object_get(current, "blocked_by"));
+
+			put(blocker, "id", col_text(i, "blocker_id"));
+			put(blocker, "title", col_text(i, "blocker_title"));
+			put(blocker, "status", col_text(i, "blocker_status"));
+			put(blocker, "assigned_to", col_text(i, "blocker_assigned_to"));
+		}
+	}
+}
+
+static void
+put_progress(json_t *doc, Datum project_id)
+{
+	json_t	   *progress = put_object(doc, "team_progress");
+	json_t	   *features = put_array(progress, "features_in_progress");
+
+	query("SELECT f.id, f.title, f.priority, f.assigned_to,"
+		  "       coalesce(sum(s.todos_total), 0) AS todos_total, coalesce(sum(s.todos_done), 0) AS todos_done,"
+		  "       CASE WHEN coalesce(sum(s.todos_total), 0) = 0 THEN 0"
+		  "            ELSE (100 * sum(s.todos_done) / sum(s.todos_total))::integer END AS progress"
+		  "  FROM (SELECT * FROM intracker_data.features f"
+		  "         WHERE f.project_id = $1 AND f.status = 'in_progress'"
+		  "         ORDER BY CASE f.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC,"
+		  "                  f.created_at, f.id LIMIT $3) f"
+		  "  LEFT JOIN intracker_data.feature_stats s ON s.feature_id = f.id"
+		  " GROUP BY f.id, f.title, f.priority, f.assigned_to, f.created_at"
+		  " ORDER BY CASE f.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC,"
+		  "          f.created_at, f.id",
+		  project_id, (Datum) 0, context_todo_limit);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		json_t	   *feature = append_object(features);
+
+		put(feature, "id", col_text(i, "id"));
+		put(feature, "title", col_text(i, "title"));
+		put(feature, "priority", col_text(i, "priority"));
+		put(feature, "assigned_to", col_text(i, "assigned_to"));
+		put(feature, "todos_total", col_int(i, "todos_total"));
+		put(feature, "todos_done", col_int(i, "todos_done"));
+		put(feature, "progress", col_int(i, "progress"));
+	}
+
+	query("SELECT d.todos_total, d.todos_open, d.todos_done, d.completion_rate::float8 AS completion_rate,"
+		  "       d.todos_completed_today, d.points_done_last_7_days, d.features_in_progress, d.todos_blocked"
+		  "  FROM intracker.team_dashboard d WHERE d.project_id = $1",
+		  project_id, (Datum) 0, 0);
+	put(progress, "todos_total", col_int(0, "todos_total"));
+	put(progress, "todos_open", col_int(0, "todos_open"));
+	put(progress, "todos_done", col_int(0, "todos_done"));
+	put(progress, "completion_rate", json_real(strtod(col(0, "completion_rate"), NULL)));
+	put(progress, "todos_completed_today", col_int(0, "todos_completed_today"));
+	put(progress, "points_done_last_7_days", col_int(0, "points_done_last_7_days"));
+	put(progress, "features_in_progress_count", col_int(0, "features_in_progress"));
+	put(progress, "todos_blocked_count", col_int(0, "todos_blocked"));
+}
+
+/* Omission counts for what the list limits (not the byte cap) left out. */
+static void
+count_limited_lists(json_t *doc, const char *project)
+{
+	json_t	   *member;
+	size_t		index;
+	json_t	   *progress = json_object_get(doc, "team_progress");
+	json_int_t	blocked = json_integer_value(json_object_get(progress, "todos_blocked_count"));
+	json_int_t	features = json_integer_value(json_object_get(progress, "features_in_progress_count"));
+
+	json_array_foreach(json_object_get(doc, "team_members"), index, member)
+	{
+		json_int_t	open = json_integer_value(json_object_get(member, "open_todos"));
+		size_t		shown = json_array_size(json_object_get(member, "active_todos"));
+
+		if (open > (json_int_t) shown)
+			put(member, "active_todos_omitted", json_integer(open - shown));
+	}
+	if (blocked > (json_int_t) json_array_size(json_object_get(doc, "shared_blockers")))
+		count_omission(doc, "shared_blockers",
+					   blocked - json_array_size(json_object_get(doc, "shared_blockers")),
+					   psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND status NOT IN ('done', 'cancelled') "
+								"AND (status = 'blocked' OR id IN (SELECT todo_id FROM intracker.todo_dependencies))", project));
+	if (features > (json_int_t) json_array_size(json_object_get(progress, "features_in_progress")))
+		count_omission(doc, "features_in_progress",
+					   features - json_array_size(json_object_get(progress, "features_in_progress")),
+					   psprintf("SELECT * FROM intracker.features WHERE project_id = '%s' AND status = 'in_progress'", project));
+}
+
+/*
+ * intracker.team_context(project_id uuid) returns jsonb
+ */
+PG_FUNCTION_INFO_V1(intracker_team_context);
+Datum
+intracker_team_context(PG_FUNCTION_ARGS)
+{
+	Datum		project_id;
+	Datum		me;
+	char	   *role;
+	char	   *generated_at;
+	char	   *project;
+	JsonDocument *doc;
+	json_t	   *by_user;
+	Datum		result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project_id must not be null")));
+	project_id = PG_GETARG_DATUM(0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	doc = new_document();
+	role = require_member(project_id, &me);
+	generated_at = col(0, "now");
+	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
+
+	put_project(doc->root, project_id);
+	put(doc->root, "your_role", text_value(role));
+	by_user = put_object(doc->root, "_members_by_user");
+	put_members(doc->root, project_id, me, strcmp(role, "viewer") == 0, by_user);
+	put_active_todos(project_id, by_user);
+	json_object_del(doc->root, "_members_by_user");
+	put_shared_blockers(doc->root, project_id);
+	put_progress(doc->root, project_id);
+	count_limited_lists(doc->root, project);
+
+	/* Trim under the byte cap: least important lists last in this array. */
+	{
+		json_t	   *members = json_object_get(doc->root, "team_members");
+		int			nmembers = (int) json_array_size(members);
+		TrimmableList *lists = palloc0(sizeof(TrimmableList) * (nmembers + 2));
+		json_t	  **texts = palloc0(sizeof(json_t *) * (2 * nmembers + 1));
+		const char **text_keys = palloc0(sizeof(char *) * (2 * nmembers + 1));
+		int			nlists = 0;
+		int			ntexts = 0;
+
+		lists[nlists++] = (TrimmableList)
+		{
+			json_object_get(json_object_get(doc->root, "team_progress"), "features_in_progress"),
+				NULL, "features_in_progress",
+				psprintf("SELECT * FROM intracker.features WHERE project_id = '%s' AND status = 'in_progress'", project)
+		};
+		lists[nlists++] = (TrimmableList)
+		{
+			json_object_get(doc->root, "shared_blockers"), NULL, "shared_blockers",
+				psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND status = 'blocked'", project)
+		};
+		for (int i = 0; i < nmembers; i++)
+		{
+			json_t	   *member = json_array_get(members, i);
+			json_t	   *session = json_object_get(member, "last_session");
+
+			lists[nlists++] = (TrimmableList)
+			{
+				json_object_get(member, "active_todos"), member, "active_todos",
+					psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND assigned_to = <user_id> "
+							 "AND status NOT IN ('done', 'cancelled')", project)
+			};
+			if (json_is_object(session))
+			{
+				texts[ntexts] = session;
+				text_keys[ntexts++] = "summary";
+			}
+		}
+		texts[ntexts] = json_object_get(doc->root, "project");
+		text_keys[ntexts++] = "description";
+		fit_to_size(doc->root, lists, nlists, texts, text_keys, ntexts);
+	}
+
+	result = finish_document(doc, generated_at);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/* ---- resume_context ------------------------------------------------------ */
+
+static void
+put_my_session(json_t *doc, Datum project_id, Datum me)
+{
+	query("SELECT to_json(s.started_at) #>> '{}' AS started_at, to_json(s.ended_at) #>> '{}' AS ended_at,"
+		  "       s.goal, s.summary, to_json(s.next_steps)::text AS next_steps,"
+		  "       to_json(s.blockers)::text AS blockers, to_json(s.todo_ids)::text AS todo_ids"
+		  "  FROM intracker_data.sessions s"
+		  " WHERE s.user_id = $2 AND s.project_id = $1"
+		  " ORDER BY s.started_at DESC LIMIT 1",
+		  project_id, me, 0);
+	if (SPI_processed == 0)
+		put(doc, "last_session", json_null());
+	else
+	{
+		json_t	   *session = put_object(doc, "last_session");
+
+		put(session, "started_at", col_text(0, "started_at"));
+		put(session, "ended_at", col_text(0, "ended_at"));
+		put(session, "goal", col_text(0, "goal"));
+		put(session, "summary", col_text(0, "summary"));
+		put(session, "next_steps", col_json(0, "next_steps"));
+		put(session, "blockers", col_json(0, "blockers"));
+		put(session, "todo_ids", col_json(0, "todo_ids"));
+	}
+}
+
+/* My open todos: the one in progress, then in claim order, then the rest. */
+static void
+put_my_todos(json_t *doc, Datum project_id, Datum me)
+{
+	json_t	   *todos = put_array(doc, "your_open_todos");
+	json_t	   *current = NULL;
+	char	   *current_id = NULL;
+
+	query("SELECT " TODO_COLUMNS ", t.feature_id,"
+		  "       b.id AS blocker_id, b.title AS blocker_title, b.status AS blocker_status,"
+		  "       b.assigned_to AS blocker_assigned_to, t.claim_rank"
+		  "  FROM (SELECT t.*, CASE t.status WHEN 'in_progress' THEN 0 WHEN 'todo' THEN 1 ELSE 2 END AS claim_rank"
+		  "          FROM intracker_data.todos t"
+		  "         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
+		  "         ORDER BY claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
+		  "                  t.due_date ASC NULLS LAST, t.created_at, t.id"
+		  "         LIMIT $3) t"
+		  "  LEFT JOIN LATERAL (SELECT b.* FROM intracker_data.todo_dependencies d"
+		  "                       JOIN intracker_data.todos b ON b.id = d.blocked_by"
+		  "                      WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')) b ON true"
+		  " ORDER BY t.claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
+		  "          t.due_date ASC NULLS LAST, t.created_at, t.id, b.created_at, b.id",
+		  project_id, me, context_todo_limit);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		if (current_id == NULL || strcmp(current_id, col(i, "id")) != 0)
+		{
+			current_id = col(i, "id");
+			current = append_todo(todos, i);
+			put(current, "feature_id", col_text(i, "feature_id"));
+			put_array(current, "blocked_by");
+		}
+		if (!col_is_null(i, "blocker_id"))
+		{
+			json_t	   *blocker = append_object(json_object_get(current, "blocked_by"));
+
+			put(blocker, "id", col_text(i, "blocker_id"));
+			put(blocker, "title", col_text(i, "blocker_title"));
+			put(blocker, "status", col_text(i, "blocker_status"));
+			put(blocker, "assigned_to", col_text(i, "blocker_assigned_to"));
+		}
+	}
+}
+
+/*
+ * Recent changes by others to todos in my features (the features of my
+ * open todos and those assigned to me), newest first.
+ */
+static void
+put_team_activity(json_t *doc, Datum project_id, Datum me)
+{
+	json_t	   *activity = put_array(doc, "team_activity_in_your_features");
+
+	query("WITH mine AS ("
+		  "    SELECT DISTINCT t.feature_id AS id FROM intracker_data.todos t"
+		  "     WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
+		  "       AND t.feature_id IS NOT NULL"
+		  "    UNION"
+		  "    SELECT f.id FROM intracker_data.features f"
+		  "     WHERE f.project_id = $1 AND f.assigned_to = $2 AND f.status <> 'done')"
+		  "SELECT t.id, t.title, t.status, t.assigned_to, t.version, f.title AS feature_title,"
+		  "       to_json(t.updated_at) #>> '{}' AS updated_at"
+		  "  FROM mine"
+		  "  JOIN intracker_data.features f ON f.id = mine.id"
+		  " CROSS JOIN LATERAL (SELECT * FROM intracker_data.todos t"
+		  "                      WHERE t.feature_id = mine.id AND t.assigned_to IS DISTINCT FROM $2"
+		  "                      ORDER BY t.updated_at DESC, t.id LIMIT $3) t"
+		  " ORDER BY t.updated_at DESC, t.id LIMIT $3",
+		  project_id, me, context_todo_limit);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		json_t	   *item = append_object(activity);
+
+		put(item, "id", col_text(i, "id"));
+		put(item, "title", col_text(i, "title"));
+		put(item, "status", col_text(i, "status"));
+		put(item, "assigned_to", col_text(i, "assigned_to"));
+		put(item, "version", col_int(i, "version"));
+		put(item, "feature", col_text(i, "feature_title"));
+		put(item, "updated_at", col_text(i, "updated_at"));
+	}
+}
+
+/* One line saying what to do next, from the document's own content. */
+static void
+put_next_action(json_t *doc, const char *project)
+{
+	json_t	   *todos = json_object_get(doc, "your_open_todos");
+	json_t	   *todo;
+	size_t		index;
+	char	   *action = NULL;
+
+	json_array_foreach(todos, index, todo)
+	{
+		const char *status = json_string_value(json_object_get(todo, "status"));
+		const char *title = json_string_value(json_object_get(todo, "title"));
+		json_t	   *blockers = json_object_get(todo, "blocked_by");
+
+		if (strcmp(status, "in_progress") == 0)
+		{
+			action = psprintf("Continue \"%s\" (in progress).", title);
+			break;
+		}
+		if (strcmp(status, "todo") == 0 && json_array_size(blockers) == 0)
+		{
+			action = psprintf("Start \"%s\": SELECT * FROM intracker.claim_next_todo('%s');", title, project);
+			break;
+		}
+		if (action == NULL && json_array_size(blockers) > 0)
+			action = psprintf("Unblock \"%s\": it waits for \"%s\".", title,
+							  json_string_value(json_object_get(json_array_get(blockers, 0), "title")));
+	}
+	if (action == NULL)
+		action = psprintf("Nothing is assigned to you: SELECT * FROM intracker.claim_next_todo('%s');", project);
+	put(doc, "next_action", text_value(action));
+}
+
+/*
+ * intracker.resume_context(project_id uuid) returns jsonb
+ */
+PG_FUNCTION_INFO_V1(intracker_resume_context);
+Datum
+intracker_resume_context(PG_FUNCTION_ARGS)
+{
+	Datum		project_id;
+	Datum		me;
+	char	   *generated_at;
+	char	   *project;
+	JsonDocument *doc;
+	Datum		result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project_id must not be null")));
+	project_id = PG_GETARG_DATUM(0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	doc = new_document();
+	(void) require_member(project_id, &me);
+	generated_at = col(0, "now");
+	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
+
+	put_project(doc->root, project_id);
+	put_my_session(doc->root, project_id, me);
+	put_my_todos(doc->root, project_id, me);
+	put_team_activity(doc->root, project_id, me);
+	put_next_action(doc->root, project);
+
+	{
+		TrimmableList lists[2] = {
+			{json_object_get(doc->root, "your_open_todos"), NULL, "your_open_todos",
+			psprintf("SELECT * FROM intracker.my_todos WHERE project_id = '%s'", project)},
+			{json_object_get(doc->root, "team_activity_in_your_features"), NULL, "team_activity_in_your_features",
+			psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' ORDER BY updated_at DESC", project)},
+		};
+		json_t	   *texts[2] = {json_object_get(doc->root, "last_session"), json_object_get(doc->root, "project")};
+		const char *text_keys[2] = {"summary", "description"};
+
+		fit_to_size(doc->root, lists, 2, texts, text_keys, 2);
+	}
+
+	result = finish_document(doc, generated_at);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
