@@ -21,8 +21,9 @@
  * Under REPEATABLE READ or SERIALIZABLE the snapshot predates the lock, so
  * automatic assignment refuses to run there.
  *
- * claim_next_todo needs no lock: candidates are taken in claim order with
- * FOR UPDATE SKIP LOCKED, so two callers never get the same todo.
+ * claim_next_todo needs no lock: unassigned candidates are taken in claim
+ * order with FOR UPDATE SKIP LOCKED, so two callers never get the same todo
+ * (see choose_claim).
  *
  * Everything runs as the caller through SPI: RLS and the optimistic-locking
  * trigger apply to these writes as to any other.
@@ -316,27 +317,62 @@ intracker_assign(PG_FUNCTION_ARGS)
 }
 
 /*
- * Why a todo was chosen, in words: its claim-order keys, most important
- * first.  The last SPI result holds the claimed row.
+ * Claim candidates.  CLAIM_ORDER is the order claim_next_todo takes todos
+ * in; CLAIM_KEY is a text that sorts the same way, so that the best of two
+ * candidates from two queries can be picked in C.
  */
+#define CLAIM_ORDER \
+	"t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
+	" t.due_date ASC NULLS LAST, t.created_at, t.id"
+#define CLAIM_KEY \
+	"concat(9 - t.priority_rank, CASE WHEN t.feature_active THEN 0 ELSE 1 END," \
+	"       lpad((1000000000 - t.open_dependent_count)::text, 10, '0')," \
+	"       coalesce(to_char(t.due_date, 'YYYYMMDD'), '99999999')," \
+	"       to_char(t.created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS'), t.id)"
+#define CLAIM_CANDIDATE \
+	"SELECT t.id, t.priority, t.feature_active, t.open_dependent_count, t.due_date, " CLAIM_KEY " AS claim_key," \
+	"       (SELECT f.title FROM intracker_data.features f WHERE f.id = t.feature_id) AS feature_title" \
+	"  FROM intracker_data.todos t" \
+	" WHERE t.project_id = $1 AND t.status = 'todo' AND t.open_blocker_count = 0"
+
+/* A candidate: the one-row result of a CLAIM_CANDIDATE query, or NULL. */
+static SPITupleTable *
+claim_candidate(const char *sql, Datum *args)
+{
+	run(sql, 2, args, SPI_OK_SELECT);
+	return SPI_processed > 0 ? SPI_tuptable : NULL;
+}
+
 static char *
-claim_reason(void)
+candidate_text(SPITupleTable *candidate, const char *name)
+{
+	return SPI_getvalue(candidate->vals[0], candidate->tupdesc, SPI_fnumber(candidate->tupdesc, name));
+}
+
+/* Does candidate a come before b in claim order (b may be absent)? */
+static bool
+claims_before(SPITupleTable *a, SPITupleTable *b)
+{
+	return a != NULL && (b == NULL || strcmp(candidate_text(a, "claim_key"), candidate_text(b, "claim_key")) < 0);
+}
+
+/* Why a todo was chosen, in words: its claim-order keys, most important first. */
+static char *
+claim_reason(SPITupleTable *chosen)
 {
 	StringInfoData reason;
-	bool		isnull;
-	int32		unblocks;
-	char	   *feature;
+	int32		unblocks = atoi(candidate_text(chosen, "open_dependent_count"));
+	char	   *feature = candidate_text(chosen, "feature_title");
+	char	   *due = candidate_text(chosen, "due_date");
 
 	initStringInfo(&reason);
-	appendStringInfo(&reason, "priority %s", column_text(0, "priority"));
-	feature = column_text(0, "feature_title");
-	if (feature != NULL && DatumGetBool(column(0, "feature_active", &isnull)))
+	appendStringInfo(&reason, "priority %s", candidate_text(chosen, "priority"));
+	if (feature != NULL && strcmp(candidate_text(chosen, "feature_active"), "t") == 0)
 		appendStringInfo(&reason, "; feature \"%s\" is in progress", feature);
-	unblocks = DatumGetInt32(column(0, "open_dependent_count", &isnull));
 	if (unblocks > 0)
 		appendStringInfo(&reason, "; unblocks %d todo%s", unblocks, unblocks == 1 ? "" : "s");
-	if (column_text(0, "due_date") != NULL)
-		appendStringInfo(&reason, "; due %s", column_text(0, "due_date"));
+	if (due != NULL)
+		appendStringInfo(&reason, "; due %s", due);
 	appendStringInfoString(&reason, "; oldest of its rank");
 	return reason.data;
 }
@@ -361,6 +397,37 @@ report_nothing_to_claim(Datum *args)
 			 blocked ? errdetail("Blocked candidates: %s.", blocked)
 			 : errdetail("No open todo is unassigned or assigned to you."),
 			 blocked ? errhint("Finish or cancel their blockers first.") : 0));
+}
+
+/*
+ * Choose the todo to claim: the better, in claim order, of the caller's own
+ * best candidate and the best unassigned one.  Each comes from its own
+ * index (todos_claim_assigned, todos_claim_unassigned), so the walk never
+ * steps over work assigned to others.
+ *
+ * Unassigned todos are contended: they are locked with SKIP LOCKED, so a
+ * todo another caller is claiming is passed over, never waited for, and no
+ * two callers get the same one.  To avoid locking an unassigned todo only
+ * to prefer the caller's own, the best unassigned one is first peeked at
+ * without a lock.  The caller's own todos are not contended (nobody else
+ * may claim them) and are locked plainly.
+ */
+static SPITupleTable *
+choose_claim(Datum *args)
+{
+	SPITupleTable *mine;
+	SPITupleTable *unassigned;
+
+	mine = claim_candidate(CLAIM_CANDIDATE " AND t.assigned_to = $2"
+						   " ORDER BY " CLAIM_ORDER " LIMIT 1 FOR UPDATE OF t", args);
+	unassigned = claim_candidate(CLAIM_CANDIDATE " AND t.assigned_to IS NULL"
+								 " ORDER BY " CLAIM_ORDER " LIMIT 1", args);
+	if (!claims_before(unassigned, mine))
+		return mine;
+
+	unassigned = claim_candidate(CLAIM_CANDIDATE " AND t.assigned_to IS NULL"
+								 " ORDER BY " CLAIM_ORDER " LIMIT 1 FOR UPDATE OF t SKIP LOCKED", args);
+	return claims_before(unassigned, mine) ? unassigned : mine;
 }
 
 /*
@@ -407,26 +474,14 @@ intracker_claim_next_todo(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		/*
-		 * The first unlocked candidate in claim order (index
-		 * todos_claim_order).  Rows other callers are claiming are skipped,
-		 * never waited for, so no two callers get the same todo.
-		 */
-		run("SELECT t.id, t.priority, t.feature_active, t.open_dependent_count, t.due_date,"
-			"       (SELECT f.title FROM intracker_data.features f WHERE f.id = t.feature_id) AS feature_title"
-			"  FROM intracker_data.todos t"
-			" WHERE t.project_id = $1 AND t.status = 'todo' AND t.open_blocker_count = 0"
-			"   AND (t.assigned_to IS NULL OR t.assigned_to = $2)"
-			" ORDER BY t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
-			"          t.due_date ASC NULLS LAST, t.created_at, t.id"
-			" LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
-			2, args, SPI_OK_SELECT);
-		if (SPI_processed > 0)
+		SPITupleTable *chosen = choose_claim(args);
+
+		if (chosen != NULL)
 		{
 			Datum		claim_args[2];
 
-			result[0] = column(0, "id", &isnull);
-			result[1] = CStringGetTextDatum(claim_reason());
+			result[0] = SPI_getbinval(chosen->vals[0], chosen->tupdesc, 1, &isnull);
+			result[1] = CStringGetTextDatum(claim_reason(chosen));
 			claim_args[0] = result[0];
 			claim_args[1] = args[1];
 			run("UPDATE intracker_data.todos SET assigned_to = $2, status = 'in_progress' WHERE id = $1",
@@ -438,13 +493,7 @@ intracker_claim_next_todo(PG_FUNCTION_ARGS)
 	}
 
 	if (found)
-	{
-		/* The tuplestore lives in the caller's memory; SPI's goes away. */
-		MemoryContext spi_context = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
-		MemoryContextSwitchTo(spi_context);
-	}
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -13,7 +13,7 @@
  * - Cost follows what is shown, not the project's history.  Totals and
  *   feature progress come from the counters of progress_counters.c and
  *   load_counters.c; lists are top-N scans of partial indexes that hold open
- *   todos only (todos_member_open, todos_blocked_open, todos_claim_order).
+ *   todos only (todos_member_open, todos_blocked_open).
  *
  * - Built once, in memory, with jansson, then handed to jsonb_in: no JSON is
  *   assembled from strings.  Text that is not valid UTF-8 (only possible

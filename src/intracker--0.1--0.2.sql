@@ -9,7 +9,8 @@
 --   They are derived data: not dumped, rebuilt by those triggers when
 --   pg_restore inserts the todos.  intracker.verify_counters() recomputes
 --   every counter from scratch and lists any drift.
--- * claim_next_todo walks one index in claim order.  Its keys that depend on
+-- * claim_next_todo walks two indexes in claim order (the caller's todos,
+--   unassigned todos).  Its keys that depend on
 --   other rows (open blockers, open dependents, feature in progress) are
 --   counter columns of todos kept by triggers; they are internal, so the
 --   row-version trigger does not bump version when only they change.
@@ -115,9 +116,18 @@ DROP TRIGGER todos_row_version ON intracker_data.todos;
 CREATE TRIGGER todos_row_version BEFORE UPDATE ON intracker_data.todos
     FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('todo', 'open_blocker_count', 'open_dependent_count', 'feature_active');
 
-CREATE INDEX todos_claim_order ON intracker_data.todos
+-- claim_next_todo reads the caller's best candidate and the best unassigned
+-- one, each from an index in claim order, so neither walk steps over todos
+-- assigned to other people (their number grows with the project).
+CREATE INDEX todos_claim_unassigned ON intracker_data.todos
     (project_id, priority_rank DESC, feature_active DESC, open_dependent_count DESC, due_date ASC NULLS LAST, created_at, id)
-    WHERE status = 'todo' AND open_blocker_count = 0;
+    WHERE status = 'todo' AND open_blocker_count = 0 AND assigned_to IS NULL;
+CREATE INDEX todos_claim_assigned ON intracker_data.todos
+    (project_id, assigned_to, priority_rank DESC, feature_active DESC, open_dependent_count DESC, due_date ASC NULLS LAST, created_at, id)
+    WHERE status = 'todo' AND open_blocker_count = 0 AND assigned_to IS NOT NULL;
+-- "Is the caller already working on something here?"
+CREATE INDEX todos_in_progress_by_assignee ON intracker_data.todos (project_id, assigned_to, updated_at, id)
+    WHERE status = 'in_progress';
 
 -- A new (or restored) todo starts with fresh counters: its dependencies are
 -- inserted after it and count themselves in.

@@ -1,0 +1,107 @@
+# test/bench/lib.sh — shared setup of the benchmarks in test/bench/ (sourced, not run).
+#
+# A bench script does
+#
+#   BENCH_NAME=assignment                  # used in messages and the temp dir name
+#   . "$(dirname "$0")/lib.sh"
+#   bench_start_cluster "${BENCH_PORT:-55741}"
+#   sql -c 'CREATE EXTENSION intracker'
+#
+# and gets a throwaway cluster (unix socket only, in a temp dir) with
+# shared_preload_libraries = 'intracker', fsync, synchronous_commit and
+# autovacuum off, stopped and removed however the script exits (KEEP_BENCH=1
+# keeps the temp dir).  PostgreSQL refuses to run as root, so as root the
+# server runs as the unprivileged user intracker_test (created if missing);
+# psql and pgbench connect through the socket either way.  These are the
+# conventions of test/bench/version_check.sh, which still carries its own
+# copy of this code and could source this file instead.
+#
+# After bench_start_cluster: PGHOST, PGPORT, PGDATABASE are exported, PATH has
+# the server's bin directory first, and $BENCH_TMP is the temp dir (the
+# server user may write to it).
+#
+# Also here: sql (psql as superuser, quiet, unaligned, stop on error),
+# median (of the numbers on stdin), bench_die, bench_machine (one line
+# describing CPUs and kernel).
+
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+BENCH_NAME=${BENCH_NAME:-bench}
+BENCH_SERVER_USER=${BENCH_SERVER_USER:-intracker_test}
+
+bench_die() { echo "$BENCH_NAME: $*" >&2; exit 2; }
+
+# Checks that the extension and pgbench are installed; sets PATH.
+bench_check_install() {
+	[[ -x $PG_CONFIG ]] || bench_die "$PG_CONFIG not found (install postgresql-server-dev-15 or set PG_CONFIG)"
+	local bindir
+	bindir=$("$PG_CONFIG" --bindir)
+	[[ -f $("$PG_CONFIG" --pkglibdir)/intracker.so && -f $("$PG_CONFIG" --sharedir)/extension/intracker.control ]] ||
+		bench_die "the intracker extension is not installed; run 'make && sudo make install' first"
+	[[ -x $bindir/pgbench ]] || command -v pgbench >/dev/null || bench_die "pgbench not found"
+	export PATH="$bindir:$PATH"
+}
+
+# bench_start_cluster PORT [EXTRA_CONF_LINE...]
+bench_start_cluster() {
+	local port=$1
+	shift
+	bench_check_install
+	if [[ $(id -u) -eq 0 ]]; then
+		if ! id -u "$BENCH_SERVER_USER" >/dev/null 2>&1; then
+			useradd --system --user-group --no-create-home --home-dir /nonexistent \
+				--shell /usr/sbin/nologin "$BENCH_SERVER_USER"
+		fi
+		as_server_user() { runuser -u "$BENCH_SERVER_USER" -- "$@"; }
+		BENCH_TMP=$(mktemp -d "/tmp/intracker-bench-$BENCH_NAME.XXXXXX")
+		chown "$BENCH_SERVER_USER:" "$BENCH_TMP"
+	else
+		as_server_user() { "$@"; }
+		BENCH_TMP=$(mktemp -d -t "intracker-bench-$BENCH_NAME.XXXXXX")
+	fi
+	BENCH_DATA=$BENCH_TMP/data
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+
+	# runuser keeps the cwd; the server user may not be allowed into it.
+	(cd / && as_server_user initdb -D "$BENCH_DATA" -U postgres -A trust --no-sync >"$BENCH_TMP/initdb.log" 2>&1) ||
+		{ cat "$BENCH_TMP/initdb.log"; bench_die "initdb failed"; }
+	{
+		echo "# added by test/bench/lib.sh for $BENCH_NAME"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$BENCH_TMP'"
+		echo "port = $port"
+		echo "shared_preload_libraries = 'intracker'"
+		echo "fsync = off"
+		echo "synchronous_commit = off"
+		echo "full_page_writes = off"
+		echo "autovacuum = off"
+		echo "max_wal_size = 4GB"
+		echo "checkpoint_timeout = 30min"
+		echo "shared_buffers = 256MB"
+		local line
+		for line in "$@"; do echo "$line"; done
+	} >>"$BENCH_DATA/postgresql.conf"
+	(cd / && as_server_user pg_ctl start -D "$BENCH_DATA" -l "$BENCH_TMP/server.log" -w -t 60 >/dev/null) ||
+		{ tail -n 30 "$BENCH_TMP/server.log"; bench_die "server did not start (port $port in use?)"; }
+	export PGHOST=$BENCH_TMP PGPORT=$port PGDATABASE=postgres
+}
+
+bench_cleanup() {
+	if [[ -n ${BENCH_DATA:-} && -f $BENCH_DATA/postmaster.pid ]]; then
+		(cd / && as_server_user pg_ctl stop -D "$BENCH_DATA" -m fast >/dev/null 2>&1) || true
+	fi
+	if [[ -n ${BENCH_TMP:-} ]]; then
+		if [[ ${KEEP_BENCH:-} == 1 ]]; then echo "kept $BENCH_TMP"; else rm -rf "$BENCH_TMP"; fi
+	fi
+}
+
+sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -U postgres "$@"; }
+
+# median of the numbers on stdin, one per line
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+bench_machine() {
+	local cpu
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1)
+	echo "$(nproc) CPUs${cpu:+ ($cpu)}, $(uname -sr)"
+}
