@@ -329,6 +329,41 @@ append_todo(json_t *array, uint64 row)
 	return todo;
 }
 
+/* Open blockers of a todo, joined as blocker_* columns: one row each. */
+#define BLOCKER_COLUMNS \
+	"b.id AS blocker_id, b.title AS blocker_title, b.status AS blocker_status," \
+	" b.assigned_to AS blocker_assigned_to"
+#define OPEN_BLOCKERS_OF_T \
+	"LEFT JOIN LATERAL (SELECT b.* FROM intracker_data.todo_dependencies d" \
+	"                     JOIN intracker_data.todos b ON b.id = d.blocked_by" \
+	"                    WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')) b ON true"
+
+/*
+ * Rows of a result with one row per (todo, open blocker), in order, become
+ * todo objects with a "blocked_by" list.  Returns the todo object of `row`:
+ * `current` (the previous row's) when the row adds a blocker to it.
+ */
+static json_t *
+append_todo_with_blockers(json_t *array, uint64 row, json_t *current)
+{
+	if (current == NULL ||
+		strcmp(json_string_value(json_object_get(current, "id")), col(row, "id")) != 0)
+	{
+		current = append_todo(array, row);
+		put_array(current, "blocked_by");
+	}
+	if (!col_is_null(row, "blocker_id"))
+	{
+		json_t	   *blocker = append_object(json_object_get(current, "blocked_by"));
+
+		put(blocker, "id", col_text(row, "blocker_id"));
+		put(blocker, "title", col_text(row, "blocker_title"));
+		put(blocker, "status", col_text(row, "blocker_status"));
+		put(blocker, "assigned_to", col_text(row, "blocker_assigned_to"));
+	}
+	return current;
+}
+
 /* ---- size control --------------------------------------------------------- */
 
 static size_t
@@ -595,40 +630,21 @@ put_shared_blockers(json_t *doc, Datum project_id)
 {
 	json_t	   *blockers = put_array(doc, "shared_blockers");
 	json_t	   *current = NULL;
-	char	   *current_id = NULL;
 
-	query("SELECT " TODO_COLUMNS ", t.blocked_reason, t.assigned_to,"
-		  "       b.id AS blocker_id, b.title AS blocker_title, b.status AS blocker_status,"
-		  "       b.assigned_to AS blocker_assigned_to"
+	query("SELECT " TODO_COLUMNS ", t.blocked_reason, t.assigned_to, " BLOCKER_COLUMNS
 		  "  FROM (SELECT * FROM intracker_data.todos t"
 		  "         WHERE t.project_id = $1 AND t.status NOT IN ('done', 'cancelled')"
 		  "           AND (t.status = 'blocked' OR t.open_blocker_count > 0)"
-		  "         ORDER BY t.priority_rank DESC, t.created_at, t.id LIMIT $3) t"
-		  "  LEFT JOIN LATERAL (SELECT b.* FROM intracker_data.todo_dependencies d"
-		  "                       JOIN intracker_data.todos b ON b.id = d.blocked_by"
-		  "                      WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')) b ON true"
+		  "         ORDER BY t.priority_rank DESC, t.created_at, t.id LIMIT $3) t "
+		  OPEN_BLOCKERS_OF_T
 		  " ORDER BY t.priority_rank DESC, t.created_at, t.id, b.created_at, b.id",
 		  project_id, (Datum) 0, context_todo_limit);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		if (current_id == NULL || strcmp(current_id, col(i, "id")) != 0)
-		{
-			current_id = col(i, "id");
-			current = append_todo(blockers, i);
-			put(current, "blocked_reason", col_text(i, "blocked_reason"));
-			put(current, "assigned_to", col_text(i, "assigned_to"));
-			put_array(current, "blocked_by");
-		}
-		if (!col_is_null(i, "blocker_id"))
-		{
-			json_t	   *blocker = append_object(json_object_get(current, "blocked_by"));
-
-			put(blocker, "id", col_text(i, "blocker_id"));
-			put(blocker, "title", col_text(i, "blocker_title"));
-			put(blocker, "status", col_text(i, "blocker_status"));
-			put(blocker, "assigned_to", col_text(i, "blocker_assigned_to"));
-		}
+		current = append_todo_with_blockers(blockers, i, current);
+		put(current, "blocked_reason", col_text(i, "blocked_reason"));
+		put(current, "assigned_to", col_text(i, "assigned_to"));
 	}
 }
 
@@ -828,41 +844,22 @@ put_my_todos(json_t *doc, Datum project_id, Datum me)
 {
 	json_t	   *todos = put_array(doc, "your_open_todos");
 	json_t	   *current = NULL;
-	char	   *current_id = NULL;
 
-	query("SELECT " TODO_COLUMNS ", t.feature_id,"
-		  "       b.id AS blocker_id, b.title AS blocker_title, b.status AS blocker_status,"
-		  "       b.assigned_to AS blocker_assigned_to, t.claim_rank"
+	query("SELECT " TODO_COLUMNS ", t.feature_id, " BLOCKER_COLUMNS
 		  "  FROM (SELECT t.*, CASE t.status WHEN 'in_progress' THEN 0 WHEN 'todo' THEN 1 ELSE 2 END AS claim_rank"
 		  "          FROM intracker_data.todos t"
 		  "         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
 		  "         ORDER BY claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
 		  "                  t.due_date ASC NULLS LAST, t.created_at, t.id"
-		  "         LIMIT $3) t"
-		  "  LEFT JOIN LATERAL (SELECT b.* FROM intracker_data.todo_dependencies d"
-		  "                       JOIN intracker_data.todos b ON b.id = d.blocked_by"
-		  "                      WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')) b ON true"
+		  "         LIMIT $3) t "
+		  OPEN_BLOCKERS_OF_T
 		  " ORDER BY t.claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
 		  "          t.due_date ASC NULLS LAST, t.created_at, t.id, b.created_at, b.id",
 		  project_id, me, context_todo_limit);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		if (current_id == NULL || strcmp(current_id, col(i, "id")) != 0)
-		{
-			current_id = col(i, "id");
-			current = append_todo(todos, i);
-			put(current, "feature_id", col_text(i, "feature_id"));
-			put_array(current, "blocked_by");
-		}
-		if (!col_is_null(i, "blocker_id"))
-		{
-			json_t	   *blocker = append_object(json_object_get(current, "blocked_by"));
-
-			put(blocker, "id", col_text(i, "blocker_id"));
-			put(blocker, "title", col_text(i, "blocker_title"));
-			put(blocker, "status", col_text(i, "blocker_status"));
-			put(blocker, "assigned_to", col_text(i, "blocker_assigned_to"));
-		}
+		current = append_todo_with_blockers(todos, i, current);
+		put(current, "feature_id", col_text(i, "feature_id"));
 	}
 }
 
