@@ -203,6 +203,22 @@ check_eligible(const AssignableKind *kind, Datum assignee, Datum project_id)
 				 errhint("An owner can raise it with intracker.set_capacity().")));
 }
 
+/*
+ * Lock the assignee's user row until the transaction ends, so that a
+ * concurrent deactivation either committed first (and this returns false)
+ * or waits for this assignment and then unassigns it with the rest of the
+ * user's open work.
+ */
+static bool
+lock_user_if_active(Datum user_id)
+{
+	Datum		args[1] = {user_id};
+	bool		isnull;
+
+	run("SELECT intracker_data.lock_user_if_active($1) AS active", 1, args, SPI_OK_SELECT);
+	return DatumGetBool(column(0, "active", &isnull));
+}
+
 static const AssignableKind *
 assignable_kind(Oid entity)
 {
@@ -267,25 +283,33 @@ intracker_assign(PG_FUNCTION_ARGS)
 
 	if (automatic)
 	{
-		bool		isnull;
+		char	   *candidates_sql = psprintf("SELECT * FROM (%s) c"
+											  " WHERE c.role IN ('owner', 'editor') AND c.is_active AND c.available"
+											  "   AND (c.capacity IS NULL OR (c.capacity > 0"
+											  "        AND c.load_points + c.estimate <= c.capacity))"
+											  " ORDER BY %s LIMIT 1", members_sql, kind->load_order);
 
 		run("SELECT intracker_data.lock_assignment($1)", 1, args, SPI_OK_SELECT);
-		run(psprintf("SELECT * FROM (%s) c"
-					 " WHERE c.role IN ('owner', 'editor') AND c.is_active AND c.available"
-					 "   AND (c.capacity IS NULL OR (c.capacity > 0 AND c.load_points + c.estimate <= c.capacity))"
-					 " ORDER BY %s LIMIT 1", members_sql, kind->load_order),
-			2, args, SPI_OK_SELECT);
-		if (SPI_processed == 0)
+		/* Until the choice is a user still active once locked (see below). */
+		for (;;)
 		{
-			ereport(NOTICE,
-					(errmsg("no eligible member for %s %s; it stays as it is",
-							kind->entity, uuid_text(row_id)),
-					 errdetail("Eligible members are active owners and editors who are available and below capacity."),
-					 errhint("See intracker.member_load for availability, capacity and load.")));
-			SPI_finish();
-			PG_RETURN_NULL();
+			bool		isnull;
+
+			run(candidates_sql, 2, args, SPI_OK_SELECT);
+			if (SPI_processed == 0)
+			{
+				ereport(NOTICE,
+						(errmsg("no eligible member for %s %s; it stays as it is",
+								kind->entity, uuid_text(row_id)),
+						 errdetail("Eligible members are active owners and editors who are available and below capacity."),
+						 errhint("See intracker.member_load for availability, capacity and load.")));
+				SPI_finish();
+				PG_RETURN_NULL();
+			}
+			assignee = column(0, "user_id", &isnull);
+			if (lock_user_if_active(assignee))
+				break;
 		}
-		assignee = column(0, "user_id", &isnull);
 	}
 	else
 	{
@@ -293,6 +317,10 @@ intracker_assign(PG_FUNCTION_ARGS)
 		args[2] = assignee;
 		run(psprintf("%s AND m.user_id = $3", members_sql), 3, args, SPI_OK_SELECT);
 		check_eligible(kind, assignee, project_id);
+		if (!lock_user_if_active(assignee))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("user %s is inactive", uuid_text(assignee))));
 	}
 
 	{

@@ -102,23 +102,33 @@ COMMENT ON COLUMN intracker_data.todos.open_blocker_count IS 'Internal: blockers
 COMMENT ON COLUMN intracker_data.todos.open_dependent_count IS 'Internal: open todos this todo blocks (how many it would unblock).';
 COMMENT ON COLUMN intracker_data.todos.feature_active IS 'Internal: the todo''s feature is in progress.';
 
-UPDATE intracker_data.todos t
-   SET open_blocker_count = (SELECT count(*) FROM intracker_data.todo_dependencies d
-                               JOIN intracker_data.todos b ON b.id = d.blocked_by
-                              WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')),
-       open_dependent_count = (SELECT count(*) FROM intracker_data.todo_dependencies d
-                                 JOIN intracker_data.todos x ON x.id = d.todo_id
-                                WHERE d.blocked_by = t.id AND x.status NOT IN ('done', 'cancelled')),
-       feature_active = coalesce((SELECT f.status = 'in_progress' FROM intracker_data.features f WHERE f.id = t.feature_id), false);
-
--- Changes of the internal columns alone leave version and updated_at alone.
+-- Changes of the internal columns alone leave version and updated_at alone
+-- (this trigger is in place before the backfill below, so an update from 0.1
+-- does not bump every todo's version).
 DROP TRIGGER todos_row_version ON intracker_data.todos;
 CREATE TRIGGER todos_row_version BEFORE UPDATE ON intracker_data.todos
     FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('todo', 'open_blocker_count', 'open_dependent_count', 'feature_active');
 
--- claim_next_todo reads the caller's best candidate and the best unassigned
--- one, each from an index in claim order, so neither walk steps over todos
--- assigned to other people (their number grows with the project).
+UPDATE intracker_data.todos t
+   SET open_blocker_count = c.open_blocker_count,
+       open_dependent_count = c.open_dependent_count,
+       feature_active = c.feature_active
+  FROM (SELECT x.id,
+               (SELECT count(*) FROM intracker_data.todo_dependencies d
+                  JOIN intracker_data.todos b ON b.id = d.blocked_by
+                 WHERE d.todo_id = x.id AND b.status NOT IN ('done', 'cancelled')) AS open_blocker_count,
+               (SELECT count(*) FROM intracker_data.todo_dependencies d
+                  JOIN intracker_data.todos y ON y.id = d.todo_id
+                 WHERE d.blocked_by = x.id AND y.status NOT IN ('done', 'cancelled')) AS open_dependent_count,
+               coalesce((SELECT f.status = 'in_progress' FROM intracker_data.features f
+                          WHERE f.id = x.feature_id), false) AS feature_active
+          FROM intracker_data.todos x) c
+ WHERE c.id = t.id
+   -- Only rows whose counters differ: an UPDATE that changes nothing would
+   -- still count as a write and bump the version.
+   AND (c.open_blocker_count, c.open_dependent_count, c.feature_active)
+       IS DISTINCT FROM (t.open_blocker_count, t.open_dependent_count, t.feature_active);
+
 CREATE INDEX todos_claim_unassigned ON intracker_data.todos
     (project_id, priority_rank DESC, feature_active DESC, open_dependent_count DESC, due_date ASC NULLS LAST, created_at, id)
     WHERE status = 'todo' AND open_blocker_count = 0 AND assigned_to IS NULL;
@@ -163,6 +173,15 @@ DECLARE
     dependency record := coalesce(NEW, OLD);
     delta integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
 BEGIN
+    -- Lock both todos against status changes until this transaction ends:
+    -- a concurrent status change then either committed before (and its
+    -- status is read below) or waits and sees this dependency row when its
+    -- own trigger adjusts the counters.  Otherwise each side would miss the
+    -- other and a counter would drift.
+    PERFORM FROM intracker_data.todos t
+      WHERE t.id IN (dependency.todo_id, dependency.blocked_by)
+      ORDER BY t.id
+        FOR SHARE;
     UPDATE intracker_data.todos t
        SET open_blocker_count = t.open_blocker_count + delta
      WHERE t.id = dependency.todo_id
@@ -347,6 +366,22 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION intracker_data.lock_assignment(uuid) IS
     'Transaction-level advisory lock serialising automatic assignment and rebalancing in a project.';
+
+-- Assigning work to a user locks the user's row until the assigning
+-- transaction ends, so a concurrent deactivation waits and then unassigns
+-- the new work too, or commits first and the assignment sees it.
+CREATE FUNCTION intracker_data.lock_user_if_active(user_id uuid)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN coalesce((SELECT u.is_active FROM intracker_data.users u
+                      WHERE u.id = lock_user_if_active.user_id FOR SHARE), false);
+END
+$$;
+COMMENT ON FUNCTION intracker_data.lock_user_if_active(uuid) IS
+    'Lock a user''s row against deactivation until the transaction ends; returns whether the user is active.';
 
 -- The C core (src/assignment.c).  Internal: the intracker.* wrappers below
 -- return rows of the API views.
@@ -600,13 +635,14 @@ REVOKE ALL ON FUNCTION intracker_data.create_member_load(), intracker_data.membe
     intracker_data.todo_openness_counters(), intracker_data.feature_active_counters(),
     intracker_data.deleted_todo_counters(),
     intracker_data.unassign_deactivated(), intracker_data.assign(regclass, uuid, uuid, integer),
-    intracker_data.lock_assignment(uuid),
+    intracker_data.lock_assignment(uuid), intracker_data.lock_user_if_active(uuid),
     intracker_data.claim_next_todo(uuid), intracker.set_user_active(uuid, boolean),
     intracker.assign_todo(uuid, uuid, integer), intracker.assign_feature(uuid, uuid, integer),
     intracker.unassign_todo(uuid, integer), intracker.claim_next_todo(uuid),
     intracker.set_availability(uuid, boolean), intracker.set_capacity(uuid, uuid, integer),
     intracker.rebalance(uuid, boolean), intracker.verify_counters(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION intracker_data.assign(regclass, uuid, uuid, integer), intracker_data.lock_assignment(uuid),
+    intracker_data.lock_user_if_active(uuid),
     intracker_data.claim_next_todo(uuid), intracker.set_user_active(uuid, boolean),
     intracker.assign_todo(uuid, uuid, integer), intracker.assign_feature(uuid, uuid, integer),
     intracker.unassign_todo(uuid, integer), intracker.claim_next_todo(uuid),

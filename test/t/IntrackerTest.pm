@@ -14,6 +14,16 @@
 #   IntrackerTest::Session->new(...)    a background psql session acting as a user,
 #                                       with send()/wait_until_blocked()/wait_result()
 #                                       for statements that block on another session
+#   create_users($node, $db, key => kind, ...)   users created by the superuser
+#   run_together($node, [$session, $script], ...)  start scripts in several sessions
+#                                       at the same moment (advisory-lock barrier)
+#                                       and collect each one's output and errors
+#   error_counts($stderr)               SQLSTATE => number of errors psql printed
+#   counter_drift / load_mismatches($node, $db [, $projects])
+#   open_work_of_inactive_users($node, $db)
+#                                       the 0.2 counters and rules checked from
+#                                       scratch ('' when consistent);
+#                                       counters_consistent() asserts the first two
 #
 # Login roles (cluster-wide, created by create_test_roles):
 #   tracker_admin   LOGIN, member of intracker_admin: acts as users with act_as()
@@ -33,9 +43,12 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes ();
 
 our @EXPORT = qw(new_node install_extension create_test_roles psql_as
-  safe_psql_as sqlstate_of is_sqlstate sample_team q_lit);
+  safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
+  run_together error_counts counter_drift load_mismatches
+  open_work_of_inactive_users counters_consistent);
 
 # A SQL string literal for $s (dollar quoting would break on '$q$' inside).
 sub q_lit
@@ -324,6 +337,181 @@ SQL
 	return \%t;
 }
 
+# Create users as the node's superuser (a member of intracker_admin) and
+# return { key => id }.  Emails are <key>@example.com, names "User <key>";
+# kind is 'human' or 'agent'.
+sub create_users
+{
+	my ($node, $db, %kind_of) = @_;
+	my $values = join(', ',
+		map { '(' . q_lit($_) . ', ' . q_lit($kind_of{$_}) . ')' }
+		  sort keys %kind_of);
+	my $out = $node->safe_psql($db, qq{
+SELECT v.k, u.id
+  FROM (VALUES $values) AS v (k, kind)
+ CROSS JOIN LATERAL intracker.create_user(v.k || '\@example.com', 'User ' || v.k, v.kind) AS u
+ ORDER BY v.k});
+	my %id = map { split /\|/ } split /\n/, $out;
+	die "create_users: expected " . scalar(keys %kind_of) . " users, got:\n$out"
+	  unless keys %id == keys %kind_of;
+	return \%id;
+}
+
+# Run scripts in several sessions so that they start at the same moment:
+# the node's superuser holds an advisory lock, every session first waits for
+# it (pg_advisory_xact_lock_shared, released at once by autocommit), and only
+# when all of them are waiting is it released.  Then wait for all scripts to
+# finish, draining every session's output meanwhile.  All sessions must be
+# connected to the same database (advisory locks are per database).
+#
+#   my ($results, $seconds) = run_together($node, [$s1, $script1], [$s2, $script2], ...);
+#   $results->[i]{out}, $results->[i]{err}   stdout and stderr of script i
+#
+# The scripts are saved as tmp_check/run_together_<n>_<session name>.sql.
+#
+# Dies if a session does not reach the barrier.
+my $barrier_key = 0;
+
+sub run_together
+{
+	my ($node, @jobs) = @_;
+	my $key = ++$barrier_key;
+	# Advisory locks are per database: hold it in the sessions' database.
+	my $controller = $node->background_psql($jobs[0][0]{db});
+	$controller->query_safe("SELECT pg_advisory_lock(4242, $key)");
+	for my $job (@jobs)
+	{
+		# psql reads the script from a file (\i): IPC::Run fails on large
+		# writes to a busy psql's stdin.  The files stay in tmp_check, so a
+		# failing run can be replayed by hand; psql's error messages name
+		# the file and line.
+		my ($session, $script) = @$job;
+		(my $file = "$PostgreSQL::Test::Utils::tmp_check/run_together_${key}_$session->{name}.sql") =~ s/[^\w\/.-]/_/g;
+		open my $fh, '>', $file or die "cannot write $file: $!";
+		print $fh "$script\n";
+		close $fh;
+		$session->send("SELECT pg_advisory_xact_lock_shared(4242, $key) \\gset\n\\i $file");
+	}
+	for my $job (@jobs)
+	{
+		my $state = $job->[0]->wait_until_blocked;
+		die "[$job->[0]{name}] did not wait at the barrier (state '$state')"
+		  unless $state eq 'blocked:advisory';
+	}
+	my $t0 = [Time::HiRes::gettimeofday()];
+	$controller->query_safe("SELECT pg_advisory_unlock(4242, $key)");
+	my @results = IntrackerTest::Session::wait_all(map { $_->[0] } @jobs);
+	my $seconds = Time::HiRes::tv_interval($t0);
+	$controller->quit;
+	return (\@results, $seconds);
+}
+
+# SQLSTATE => count of the errors in psql's stderr (VERBOSITY verbose).
+sub error_counts
+{
+	my ($stderr) = @_;
+	my %count;
+	$count{$1}++ while $stderr =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/g;
+	return \%count;
+}
+
+# SQL for a list of project ids: $projects is undef (all projects), one id
+# or an array reference of ids.
+sub project_filter
+{
+	my ($projects) = @_;
+	return 'NULL' unless defined $projects;
+	my @ids = ref $projects ? @$projects : ($projects);
+	return 'ARRAY[' . join(', ', map { q_lit($_) } @ids) . ']::uuid[]';
+}
+
+# The rows of intracker.verify_counters(), one line each ('' when none), as
+# the superuser so that every project is checked; optionally only for the
+# given project(s).
+sub counter_drift
+{
+	my ($node, $db, $projects) = @_;
+	my $filter = project_filter($projects);
+	return $node->safe_psql($db, qq{
+SELECT string_agg(format('%s (project %s, entity %s): stored %s, actual %s',
+                         v.counter, v.project, v.entity, v.stored, v.actual), E'\\n')
+  FROM (SELECT unnest(coalesce($filter, ARRAY[NULL]::uuid[])) AS p) AS ps
+ CROSS JOIN LATERAL intracker.verify_counters(ps.p) AS v});
+}
+
+# An independent recomputation of every member's load from the todos and
+# features (not using verify_counters), compared with intracker.member_load
+# and intracker_data.member_load: one line per difference, '' when none.
+# Also catches a membership without its load row and a load row without a
+# membership.  Optionally only for the given project(s).
+sub load_mismatches
+{
+	my ($node, $db, $projects) = @_;
+	my $filter = project_filter($projects);
+	return $node->safe_psql($db, qq{
+WITH actual AS (
+    SELECT m.project_id, m.user_id,
+           count(t.id) AS open_todos, coalesce(sum(t.estimate), 0) AS open_points,
+           (SELECT count(*) FROM intracker_data.features f
+             WHERE f.project_id = m.project_id AND f.assigned_to = m.user_id
+               AND f.status <> 'done') AS open_features
+      FROM intracker_data.project_members m
+      LEFT JOIN intracker_data.todos t
+             ON t.project_id = m.project_id AND t.assigned_to = m.user_id
+            AND t.status NOT IN ('done', 'cancelled')
+     GROUP BY m.project_id, m.user_id
+), stored AS (
+    SELECT l.project_id, l.user_id, l.open_todos, l.open_points, l.open_features,
+           v.open_todos AS view_todos, v.open_points AS view_points, v.open_features AS view_features
+      FROM intracker_data.member_load l
+      FULL JOIN intracker.member_load v USING (project_id, user_id)
+)
+SELECT string_agg(format('member %s of project %s: actual %s todos/%s points/%s features, '
+                         'member_load %s/%s/%s, view %s/%s/%s',
+                         coalesce(a.user_id, s.user_id), coalesce(a.project_id, s.project_id),
+                         a.open_todos, a.open_points, a.open_features,
+                         s.open_todos, s.open_points, s.open_features,
+                         s.view_todos, s.view_points, s.view_features), E'\\n')
+  FROM actual a
+  FULL JOIN stored s USING (project_id, user_id)
+ WHERE ($filter IS NULL OR coalesce(a.project_id, s.project_id) = ANY ($filter))
+   AND ((a.open_todos, a.open_points, a.open_features)
+        IS DISTINCT FROM (s.open_todos, s.open_points, s.open_features)
+     OR (a.open_todos, a.open_points, a.open_features)
+        IS DISTINCT FROM (s.view_todos, s.view_points, s.view_features))});
+}
+
+# Open todos and features assigned to an inactive user ('' when none): a
+# deactivated user's open work must be unassigned.
+sub open_work_of_inactive_users
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db, q{
+SELECT string_agg(format('%s %s (%s) is assigned to inactive user %s', w.kind, w.id, w.status, w.assigned_to), E'\n')
+  FROM (SELECT 'todo' AS kind, t.id, t.status, t.assigned_to FROM intracker_data.todos t
+         WHERE t.status NOT IN ('done', 'cancelled')
+        UNION ALL
+        SELECT 'feature', f.id, f.status, f.assigned_to FROM intracker_data.features f
+         WHERE f.status <> 'done') w
+  JOIN intracker_data.users u ON u.id = w.assigned_to
+ WHERE NOT u.is_active});
+}
+
+# Assert that verify_counters() finds no drift and that member_load equals
+# the from-scratch aggregate, in all projects or only the given one(s).
+sub counters_consistent
+{
+	my ($node, $db, $label, $projects) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $drift = counter_drift($node, $db, $projects);
+	my $ok = is($drift, '', "$label: verify_counters() returns no row");
+	diag("verify_counters():\n$drift") if !$ok;
+	my $mismatch = load_mismatches($node, $db, $projects);
+	$ok = is($mismatch, '', "$label: member_load equals a from-scratch aggregate") && $ok;
+	diag("member_load differences:\n$mismatch") if $mismatch ne '';
+	return $ok;
+}
+
 ##############################################################################
 # IntrackerTest::Session: a background psql session acting as an intracker
 # user, for tests that interleave transactions of several sessions.
@@ -465,6 +653,61 @@ sub quit
 	my ($self) = @_;
 	$self->{bg}->quit;
 	return;
+}
+
+# Wait until every session has finished what it was sent (send(), or
+# run_together), pumping all of them in turn: a session whose output nobody
+# reads would otherwise stall (psql blocks on a full pipe, its backend on a
+# full socket, possibly while holding locks the others wait for).
+# Returns ({ out => stdout, err => stderr }, ...) in the order given.
+my $wait_all_count = 0;
+
+sub wait_all
+{
+	my (@sessions) = @_;
+	my (%banner, %done);
+	for my $s (@sessions)
+	{
+		my $bg = $s->{bg};
+		my $banner = "intracker_wait_all_" . ++$wait_all_count;
+		$banner{$s} = $banner;
+		$bg->{timeout}->start() if defined $bg->{query_timer_restart};
+		$bg->{stdin} .= "\n;\n\\echo '$banner'\n\\warn '$banner'\n";
+	}
+	while (keys %done < @sessions)
+	{
+		my $progress = 0;
+		for my $s (@sessions)
+		{
+			next if $done{$s};
+			my $bg = $s->{bg};
+			die "[$s->{name}] timed out waiting for its script to finish"
+			  if $bg->{timeout}->is_expired;
+			my $before = join ':', map { length $bg->{$_} } qw(stdin stdout stderr);
+			$bg->{run}->pump_nb();
+			$progress++
+			  if $before ne join ':', map { length $bg->{$_} } qw(stdin stdout stderr);
+			$done{$s} = 1
+			  if $bg->{stdout} =~ /$banner{$s}\r?\n/
+			  && $bg->{stderr} =~ /$banner{$s}\r?\n/;
+		}
+		usleep(5_000) unless $progress;
+	}
+	my @results;
+	for my $s (@sessions)
+	{
+		my $bg = $s->{bg};
+		my ($out, $err) = ($bg->{stdout}, $bg->{stderr});
+		$out =~ s/\r?\n?$banner{$s}\r?\n//;
+		$err =~ s/$banner{$s}\r?\n//;
+		$out = ($s->{pending} // '') . $out;
+		$out =~ s/\n\z//;
+		$s->{pending} = '';
+		$bg->{stdout} = '';
+		$bg->{stderr} = '';
+		push @results, { out => $out, err => $err };
+	}
+	return @results;
 }
 
 1;
