@@ -15,12 +15,13 @@ SELECT u.name AS member, l.role, l.available, coalesce(l.capacity::text, 'unlimi
  WHERE l.project_id = :'project' ORDER BY l.open_points, u.name;
 
 \echo 'Three new todos, each given to whoever has the fewest open points (viewers never):'
-SELECT t.title, t.estimate, u.name AS assigned_to
-  FROM (SELECT (intracker.assign_todo(id)).* FROM (VALUES
-            ((intracker.create_todo(:'project', 'Document the GUCs', estimate => 2)).id),
-            ((intracker.create_todo(:'project', 'Add a pgbench scenario', estimate => 3)).id),
-            ((intracker.create_todo(:'project', 'Review the upgrade script', estimate => 1)).id)) AS n (id)) t
-  LEFT JOIN intracker.users u ON u.id = t.assigned_to;
+SELECT t.title, t.estimate, u.name AS assigned_to, t.version
+  FROM (VALUES (1, 'Document the GUCs', 2), (2, 'Add a pgbench scenario', 3),
+               (3, 'Review the upgrade script', 1)) AS n (ord, title, estimate)
+ CROSS JOIN LATERAL intracker.create_todo(:'project', n.title, estimate => n.estimate) AS c
+ CROSS JOIN LATERAL intracker.assign_todo(c.id) AS t
+  LEFT JOIN intracker.users u ON u.id = t.assigned_to
+ ORDER BY n.ord;
 
 \echo
 \echo 'An agent asks for its next todo; it gets the most important one it may take, atomically:'
