@@ -261,6 +261,54 @@ col_is_null(uint64 row, const char *name)
 	return col(row, name) == NULL;
 }
 
+/*
+ * Copying result columns into a JSON object, described by a table: the
+ * JSON key, the result column (when it differs) and the JSON type.
+ */
+typedef enum FieldType
+{
+	FIELD_TEXT,
+	FIELD_INT,
+	FIELD_BOOL,
+	FIELD_JSON
+} FieldType;
+
+typedef struct Field
+{
+	const char *key;
+	const char *column;			/* NULL: same as key */
+	FieldType	type;
+} Field;
+
+static void
+put_fields(json_t *object, uint64 row, const Field *fields, int nfields)
+{
+	for (int i = 0; i < nfields; i++)
+	{
+		const char *column = fields[i].column ? fields[i].column : fields[i].key;
+		json_t	   *value = NULL;
+
+		switch (fields[i].type)
+		{
+			case FIELD_TEXT:
+				value = col_text(row, column);
+				break;
+			case FIELD_INT:
+				value = col_int(row, column);
+				break;
+			case FIELD_BOOL:
+				value = col_bool(row, column);
+				break;
+			case FIELD_JSON:
+				value = col_json(row, column);
+				break;
+		}
+		put(object, fields[i].key, value);
+	}
+}
+
+#define put_all_fields(object, row, fields) put_fields(object, row, fields, lengthof(fields))
+
 /* Run a read-only query whose arguments are a uuid and an integer limit. */
 static void
 query(const char *sql, Datum project_id, Datum user_id, int limit)
@@ -294,6 +342,11 @@ require_member(Datum project_id, Datum *me)
 	return role;
 }
 
+static const Field project_fields[] = {
+	{"id", NULL, FIELD_TEXT}, {"name", NULL, FIELD_TEXT}, {"status", NULL, FIELD_TEXT},
+	{"description", NULL, FIELD_TEXT}, {"github_repo", NULL, FIELD_TEXT}, {"notes", NULL, FIELD_JSON},
+};
+
 static void
 put_project(json_t *doc, Datum project_id)
 {
@@ -302,30 +355,25 @@ put_project(json_t *doc, Datum project_id)
 	query("SELECT p.id, p.name, p.status, p.description, p.github_repo, p.resume_context::text AS notes"
 		  "  FROM intracker_data.projects p WHERE p.id = $1",
 		  project_id, (Datum) 0, 0);
-	put(project, "id", col_text(0, "id"));
-	put(project, "name", col_text(0, "name"));
-	put(project, "status", col_text(0, "status"));
-	put(project, "description", col_text(0, "description"));
-	put(project, "github_repo", col_text(0, "github_repo"));
-	put(project, "notes", col_json(0, "notes"));
+	put_all_fields(project, 0, project_fields);
 }
 
 /* The fields of a todo as lists show it. */
 #define TODO_COLUMNS \
 	"t.id, t.title, t.status, t.priority, t.estimate, t.due_date::text AS due_date, t.version, t.open_blocker_count"
 
+static const Field todo_fields[] = {
+	{"id", NULL, FIELD_TEXT}, {"title", NULL, FIELD_TEXT}, {"status", NULL, FIELD_TEXT},
+	{"priority", NULL, FIELD_TEXT}, {"estimate", NULL, FIELD_INT}, {"due_date", NULL, FIELD_TEXT},
+	{"version", NULL, FIELD_INT},
+};
+
 static json_t *
 append_todo(json_t *array, uint64 row)
 {
 	json_t	   *todo = append_object(array);
 
-	put(todo, "id", col_text(row, "id"));
-	put(todo, "title", col_text(row, "title"));
-	put(todo, "status", col_text(row, "status"));
-	put(todo, "priority", col_text(row, "priority"));
-	put(todo, "estimate", col_int(row, "estimate"));
-	put(todo, "due_date", col_text(row, "due_date"));
-	put(todo, "version", col_int(row, "version"));
+	put_all_fields(todo, row, todo_fields);
 	return todo;
 }
 
@@ -354,12 +402,12 @@ append_todo_with_blockers(json_t *array, uint64 row, json_t *current)
 	}
 	if (!col_is_null(row, "blocker_id"))
 	{
-		json_t	   *blocker = append_object(json_object_get(current, "blocked_by"));
+		static const Field blocker_fields[] = {
+			{"id", "blocker_id", FIELD_TEXT}, {"title", "blocker_title", FIELD_TEXT},
+			{"status", "blocker_status", FIELD_TEXT}, {"assigned_to", "blocker_assigned_to", FIELD_TEXT},
+		};
 
-		put(blocker, "id", col_text(row, "blocker_id"));
-		put(blocker, "title", col_text(row, "blocker_title"));
-		put(blocker, "status", col_text(row, "blocker_status"));
-		put(blocker, "assigned_to", col_text(row, "blocker_assigned_to"));
+		put_all_fields(append_object(json_object_get(current, "blocked_by")), row, blocker_fields);
 	}
 	return current;
 }
@@ -555,50 +603,47 @@ put_members(json_t *doc, Datum project_id, Datum me, bool viewer, json_t *by_use
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
+		static const Field member_fields[] = {
+			{"user_id", NULL, FIELD_TEXT}, {"name", NULL, FIELD_TEXT}, {"kind", NULL, FIELD_TEXT},
+			{"role", NULL, FIELD_TEXT}, {"available", NULL, FIELD_BOOL},
+			{"open_todos", NULL, FIELD_INT}, {"open_points", NULL, FIELD_INT},
+		};
+		static const Field focus_fields[] = {
+			{"id", "focus_id", FIELD_TEXT}, {"title", "focus_title", FIELD_TEXT},
+			{"version", "focus_version", FIELD_INT},
+		};
+		static const Field feature_fields[] = {
+			{"id", "feature_id", FIELD_TEXT}, {"title", "feature_title", FIELD_TEXT},
+		};
+		static const Field session_fields[] = {
+			{"started_at", "session_started_at", FIELD_TEXT}, {"ended_at", "session_ended_at", FIELD_TEXT},
+			{"goal", "session_goal", FIELD_TEXT},
+		};
+		static const Field session_notes_fields[] = {
+			{"summary", "session_summary", FIELD_TEXT}, {"next_steps", "session_next_steps", FIELD_JSON},
+		};
 		json_t	   *member = append_object(members);
 
-		put(member, "user_id", col_text(i, "user_id"));
-		put(member, "name", col_text(i, "name"));
-		put(member, "kind", col_text(i, "kind"));
-		put(member, "role", col_text(i, "role"));
-		put(member, "available", col_bool(i, "available"));
-		put(member, "open_todos", col_int(i, "open_todos"));
-		put(member, "open_points", col_int(i, "open_points"));
+		put_all_fields(member, i, member_fields);
 		if (col_is_null(i, "focus_id"))
 			put(member, "current_focus", json_null());
 		else
-		{
-			json_t	   *focus = put_object(member, "current_focus");
-
-			put(focus, "id", col_text(i, "focus_id"));
-			put(focus, "title", col_text(i, "focus_title"));
-			put(focus, "version", col_int(i, "focus_version"));
-		}
+			put_all_fields(put_object(member, "current_focus"), i, focus_fields);
 		if (col_is_null(i, "feature_id"))
 			put(member, "working_on_feature", json_null());
 		else
-		{
-			json_t	   *feature = put_object(member, "working_on_feature");
-
-			put(feature, "id", col_text(i, "feature_id"));
-			put(feature, "title", col_text(i, "feature_title"));
-		}
+			put_all_fields(put_object(member, "working_on_feature"), i, feature_fields);
 		put_array(member, "active_todos");
 		if (col_is_null(i, "session_started_at"))
 			put(member, "last_session", json_null());
 		else
 		{
 			json_t	   *session = put_object(member, "last_session");
-			bool		private_notes = viewer && strcmp(col(i, "is_me"), "t") != 0;
 
-			put(session, "started_at", col_text(i, "session_started_at"));
-			put(session, "ended_at", col_text(i, "session_ended_at"));
-			put(session, "goal", col_text(i, "session_goal"));
-			if (!private_notes)
-			{
-				put(session, "summary", col_text(i, "session_summary"));
-				put(session, "next_steps", col_json(i, "session_next_steps"));
-			}
+			put_all_fields(session, i, session_fields);
+			/* Working notes: not for viewers, except their own. */
+			if (!viewer || strcmp(col(i, "is_me"), "t") == 0)
+				put_all_fields(session, i, session_notes_fields);
 		}
 		put(by_user, col(i, "user_id"), json_incref(member));
 	}
@@ -669,29 +714,30 @@ put_progress(json_t *doc, Datum project_id)
 		  project_id, (Datum) 0, context_todo_limit);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		json_t	   *feature = append_object(features);
+		static const Field feature_fields[] = {
+			{"id", NULL, FIELD_TEXT}, {"title", NULL, FIELD_TEXT}, {"priority", NULL, FIELD_TEXT},
+			{"assigned_to", NULL, FIELD_TEXT}, {"todos_total", NULL, FIELD_INT},
+			{"todos_done", NULL, FIELD_INT}, {"progress", NULL, FIELD_INT},
+		};
 
-		put(feature, "id", col_text(i, "id"));
-		put(feature, "title", col_text(i, "title"));
-		put(feature, "priority", col_text(i, "priority"));
-		put(feature, "assigned_to", col_text(i, "assigned_to"));
-		put(feature, "todos_total", col_int(i, "todos_total"));
-		put(feature, "todos_done", col_int(i, "todos_done"));
-		put(feature, "progress", col_int(i, "progress"));
+		put_all_fields(append_object(features), i, feature_fields);
 	}
 
 	query("SELECT d.todos_total, d.todos_open, d.todos_done, d.completion_rate::float8 AS completion_rate,"
 		  "       d.todos_completed_today, d.points_done_last_7_days, d.features_in_progress, d.todos_blocked"
 		  "  FROM intracker.team_dashboard d WHERE d.project_id = $1",
 		  project_id, (Datum) 0, 0);
-	put(progress, "todos_total", col_int(0, "todos_total"));
-	put(progress, "todos_open", col_int(0, "todos_open"));
-	put(progress, "todos_done", col_int(0, "todos_done"));
-	put(progress, "completion_rate", json_real(strtod(col(0, "completion_rate"), NULL)));
-	put(progress, "todos_completed_today", col_int(0, "todos_completed_today"));
-	put(progress, "points_done_last_7_days", col_int(0, "points_done_last_7_days"));
-	put(progress, "features_in_progress_count", col_int(0, "features_in_progress"));
-	put(progress, "todos_blocked_count", col_int(0, "todos_blocked"));
+	{
+		static const Field progress_fields[] = {
+			{"todos_total", NULL, FIELD_INT}, {"todos_open", NULL, FIELD_INT}, {"todos_done", NULL, FIELD_INT},
+			{"todos_completed_today", NULL, FIELD_INT}, {"points_done_last_7_days", NULL, FIELD_INT},
+			{"features_in_progress_count", "features_in_progress", FIELD_INT},
+			{"todos_blocked_count", "todos_blocked", FIELD_INT},
+		};
+
+		put_all_fields(progress, 0, progress_fields);
+		put(progress, "completion_rate", json_real(strtod(col(0, "completion_rate"), NULL)));
+	}
 }
 
 /* Omission counts for what the list limits (not the byte cap) left out. */
@@ -826,15 +872,13 @@ put_my_session(json_t *doc, Datum project_id, Datum me)
 		put(doc, "last_session", json_null());
 	else
 	{
-		json_t	   *session = put_object(doc, "last_session");
+		static const Field my_session_fields[] = {
+			{"started_at", NULL, FIELD_TEXT}, {"ended_at", NULL, FIELD_TEXT}, {"goal", NULL, FIELD_TEXT},
+			{"summary", NULL, FIELD_TEXT}, {"next_steps", NULL, FIELD_JSON},
+			{"blockers", NULL, FIELD_JSON}, {"todo_ids", NULL, FIELD_JSON},
+		};
 
-		put(session, "started_at", col_text(0, "started_at"));
-		put(session, "ended_at", col_text(0, "ended_at"));
-		put(session, "goal", col_text(0, "goal"));
-		put(session, "summary", col_text(0, "summary"));
-		put(session, "next_steps", col_json(0, "next_steps"));
-		put(session, "blockers", col_json(0, "blockers"));
-		put(session, "todo_ids", col_json(0, "todo_ids"));
+		put_all_fields(put_object(doc, "last_session"), 0, my_session_fields);
 	}
 }
 
@@ -890,15 +934,13 @@ put_team_activity(json_t *doc, Datum project_id, Datum me)
 		  project_id, me, context_todo_limit);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		json_t	   *item = append_object(activity);
+		static const Field activity_fields[] = {
+			{"id", NULL, FIELD_TEXT}, {"title", NULL, FIELD_TEXT}, {"status", NULL, FIELD_TEXT},
+			{"assigned_to", NULL, FIELD_TEXT}, {"version", NULL, FIELD_INT},
+			{"feature", "feature_title", FIELD_TEXT}, {"updated_at", NULL, FIELD_TEXT},
+		};
 
-		put(item, "id", col_text(i, "id"));
-		put(item, "title", col_text(i, "title"));
-		put(item, "status", col_text(i, "status"));
-		put(item, "assigned_to", col_text(i, "assigned_to"));
-		put(item, "version", col_int(i, "version"));
-		put(item, "feature", col_text(i, "feature_title"));
-		put(item, "updated_at", col_text(i, "updated_at"));
+		put_all_fields(append_object(activity), i, activity_fields);
 	}
 }
 
