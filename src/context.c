@@ -567,7 +567,8 @@ finish_document(JsonDocument *doc, const char *generated_at)
 		free(text);
 	}
 	PG_END_TRY();
-	return result;
+	/* Built in SPI's memory, which SPI_finish frees: copy it out. */
+	return SPI_datumTransfer(result, false, -1);
 }
 
 /* ---- team_context ---------------------------------------------------------- */

@@ -151,8 +151,11 @@ BEGIN
         NEW.open_blocker_count := 0;
         NEW.open_dependent_count := 0;
     END IF;
+    -- FOR SHARE: a concurrent status change of the feature either committed
+    -- before (and is read here) or waits, and then its own trigger sees this
+    -- todo in the feature.
     NEW.feature_active := coalesce((SELECT f.status = 'in_progress' FROM intracker_data.features f
-                                     WHERE f.id = NEW.feature_id), false);
+                                     WHERE f.id = NEW.feature_id FOR SHARE), false);
     RETURN NEW;
 END
 $$;

@@ -5,7 +5,7 @@
 -- progress) are kept incrementally by a C trigger (src/progress_counters.c)
 -- in sharded rows: each writer adds to the slot of its backend, so concurrent
 -- writers of one project do not queue on a single counter row, and readers
--- add up at most eight rows.  Like member_load they are derived data: not
+-- add up at most 32 rows.  Like member_load they are derived data: not
 -- dumped, rebuilt by the trigger when pg_restore inserts the todos;
 -- intracker.verify_counters() checks them too.
 

@@ -101,6 +101,17 @@ same_member(const LoadContribution *a, const LoadContribution *b)
 		memcmp(DatumGetUUIDP(a->user_id), DatumGetUUIDP(b->user_id), UUID_LEN) == 0;
 }
 
+/* Order of member_load rows for locking: by project, then user. */
+static bool
+member_precedes(const LoadContribution *a, const LoadContribution *b)
+{
+	int			cmp = memcmp(DatumGetUUIDP(a->project_id), DatumGetUUIDP(b->project_id), UUID_LEN);
+
+	if (cmp == 0)
+		cmp = memcmp(DatumGetUUIDP(a->user_id), DatumGetUUIDP(b->user_id), UUID_LEN);
+	return cmp < 0;
+}
+
 /* Same project and same assignee (both possibly NULL) before and after? */
 static bool
 assignment_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc)
@@ -208,6 +219,12 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 		delta.features -= old_c.features;
 		if (delta.todos != 0 || delta.points != 0 || delta.features != 0)
 			apply_contribution(&delta, 1, false);
+	}
+	else if (old_c.counts && new_c.counts && member_precedes(&new_c, &old_c))
+	{
+		/* Two rows: always in key order, or two opposite reassignments deadlock. */
+		apply_contribution(&new_c, 1, newly_assigned);
+		apply_contribution(&old_c, -1, false);
 	}
 	else
 	{

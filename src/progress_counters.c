@@ -16,10 +16,13 @@
  * trigger subtracts the old row's contribution and adds the new one's,
  * skipping dimensions the change does not touch.
  *
- * Rows are sharded by writer slot (backend pid modulo PROGRESS_SLOTS), so
- * concurrent writers in one project update different rows instead of
- * queueing on one; readers sum the slots.  A slot may go negative when a
- * backend undoes what another added: only the sum has a meaning.
+ * Rows are sharded by writer slot (a hash of the backend pid, modulo
+ * PROGRESS_SLOTS), so concurrent writers in one project mostly update
+ * different rows instead of queueing on one; readers sum at most
+ * PROGRESS_SLOTS rows.  A slot may go negative when a backend undoes what
+ * another added: only the sum has a meaning.  Two writers that share a
+ * slot and write several todos in opposite orders within long transactions
+ * can still deadlock (40P01, safe to retry); more slots make it rarer.
  *
  * Each write is an upsert guarded by the parent's existence: when a
  * project or feature is being deleted, its counter rows go with it (FK
@@ -34,6 +37,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type_d.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -46,7 +50,7 @@
 
 #include "intracker.h"
 
-#define PROGRESS_SLOTS 8
+#define PROGRESS_SLOTS 32
 
 /* What one todo row adds to the counters. */
 typedef struct TodoProgress
@@ -201,7 +205,7 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	bool		project_same;
 	bool		day_same;
 	bool		feature_same;
-	int16		slot = (int16) (MyProcPid % PROGRESS_SLOTS);
+	int16		slot = (int16) (hash_bytes_uint32((uint32) MyProcPid) % PROGRESS_SLOTS);
 	OwnerContext saved;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
@@ -234,25 +238,46 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	/*
+	 * When a change touches two rows of one table (a todo moved between
+	 * features, projects or completion days), they are updated in key
+	 * order, so that two opposite moves cannot deadlock.
+	 */
 	if (!project_same)
 	{
+		bool		new_first = has_old && has_new &&
+			memcmp(DatumGetUUIDP(new_p.project_id), DatumGetUUIDP(old_p.project_id), UUID_LEN) < 0;
+
+		if (new_first)
+			apply_project(&new_p, 1, slot);
 		if (has_old)
 			apply_project(&old_p, -1, slot);
-		if (has_new)
+		if (has_new && !new_first)
 			apply_project(&new_p, 1, slot);
 	}
 	if (!day_same)
 	{
+		bool		new_first = has_old && old_p.has_day && has_new && new_p.has_day &&
+			(memcmp(DatumGetUUIDP(new_p.project_id), DatumGetUUIDP(old_p.project_id), UUID_LEN) < 0 ||
+			 (uuid_equal(new_p.project_id, old_p.project_id) && new_p.day < old_p.day));
+
+		if (new_first)
+			apply_day(&new_p, 1, slot);
 		if (has_old && old_p.has_day)
 			apply_day(&old_p, -1, slot);
-		if (has_new && new_p.has_day)
+		if (has_new && new_p.has_day && !new_first)
 			apply_day(&new_p, 1, slot);
 	}
 	if (!feature_same)
 	{
+		bool		new_first = has_old && old_p.has_feature && has_new && new_p.has_feature &&
+			memcmp(DatumGetUUIDP(new_p.feature_id), DatumGetUUIDP(old_p.feature_id), UUID_LEN) < 0;
+
+		if (new_first)
+			apply_feature(&new_p, 1, slot);
 		if (has_old && old_p.has_feature)
 			apply_feature(&old_p, -1, slot);
-		if (has_new && new_p.has_feature)
+		if (has_new && new_p.has_feature && !new_first)
 			apply_feature(&new_p, 1, slot);
 	}
 

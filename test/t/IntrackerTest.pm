@@ -513,6 +513,161 @@ sub counters_consistent
 }
 
 ##############################################################################
+# The 0.3 progress counters (project_stats, project_daily_done,
+# feature_stats) checked from scratch, for team_dashboard and team_context.
+# Added for 005_context.pl.
+#
+#   progress_from_scratch_sql($project_sql [, $schema])
+#   dashboard_json_sql($project_sql)
+#   context_progress_json_sql($document_sql)
+#                 SQL expressions yielding the same jsonb object
+#                 {members, todos_total, todos_open, todos_done,
+#                  completion_rate, todos_completed_today,
+#                  points_done_last_7_days, features_in_progress,
+#                  todos_blocked} computed from the todos themselves, read
+#                 from intracker.team_dashboard, or read from a
+#                 team_context document.  $schema is intracker_data (the
+#                 tables, for the superuser) or intracker (the views, under
+#                 the caller's RLS).  Embed them in one statement to compare
+#                 them in one snapshot.
+#   feature_progress_mismatches($node, $db, $project)
+#                 intracker.features todos_total / todos_done / progress
+#                 against a count of the todos ('' when equal)
+#   progress_consistent($node, $db, $label, $project [, $member])
+#                 asserts that team_dashboard and intracker.features equal
+#                 the from-scratch counts; with $member (a user id), also
+#                 team_dashboard and team_context read by that member
+#                 (non-superuser, act_as)
+##############################################################################
+
+sub progress_from_scratch_sql
+{
+	my ($project, $schema) = @_;
+	$schema //= 'intracker_data';
+	return qq{(SELECT jsonb_build_object(
+        'members', (SELECT count(*) FROM $schema.project_members m WHERE m.project_id = x.p),
+        'todos_total', c.total, 'todos_open', c.open, 'todos_done', c.done,
+        'completion_rate', round(CASE WHEN c.total = 0 THEN 0 ELSE c.done::numeric / c.total END, 3),
+        'todos_completed_today', c.today, 'points_done_last_7_days', c.points_7d,
+        'features_in_progress', (SELECT count(*) FROM $schema.features f
+                                  WHERE f.project_id = x.p AND f.status = 'in_progress'),
+        'todos_blocked', c.blocked)
+   FROM (SELECT ($project)::uuid AS p) x
+  CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+               count(*) FILTER (WHERE t.status NOT IN ('done', 'cancelled')) AS open,
+               count(*) FILTER (WHERE t.status = 'done') AS done,
+               count(*) FILTER (WHERE t.status = 'done'
+                                  AND (t.completed_at AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date) AS today,
+               coalesce(sum(t.estimate) FILTER (WHERE t.status = 'done'
+                                  AND (t.completed_at AT TIME ZONE 'UTC')::date > (now() AT TIME ZONE 'UTC')::date - 7), 0) AS points_7d,
+               count(*) FILTER (WHERE t.status NOT IN ('done', 'cancelled')
+                                  AND (t.status = 'blocked'
+                                       OR EXISTS (SELECT FROM $schema.todo_dependencies d
+                                                    JOIN $schema.todos b ON b.id = d.blocked_by
+                                                   WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')))) AS blocked
+          FROM $schema.todos t WHERE t.project_id = x.p) c)};
+}
+
+sub dashboard_json_sql
+{
+	my ($project) = @_;
+	return qq{(SELECT jsonb_build_object(
+        'members', d.members, 'todos_total', d.todos_total, 'todos_open', d.todos_open,
+        'todos_done', d.todos_done, 'completion_rate', round(d.completion_rate, 3),
+        'todos_completed_today', d.todos_completed_today,
+        'points_done_last_7_days', d.points_done_last_7_days,
+        'features_in_progress', d.features_in_progress, 'todos_blocked', d.todos_blocked)
+   FROM intracker.team_dashboard d WHERE d.project_id = ($project)::uuid)};
+}
+
+sub context_progress_json_sql
+{
+	my ($doc) = @_;
+	return qq{(SELECT jsonb_build_object(
+        'members', jsonb_array_length(c.d -> 'team_members'),
+        'todos_total', c.d -> 'team_progress' -> 'todos_total',
+        'todos_open', c.d -> 'team_progress' -> 'todos_open',
+        'todos_done', c.d -> 'team_progress' -> 'todos_done',
+        'completion_rate', round((c.d -> 'team_progress' ->> 'completion_rate')::numeric, 3),
+        'todos_completed_today', c.d -> 'team_progress' -> 'todos_completed_today',
+        'points_done_last_7_days', c.d -> 'team_progress' -> 'points_done_last_7_days',
+        'features_in_progress', c.d -> 'team_progress' -> 'features_in_progress_count',
+        'todos_blocked', c.d -> 'team_progress' -> 'todos_blocked_count')
+   FROM (SELECT ($doc)::jsonb AS d) c)};
+}
+
+# SQL listing the features_in_progress entries of a team_context document
+# whose numbers differ from a count of the todos (as rows of text).
+sub context_feature_mismatches_sql
+{
+	my ($doc, $schema) = @_;
+	$schema //= 'intracker_data';
+	return qq{(SELECT string_agg(format('feature %s: context %s/%s %s%%, actual %s/%s',
+                                    e ->> 'id', e ->> 'todos_done', e ->> 'todos_total', e ->> 'progress',
+                                    a.done, a.total), E'\\n')
+   FROM jsonb_array_elements(($doc)::jsonb -> 'team_progress' -> 'features_in_progress') AS e
+  CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+                             count(*) FILTER (WHERE t.status = 'done') AS done
+                        FROM $schema.todos t WHERE t.feature_id = (e ->> 'id')::uuid) a
+  WHERE ((e ->> 'todos_total')::bigint, (e ->> 'todos_done')::bigint, (e ->> 'progress')::bigint)
+        IS DISTINCT FROM (a.total, a.done, CASE WHEN a.total = 0 THEN 0 ELSE 100 * a.done / a.total END))};
+}
+
+sub feature_progress_mismatches
+{
+	my ($node, $db, $project) = @_;
+	return $node->safe_psql($db, qq{
+SELECT string_agg(format('feature %s (%s): intracker.features %s/%s %s%%, actual %s/%s %s%%',
+                         f.id, f.status, v.todos_done, v.todos_total, v.progress, a.done, a.total, a.progress), E'\\n')
+  FROM intracker_data.features f
+  JOIN intracker.features v ON v.id = f.id
+ CROSS JOIN LATERAL (SELECT c.total, c.done,
+                            CASE WHEN c.total = 0 THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
+                                 ELSE 100 * c.done / c.total END AS progress
+                       FROM (SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+                                    count(*) FILTER (WHERE t.status = 'done') AS done
+                               FROM intracker_data.todos t WHERE t.feature_id = f.id) c) a
+ WHERE f.project_id = '$project'
+   AND (v.todos_total, v.todos_done, v.progress) IS DISTINCT FROM (a.total, a.done, a.progress)});
+}
+
+sub progress_consistent
+{
+	my ($node, $db, $label, $project, $member) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $scratch = progress_from_scratch_sql(q_lit($project));
+	my ($dash, $actual) = split /\n/, $node->safe_psql($db,
+		'SELECT ' . dashboard_json_sql(q_lit($project)) . "::text UNION ALL SELECT $scratch\::text");
+	my $ok = is($dash, $actual, "$label: team_dashboard equals a count of the todos");
+	my $features = feature_progress_mismatches($node, $db, $project);
+	$ok = is($features, '', "$label: intracker.features progress equals a count of the todos") && $ok;
+	diag("feature progress differences:\n$features") if $features ne '';
+	return $ok unless defined $member;
+
+	# As a member (not a superuser): RLS applies to the dashboard and the
+	# context; the count is made in the same statement, so in one snapshot.
+	my $doc = 'intracker.team_context(' . q_lit($project) . ')';
+	my $out = safe_psql_as($node, $db, $member, qq{
+SELECT x.dash::text, x.ctx::text, x.scratch::text, coalesce(x.features, '')
+  FROM (SELECT @{[ dashboard_json_sql(q_lit($project)) ]} AS dash,
+               @{[ context_progress_json_sql('c.doc') ]} AS ctx,
+               @{[ progress_from_scratch_sql(q_lit($project), 'intracker') ]} AS scratch,
+               @{[ context_feature_mismatches_sql('c.doc', 'intracker') ]} AS features
+          FROM (SELECT $doc AS doc) c) x});
+	my ($m_dash, $m_ctx, $m_scratch, $m_features) = split /\|/, $out, 4;
+	$m_features //= '';
+	$ok = is($m_dash, $m_scratch, "$label: team_dashboard read by a member equals a count of the todos") && $ok;
+	$ok = is($m_ctx, $m_scratch, "$label: team_context team_progress equals a count of the todos") && $ok;
+	$ok = is($m_features, '', "$label: team_context feature progress equals a count of the todos") && $ok;
+	return $ok;
+}
+
+push @EXPORT, qw(progress_from_scratch_sql dashboard_json_sql
+  context_progress_json_sql context_feature_mismatches_sql
+  feature_progress_mismatches progress_consistent);
+
+##############################################################################
 # IntrackerTest::Session: a background psql session acting as an intracker
 # user, for tests that interleave transactions of several sessions.
 #
