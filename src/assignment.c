@@ -358,7 +358,8 @@ intracker_assign(PG_FUNCTION_ARGS)
 	"       coalesce(to_char(t.due_date, 'YYYYMMDD'), '99999999')," \
 	"       to_char(t.created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS'), t.id)"
 #define CLAIM_CANDIDATE \
-	"SELECT t.id, t.priority, t.feature_active, t.open_dependent_count, t.due_date, " CLAIM_KEY " AS claim_key," \
+	"SELECT t.id, t.priority, t.feature_active, t.open_dependent_count," \
+	"       to_char(t.due_date, 'YYYY-MM-DD') AS due_date, " CLAIM_KEY " AS claim_key," \
 	"       (SELECT f.title FROM intracker_data.features f WHERE f.id = t.feature_id) AS feature_title" \
 	"  FROM intracker_data.todos t" \
 	" WHERE t.project_id = $1 AND t.status = 'todo' AND t.open_blocker_count = 0"

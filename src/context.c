@@ -360,7 +360,8 @@ put_project(json_t *doc, Datum project_id)
 
 /* The fields of a todo as lists show it. */
 #define TODO_COLUMNS \
-	"t.id, t.title, t.status, t.priority, t.estimate, t.due_date::text AS due_date, t.version, t.open_blocker_count"
+	"t.id, t.title, t.status, t.priority, t.estimate, to_char(t.due_date, 'YYYY-MM-DD') AS due_date," \
+	" t.version, t.open_blocker_count, t.blocked_reason"
 
 static const Field todo_fields[] = {
 	{"id", NULL, FIELD_TEXT}, {"title", NULL, FIELD_TEXT}, {"status", NULL, FIELD_TEXT},
@@ -487,7 +488,7 @@ shorten_text(json_t *object, const char *key)
 typedef struct TrimmableList
 {
 	json_t	   *array;
-	json_t	   *owner;			/* object counting "<key>_omitted", or NULL */
+	json_t	   *owner;			/* member whose active_todos_omitted to update, or NULL */
 	const char *omission;		/* key in the "omitted" object */
 	const char *fetch;
 } TrimmableList;
@@ -499,12 +500,12 @@ typedef struct TrimmableList
  * nothing is left to cut.
  */
 static void
-fit_to_size(json_t *doc, TrimmableList *lists, int nlists, json_t **texts, const char **text_keys,
-			int ntexts)
+fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json_t **texts,
+			const char **text_keys, int ntexts)
 {
 	for (;;)
 	{
-		size_t		size = serialized_size(doc);
+		size_t		size = serialized_size(doc) + reserved;
 		size_t		excess;
 		bool		cut = false;
 
@@ -520,6 +521,10 @@ fit_to_size(json_t *doc, TrimmableList *lists, int nlists, json_t **texts, const
 			{
 				cut = true;
 				count_omission(doc, lists[i].omission, dropped, lists[i].fetch);
+				if (lists[i].owner != NULL)
+					put(lists[i].owner, "active_todos_omitted",
+						json_integer(json_integer_value(json_object_get(lists[i].owner, "open_todos"))
+									 - json_array_size(lists[i].array)));
 			}
 		}
 		for (int i = 0; !cut && i < ntexts; i++)
@@ -535,6 +540,16 @@ fit_to_size(json_t *doc, TrimmableList *lists, int nlists, json_t **texts, const
 			return;
 		}
 	}
+}
+
+/*
+ * Bytes that finish_document adds after trimming: the context_version and
+ * generated_at members (compact form, with their separating commas).
+ */
+static size_t
+finishing_bytes(const char *generated_at)
+{
+	return strlen(",\"context_version\":\"0123456789abcdef\",\"generated_at\":\"\"") + strlen(generated_at);
 }
 
 /* Finish: content hash, time stamp, and the jsonb result. */
@@ -677,7 +692,7 @@ put_shared_blockers(json_t *doc, Datum project_id)
 	json_t	   *blockers = put_array(doc, "shared_blockers");
 	json_t	   *current = NULL;
 
-	query("SELECT " TODO_COLUMNS ", t.blocked_reason, t.assigned_to, " BLOCKER_COLUMNS
+	query("SELECT " TODO_COLUMNS ", t.assigned_to, " BLOCKER_COLUMNS
 		  "  FROM (SELECT * FROM intracker_data.todos t"
 		  "         WHERE t.project_id = $1 AND t.status NOT IN ('done', 'cancelled')"
 		  "           AND (t.status = 'blocked' OR t.open_blocker_count > 0)"
@@ -849,7 +864,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 		}
 		texts[ntexts] = json_object_get(doc->root, "project");
 		text_keys[ntexts++] = "description";
-		fit_to_size(doc->root, lists, nlists, texts, text_keys, ntexts);
+		fit_to_size(doc->root, finishing_bytes(generated_at), lists, nlists, texts, text_keys, ntexts);
 	}
 
 	result = finish_document(doc, generated_at);
@@ -905,6 +920,7 @@ put_my_todos(json_t *doc, Datum project_id, Datum me)
 	{
 		current = append_todo_with_blockers(todos, i, current);
 		put(current, "feature_id", col_text(i, "feature_id"));
+		put(current, "blocked_reason", col_text(i, "blocked_reason"));
 	}
 }
 
@@ -945,7 +961,11 @@ put_team_activity(json_t *doc, Datum project_id, Datum me)
 	}
 }
 
-/* One line saying what to do next, from the document's own content. */
+/*
+ * One line saying what to do next, from the document's own content: carry
+ * on with the todo in progress, else start the best claimable one, else
+ * follow up a review, else unblock the most important blocked one.
+ */
 static void
 put_next_action(json_t *doc, const char *project)
 {
@@ -953,26 +973,42 @@ put_next_action(json_t *doc, const char *project)
 	json_t	   *todo;
 	size_t		index;
 	char	   *action = NULL;
+	int			action_rank = 5;	/* lower is more urgent */
 
 	json_array_foreach(todos, index, todo)
 	{
 		const char *status = json_string_value(json_object_get(todo, "status"));
 		const char *title = json_string_value(json_object_get(todo, "title"));
 		json_t	   *blockers = json_object_get(todo, "blocked_by");
+		const char *reason = json_string_value(json_object_get(todo, "blocked_reason"));
 
-		if (strcmp(status, "in_progress") == 0)
+		if (strcmp(status, "in_progress") == 0 && action_rank > 1)
 		{
 			action = psprintf("Continue \"%s\" (in progress).", title);
-			break;
+			action_rank = 1;
 		}
-		if (strcmp(status, "todo") == 0 && json_array_size(blockers) == 0)
+		else if (strcmp(status, "todo") == 0 && json_array_size(blockers) == 0 && action_rank > 2)
 		{
 			action = psprintf("Start \"%s\": SELECT * FROM intracker.claim_next_todo('%s');", title, project);
-			break;
+			action_rank = 2;
 		}
-		if (action == NULL && json_array_size(blockers) > 0)
+		else if (strcmp(status, "review") == 0 && action_rank > 3)
+		{
+			action = psprintf("Follow up the review of \"%s\".", title);
+			action_rank = 3;
+		}
+		else if (json_array_size(blockers) > 0 && action_rank > 4)
+		{
 			action = psprintf("Unblock \"%s\": it waits for \"%s\".", title,
 							  json_string_value(json_object_get(json_array_get(blockers, 0), "title")));
+			action_rank = 4;
+		}
+		else if (strcmp(status, "blocked") == 0 && action_rank > 4)
+		{
+			action = reason ? psprintf("Unblock \"%s\": %s", title, reason)
+				: psprintf("Unblock \"%s\" (marked blocked).", title);
+			action_rank = 4;
+		}
 	}
 	if (action == NULL)
 		action = psprintf("Nothing is assigned to you: SELECT * FROM intracker.claim_next_todo('%s');", project);
@@ -1022,7 +1058,7 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 		json_t	   *texts[2] = {json_object_get(doc->root, "last_session"), json_object_get(doc->root, "project")};
 		const char *text_keys[2] = {"summary", "description"};
 
-		fit_to_size(doc->root, lists, 2, texts, text_keys, 2);
+		fit_to_size(doc->root, finishing_bytes(generated_at), lists, 2, texts, text_keys, 2);
 	}
 
 	result = finish_document(doc, generated_at);
