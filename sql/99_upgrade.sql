@@ -30,7 +30,17 @@ SELECT u.name, l.role, l.open_todos, l.open_points
 SELECT title, open_blocker_count, open_dependent_count, feature_active
   FROM intracker_data.todos ORDER BY title;
 SELECT count(*) AS drifted_counters FROM intracker.verify_counters();
+-- The 0.3 progress counters too: the dashboard and feature progress.
+SELECT name, todos_total, todos_open, todos_done, completion_rate, todos_completed_today,
+       points_done_last_7_days, features_in_progress, todos_blocked
+  FROM intracker.team_dashboard;
+SELECT title, todos_total, todos_done, progress FROM intracker.features;
 -- And the new functions work on old data.
+SELECT d->'team_progress'->'todos_total' AS todos_total, d->'team_progress'->'todos_done' AS todos_done,
+       jsonb_array_length(d->'shared_blockers') AS shared_blockers,
+       jsonb_array_length(d->'team_members') AS members
+  FROM intracker.team_context(:'legacy') AS d;
+SELECT regress.named(intracker.resume_context(:'legacy')->>'next_action') AS next_action;
 SELECT title, claim_reason FROM intracker.claim_next_todo(:'legacy');
 SELECT intracker.act_as(NULL);
 RESET ROLE;

@@ -8,21 +8,29 @@
 --
 -- Deliberate exceptions to a rule are named in the rule's query (with the
 -- reason next to it) and asserted on their own, so that a new object breaking
--- the rule still fails: member_load is derived data (not dumped) and
--- intracker.member_load is a read-only view.
+-- the rule still fails: member_load and the 0.3 progress counters
+-- (project_stats, project_daily_done, feature_stats) are derived data (not
+-- dumped), and intracker.member_load and intracker.team_dashboard are
+-- read-only views.
 
 BEGIN;
-SELECT plan(110);
+SELECT plan(134);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
 ------------------------------------------------------------------------------
 
 SELECT has_extension('intracker', 'extension intracker is installed');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.2',
-          'intracker is at version 0.2');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.3',
+          'intracker is at version 0.3');
+SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'), '0.3',
+          'the control file''s default_version is 0.3');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.2'),
           '0.1--0.2', 'an installation at 0.1 updates to 0.2 in one step (intracker--0.1--0.2.sql)');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.2' AND target = '0.3'),
+          '0.2--0.3', 'an installation at 0.2 updates to 0.3 in one step (intracker--0.2--0.3.sql)');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.3'),
+          '0.1--0.2--0.3', 'an installation at 0.1 updates to 0.3 through 0.2');
 SELECT has_schema('intracker', 'schema intracker (the API) exists');
 SELECT has_schema('intracker_data', 'schema intracker_data (the storage) exists');
 SELECT is_empty($$
@@ -42,8 +50,16 @@ $$, 'intracker_user and intracker_admin cannot log in, are not superusers and do
 SELECT results_eq($$
     SELECT name, setting, context FROM pg_settings WHERE name LIKE 'intracker.%' ORDER BY name
 $$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
-              ('intracker.authenticator_role', 'authenticator', 'superuser') $$,
-  'the identity GUCs exist, with their defaults, and only superusers (or act_as) may set them');
+              ('intracker.authenticator_role', 'authenticator', 'superuser'),
+              ('intracker.context_max_bytes', '32768', 'user'),
+              ('intracker.context_todo_limit', '10', 'user') $$,
+  'the GUCs exist with their defaults: only superusers (or act_as) set the identity ones, any user the context limits');
+SELECT results_eq($$
+    SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
+     WHERE name IN ('intracker.context_max_bytes', 'intracker.context_todo_limit') ORDER BY name
+$$, $$ VALUES ('intracker.context_max_bytes', 'integer', 'B', '1024', '16777216'),
+              ('intracker.context_todo_limit', 'integer', '', '0', '1000') $$,
+  'context_max_bytes is in bytes (1 kB to 16 MB), context_todo_limit 0 to 1000');
 
 ------------------------------------------------------------------------------
 -- Tables (schema intracker_data)
@@ -51,8 +67,8 @@ $$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
 
 SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
-          'member_load'],
-    'intracker_data holds exactly the seven data tables and the derived member_load');
+          'member_load', 'project_stats', 'project_daily_done', 'feature_stats'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and the derived progress counters');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -97,6 +113,27 @@ SELECT ok(has_table_privilege('intracker_user', 'intracker_data.member_load', 'S
           AND NOT has_table_privilege('intracker_user', 'intracker_data.member_load', 'INSERT, UPDATE, DELETE, TRUNCATE')
           AND NOT has_table_privilege('intracker_admin', 'intracker_data.member_load', 'INSERT, UPDATE, DELETE, TRUNCATE'),
           'intracker_user (and intracker_admin) may read intracker_data.member_load but not write it');
+-- 0.3: the progress counters likewise (written by the C trigger progress_counter).
+SELECT policies_are('intracker_data', 'project_stats', ARRAY['project_stats_select'],
+    'project_stats: a SELECT policy only (the trigger writes it)');
+SELECT policies_are('intracker_data', 'project_daily_done', ARRAY['project_daily_done_select'],
+    'project_daily_done: a SELECT policy only (the trigger writes it)');
+SELECT policies_are('intracker_data', 'feature_stats', ARRAY['feature_stats_select'],
+    'feature_stats: a SELECT policy only (the trigger writes it)');
+SELECT is_empty($$
+    SELECT p.polrelid::regclass, p.polname FROM pg_policy p
+     WHERE p.polrelid IN ('intracker_data.project_stats'::regclass, 'intracker_data.project_daily_done'::regclass,
+                          'intracker_data.feature_stats'::regclass)
+       AND p.polcmd <> 'r'
+$$, 'every policy of the progress counter tables is a SELECT policy');
+SELECT is_empty($$
+    SELECT c.relname, r.rolname FROM pg_class c
+     CROSS JOIN (VALUES ('intracker_user'), ('intracker_admin')) AS r (rolname)
+     WHERE c.oid IN ('intracker_data.project_stats'::regclass, 'intracker_data.project_daily_done'::regclass,
+                     'intracker_data.feature_stats'::regclass)
+       AND (NOT has_table_privilege(r.rolname, c.oid, 'SELECT')
+            OR has_table_privilege(r.rolname, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'))
+$$, 'intracker_user and intracker_admin may read the progress counter tables but not write them');
 SELECT is_empty($$
     SELECT p.polname FROM pg_policy p
       JOIN pg_class c ON c.oid = p.polrelid
@@ -104,18 +141,48 @@ SELECT is_empty($$
 $$, 'no restrictive policies (the matrix in rls.sql assumes permissive ones)');
 
 -- pg_dump keeps the rows of an extension table only if it is registered.
--- The one exception is derived data: member_load is rebuilt by the counter
--- triggers when pg_restore inserts the todos and features, so dumping it
--- would count every load twice.  Any other table must be registered.
+-- The exceptions are derived data: member_load and the progress counters
+-- are rebuilt by the counter triggers when pg_restore inserts the todos and
+-- features, so dumping them would count everything twice.  Any other table
+-- must be registered.
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind IN ('r', 'p')
-       AND c.relname NOT IN ('member_load')  -- derived data, see above
+       AND c.relname NOT IN ('member_load', 'project_stats', 'project_daily_done', 'feature_stats')  -- derived data, see above
        AND c.oid <> ALL (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))
-$$, 'every table in intracker_data except the derived member_load is registered with pg_extension_config_dump');
+$$, 'every table in intracker_data except the derived member_load and progress counters is registered with pg_extension_config_dump');
 SELECT ok(NOT ('intracker_data.member_load'::regclass::oid
                = ANY (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))),
           'member_load (derived, rebuilt by the triggers on restore) is deliberately NOT registered with pg_extension_config_dump');
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c
+     WHERE c.oid IN ('intracker_data.project_stats'::regclass, 'intracker_data.project_daily_done'::regclass,
+                     'intracker_data.feature_stats'::regclass)
+       AND c.oid = ANY (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))
+$$, 'project_stats, project_daily_done and feature_stats (derived, rebuilt by the trigger on restore) are deliberately NOT registered with pg_extension_config_dump');
+SELECT results_eq($$
+    SELECT c.conrelid::regclass::text COLLATE "default", c.confrelid::regclass::text COLLATE "default", c.confdeltype::text
+      FROM pg_constraint c
+     WHERE c.contype = 'f' AND c.conrelid IN ('intracker_data.project_stats'::regclass,
+                                              'intracker_data.project_daily_done'::regclass,
+                                              'intracker_data.feature_stats'::regclass)
+     ORDER BY 1
+$$, $$ VALUES ('intracker_data.feature_stats', 'intracker_data.features', 'c'),
+              ('intracker_data.project_daily_done', 'intracker_data.projects', 'c'),
+              ('intracker_data.project_stats', 'intracker_data.projects', 'c') $$,
+  'the progress counter rows belong to their project or feature and go with it (FK ON DELETE CASCADE)');
+SELECT results_eq($$
+    SELECT c.relname::text COLLATE "default", pg_get_indexdef(i.indexrelid) FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indrelid
+     WHERE i.indisprimary AND i.indrelid IN ('intracker_data.project_stats'::regclass,
+                                             'intracker_data.project_daily_done'::regclass,
+                                             'intracker_data.feature_stats'::regclass)
+     ORDER BY 1
+$$, $$ VALUES
+    ('feature_stats', 'CREATE UNIQUE INDEX feature_stats_pkey ON intracker_data.feature_stats USING btree (feature_id, slot)'),
+    ('project_daily_done', 'CREATE UNIQUE INDEX project_daily_done_pkey ON intracker_data.project_daily_done USING btree (project_id, day, slot)'),
+    ('project_stats', 'CREATE UNIQUE INDEX project_stats_pkey ON intracker_data.project_stats USING btree (project_id, slot)') $$,
+  'the progress counters are sharded: one row per project (and day) or feature and writer slot');
 SELECT is((SELECT c.confdeltype FROM pg_constraint c WHERE c.conname = 'member_load_member'
               AND c.conrelid = 'intracker_data.member_load'::regclass
               AND c.confrelid = 'intracker_data.project_members'::regclass),
@@ -204,12 +271,57 @@ SELECT trigger_is('intracker_data', 'todos', 'todos_openness_counters', 'intrack
                   'closing or reopening a todo keeps the counters of its neighbours');
 SELECT trigger_is('intracker_data', 'features', 'features_active_counters', 'intracker_data',
                   'feature_active_counters', 'a feature''s status keeps todos.feature_active');
-SELECT is((SELECT pg_get_indexdef(indexrelid) FROM pg_index
-            WHERE indexrelid = 'intracker_data.todos_claim_order'::regclass),
-          'CREATE INDEX todos_claim_order ON intracker_data.todos USING btree (project_id, priority_rank DESC, '
-          'feature_active DESC, open_dependent_count DESC, due_date, created_at, id) '
-          'WHERE ((status = ''todo''::text) AND (open_blocker_count = 0))',
-          'todos_claim_order: claimable todos (status todo, no open blocker) in claim order per project');
+SELECT results_eq($$
+    SELECT c.relname::text COLLATE "default", pg_get_indexdef(i.indexrelid) FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE c.relname IN ('todos_claim_unassigned', 'todos_claim_assigned', 'todos_in_progress_by_assignee')
+       AND c.relnamespace = 'intracker_data'::regnamespace
+     ORDER BY 1
+$$, $$ VALUES
+    ('todos_claim_assigned', 'CREATE INDEX todos_claim_assigned ON intracker_data.todos USING btree (project_id, assigned_to, '
+        'priority_rank DESC, feature_active DESC, open_dependent_count DESC, due_date, created_at, id) '
+        'WHERE ((status = ''todo''::text) AND (open_blocker_count = 0) AND (assigned_to IS NOT NULL))'),
+    ('todos_claim_unassigned', 'CREATE INDEX todos_claim_unassigned ON intracker_data.todos USING btree (project_id, '
+        'priority_rank DESC, feature_active DESC, open_dependent_count DESC, due_date, created_at, id) '
+        'WHERE ((status = ''todo''::text) AND (open_blocker_count = 0) AND (assigned_to IS NULL))'),
+    ('todos_in_progress_by_assignee', 'CREATE INDEX todos_in_progress_by_assignee ON intracker_data.todos USING btree '
+        '(project_id, assigned_to, updated_at, id) WHERE (status = ''in_progress''::text)') $$,
+  'claim order: claimable todos (status todo, no open blocker) per project, unassigned and per assignee, and who is working on what');
+
+-- 0.3: the progress counters and the context documents' indexes.
+SELECT trigger_is('intracker_data', 'todos', 'todos_progress', 'intracker_data', 'progress_counter',
+                  'todos keep the progress counters with the C trigger progress_counter');
+SELECT function_lang_is('intracker_data', 'progress_counter', '{}'::name[], 'c',
+                        'the progress counter trigger is written in C');
+SELECT is_empty($$
+    SELECT t.tgrelid::regclass, t.tgname FROM pg_trigger t
+     WHERE t.tgfoid = 'intracker_data.progress_counter'::regproc
+       AND NOT (t.tgrelid = 'intracker_data.todos'::regclass
+                AND t.tgenabled = 'O' AND t.tgtype::int & 1 = 1       -- FOR EACH ROW
+                AND t.tgtype::int & (2 | 64) = 0                       -- AFTER
+                AND t.tgtype::int & (4 | 8) = 4 | 8                    -- INSERT and DELETE
+                AND t.tgtype::int & 16 = 16)                            -- UPDATE
+$$, 'progress_counter is used only as an enabled AFTER ... FOR EACH ROW trigger on todos, on INSERT, UPDATE and DELETE');
+SELECT set_eq($$
+    SELECT a.attname::text COLLATE "default" FROM pg_trigger t
+      JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr::int2[])
+     WHERE t.tgrelid = 'intracker_data.todos'::regclass AND t.tgname = 'todos_progress'
+$$, ARRAY['status', 'estimate', 'project_id', 'feature_id', 'completed_at'],
+  'todos_progress fires on updates of exactly the columns the counters depend on');
+SELECT ok(NOT has_function_privilege('intracker_user', 'intracker_data.progress_counter()', 'EXECUTE'),
+          'intracker_user cannot call the progress_counter trigger function');
+SELECT results_eq($$
+    SELECT c.relname::text COLLATE "default", pg_get_indexdef(i.indexrelid) FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE c.relname IN ('todos_member_open', 'todos_blocked_open') AND c.relnamespace = 'intracker_data'::regnamespace
+     ORDER BY 1
+$$, $$ VALUES
+    ('todos_blocked_open', 'CREATE INDEX todos_blocked_open ON intracker_data.todos USING btree (project_id, priority_rank DESC, '
+        'created_at, id) WHERE ((status <> ALL (ARRAY[''done''::text, ''cancelled''::text])) AND ((status = ''blocked''::text) '
+        'OR (open_blocker_count > 0)))'),
+    ('todos_member_open', 'CREATE INDEX todos_member_open ON intracker_data.todos USING btree (project_id, assigned_to, '
+        'priority_rank DESC, due_date, created_at, id) WHERE (status <> ALL (ARRAY[''done''::text, ''cancelled''::text]))') $$,
+  'team_context reads open todos per member in importance order and blocked todos per project from partial indexes of open todos');
 
 -- Internal todo columns: counters kept by triggers (and the generated
 -- priority_rank) that drive claim order.  The rule: the columns of
@@ -257,8 +369,8 @@ $$, 'no API view exposes an internal todo column');
 
 SELECT views_are('intracker',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'my_todos',
-          'member_load'],
-    'intracker has exactly the nine API views');
+          'member_load', 'team_dashboard'],
+    'intracker has exactly the ten API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -282,14 +394,39 @@ SELECT is_empty($$
        AND obj_description(c.oid, 'pg_class') IS NULL
 $$, 'every view in intracker has a COMMENT (the OpenAPI description)');
 
--- Auto-updatable views: PostgREST POST/PATCH/DELETE work on them.  The one
--- exception is the read-only view member_load (derived counters; members
--- change their settings with set_availability / set_capacity).
+-- Auto-updatable views: PostgREST POST/PATCH/DELETE work on them.  The
+-- exceptions are the read-only views member_load (derived counters; members
+-- change their settings with set_availability / set_capacity) and
+-- team_dashboard (derived counters).
 SELECT is_empty($$
     SELECT table_name FROM information_schema.views
      WHERE table_schema = 'intracker' AND (is_updatable <> 'YES' OR is_insertable_into <> 'YES')
-       AND table_name NOT IN ('member_load')  -- read-only by design, asserted below
-$$, 'every view in intracker except member_load is updatable, deletable and insertable');
+       AND table_name NOT IN ('member_load', 'team_dashboard')  -- read-only by design, asserted below
+$$, 'every view in intracker except member_load and team_dashboard is updatable, deletable and insertable');
+SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
+                            is_trigger_deletable, is_trigger_insertable_into)
+             FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'team_dashboard'),
+          'NO NO NO NO NO',
+          'intracker.team_dashboard is NOT updatable, deletable or insertable (not even through a trigger)');
+SELECT ok(has_table_privilege('intracker_user', 'intracker.team_dashboard', 'SELECT')
+          AND NOT has_table_privilege('intracker_user', 'intracker.team_dashboard', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+          'intracker_user may only SELECT from intracker.team_dashboard');
+SELECT results_eq($$
+    SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+     WHERE a.attrelid = 'intracker.team_dashboard'::regclass AND a.attnum > 0 ORDER BY a.attnum
+$$, $$ VALUES ('project_id', 'uuid'), ('name', 'text'), ('status', 'text'), ('members', 'integer'),
+              ('todos_total', 'integer'), ('todos_open', 'integer'), ('todos_done', 'integer'),
+              ('completion_rate', 'numeric'), ('todos_completed_today', 'integer'),
+              ('points_done_last_7_days', 'integer'), ('features_in_progress', 'integer'),
+              ('todos_blocked', 'integer') $$,
+  'intracker.team_dashboard has the documented columns, order and types');
+-- 0.3: feature progress comes from the counters, not from a scan of todos.
+SELECT ok(pg_get_viewdef('intracker.features'::regclass) LIKE '%intracker_data.feature_stats%'
+          AND pg_get_viewdef('intracker.features'::regclass) NOT LIKE '%intracker_data.todos%',
+          'intracker.features computes progress from intracker_data.feature_stats, not from the todos');
+SELECT ok(pg_get_viewdef('intracker.team_dashboard'::regclass) LIKE '%intracker_data.project_stats%'
+          AND pg_get_viewdef('intracker.team_dashboard'::regclass) LIKE '%intracker_data.project_daily_done%',
+          'intracker.team_dashboard reads its totals from project_stats and project_daily_done');
 SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
                             is_trigger_deletable, is_trigger_insertable_into)
              FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'member_load'),
@@ -327,7 +464,7 @@ SELECT set_eq($$
 $$, ARRAY['todos_total', 'todos_done', 'progress'], 'only the computed progress columns of intracker.features are read-only');
 SELECT is_empty($$
     SELECT table_name, column_name FROM information_schema.columns
-     WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load') AND is_updatable = 'NO'
+     WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard') AND is_updatable = 'NO'
 $$, 'every column of the other updatable views maps to a table column (updatable, embeddable)');
 SELECT is_empty($$
     SELECT table_name FROM information_schema.columns
@@ -366,7 +503,9 @@ SELECT functions_are('intracker',
           'set_todo_status', 'add_dependency', 'remove_dependency', 'start_session', 'end_session',
           -- 0.2: assignment
           'assign_todo', 'assign_feature', 'unassign_todo', 'claim_next_todo', 'set_availability',
-          'set_capacity', 'rebalance', 'verify_counters', 'set_user_active'],
+          'set_capacity', 'rebalance', 'verify_counters', 'set_user_active',
+          -- 0.3: context documents
+          'team_context', 'resume_context'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -377,7 +516,8 @@ SELECT results_eq($$
                          'create_todo', 'update_todo', 'update_feature', 'set_todo_status', 'add_dependency',
                          'remove_dependency', 'start_session', 'end_session', 'current_user_id', 'act_as',
                          'assign_todo', 'assign_feature', 'unassign_todo', 'claim_next_todo', 'set_availability',
-                         'set_capacity', 'rebalance', 'verify_counters', 'set_user_active')
+                         'set_capacity', 'rebalance', 'verify_counters', 'set_user_active',
+                         'team_context', 'resume_context')
      ORDER BY 1
 $$, $$ VALUES
     ('act_as', 'user_id uuid', 'uuid'),
@@ -395,11 +535,13 @@ $$, $$ VALUES
     ('rebalance', 'project_id uuid, dry_run boolean', 'record'),
     ('remove_dependency', 'todo_id uuid, blocked_by uuid', 'intracker.todo_dependencies'),
     ('remove_member', 'project_id uuid, user_id uuid', 'intracker.project_members'),
+    ('resume_context', 'project_id uuid', 'jsonb'),
     ('set_availability', 'project_id uuid, available boolean', 'intracker.member_load'),
     ('set_capacity', 'project_id uuid, user_id uuid, capacity integer', 'intracker.member_load'),
     ('set_todo_status', 'todo_id uuid, status text, expected_version integer', 'intracker.todos'),
     ('set_user_active', 'user_id uuid, active boolean', 'intracker.users'),
     ('start_session', 'project_id uuid, goal text', 'intracker.sessions'),
+    ('team_context', 'project_id uuid', 'jsonb'),
     ('unassign_todo', 'todo_id uuid, expected_version integer', 'intracker.todos'),
     ('update_feature', 'feature_id uuid, changes jsonb, expected_version integer', 'intracker.features'),
     ('update_todo', 'todo_id uuid, changes jsonb, expected_version integer', 'intracker.todos'),
@@ -438,8 +580,16 @@ SELECT is_empty($$
 $$, 'every parameter of every API function is named');
 SELECT is_empty($$
     SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
-       AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters') THEN 's' ELSE 'v' END
-$$, 'the read-only current_user_id and verify_counters are STABLE, every write function is VOLATILE');
+       AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context')
+                                 THEN 's' ELSE 'v' END
+$$, 'the read-only current_user_id, verify_counters, team_context and resume_context are STABLE, every write function is VOLATILE');
+SELECT results_eq($$
+    SELECT p.proname::text COLLATE "default", l.lanname::text COLLATE "default", p.prosecdef, p.proretset
+      FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+     WHERE p.oid IN ('intracker.team_context(uuid)'::regprocedure, 'intracker.resume_context(uuid)'::regprocedure)
+     ORDER BY 1
+$$, $$ VALUES ('resume_context', 'c', false, false), ('team_context', 'c', false, false) $$,
+  'team_context and resume_context are C functions returning one jsonb, running as their caller (RLS applies)');
 
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
@@ -495,7 +645,9 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker_data.create_member_load()', 'intracker_data.dependency_counters()',
           'intracker_data.todo_openness_counters()', 'intracker_data.feature_active_counters()',
           'intracker_data.deleted_todo_counters()',
-          'intracker_data.unassign_deactivated()'],
+          'intracker_data.unassign_deactivated()',
+          -- ... and assignment locks the assignee's row against a concurrent deactivation.
+          'intracker_data.lock_user_if_active(uuid)'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
