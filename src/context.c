@@ -45,6 +45,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -53,7 +54,7 @@
 
 /*
  * PostgreSQL has a function named json_object too (the SQL json_object()),
- * so utils/builtins.h cannot be included next to jansson.h: declare the two
+ * so utils/builtins.h cannot be included next to jansson.h: declare the
  * built-ins used here.  For the same reason a call to jansson's
  * json_object() from this library would bind to the server's function at
  * run time; new_object() goes through json_pack, whose own call stays
@@ -61,6 +62,7 @@
  */
 extern Datum jsonb_in(PG_FUNCTION_ARGS);
 extern Datum uuid_out(PG_FUNCTION_ARGS);
+extern text *cstring_to_text(const char *s);
 
 static int	context_todo_limit = 10;
 static int	context_max_bytes = 32 * 1024;
@@ -94,6 +96,7 @@ ContextInit(void)
 typedef struct JsonDocument
 {
 	json_t	   *root;
+	char	   *notes;			/* project notes as the server wrote them */
 	MemoryContextCallback callback;
 } JsonDocument;
 
@@ -347,15 +350,22 @@ static const Field project_fields[] = {
 	{"description", NULL, FIELD_TEXT}, {"github_repo", NULL, FIELD_TEXT}, {"notes", NULL, FIELD_JSON},
 };
 
+/*
+ * The project and its notes.  jansson holds numbers as doubles and 64-bit
+ * integers, so the notes (any JSON a user wrote) are put back from their
+ * jsonb text at the end (finish_document); the parsed copy here only
+ * serves the size estimate.
+ */
 static void
-put_project(json_t *doc, Datum project_id)
+put_project(JsonDocument *doc, Datum project_id)
 {
-	json_t	   *project = put_object(doc, "project");
+	json_t	   *project = put_object(doc->root, "project");
 
 	query("SELECT p.id, p.name, p.status, p.description, p.github_repo, p.resume_context::text AS notes"
 		  "  FROM intracker_data.projects p WHERE p.id = $1",
 		  project_id, (Datum) 0, 0);
 	put_all_fields(project, 0, project_fields);
+	doc->notes = col(0, "notes");
 }
 
 /* The fields of a todo as lists show it. */
@@ -465,19 +475,26 @@ drop_tail(json_t *array, size_t *excess)
 	return dropped;
 }
 
-/* Cut a string member to TRIMMED_TEXT_BYTES (on a character boundary). */
+#define ELLIPSIS "\u2026"			/* what marks a shortened text */
+
+/*
+ * Cut a string member longer than `longer_than` bytes to TRIMMED_TEXT_BYTES
+ * (on a character boundary) plus an ellipsis; returns whether it did.  A
+ * text already cut is never cut again.
+ */
 static bool
-shorten_text(json_t *object, const char *key)
+shorten_text(json_t *object, const char *key, size_t longer_than)
 {
 	json_t	   *value = json_object_get(object, key);
 	const char *text;
 	int			keep;
 
-	if (!json_is_string(value) || json_string_length(value) <= TRIMMED_TEXT_BYTES)
+	if (!json_is_string(value) ||
+		json_string_length(value) <= Max(longer_than, TRIMMED_TEXT_BYTES + strlen(ELLIPSIS)))
 		return false;
 	text = json_string_value(value);
 	keep = pg_mbcliplen(text, json_string_length(value), TRIMMED_TEXT_BYTES);
-	put(object, key, text_value(psprintf("%.*s…", keep, text)));
+	put(object, key, text_value(psprintf("%.*s" ELLIPSIS, keep, text)));
 	return true;
 }
 
@@ -493,11 +510,27 @@ typedef struct TrimmableList
 	const char *fetch;
 } TrimmableList;
 
+/* Shorten the first text longer than `longer_than` bytes, if any. */
+static bool
+shorten_one_text(json_t *doc, json_t **texts, const char **text_keys, int ntexts, size_t longer_than)
+{
+	for (int i = 0; i < ntexts; i++)
+		if (texts[i] != NULL && shorten_text(texts[i], text_keys[i], longer_than))
+		{
+			count_omission(doc, "shortened_texts", 1,
+						   "Full texts are in the views intracker.projects, intracker.sessions and intracker.todos.");
+			return true;
+		}
+	return false;
+}
+
 /*
- * Shrink the document below intracker.context_max_bytes: lists from their
- * least important end (the lists are given most important first and
- * trimmed last to first), then long texts.  Gives up, saying so, when
- * nothing is left to cut.
+ * Shrink the document below intracker.context_max_bytes.  Each round makes
+ * one kind of cut, in this order: a text so long it would crowd out
+ * everything else (over a quarter of the cap); items from the least
+ * important end of the lists (given most important first, trimmed last to
+ * first); other long texts.  When nothing is left to cut it stops and says
+ * so.  Every round removes something, so the loop ends.
  */
 static void
 fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json_t **texts,
@@ -509,9 +542,13 @@ fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json
 		size_t		excess;
 		bool		cut = false;
 
+		CHECK_FOR_INTERRUPTS();
 		if (size <= (size_t) context_max_bytes)
 			return;
 		excess = size - context_max_bytes;
+
+		if (shorten_one_text(doc, texts, text_keys, ntexts, context_max_bytes / 4))
+			continue;
 
 		for (int i = nlists - 1; i >= 0 && excess > 0; i--)
 		{
@@ -527,14 +564,7 @@ fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json
 									 - json_array_size(lists[i].array)));
 			}
 		}
-		for (int i = 0; !cut && i < ntexts; i++)
-			if (texts[i] != NULL && shorten_text(texts[i], text_keys[i]))
-			{
-				cut = true;
-				count_omission(doc, "shortened_texts", 1,
-							   "Full texts are in the views intracker.projects, intracker.sessions and intracker.todos.");
-			}
-		if (!cut)
+		if (!cut && !shorten_one_text(doc, texts, text_keys, ntexts, 0))
 		{
 			put(omitted_object(doc), "still_over_max_bytes", json_true());
 			return;
@@ -566,6 +596,9 @@ finish_document(JsonDocument *doc, const char *generated_at)
 		elog(ERROR, "could not serialize the context document");
 	hash = hash_bytes_extended((const unsigned char *) content, (int) strlen(content), 0);
 	free(content);
+	if (doc->notes != NULL)
+		hash = hash_combine64(hash, hash_bytes_extended((const unsigned char *) doc->notes,
+														(int) strlen(doc->notes), 0));
 
 	put(doc->root, "context_version", text_value(psprintf("%016" INT64_MODIFIER "x", hash)));
 	put(doc->root, "generated_at", text_value(generated_at));
@@ -582,6 +615,17 @@ finish_document(JsonDocument *doc, const char *generated_at)
 		free(text);
 	}
 	PG_END_TRY();
+	if (doc->notes != NULL)
+	{
+		Oid			argtypes[2] = {JSONBOID, TEXTOID};
+		Datum		values[2] = {result, PointerGetDatum(cstring_to_text(doc->notes))};
+		bool		isnull;
+
+		if (SPI_execute_with_args("SELECT pg_catalog.jsonb_set($1, '{project,notes}', $2::pg_catalog.jsonb)",
+								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not put the project notes into the context document");
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	}
 	/* Built in SPI's memory, which SPI_finish frees: copy it out. */
 	return SPI_datumTransfer(result, false, -1);
 }
@@ -756,6 +800,16 @@ put_progress(json_t *doc, Datum project_id)
 	}
 }
 
+/* The query that lists every blocked todo of the project. */
+static char *
+shared_blockers_fetch(const char *project)
+{
+	return psprintf("SELECT * FROM intracker.todos t WHERE t.project_id = '%s' AND t.status NOT IN ('done', 'cancelled') "
+					"AND (t.status = 'blocked' OR EXISTS (SELECT FROM intracker.todo_dependencies d "
+					"JOIN intracker.todos b ON b.id = d.blocked_by "
+					"WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')))", project);
+}
+
 /* Omission counts for what the list limits (not the byte cap) left out. */
 static void
 count_limited_lists(json_t *doc, const char *project)
@@ -777,8 +831,7 @@ count_limited_lists(json_t *doc, const char *project)
 	if (blocked > (json_int_t) json_array_size(json_object_get(doc, "shared_blockers")))
 		count_omission(doc, "shared_blockers",
 					   blocked - json_array_size(json_object_get(doc, "shared_blockers")),
-					   psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND status NOT IN ('done', 'cancelled') "
-								"AND (status = 'blocked' OR id IN (SELECT todo_id FROM intracker.todo_dependencies))", project));
+					   shared_blockers_fetch(project));
 	if (features > (json_int_t) json_array_size(json_object_get(progress, "features_in_progress")))
 		count_omission(doc, "features_in_progress",
 					   features - json_array_size(json_object_get(progress, "features_in_progress")),
@@ -814,7 +867,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	generated_at = col(0, "now");
 	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
 
-	put_project(doc->root, project_id);
+	put_project(doc, project_id);
 	put(doc->root, "your_role", text_value(role));
 	by_user = put_object(doc->root, "_members_by_user");
 	put_members(doc->root, project_id, me, strcmp(role, "viewer") == 0, by_user);
@@ -843,7 +896,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 		lists[nlists++] = (TrimmableList)
 		{
 			json_object_get(doc->root, "shared_blockers"), NULL, "shared_blockers",
-				psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND status = 'blocked'", project)
+				shared_blockers_fetch(project)
 		};
 		for (int i = 0; i < nmembers; i++)
 		{
@@ -853,8 +906,8 @@ intracker_team_context(PG_FUNCTION_ARGS)
 			lists[nlists++] = (TrimmableList)
 			{
 				json_object_get(member, "active_todos"), member, "active_todos",
-					psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND assigned_to = <user_id> "
-							 "AND status NOT IN ('done', 'cancelled')", project)
+					psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND assigned_to IS NOT NULL "
+							 "AND status NOT IN ('done', 'cancelled') ORDER BY assigned_to", project)
 			};
 			if (json_is_object(session))
 			{
@@ -898,7 +951,10 @@ put_my_session(json_t *doc, Datum project_id, Datum me)
 	}
 }
 
-/* My open todos: the one in progress, then in claim order, then the rest. */
+/*
+ * My open todos: the one in progress, then the claimable ones in claim
+ * order, then the rest (blocked, in review).
+ */
 static void
 put_my_todos(json_t *doc, Datum project_id, Datum me)
 {
@@ -906,7 +962,9 @@ put_my_todos(json_t *doc, Datum project_id, Datum me)
 	json_t	   *current = NULL;
 
 	query("SELECT " TODO_COLUMNS ", t.feature_id, " BLOCKER_COLUMNS
-		  "  FROM (SELECT t.*, CASE t.status WHEN 'in_progress' THEN 0 WHEN 'todo' THEN 1 ELSE 2 END AS claim_rank"
+		  "  FROM (SELECT t.*, CASE WHEN t.status = 'in_progress' THEN 0"
+		  "                         WHEN t.status = 'todo' AND t.open_blocker_count = 0 THEN 1"
+		  "                         ELSE 2 END AS claim_rank"
 		  "          FROM intracker_data.todos t"
 		  "         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
 		  "         ORDER BY claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
@@ -1042,7 +1100,7 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 	generated_at = col(0, "now");
 	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
 
-	put_project(doc->root, project_id);
+	put_project(doc, project_id);
 	put_my_session(doc->root, project_id, me);
 	put_my_todos(doc->root, project_id, me);
 	put_team_activity(doc->root, project_id, me);

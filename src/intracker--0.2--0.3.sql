@@ -117,7 +117,7 @@ SELECT p.id AS project_id, p.name, p.status,
        (s.todos_open + s.todos_done)::integer AS todos_total,
        s.todos_open::integer AS todos_open,
        s.todos_done::integer AS todos_done,
-       CASE WHEN s.todos_open + s.todos_done = 0 THEN 0
+       CASE WHEN s.todos_open + s.todos_done = 0 THEN 0.000
             ELSE round(s.todos_done::numeric / (s.todos_open + s.todos_done), 3) END AS completion_rate,
        coalesce(d.today, 0)::integer AS todos_completed_today,
        coalesce(d.points_7d, 0)::integer AS points_done_last_7_days,
