@@ -22,7 +22,8 @@
 #
 # Also here: sql (psql as superuser, quiet, unaligned, stop on error),
 # median (of the numbers on stdin), bench_die, bench_machine (one line
-# describing CPUs and kernel).
+# describing CPUs and kernel), bench_restart_immediate (ends a backend that
+# cannot be cancelled).
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BENCH_NAME=${BENCH_NAME:-bench}
@@ -88,11 +89,22 @@ bench_start_cluster() {
 
 bench_cleanup() {
 	if [[ -n ${BENCH_DATA:-} && -f $BENCH_DATA/postmaster.pid ]]; then
-		(cd / && as_server_user pg_ctl stop -D "$BENCH_DATA" -m fast >/dev/null 2>&1) || true
+		# A backend stuck in a loop that never checks for interrupts ignores
+		# the fast shutdown; immediate (SIGQUIT) still ends it.
+		(cd / && as_server_user pg_ctl stop -D "$BENCH_DATA" -m fast -t 20 >/dev/null 2>&1) ||
+			(cd / && as_server_user pg_ctl stop -D "$BENCH_DATA" -m immediate >/dev/null 2>&1) || true
 	fi
 	if [[ -n ${BENCH_TMP:-} ]]; then
 		if [[ ${KEEP_BENCH:-} == 1 ]]; then echo "kept $BENCH_TMP"; else rm -rf "$BENCH_TMP"; fi
 	fi
+}
+
+# Restarts the cluster with an immediate shutdown (crash recovery on start):
+# the only way to end a backend that loops without checking for interrupts,
+# which neither pg_cancel_backend nor pg_terminate_backend can stop.
+bench_restart_immediate() {
+	(cd / && as_server_user pg_ctl restart -D "$BENCH_DATA" -m immediate -l "$BENCH_TMP/server.log" -w -t 60 >/dev/null) ||
+		{ tail -n 30 "$BENCH_TMP/server.log"; bench_die "server did not restart"; }
 }
 
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -U postgres "$@"; }
