@@ -40,9 +40,9 @@ LANGUAGE sql STABLE AS $$
     SELECT regress.named(line) FROM regexp_split_to_table(jsonb_pretty(regress.mask(doc)), E'\n') AS line
 $$;
 
--- Size of the compact serialization (no blanks), which is what
--- intracker.context_max_bytes limits; jsonb's text form adds a blank after
--- every ":" and ",".
+-- Size of the compact serialization (no blanks); context_max_bytes limits
+-- the text form a client receives (jsonb adds a blank after every ":" and
+-- ","), checked with octet_length(doc::text) below.
 CREATE FUNCTION regress.compact_size(doc jsonb) RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE jsonb_typeof(doc)
@@ -328,7 +328,7 @@ SELECT 'summary', 'team_context', regress.team('huge')
 UNION ALL SELECT 'summary', 'resume_context', regress.resume('huge');
 RESET intracker.context_max_bytes;
 
-SELECT huge_text, doc_name, regress.compact_size(doc) <= 2048 AS within_cap,
+SELECT huge_text, doc_name, octet_length(doc::text) <= 2048 AS within_cap,
        length(doc->'project'->>'description') AS description_length,
        length(coalesce(doc->'team_members'->0->'last_session', doc->'last_session')->>'summary') AS summary_length,
        coalesce(doc->'team_members'->0->'active_todos', doc->'your_open_todos') AS todos_left,
@@ -352,11 +352,11 @@ SELECT huge_text, m->>'name' AS member, m->'open_todos' AS open_todos, jsonb_arr
 -- from the end of his list), Ann's stay, and "omitted" counts what went.
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
 CREATE TEMP TABLE uncapped AS SELECT regress.team('ctx') AS doc;
-SELECT regress.compact_size(doc) - 150 AS cut_cap FROM uncapped \gset
+SELECT octet_length(doc::text) - 150 AS cut_cap FROM uncapped \gset
 SELECT set_config('intracker.context_max_bytes', :'cut_cap', false) IS NOT NULL AS cap_set;
 CREATE TEMP TABLE cut AS SELECT regress.team('ctx') AS doc;
 RESET intracker.context_max_bytes;
-SELECT regress.compact_size(c.doc) <= :cut_cap AS within_cap,
+SELECT octet_length(c.doc::text) <= :cut_cap AS within_cap,
        c.doc->'team_members'->0->'active_todos' = u.doc->'team_members'->0->'active_todos' AS ann_todos_kept,
        jsonb_array_length(c.doc->'team_members'->1->'active_todos')
          < jsonb_array_length(u.doc->'team_members'->1->'active_todos') AS bot_todos_cut,
@@ -374,9 +374,9 @@ SELECT regress.compact_size(c.doc) <= :cut_cap AS within_cap,
 -- Even when nothing has to be trimmed, the finished document (with its
 -- context_version and generated_at) stays within the cap: a cap just below
 -- the full size of the Context project's document.
-SELECT regress.compact_size(doc) - 40 AS tight_cap FROM uncapped \gset
+SELECT octet_length(doc::text) - 40 AS tight_cap FROM uncapped \gset
 SELECT set_config('intracker.context_max_bytes', :'tight_cap', false) IS NOT NULL AS cap_set;
-SELECT regress.compact_size(d) <= :tight_cap AS within_tight_cap FROM regress.team('ctx') AS d;
+SELECT octet_length(d::text) <= :tight_cap AS within_tight_cap FROM regress.team('ctx') AS d;
 RESET intracker.context_max_bytes;
 
 ------------------------------------------------------------------------------

@@ -425,10 +425,14 @@ append_todo_with_blockers(json_t *array, uint64 row, json_t *current)
 
 /* ---- size control --------------------------------------------------------- */
 
+/*
+ * Size of a value as a client receives it: jsonb's text form separates with
+ * ", " and ": ", as jansson does without JSON_COMPACT.
+ */
 static size_t
 serialized_size(json_t *value)
 {
-	return json_dumpb(value, NULL, 0, JSON_COMPACT);
+	return json_dumpb(value, NULL, 0, 0);
 }
 
 static json_t *
@@ -466,7 +470,7 @@ drop_tail(json_t *array, size_t *excess)
 	while (*excess > 0 && json_array_size(array) > 0)
 	{
 		size_t		last = json_array_size(array) - 1;
-		size_t		size = serialized_size(json_array_get(array, last)) + 1;
+		size_t		size = serialized_size(json_array_get(array, last)) + 2;
 
 		json_array_remove(array, last);
 		*excess = size >= *excess ? 0 : *excess - size;
@@ -508,7 +512,27 @@ typedef struct TrimmableList
 	json_t	   *owner;			/* member whose active_todos_omitted to update, or NULL */
 	const char *omission;		/* key in the "omitted" object */
 	const char *fetch;
+	const char *notes_fetch;	/* team_members only: where session notes are */
 } TrimmableList;
+
+/* Drop the notes of the last member's session that still has them. */
+static bool
+drop_session_notes(json_t *doc, TrimmableList *members)
+{
+	for (size_t i = json_array_size(members->array); i > 0; i--)
+	{
+		json_t	   *session = json_object_get(json_array_get(members->array, i - 1), "last_session");
+
+		if (json_is_object(session) && json_object_get(session, "summary") != NULL)
+		{
+			json_object_del(session, "summary");
+			json_object_del(session, "next_steps");
+			count_omission(doc, "session_notes", 1, members->notes_fetch);
+			return true;
+		}
+	}
+	return false;
+}
 
 /* Shorten the first text longer than `longer_than` bytes, if any. */
 static bool
@@ -534,7 +558,7 @@ shorten_one_text(json_t *doc, json_t **texts, const char **text_keys, int ntexts
  */
 static void
 fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json_t **texts,
-			const char **text_keys, int ntexts)
+			const char **text_keys, int ntexts, TrimmableList *members)
 {
 	for (;;)
 	{
@@ -564,11 +588,23 @@ fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json
 									 - json_array_size(lists[i].array)));
 			}
 		}
-		if (!cut && !shorten_one_text(doc, texts, text_keys, ntexts, 0))
+		if (cut || shorten_one_text(doc, texts, text_keys, ntexts, 0))
+			continue;
+		/* Last resort: members' session notes, then members, last first. */
+		if (members != NULL && drop_session_notes(doc, members))
+			continue;
+		if (members != NULL)
 		{
-			put(omitted_object(doc), "still_over_max_bytes", json_true());
-			return;
+			int			dropped = drop_tail(members->array, &excess);
+
+			if (dropped > 0)
+			{
+				count_omission(doc, members->omission, dropped, members->fetch);
+				continue;
+			}
 		}
+		put(omitted_object(doc), "still_over_max_bytes", json_true());
+		return;
 	}
 }
 
@@ -579,7 +615,7 @@ fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json
 static size_t
 finishing_bytes(const char *generated_at)
 {
-	return strlen(",\"context_version\":\"0123456789abcdef\",\"generated_at\":\"\"") + strlen(generated_at);
+	return strlen(", \"context_version\": \"0123456789abcdef\", \"generated_at\": \"\"") + strlen(generated_at);
 }
 
 /* Finish: content hash, time stamp, and the jsonb result. */
@@ -882,6 +918,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 		json_t	   *members = json_object_get(doc->root, "team_members");
 		int			nmembers = (int) json_array_size(members);
 		TrimmableList *lists = palloc0(sizeof(TrimmableList) * (nmembers + 2));
+		TrimmableList member_list;
 		json_t	  **texts = palloc0(sizeof(json_t *) * (2 * nmembers + 1));
 		const char **text_keys = palloc0(sizeof(char *) * (2 * nmembers + 1));
 		int			nlists = 0;
@@ -891,12 +928,13 @@ intracker_team_context(PG_FUNCTION_ARGS)
 		{
 			json_object_get(json_object_get(doc->root, "team_progress"), "features_in_progress"),
 				NULL, "features_in_progress",
-				psprintf("SELECT * FROM intracker.features WHERE project_id = '%s' AND status = 'in_progress'", project)
+				psprintf("SELECT * FROM intracker.features WHERE project_id = '%s' AND status = 'in_progress'", project),
+				NULL
 		};
 		lists[nlists++] = (TrimmableList)
 		{
 			json_object_get(doc->root, "shared_blockers"), NULL, "shared_blockers",
-				shared_blockers_fetch(project)
+				shared_blockers_fetch(project), NULL
 		};
 		for (int i = 0; i < nmembers; i++)
 		{
@@ -907,7 +945,8 @@ intracker_team_context(PG_FUNCTION_ARGS)
 			{
 				json_object_get(member, "active_todos"), member, "active_todos",
 					psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND assigned_to IS NOT NULL "
-							 "AND status NOT IN ('done', 'cancelled') ORDER BY assigned_to", project)
+							 "AND status NOT IN ('done', 'cancelled') ORDER BY assigned_to", project),
+					NULL
 			};
 			if (json_is_object(session))
 			{
@@ -917,7 +956,14 @@ intracker_team_context(PG_FUNCTION_ARGS)
 		}
 		texts[ntexts] = json_object_get(doc->root, "project");
 		text_keys[ntexts++] = "description";
-		fit_to_size(doc->root, finishing_bytes(generated_at), lists, nlists, texts, text_keys, ntexts);
+		member_list = (TrimmableList)
+		{
+			members, NULL, "team_members",
+				psprintf("SELECT * FROM intracker.member_load WHERE project_id = '%s'", project),
+				psprintf("SELECT * FROM intracker.sessions WHERE project_id = '%s' ORDER BY started_at DESC", project)
+		};
+		fit_to_size(doc->root, finishing_bytes(generated_at), lists, nlists, texts, text_keys, ntexts,
+					&member_list);
 	}
 
 	result = finish_document(doc, generated_at);
@@ -983,8 +1029,10 @@ put_my_todos(json_t *doc, Datum project_id, Datum me)
 }
 
 /*
- * Recent changes by others to todos in my features (the features of my
- * open todos and those assigned to me), newest first.
+ * Recent changes by others to todos in my features, newest first.  "My
+ * features" are those of my most important open todos and the open
+ * features assigned to me, each capped by the list limit, so the cost
+ * follows the limit, not how much work I hold (index todos_feature_recent).
  */
 static void
 put_team_activity(json_t *doc, Datum project_id, Datum me)
@@ -992,12 +1040,17 @@ put_team_activity(json_t *doc, Datum project_id, Datum me)
 	json_t	   *activity = put_array(doc, "team_activity_in_your_features");
 
 	query("WITH mine AS ("
-		  "    SELECT DISTINCT t.feature_id AS id FROM intracker_data.todos t"
-		  "     WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
-		  "       AND t.feature_id IS NOT NULL"
+		  "    SELECT t.feature_id AS id FROM ("
+		  "        SELECT t.feature_id FROM intracker_data.todos t"
+		  "         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
+		  "         ORDER BY t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id"
+		  "         LIMIT $3) t"
+		  "     WHERE t.feature_id IS NOT NULL"
 		  "    UNION"
-		  "    SELECT f.id FROM intracker_data.features f"
-		  "     WHERE f.project_id = $1 AND f.assigned_to = $2 AND f.status <> 'done')"
+		  "    SELECT f.id FROM ("
+		  "        SELECT f.id FROM intracker_data.features f"
+		  "         WHERE f.project_id = $1 AND f.assigned_to = $2 AND f.status <> 'done'"
+		  "         ORDER BY f.created_at DESC, f.id LIMIT $3) f)"
 		  "SELECT t.id, t.title, t.status, t.assigned_to, t.version, f.title AS feature_title,"
 		  "       to_json(t.updated_at) #>> '{}' AS updated_at"
 		  "  FROM mine"
@@ -1109,14 +1162,14 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 	{
 		TrimmableList lists[2] = {
 			{json_object_get(doc->root, "your_open_todos"), NULL, "your_open_todos",
-			psprintf("SELECT * FROM intracker.my_todos WHERE project_id = '%s'", project)},
+			psprintf("SELECT * FROM intracker.my_todos WHERE project_id = '%s'", project), NULL},
 			{json_object_get(doc->root, "team_activity_in_your_features"), NULL, "team_activity_in_your_features",
-			psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' ORDER BY updated_at DESC", project)},
+			psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' ORDER BY updated_at DESC", project), NULL},
 		};
 		json_t	   *texts[2] = {json_object_get(doc->root, "last_session"), json_object_get(doc->root, "project")};
 		const char *text_keys[2] = {"summary", "description"};
 
-		fit_to_size(doc->root, finishing_bytes(generated_at), lists, 2, texts, text_keys, 2);
+		fit_to_size(doc->root, finishing_bytes(generated_at), lists, 2, texts, text_keys, 2, NULL);
 	}
 
 	result = finish_document(doc, generated_at);

@@ -88,6 +88,8 @@ CREATE INDEX todos_member_open ON intracker_data.todos
     WHERE status NOT IN ('done', 'cancelled');
 CREATE INDEX todos_blocked_open ON intracker_data.todos (project_id, priority_rank DESC, created_at, id)
     WHERE status NOT IN ('done', 'cancelled') AND (status = 'blocked' OR open_blocker_count > 0);
+-- resume_context's recent activity in a feature.
+CREATE INDEX todos_feature_recent ON intracker_data.todos (feature_id, updated_at DESC, id);
 
 ------------------------------------------------------------------------------
 -- Feature progress from the counters, not from a scan of the feature's todos
