@@ -515,46 +515,73 @@ typedef struct TrimmableList
 	const char *notes_fetch;	/* team_members only: where session notes are */
 } TrimmableList;
 
-/* Drop the notes of the last member's session that still has them. */
+/*
+ * Drop session notes (summary, next steps), last member first, until about
+ * `excess` bytes are gone; returns whether any were dropped.
+ */
 static bool
-drop_session_notes(json_t *doc, TrimmableList *members)
+drop_session_notes(json_t *doc, TrimmableList *members, size_t excess)
 {
-	for (size_t i = json_array_size(members->array); i > 0; i--)
+	int			dropped = 0;
+
+	for (size_t i = json_array_size(members->array); i > 0 && excess > 0; i--)
 	{
 		json_t	   *session = json_object_get(json_array_get(members->array, i - 1), "last_session");
+		json_t	   *summary = json_object_get(session, "summary");
+		size_t		saved;
 
-		if (json_is_object(session) && json_object_get(session, "summary") != NULL)
-		{
-			json_object_del(session, "summary");
-			json_object_del(session, "next_steps");
-			count_omission(doc, "session_notes", 1, members->notes_fetch);
-			return true;
-		}
+		if (!json_is_object(session) || summary == NULL)
+			continue;
+		saved = serialized_size(summary) + serialized_size(json_object_get(session, "next_steps")) + 30;
+		json_object_del(session, "summary");
+		json_object_del(session, "next_steps");
+		excess = saved >= excess ? 0 : excess - saved;
+		dropped++;
 	}
-	return false;
-}
-
-/* Shorten the first text longer than `longer_than` bytes, if any. */
-static bool
-shorten_one_text(json_t *doc, json_t **texts, const char **text_keys, int ntexts, size_t longer_than)
-{
-	for (int i = 0; i < ntexts; i++)
-		if (texts[i] != NULL && shorten_text(texts[i], text_keys[i], longer_than))
-		{
-			count_omission(doc, "shortened_texts", 1,
-						   "Full texts are in the views intracker.projects, intracker.sessions and intracker.todos.");
-			return true;
-		}
-	return false;
+	if (dropped > 0)
+		count_omission(doc, "session_notes", dropped, members->notes_fetch);
+	return dropped > 0;
 }
 
 /*
- * Shrink the document below intracker.context_max_bytes.  Each round makes
- * one kind of cut, in this order: a text so long it would crowd out
+ * Shorten texts longer than `longer_than` bytes until about `excess` bytes
+ * are gone; returns whether any was shortened.
+ */
+static bool
+shorten_texts(json_t *doc, json_t **texts, const char **text_keys, int ntexts, size_t longer_than,
+			  size_t excess)
+{
+	int			shortened = 0;
+
+	for (int i = 0; i < ntexts && excess > 0; i++)
+	{
+		size_t		before;
+		size_t		after;
+
+		if (texts[i] == NULL || !json_is_string(json_object_get(texts[i], text_keys[i])))
+			continue;
+		before = json_string_length(json_object_get(texts[i], text_keys[i]));
+		if (!shorten_text(texts[i], text_keys[i], longer_than))
+			continue;
+		after = json_string_length(json_object_get(texts[i], text_keys[i]));
+		excess = before - after >= excess ? 0 : excess - (before - after);
+		shortened++;
+	}
+	if (shortened > 0)
+		count_omission(doc, "shortened_texts", shortened,
+					   "Full texts are in the views intracker.projects, intracker.sessions and intracker.todos.");
+	return shortened > 0;
+}
+
+/*
+ * Shrink the document below intracker.context_max_bytes.  Each round
+ * measures the document once, then makes one kind of cut, as much as the
+ * excess calls for, in this order: texts so long they would crowd out
  * everything else (over a quarter of the cap); items from the least
  * important end of the lists (given most important first, trimmed last to
- * first); other long texts.  When nothing is left to cut it stops and says
- * so.  Every round removes something, so the loop ends.
+ * first); other long texts; members' session notes; members, last first.
+ * When nothing is left to cut it stops and says so.  Every round removes
+ * something, so the loop ends.
  */
 static void
 fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json_t **texts,
@@ -571,7 +598,7 @@ fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json
 			return;
 		excess = size - context_max_bytes;
 
-		if (shorten_one_text(doc, texts, text_keys, ntexts, context_max_bytes / 4))
+		if (shorten_texts(doc, texts, text_keys, ntexts, context_max_bytes / 4, excess))
 			continue;
 
 		for (int i = nlists - 1; i >= 0 && excess > 0; i--)
@@ -588,10 +615,10 @@ fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json
 									 - json_array_size(lists[i].array)));
 			}
 		}
-		if (cut || shorten_one_text(doc, texts, text_keys, ntexts, 0))
+		if (cut || shorten_texts(doc, texts, text_keys, ntexts, 0, excess))
 			continue;
 		/* Last resort: members' session notes, then members, last first. */
-		if (members != NULL && drop_session_notes(doc, members))
+		if (members != NULL && drop_session_notes(doc, members, excess))
 			continue;
 		if (members != NULL)
 		{
