@@ -312,16 +312,47 @@ put_fields(json_t *object, uint64 row, const Field *fields, int nfields)
 
 #define put_all_fields(object, row, fields) put_fields(object, row, fields, lengthof(fields))
 
-/* Run a read-only query whose arguments are a uuid and an integer limit. */
+/*
+ * Run a read-only query whose arguments are a project, a user and a list
+ * limit ($1 uuid, $2 uuid, $3 integer; a query may use fewer).  Each query
+ * is planned once per session: the texts are the constants at the call
+ * sites, so their addresses identify them.  The plan cache replans when a
+ * table changes.
+ */
+#define MAX_CONTEXT_QUERIES 16
+
+static struct
+{
+	const char *sql;
+	SPIPlanPtr	plan;
+}			prepared_queries[MAX_CONTEXT_QUERIES];
+
+static SPIPlanPtr
+prepared_query(const char *sql)
+{
+	Oid			argtypes[3] = {UUIDOID, UUIDOID, INT4OID};
+	int			i;
+
+	for (i = 0; i < MAX_CONTEXT_QUERIES && prepared_queries[i].sql != NULL; i++)
+		if (prepared_queries[i].sql == sql)
+			return prepared_queries[i].plan;
+	if (i == MAX_CONTEXT_QUERIES)
+		elog(ERROR, "more context queries than MAX_CONTEXT_QUERIES");
+	prepared_queries[i].plan = SPI_prepare(sql, 3, argtypes);
+	if (prepared_queries[i].plan == NULL || SPI_keepplan(prepared_queries[i].plan) != 0)
+		elog(ERROR, "could not prepare context query (%s): %s", SPI_result_code_string(SPI_result), sql);
+	prepared_queries[i].sql = sql;
+	return prepared_queries[i].plan;
+}
+
 static void
 query(const char *sql, Datum project_id, Datum user_id, int limit)
 {
-	Oid			argtypes[3] = {UUIDOID, UUIDOID, INT4OID};
 	Datum		values[3] = {project_id, user_id, Int32GetDatum(limit)};
 	char		nulls[3] = {' ', user_id == (Datum) 0 ? 'n' : ' ', ' '};
 	int			ret;
 
-	ret = SPI_execute_with_args(sql, 3, argtypes, values, nulls, true, 0);
+	ret = SPI_execute_plan(prepared_query(sql), values, nulls, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "context query failed (%s): %s", SPI_result_code_string(ret), sql);
 }
