@@ -125,6 +125,17 @@ uuid_text(Datum uuid)
 	return DatumGetCString(DirectFunctionCall1(uuid_out, uuid));
 }
 
+/* The caller's role in a project must be at least editor (PT401/PT404/42501). */
+static Datum
+require_editor_in(Datum project_id, const char *action)
+{
+	Datum		args[1] = {project_id};
+
+	run(psprintf("SELECT intracker_data.require_role($1, 'editor', '%s')", action),
+		1, args, SPI_OK_SELECT);
+	return project_id;
+}
+
 /*
  * The project of a row, after checking that the caller is at least an
  * editor there; raises PT401, PT404 or 42501 otherwise.
@@ -137,21 +148,9 @@ require_editor_of(const char *table, const char *action, Datum row_id)
 
 	run(psprintf("SELECT intracker_data.project_of('%s'::regclass, $1) AS project_id", table),
 		1, args, SPI_OK_SELECT);
-	args[0] = column(0, "project_id", &isnull);
-	run(psprintf("SELECT intracker_data.require_role($1, 'editor', '%s')", action),
-		1, args, SPI_OK_SELECT);
-	return args[0];
+	return require_editor_in(column(0, "project_id", &isnull), action);
 }
 
-static Datum
-require_editor_in(Datum project_id, const char *action)
-{
-	Datum		args[1] = {project_id};
-
-	run(psprintf("SELECT intracker_data.require_role($1, 'editor', '%s')", action),
-		1, args, SPI_OK_SELECT);
-	return project_id;
-}
 
 /*
  * Check that a manually chosen assignee is eligible; the errors say which
