@@ -583,8 +583,10 @@ $$;
 COMMENT ON FUNCTION intracker.rebalance(uuid, boolean) IS
     'Owners: move unstarted (todo status) todos from the most to the least loaded eligible member while that narrows the gap; returns the moves made, or with dry_run (the default) the moves it would make.';
 
--- Recompute every counter from scratch; a row is a counter that drifted.
-CREATE FUNCTION intracker.verify_counters(project_id uuid DEFAULT NULL)
+-- Recompute counters from scratch; a row is a counter that drifted.  One
+-- function per set of counters, so that a later version adds its own and
+-- verify_counters only unions them.
+CREATE FUNCTION intracker_data.assignment_counter_drift(project_id uuid)
 RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -600,7 +602,7 @@ BEGIN ATOMIC
                (SELECT count(*) FROM intracker_data.features f
                  WHERE f.project_id = m.project_id AND f.assigned_to = m.user_id AND f.status <> 'done') AS open_features
           FROM intracker_data.project_members m
-         WHERE verify_counters.project_id IS NULL OR m.project_id = verify_counters.project_id
+         WHERE assignment_counter_drift.project_id IS NULL OR m.project_id = assignment_counter_drift.project_id
     ), load_drift AS (
         SELECT 'member_load.' || c.name AS counter, a.project_id, a.user_id AS entity_id, c.stored, c.actual
           FROM actual_load a
@@ -622,13 +624,22 @@ BEGIN ATOMIC
               ('feature_active', t.feature_active::integer::bigint,
                coalesce((SELECT (f.status = 'in_progress')::integer FROM intracker_data.features f WHERE f.id = t.feature_id), 0)::bigint)
           ) AS c (name, stored, actual)
-         WHERE (verify_counters.project_id IS NULL OR t.project_id = verify_counters.project_id)
+         WHERE (assignment_counter_drift.project_id IS NULL OR t.project_id = assignment_counter_drift.project_id)
            AND c.stored IS DISTINCT FROM c.actual
     )
     SELECT * FROM load_drift
     UNION ALL
-    SELECT * FROM todo_drift
-    ORDER BY 1, 2, 3;
+    SELECT * FROM todo_drift;
+END;
+COMMENT ON FUNCTION intracker_data.assignment_counter_drift(uuid) IS
+    'Drifted member_load counters and claim-order counters of todos (all projects when project_id is NULL).';
+
+CREATE FUNCTION intracker.verify_counters(project_id uuid DEFAULT NULL)
+RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM intracker_data.assignment_counter_drift(verify_counters.project_id) ORDER BY 1, 2, 3;
 END;
 COMMENT ON FUNCTION intracker.verify_counters(uuid) IS
     'Recompute every incrementally maintained counter (member load, claim order) from scratch for your projects; returns one row per counter that drifted, none when all agree.';
@@ -643,11 +654,13 @@ REVOKE ALL ON FUNCTION intracker_data.create_member_load(), intracker_data.membe
     intracker.assign_todo(uuid, uuid, integer), intracker.assign_feature(uuid, uuid, integer),
     intracker.unassign_todo(uuid, integer), intracker.claim_next_todo(uuid),
     intracker.set_availability(uuid, boolean), intracker.set_capacity(uuid, uuid, integer),
-    intracker.rebalance(uuid, boolean), intracker.verify_counters(uuid) FROM PUBLIC;
+    intracker.rebalance(uuid, boolean), intracker.verify_counters(uuid),
+    intracker_data.assignment_counter_drift(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION intracker_data.assign(regclass, uuid, uuid, integer), intracker_data.lock_assignment(uuid),
     intracker_data.lock_user_if_active(uuid),
     intracker_data.claim_next_todo(uuid), intracker.set_user_active(uuid, boolean),
     intracker.assign_todo(uuid, uuid, integer), intracker.assign_feature(uuid, uuid, integer),
     intracker.unassign_todo(uuid, integer), intracker.claim_next_todo(uuid),
     intracker.set_availability(uuid, boolean), intracker.set_capacity(uuid, uuid, integer),
-    intracker.rebalance(uuid, boolean), intracker.verify_counters(uuid) TO intracker_user;
+    intracker.rebalance(uuid, boolean), intracker.verify_counters(uuid),
+    intracker_data.assignment_counter_drift(uuid) TO intracker_user;

@@ -164,47 +164,12 @@ COMMENT ON FUNCTION intracker.resume_context(uuid) IS
 -- verify_counters checks the progress counters too
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION intracker.verify_counters(project_id uuid DEFAULT NULL)
+CREATE FUNCTION intracker_data.progress_counter_drift(project_id uuid)
 RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    WITH actual_load AS (
-        SELECT m.project_id, m.user_id,
-               (SELECT count(*) FROM intracker_data.todos t
-                 WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id
-                   AND t.status NOT IN ('done', 'cancelled')) AS open_todos,
-               (SELECT coalesce(sum(t.estimate), 0) FROM intracker_data.todos t
-                 WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id
-                   AND t.status NOT IN ('done', 'cancelled')) AS open_points,
-               (SELECT count(*) FROM intracker_data.features f
-                 WHERE f.project_id = m.project_id AND f.assigned_to = m.user_id AND f.status <> 'done') AS open_features
-          FROM intracker_data.project_members m
-         WHERE verify_counters.project_id IS NULL OR m.project_id = verify_counters.project_id
-    ), load_drift AS (
-        SELECT 'member_load.' || c.name AS counter, a.project_id, a.user_id AS entity_id, c.stored, c.actual
-          FROM actual_load a
-          LEFT JOIN intracker_data.member_load l ON l.project_id = a.project_id AND l.user_id = a.user_id
-          CROSS JOIN LATERAL (VALUES ('open_todos', l.open_todos::bigint, a.open_todos),
-                                     ('open_points', l.open_points::bigint, a.open_points),
-                                     ('open_features', l.open_features::bigint, a.open_features)) AS c (name, stored, actual)
-         WHERE c.stored IS DISTINCT FROM c.actual
-    ), todo_drift AS (
-        SELECT 'todos.' || c.name AS counter, t.project_id, t.id AS entity_id, c.stored, c.actual
-          FROM intracker_data.todos t
-          CROSS JOIN LATERAL (VALUES
-              ('open_blocker_count', t.open_blocker_count::bigint,
-               (SELECT count(*) FROM intracker_data.todo_dependencies d JOIN intracker_data.todos b ON b.id = d.blocked_by
-                 WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled'))),
-              ('open_dependent_count', t.open_dependent_count::bigint,
-               (SELECT count(*) FROM intracker_data.todo_dependencies d JOIN intracker_data.todos x ON x.id = d.todo_id
-                 WHERE d.blocked_by = t.id AND x.status NOT IN ('done', 'cancelled'))),
-              ('feature_active', t.feature_active::integer::bigint,
-               coalesce((SELECT (f.status = 'in_progress')::integer FROM intracker_data.features f WHERE f.id = t.feature_id), 0)::bigint)
-          ) AS c (name, stored, actual)
-         WHERE (verify_counters.project_id IS NULL OR t.project_id = verify_counters.project_id)
-           AND c.stored IS DISTINCT FROM c.actual
-    ), project_drift AS (
+    WITH project_drift AS (
         SELECT 'project_stats.' || c.name AS counter, p.id AS project_id, p.id AS entity_id, c.stored, c.actual
           FROM intracker_data.projects p
           CROSS JOIN LATERAL (SELECT coalesce(sum(s.todos_open), 0) AS open, coalesce(sum(s.todos_done), 0) AS done,
@@ -216,7 +181,7 @@ BEGIN ATOMIC
                                 FROM intracker_data.todos t WHERE t.project_id = p.id) AS ac
           CROSS JOIN LATERAL (VALUES ('todos_open', st.open, ac.open), ('todos_done', st.done, ac.done),
                                      ('todos_cancelled', st.cancelled, ac.cancelled)) AS c (name, stored, actual)
-         WHERE (verify_counters.project_id IS NULL OR p.id = verify_counters.project_id)
+         WHERE (progress_counter_drift.project_id IS NULL OR p.id = progress_counter_drift.project_id)
            AND c.stored IS DISTINCT FROM c.actual
     ), daily_drift AS (
         SELECT 'project_daily_done.' || c.name || '@' || coalesce(st.day, ac.day) AS counter,
@@ -230,7 +195,7 @@ BEGIN ATOMIC
                       GROUP BY 1, 2) ac ON ac.project_id = st.project_id AND ac.day = st.day
           CROSS JOIN LATERAL (VALUES ('todos_done', coalesce(st.todos, 0), coalesce(ac.todos, 0)),
                                      ('points_done', coalesce(st.points, 0), coalesce(ac.points, 0))) AS c (name, stored, actual)
-         WHERE (verify_counters.project_id IS NULL OR coalesce(st.project_id, ac.project_id) = verify_counters.project_id)
+         WHERE (progress_counter_drift.project_id IS NULL OR coalesce(st.project_id, ac.project_id) = progress_counter_drift.project_id)
            AND c.stored IS DISTINCT FROM c.actual
     ), feature_drift AS (
         SELECT 'feature_stats.' || c.name AS counter, f.project_id, f.id AS entity_id, c.stored, c.actual
@@ -241,17 +206,28 @@ BEGIN ATOMIC
                                      count(*) FILTER (WHERE t.status = 'done') AS done
                                 FROM intracker_data.todos t WHERE t.feature_id = f.id) AS ac
           CROSS JOIN LATERAL (VALUES ('todos_total', st.total, ac.total), ('todos_done', st.done, ac.done)) AS c (name, stored, actual)
-         WHERE (verify_counters.project_id IS NULL OR f.project_id = verify_counters.project_id)
+         WHERE (progress_counter_drift.project_id IS NULL OR f.project_id = progress_counter_drift.project_id)
            AND c.stored IS DISTINCT FROM c.actual
     )
-    SELECT * FROM load_drift
-    UNION ALL SELECT * FROM todo_drift
-    UNION ALL SELECT * FROM project_drift
+    SELECT * FROM project_drift
     UNION ALL SELECT * FROM daily_drift
-    UNION ALL SELECT * FROM feature_drift
+    UNION ALL SELECT * FROM feature_drift;
+END;
+COMMENT ON FUNCTION intracker_data.progress_counter_drift(uuid) IS
+    'Drifted project_stats, project_daily_done and feature_stats counters (all projects when project_id is NULL).';
+
+CREATE OR REPLACE FUNCTION intracker.verify_counters(project_id uuid DEFAULT NULL)
+RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM intracker_data.assignment_counter_drift(verify_counters.project_id)
+    UNION ALL
+    SELECT * FROM intracker_data.progress_counter_drift(verify_counters.project_id)
     ORDER BY 1, 2, 3;
 END;
 
 REVOKE ALL ON FUNCTION intracker_data.progress_counter(), intracker.team_context(uuid),
-    intracker.resume_context(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION intracker.team_context(uuid), intracker.resume_context(uuid) TO intracker_user;
+    intracker.resume_context(uuid), intracker_data.progress_counter_drift(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION intracker.team_context(uuid), intracker.resume_context(uuid),
+    intracker_data.progress_counter_drift(uuid) TO intracker_user;
