@@ -133,38 +133,42 @@ on_authenticator_connection(void)
 }
 
 /*
- * intracker.current_user_id() returns uuid
- *
- * The acting user, or NULL when there is none (see the trust model above).
- * It does not check that the user exists or is active: functions that need
- * a user do that, and RLS shows an unknown id nothing.
+ * The acting user into *user_id; false when there is none (see the trust
+ * model above).  It does not check that the user exists or is active:
+ * functions that need a user do that, and RLS shows an unknown id nothing.
  */
-PG_FUNCTION_INFO_V1(intracker_current_user_id);
-Datum
-intracker_current_user_id(PG_FUNCTION_ARGS)
+bool
+intracker_acting_user(pg_uuid_t *user_id)
 {
-	pg_uuid_t  *user_id = palloc(sizeof(pg_uuid_t));
-
 	if (on_authenticator_connection())
 	{
 		char	   *sub = intracker_request_claim("sub");
 
 		if (sub == NULL)
-			PG_RETURN_NULL();
+			return false;
 		if (!uuid_from_text(sub, user_id))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTRACKER_UNAUTHENTICATED),
 					 errmsg("JWT subject is not an intracker user id"),
 					 errdetail("The \"sub\" claim is \"%s\"; intracker expects the uuid of a user.", sub),
 					 errhint("Issue tokens whose \"sub\" is the id returned by intracker.create_user().")));
-		PG_RETURN_UUID_P(user_id);
+		return true;
 	}
 
-	if (acting_user != NULL && acting_user[0] != '\0' &&
-		uuid_from_text(acting_user, user_id))
-		PG_RETURN_UUID_P(user_id);
+	return acting_user != NULL && acting_user[0] != '\0' &&
+		uuid_from_text(acting_user, user_id);
+}
 
-	PG_RETURN_NULL();
+/* intracker.current_user_id() returns uuid: the acting user, or NULL */
+PG_FUNCTION_INFO_V1(intracker_current_user_id);
+Datum
+intracker_current_user_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *user_id = palloc(sizeof(pg_uuid_t));
+
+	if (!intracker_acting_user(user_id))
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(user_id);
 }
 
 /*

@@ -25,6 +25,8 @@ _PG_init(void)
 {
 	IdentityInit();
 	ContextInit();
+	EventsInit();
+	WorkerInit();
 
 	MarkGUCPrefixReserved("intracker");
 }

@@ -13,6 +13,8 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "datatype/timestamp.h"
 #include "utils/relcache.h"
 #include "utils/uuid.h"
 
@@ -38,6 +40,44 @@ extern void intracker_restore_user(OwnerContext *saved);
 
 /* identity.c */
 extern void IdentityInit(void);
+extern bool intracker_acting_user(pg_uuid_t *user_id);
+
+/*
+ * A stale write that was rejected (PT409/PT412), on its way from the failing
+ * backend to the worker through shared memory (events.c -> worker.c ->
+ * publisher.c): the worker records it as a conflict.rejected event.
+ */
+typedef struct RejectedWrite
+{
+	char		entity[16];		/* "todo", "feature", "project" */
+	pg_uuid_t	project_id;
+	pg_uuid_t	entity_id;
+	pg_uuid_t	actor;
+	bool		has_actor;
+	bool		has_attempted;	/* false: the write supplied no version */
+	int32		attempted_version;
+	int32		current_version;
+	char		sqlstate[6];
+	TimestampTz at;
+} RejectedWrite;
+
+/* events.c: the outbox trigger */
+extern void EventsInit(void);
+extern void intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_row,
+										  bool has_attempted, int32 attempted, int32 current,
+										  int sqlerrcode);
+
+/* publisher.c: numbering, NOTIFY and retention of events */
+extern char *intracker_project_channel(const char *project_id);
+extern int	intracker_publish_pending(int max_events, bool send_notify, int64 *last_seq);
+extern int	intracker_prune_events(const char *retention, int max_events, TimestampTz *next_due);
+extern void intracker_record_rejected_writes(const RejectedWrite *writes, int count);
+
+/* worker.c: the background worker and its shared memory */
+extern void WorkerInit(void);
+extern bool intracker_worker_serves_database(Oid dboid);
+extern void intracker_worker_wake(void);
+extern void intracker_worker_queue_rejected_write(const RejectedWrite *rejected);
 
 /* context.c */
 extern void ContextInit(void);

@@ -27,6 +27,10 @@
  * An If-Match header of the PostgREST request (request.headers) is checked
  * against the same stored version and fails with PT412.
  *
+ * Either rejection is also reported as a conflict.rejected event
+ * (events.c): the team hears about the collision although nothing was
+ * written.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -181,6 +185,10 @@ intracker_row_version(PG_FUNCTION_ARGS)
 		char	   *if_match;
 
 		if (new_isnull || DatumGetInt32(supplied_datum) != current)
+		{
+			intracker_note_rejected_write(trigdata->tg_relation, entity, old_row,
+										  !new_isnull, new_isnull ? 0 : DatumGetInt32(supplied_datum),
+										  current, ERRCODE_INTRACKER_VERSION_CONFLICT);
 			ereport(ERROR,
 					(errcode(ERRCODE_INTRACKER_VERSION_CONFLICT),
 					 errmsg("%s %s was changed by someone else", entity, row_id_text(old_row, tupdesc)),
@@ -189,14 +197,19 @@ intracker_row_version(PG_FUNCTION_ARGS)
 					 errdetail("The write was based on version %d; the current version is %d.",
 							   DatumGetInt32(supplied_datum), current),
 					 errhint("Re-read the row and retry.")));
+		}
 
 		if_match = intracker_request_header("if-match");
 		if (if_match != NULL && !if_match_accepts(if_match, current))
+		{
+			intracker_note_rejected_write(trigdata->tg_relation, entity, old_row, false, 0, current,
+										  ERRCODE_INTRACKER_PRECONDITION_FAILED);
 			ereport(ERROR,
 					(errcode(ERRCODE_INTRACKER_PRECONDITION_FAILED),
 					 errmsg("%s %s does not match If-Match", entity, row_id_text(old_row, tupdesc)),
 					 errdetail("If-Match is %s; the current version is %d.", if_match, current),
 					 errhint("Re-read the row and retry.")));
+		}
 
 		if (current == PG_INT32_MAX)
 			ereport(ERROR,

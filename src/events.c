@@ -1,0 +1,420 @@
+/*-------------------------------------------------------------------------
+ *
+ * events.c
+ *	  Change events: the outbox trigger and the record of rejected writes.
+ *
+ * intracker_record_event() is an AFTER INSERT OR UPDATE OR DELETE FOR EACH
+ * ROW trigger on every table whose changes teams follow.  It appends one
+ * row to intracker_data.outbox in the writer's transaction, so an event
+ * exists exactly when its change committed.  The background worker
+ * (worker.c, publisher.c) later gives it its publication number and sends
+ * the NOTIFY.
+ *
+ * Trigger arguments:
+ *	 0: entity name, the prefix of the event type ("todo" -> "todo.created")
+ *	 1: column holding the entity id
+ *	 2: column holding the project id
+ *	 3..n: "column:suffix" picks the event type of an update that changes
+ *		 that column (first match wins, otherwise "updated"); "INSERT:suffix"
+ *		 and "DELETE:suffix" rename "created" and "deleted"; "-column" keeps
+ *		 an internal column (a counter) out of the event.
+ *
+ * version and updated_at are never listed as changes (the event carries the
+ * new version itself), nor are generated columns.  An update that changes
+ * nothing else (a counter trigger's bookkeeping) is no event at all.
+ *
+ * The changes are a jsonb object {"column": {"old": ..., "new": ...}}, the
+ * values converted by to_jsonb() as SQL would; inserts have only "new",
+ * deletes only "old".
+ *
+ * Rejected stale writes (PT409/PT412) abort the writer's transaction, so
+ * they cannot go through the outbox: intracker_note_rejected_write() hands
+ * them to the worker through shared memory instead (worker.c), and the
+ * worker writes them to the outbox in its own transaction.
+ *
+ * Waking the worker: the trigger only sets a flag; a transaction callback
+ * sets the worker's latch when the transaction commits.  Rolled-back work
+ * wakes nobody, and an idle system costs nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type_d.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "intracker.h"
+
+/* Did the current transaction write to the outbox? */
+static bool events_written_in_xact = false;
+
+static SPIPlanPtr insert_event_plan = NULL;
+
+/*
+ * Wake the worker when a transaction that wrote events commits.  A prepared
+ * transaction's events wait for its COMMIT PREPARED (worker.c's utility
+ * hook wakes the worker then).
+ */
+static void
+events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (events_written_in_xact)
+				intracker_worker_wake();
+			events_written_in_xact = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			events_written_in_xact = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+EventsInit(void)
+{
+	RegisterXactCallback(events_xact_callback, NULL);
+}
+
+/*
+ * The jsonb of a column value, as to_jsonb() makes it in SQL.  to_jsonb
+ * reads its argument's type from the call expression, so we give it one.
+ */
+static Jsonb *
+value_to_jsonb(Datum value, Form_pg_attribute att)
+{
+	FmgrInfo	flinfo;
+	FuncExpr   *call;
+
+	fmgr_info(F_TO_JSONB, &flinfo);
+	call = makeFuncExpr(F_TO_JSONB, JSONBOID,
+						list_make1(makeNullConst(att->atttypid, att->atttypmod, att->attcollation)),
+						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	flinfo.fn_expr = (Node *) call;
+	return DatumGetJsonbP(FunctionCall1(&flinfo, value));
+}
+
+static void
+push_jsonb_value(JsonbParseState **state, const char *key, Jsonb *value)
+{
+	JsonbValue	k;
+	JsonbValue	v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	(void) pushJsonbValue(state, WJB_KEY, &k);
+
+	v.type = jbvBinary;
+	v.val.binary.data = &value->root;
+	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
+	(void) pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+static bool
+column_is_hidden(Form_pg_attribute att, TriggerData *trigdata)
+{
+	const char *name = NameStr(att->attname);
+	Trigger    *trigger = trigdata->tg_trigger;
+
+	if (att->attisdropped || att->attgenerated ||
+		strcmp(name, "version") == 0 || strcmp(name, "updated_at") == 0)
+		return true;
+	for (int i = 3; i < trigger->tgnargs; i++)
+		if (trigger->tgargs[i][0] == '-' && strcmp(trigger->tgargs[i] + 1, name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum)
+{
+	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+	bool		old_isnull;
+	bool		new_isnull;
+	Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
+	Datum		new_value = heap_getattr(new_row, attnum, tupdesc, &new_isnull);
+
+	if (old_isnull || new_isnull)
+		return old_isnull != new_isnull;
+	if (att->attlen == -1)
+	{
+		/* one side may be toasted or compressed, the other not */
+		old_value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(old_value));
+		new_value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(new_value));
+		return VARSIZE_ANY_EXHDR(DatumGetPointer(old_value)) != VARSIZE_ANY_EXHDR(DatumGetPointer(new_value)) ||
+			memcmp(VARDATA_ANY(DatumGetPointer(old_value)), VARDATA_ANY(DatumGetPointer(new_value)),
+				   VARSIZE_ANY_EXHDR(DatumGetPointer(old_value))) != 0;
+	}
+	return !datumIsEqual(old_value, new_value, att->attbyval, att->attlen);
+}
+
+/*
+ * The changes of one row as {"column": {"old": ..., "new": ...}}; either
+ * row may be NULL (insert, delete).  *changed_columns gets the names of the
+ * reported columns, for picking the event type.
+ */
+static Jsonb *
+build_changes(TriggerData *trigdata, HeapTuple old_row, HeapTuple new_row, List **changed_columns)
+{
+	TupleDesc	tupdesc = trigdata->tg_relation->rd_att;
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	*changed_columns = NIL;
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int attnum = 1; attnum <= tupdesc->natts; attnum++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+		bool		old_isnull = true;
+		bool		new_isnull = true;
+		Datum		old_value = (Datum) 0;
+		Datum		new_value = (Datum) 0;
+
+		if (column_is_hidden(att, trigdata))
+			continue;
+		if (old_row && new_row && !column_changed(old_row, new_row, tupdesc, attnum))
+			continue;
+		if (old_row)
+			old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
+		if (new_row)
+			new_value = heap_getattr(new_row, attnum, tupdesc, &new_isnull);
+		/* a NULL column of a new or deleted row is no news */
+		if (!(old_row && new_row) && old_isnull && new_isnull)
+			continue;
+
+		*changed_columns = lappend(*changed_columns, NameStr(att->attname));
+		{
+			JsonbValue	k;
+
+			k.type = jbvString;
+			k.val.string.val = NameStr(att->attname);
+			k.val.string.len = strlen(NameStr(att->attname));
+			(void) pushJsonbValue(&state, WJB_KEY, &k);
+		}
+		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		if (old_row)
+			push_jsonb_value(&state, "old", value_to_jsonb(old_isnull ? (Datum) 0 : old_value, att));
+		if (new_row)
+			push_jsonb_value(&state, "new", value_to_jsonb(new_isnull ? (Datum) 0 : new_value, att));
+		(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}
+
+static bool
+name_in_list(const char *name, List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(name, (const char *) lfirst(lc)) == 0)
+			return true;
+	return false;
+}
+
+/* "todo.status_changed": the entity, then the operation or the rule that matched */
+static char *
+event_type(TriggerData *trigdata, List *changed_columns)
+{
+	Trigger    *trigger = trigdata->tg_trigger;
+	const char *entity = trigger->tgargs[0];
+	const char *op;
+	const char *suffix;
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		op = "INSERT", suffix = "created";
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		op = "DELETE", suffix = "deleted";
+	else
+		op = NULL, suffix = "updated";
+
+	for (int i = 3; i < trigger->tgnargs; i++)
+	{
+		const char *rule = trigger->tgargs[i];
+		const char *colon = strchr(rule, ':');
+		char	   *column;
+
+		if (colon == NULL)
+			continue;
+		column = pnstrdup(rule, colon - rule);
+		if (op != NULL ? strcmp(column, op) == 0 : name_in_list(column, changed_columns))
+		{
+			suffix = colon + 1;
+			break;
+		}
+	}
+	return psprintf("%s.%s", entity, suffix);
+}
+
+static Datum
+column_or_null(HeapTuple row, TupleDesc tupdesc, const char *column, bool *isnull)
+{
+	int			attnum = SPI_fnumber(tupdesc, column);
+
+	if (attnum <= 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return heap_getattr(row, attnum, tupdesc, isnull);
+}
+
+/*
+ * Append one event to the outbox, as the outbox's owner (writers have no
+ * privilege on it: nobody can forge an event).
+ */
+static void
+append_event(Relation as_owner_of, const char *type, Datum project_id, Datum entity_id,
+			 bool has_version, int32 version, Jsonb *changes)
+{
+	Oid			argtypes[6] = {TEXTOID, UUIDOID, UUIDOID, UUIDOID, INT4OID, JSONBOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	pg_uuid_t	actor;
+	OwnerContext saved;
+	int			rc;
+
+	values[0] = CStringGetTextDatum(type);
+	values[1] = project_id;
+	values[2] = entity_id;
+	if (intracker_acting_user(&actor))
+		values[3] = UUIDPGetDatum(&actor);
+	else
+		nulls[3] = 'n';
+	values[4] = Int32GetDatum(version);
+	if (!has_version)
+		nulls[4] = 'n';
+	values[5] = JsonbPGetDatum(changes);
+
+	intracker_become_owner(as_owner_of, &saved);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (insert_event_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("INSERT INTO intracker_data.outbox "
+									   "(type, project_id, entity_id, actor, version, changes) "
+									   "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the outbox insert: %s", SPI_result_code_string(SPI_result));
+		insert_event_plan = plan;
+	}
+	rc = SPI_execute_plan(insert_event_plan, values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "outbox insert failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
+	intracker_restore_user(&saved);
+
+	events_written_in_xact = true;
+}
+
+PG_FUNCTION_INFO_V1(intracker_record_event);
+Datum
+intracker_record_event(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Trigger    *trigger;
+	TupleDesc	tupdesc;
+	HeapTuple	old_row = NULL;
+	HeapTuple	new_row = NULL;
+	HeapTuple	row;
+	List	   *changed_columns;
+	Jsonb	   *changes;
+	Datum		project_id;
+	Datum		entity_id;
+	Datum		version;
+	bool		project_isnull;
+	bool		entity_isnull;
+	bool		version_isnull;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs < 3)
+		elog(ERROR, "intracker_record_event must be an AFTER ... FOR EACH ROW trigger with at least 3 arguments");
+
+	trigger = trigdata->tg_trigger;
+	tupdesc = trigdata->tg_relation->rd_att;
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		new_row = trigdata->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		old_row = trigdata->tg_trigtuple;
+	else
+	{
+		old_row = trigdata->tg_trigtuple;
+		new_row = trigdata->tg_newtuple;
+	}
+	row = new_row ? new_row : old_row;
+
+	changes = build_changes(trigdata, old_row, new_row, &changed_columns);
+	if (old_row && new_row && changed_columns == NIL)
+		return PointerGetDatum(NULL);
+
+	entity_id = column_or_null(row, tupdesc, trigger->tgargs[1], &entity_isnull);
+	project_id = column_or_null(row, tupdesc, trigger->tgargs[2], &project_isnull);
+	version = column_or_null(row, tupdesc, "version", &version_isnull);
+	if (entity_isnull || project_isnull)
+		elog(ERROR, "intracker_record_event: columns \"%s\" and \"%s\" must exist and not be NULL",
+			 trigger->tgargs[1], trigger->tgargs[2]);
+
+	append_event(trigdata->tg_relation, event_type(trigdata, changed_columns),
+				 project_id, entity_id, !version_isnull,
+				 version_isnull ? 0 : DatumGetInt32(version), changes);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * A stale write was rejected (optimistic_lock.c, just before it raises the
+ * error): hand a conflict.rejected event to the worker, which records it in
+ * its own transaction since this one is about to abort.  Nothing happens
+ * without the worker (library not preloaded, or another database).
+ */
+void
+intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_row,
+							  bool has_attempted, int32 attempted, int32 current,
+							  int sqlerrcode)
+{
+	TupleDesc	tupdesc = rel->rd_att;
+	RejectedWrite rejected;
+	bool		isnull;
+	Datum		value;
+	const char *project_column = strcmp(entity, "project") == 0 ? "id" : "project_id";
+
+	memset(&rejected, 0, sizeof(rejected));
+	strlcpy(rejected.entity, entity, sizeof(rejected.entity));
+
+	value = column_or_null(old_row, tupdesc, project_column, &isnull);
+	if (isnull)
+		return;					/* users have no project: no team to tell */
+	rejected.project_id = *DatumGetUUIDP(value);
+	value = column_or_null(old_row, tupdesc, "id", &isnull);
+	if (isnull)
+		return;
+	rejected.entity_id = *DatumGetUUIDP(value);
+	rejected.has_actor = intracker_acting_user(&rejected.actor);
+	rejected.has_attempted = has_attempted;
+	rejected.attempted_version = attempted;
+	rejected.current_version = current;
+	strlcpy(rejected.sqlstate, unpack_sql_state(sqlerrcode), sizeof(rejected.sqlstate));
+	rejected.at = GetCurrentTimestamp();
+
+	intracker_worker_queue_rejected_write(&rejected);
+}

@@ -1,0 +1,256 @@
+/*-------------------------------------------------------------------------
+ *
+ * publisher.c
+ *	  Publication of outbox events: sequence numbers, NOTIFY, retention.
+ *
+ * Writers append to intracker_data.outbox (events.c).  Publishing moves a
+ * batch of committed outbox rows into intracker_data.events, numbering them
+ * seq = last seq + 1, + 2, ... in outbox id order, and NOTIFYs each one, all
+ * in one transaction.  That transaction is the only writer of events
+ * (SHARE ROW EXCLUSIVE lock on the table), so the sequence is gap-free and
+ * increasing, and a batch becomes visible to readers, NOTIFYs included, at
+ * once when it commits.
+ *
+ * Why replay is exact although writers commit out of id order: seq is given
+ * at publication, not when the writer inserts.  A reader that saw seq N has
+ * seen every batch up to the one holding N, and any later event gets a seq
+ * above N whenever it commits.  Within a batch, id order respects every
+ * order a client can observe: if transaction A committed before B wrote,
+ * A's ids are lower and A is published before (or with) B.
+ *
+ * The worker runs this in the background (worker.c).  Without it (library
+ * not preloaded, or another database) intracker.events_since() publishes
+ * what is pending itself, without NOTIFY.
+ *
+ * Retention keeps the newest event whatever its age: max(seq) is where the
+ * numbering continues, so it must survive.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type_d.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "intracker.h"
+
+#define PUBLISH_QUERY \
+	"WITH batch AS (" \
+	"  DELETE FROM intracker_data.outbox" \
+	"   WHERE id IN (SELECT id FROM intracker_data.outbox ORDER BY id LIMIT $1)" \
+	"  RETURNING *" \
+	") " \
+	"INSERT INTO intracker_data.events" \
+	"  (seq, outbox_id, type, project_id, entity_id, actor, version, changes, occurred_at, published_at) " \
+	"SELECT $2 + row_number() OVER (ORDER BY b.id), b.id, b.type, b.project_id, b.entity_id," \
+	"       b.actor, b.version, b.changes, b.occurred_at, pg_catalog.statement_timestamp()" \
+	"  FROM batch b ORDER BY b.id " \
+	"RETURNING seq, project_id," \
+	"  pg_catalog.json_build_object('seq', seq, 'type', type, 'project_id', project_id," \
+	"    'entity_id', entity_id, 'actor', actor, 'version', version)::text"
+
+/*
+ * The project's NOTIFY channel (also intracker.project_channel()); a uuid
+ * keeps it well below NAMEDATALEN.
+ */
+char *
+intracker_project_channel(const char *project_id)
+{
+	return psprintf("intracker.project.%s", project_id);
+}
+
+static int64
+last_published_seq(void)
+{
+	bool		isnull;
+	Datum		last;
+
+	/* not read-only: a fresh snapshot, taken after the lock */
+	if (SPI_execute("SELECT pg_catalog.max(seq) FROM intracker_data.events", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the last published seq");
+	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(last);
+}
+
+/*
+ * Publish up to max_events pending events in the current transaction; with
+ * send_notify, NOTIFY each on "intracker" and on its project's channel.
+ * Returns how many were published; *last_seq gets the last seq in use.
+ */
+int
+intracker_publish_pending(int max_events, bool send_notify, int64 *last_seq)
+{
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		values[2];
+	uint64		published;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (SPI_execute("LOCK TABLE intracker_data.events IN SHARE ROW EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock intracker_data.events");
+	values[0] = Int32GetDatum(max_events);
+	values[1] = Int64GetDatum(last_published_seq());
+
+	if (SPI_execute_with_args(PUBLISH_QUERY, 2, argtypes, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not publish events");
+	published = SPI_processed;
+	*last_seq = DatumGetInt64(values[1]) + published;
+
+	for (uint64 i = 0; send_notify && i < published; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		char	   *project_id = SPI_getvalue(row, tupdesc, 2);
+		char	   *payload = SPI_getvalue(row, tupdesc, 3);
+
+		Async_Notify("intracker", payload);
+		Async_Notify(intracker_project_channel(project_id), payload);
+		pfree(project_id);
+		pfree(payload);
+	}
+
+	SPI_finish();
+	return (int) published;
+}
+
+/*
+ * Delete up to max_events events published more than retention ago (an
+ * interval in text form), oldest first.  Returns how many went; *next_due
+ * gets when the oldest remaining event expires (0 when there is none).
+ */
+int
+intracker_prune_events(const char *retention, int max_events, TimestampTz *next_due)
+{
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+	uint64		pruned;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = Int32GetDatum(max_events);
+	values[1] = CStringGetTextDatum(retention);
+
+	/* only the oldest max_events are candidates, so a pass costs O(batch) */
+	if (SPI_execute_with_args("DELETE FROM intracker_data.events"
+							  " WHERE seq IN (SELECT seq FROM intracker_data.events ORDER BY seq LIMIT $1)"
+							  "   AND published_at < pg_catalog.now() - $2::pg_catalog.interval"
+							  "   AND seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not prune events");
+	pruned = SPI_processed;
+
+	if (SPI_execute_with_args("SELECT published_at + $2::pg_catalog.interval FROM intracker_data.events"
+							  " WHERE $1 > 0 ORDER BY seq LIMIT 1",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the oldest event");
+	*next_due = 0;
+	if (SPI_processed == 1)
+	{
+		Datum		due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			*next_due = DatumGetTimestampTz(due);
+	}
+	SPI_finish();
+	return (int) pruned;
+}
+
+/*
+ * Write rejected stale writes (queued by backends whose transactions
+ * aborted) to the outbox as conflict.rejected events.
+ */
+void
+intracker_record_rejected_writes(const RejectedWrite *writes, int count)
+{
+	Oid			argtypes[8] = {UUIDOID, UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID};
+
+	if (count == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int i = 0; i < count; i++)
+	{
+		const RejectedWrite *w = &writes[i];
+		Datum		values[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = UUIDPGetDatum(&w->project_id);
+		values[1] = UUIDPGetDatum(&w->entity_id);
+		values[2] = UUIDPGetDatum(&w->actor);
+		if (!w->has_actor)
+			nulls[2] = 'n';
+		values[3] = Int32GetDatum(w->current_version);
+		values[4] = CStringGetTextDatum(w->entity);
+		values[5] = Int32GetDatum(w->attempted_version);
+		if (!w->has_attempted)
+			nulls[5] = 'n';
+		values[6] = CStringGetTextDatum(w->sqlstate);
+		values[7] = TimestampTzGetDatum(w->at);
+
+		if (SPI_execute_with_args("INSERT INTO intracker_data.outbox"
+								  " (type, project_id, entity_id, actor, version, changes, occurred_at)"
+								  " VALUES ('conflict.rejected', $1, $2, $3, $4,"
+								  "  pg_catalog.jsonb_build_object('entity', $5, 'attempted_version', $6,"
+								  "    'current_version', $4, 'sqlstate', $7), $8)",
+								  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a rejected write");
+	}
+	SPI_finish();
+}
+
+/*
+ * intracker_data.publish_pending_events() returns integer
+ *
+ * Called by intracker.events_since() before it reads: when no worker
+ * publishes for this database, publish what is pending (without NOTIFY).
+ * Only under READ COMMITTED, whose next statement sees the result; a
+ * REPEATABLE READ reader sees what was published before it started.
+ */
+PG_FUNCTION_INFO_V1(intracker_publish_pending_events);
+Datum
+intracker_publish_pending_events(PG_FUNCTION_ARGS)
+{
+	int64		last_seq;
+	int			published = 0;
+	bool		isnull;
+	Datum		pending;
+
+	if (intracker_worker_serves_database(MyDatabaseId) || IsolationUsesXactSnapshot())
+		PG_RETURN_INT32(0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT EXISTS (SELECT FROM intracker_data.outbox)", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the outbox");
+	pending = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	SPI_finish();
+
+	while (DatumGetBool(pending))
+	{
+		int			batch = intracker_publish_pending(10000, false, &last_seq);
+
+		published += batch;
+		if (batch < 10000)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_INT32(published);
+}
+
+/* intracker.project_channel(project_id uuid) returns text */
+PG_FUNCTION_INFO_V1(intracker_project_channel_sql);
+Datum
+intracker_project_channel_sql(PG_FUNCTION_ARGS)
+{
+	char	   *project_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+
+	PG_RETURN_TEXT_P(cstring_to_text(intracker_project_channel(project_id)));
+}

@@ -1,0 +1,828 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker that publishes events, and its shared state.
+ *
+ * Two processes, both started only when intracker is in
+ * shared_preload_libraries:
+ *
+ * - The supervisor (static worker) connects to no database.  It looks up
+ *   intracker.database in pg_database, starts the publisher there, and
+ *   starts it again when it exits, with a growing pause if it keeps
+ *   failing.  A missing database is a WARNING and a wait, not a crash loop,
+ *   and since the supervisor holds no database connection it never stands
+ *   in the way of DROP DATABASE.
+ *
+ * - The publisher (dynamic worker, one database) sleeps on its latch.
+ *   Committing transactions that wrote events set it (events.c), so it
+ *   runs when there is work and costs nothing when idle.  Each round, in
+ *   one transaction: write queued rejected writes to the outbox, publish
+ *   pending events (publisher.c); between busy rounds, prune old events.
+ *   An error is logged as a WARNING, kept in worker_status, and retried
+ *   after a pause; the process does not exit.  While the extension is
+ *   missing (or older than 0.4) it says so once and waits.
+ *
+ * Shared memory (WorkerShared, one spinlock) holds the publisher's latch
+ * and status, and a ring of rejected writes: backends whose stale writes
+ * fail (PT409/PT412) leave them there because their own transaction aborts;
+ * the publisher copies them out, and removes them only after the
+ * transaction that recorded them committed.  The ring is not durable: a
+ * server crash loses the warnings that were waiting (never any events).
+ *
+ * DROP DATABASE: the utility hook stops the publisher first, or DROP would
+ * wait for it and fail ("being accessed by other users").
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "intracker.h"
+
+#define REJECTED_WRITE_RING_SIZE	1024
+#define MAX_PAUSE_MS				60000	/* longest pause after failures */
+#define WAIT_FOR_SCHEMA_MS			10000	/* recheck for CREATE EXTENSION */
+#define PRUNE_BATCH					1000
+
+typedef enum PublisherState
+{
+	PUBLISHER_STOPPED = 0,
+	PUBLISHER_WAITING_FOR_DATABASE,
+	PUBLISHER_STARTING,
+	PUBLISHER_WAITING_FOR_EXTENSION,
+	PUBLISHER_IDLE,
+	PUBLISHER_PUBLISHING,
+	PUBLISHER_RETRYING
+} PublisherState;
+
+static const char *const state_names[] = {
+	"stopped", "waiting for database", "starting", "waiting for extension",
+	"idle", "publishing", "retrying after error"
+};
+
+typedef struct WorkerShared
+{
+	slock_t		mutex;
+	pid_t		supervisor_pid;
+	pid_t		publisher_pid;
+	Latch	   *publisher_latch;
+	Oid			dboid;			/* the publisher's database */
+	PublisherState state;
+	TimestampTz started_at;
+	int64		last_published_seq;
+	uint64		events_published;
+	TimestampTz rate_window_start;
+	uint64		rate_window_events;
+	double		events_per_second;
+	char		last_error[512];
+	TimestampTz last_error_at;
+	/* ring of rejected writes: [ring_start, ring_start + ring_count) */
+	int			ring_start;
+	int			ring_count;
+	uint64		rejected_writes_dropped;
+	RejectedWrite ring[REJECTED_WRITE_RING_SIZE];
+} WorkerShared;
+
+static WorkerShared *shared = NULL;
+
+/* GUCs */
+static char *worker_database = NULL;
+static char *event_retention = NULL;
+static int	publish_batch_size = 1000;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+PGDLLEXPORT void intracker_supervisor_main(Datum main_arg);
+PGDLLEXPORT void intracker_publisher_main(Datum main_arg);
+
+static void
+set_state(PublisherState state)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->state = state;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* ----------------------------------------------------------------
+ * Used by every backend
+ * ----------------------------------------------------------------
+ */
+
+bool
+intracker_worker_serves_database(Oid dboid)
+{
+	bool		serves;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	serves = shared->publisher_pid != 0 && shared->dboid == dboid;
+	SpinLockRelease(&shared->mutex);
+	return serves;
+}
+
+/* Called at commit of a transaction that wrote events (events.c). */
+void
+intracker_worker_wake(void)
+{
+	Latch	   *latch = NULL;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->dboid == MyDatabaseId)
+		latch = shared->publisher_latch;
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+void
+intracker_worker_queue_rejected_write(const RejectedWrite *rejected)
+{
+	bool		queued = false;
+
+	if (!intracker_worker_serves_database(MyDatabaseId))
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->ring_count < REJECTED_WRITE_RING_SIZE)
+	{
+		int			slot = (shared->ring_start + shared->ring_count) % REJECTED_WRITE_RING_SIZE;
+
+		shared->ring[slot] = *rejected;
+		shared->ring_count++;
+		queued = true;
+	}
+	else
+		shared->rejected_writes_dropped++;
+	SpinLockRelease(&shared->mutex);
+	if (queued)
+		intracker_worker_wake();
+}
+
+/*
+ * Stop the publisher before DROP DATABASE of its database; wake it after
+ * COMMIT PREPARED (the committing backend wrote no events itself) and after
+ * CREATE / ALTER EXTENSION intracker (it may be waiting for the schema).
+ */
+static void
+intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						  ProcessUtilityContext context, ParamListInfo params,
+						  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	bool		wake_after = false;
+
+	if (shared != NULL)
+	{
+		if (IsA(stmt, DropdbStmt))
+		{
+			Oid			dboid = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
+			pid_t		publisher = 0;
+
+			SpinLockAcquire(&shared->mutex);
+			if (OidIsValid(dboid) && shared->dboid == dboid)
+				publisher = shared->publisher_pid;
+			SpinLockRelease(&shared->mutex);
+			if (publisher != 0)
+				kill(publisher, SIGTERM);
+		}
+		else if (IsA(stmt, TransactionStmt))
+			wake_after = ((TransactionStmt *) stmt)->kind == TRANS_STMT_COMMIT_PREPARED;
+		else if (IsA(stmt, CreateExtensionStmt))
+			wake_after = strcmp(((CreateExtensionStmt *) stmt)->extname, "intracker") == 0;
+		else if (IsA(stmt, AlterExtensionStmt))
+			wake_after = strcmp(((AlterExtensionStmt *) stmt)->extname, "intracker") == 0;
+	}
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+
+	/* CREATE/ALTER EXTENSION are not committed yet: the publisher rechecks every few seconds */
+	if (wake_after)
+		intracker_worker_wake();
+}
+
+/* ----------------------------------------------------------------
+ * Shared memory and registration
+ * ----------------------------------------------------------------
+ */
+
+static void
+worker_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
+}
+
+static void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("intracker worker", sizeof(WorkerShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(WorkerShared));
+		SpinLockInit(&shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static bool
+check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
+{
+	volatile bool valid = true;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	/* interval_in raises errors; GUC check hooks must not, so catch it */
+	PG_TRY();
+	{
+		Interval   *interval = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+																	 CStringGetDatum(*newval),
+																	 ObjectIdGetDatum(InvalidOid),
+																	 Int32GetDatum(-1)));
+
+		if (interval->month < 0 || interval->day < 0 || interval->time < 0 ||
+			(interval->month == 0 && interval->day == 0 && interval->time == 0))
+			valid = false;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		valid = false;
+	}
+	PG_END_TRY();
+
+	if (!valid)
+		GUC_check_errdetail("intracker.event_retention must be a positive interval, such as '7 days'.");
+	return valid;
+}
+
+void
+WorkerInit(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomStringVariable("intracker.database",
+							   "Database in which the background worker publishes events.",
+							   "Only one database per server gets NOTIFY and pruning; elsewhere events_since() publishes on read.",
+							   &worker_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("intracker.event_retention",
+							   "How long published events are kept for replay.",
+							   "The worker deletes older events in small batches; the newest event is always kept.",
+							   &event_retention, "7 days",
+							   PGC_SIGHUP, 0, check_event_retention, NULL, NULL);
+	DefineCustomIntVariable("intracker.publish_batch_size",
+							"Most events the worker publishes in one transaction.",
+							NULL,
+							&publish_batch_size, 1000, 1, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_shmem_startup;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = intracker_process_utility;
+
+	if (IsBinaryUpgrade)
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "intracker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "intracker_supervisor_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "intracker supervisor", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "intracker supervisor", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ----------------------------------------------------------------
+ * Supervisor
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The database's oid, or InvalidOid.  With no database selected only a
+ * plain heap scan of the shared catalog works (no syscache, no index), as
+ * in autovacuum's get_database_list().
+ */
+static Oid
+lookup_database(const char *name)
+{
+	Oid			dboid = InvalidOid;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+
+		if (strcmp(NameStr(db->datname), name) == 0)
+		{
+			dboid = db->oid;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dboid;
+}
+
+static bool
+start_publisher(Oid dboid, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "intracker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "intracker_publisher_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "intracker publisher %s " EXTVERSION, worker_database);
+	strlcpy(worker.bgw_type, "intracker publisher", BGW_MAXLEN);
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+/* Sleep on the latch (SIGHUP, SIGUSR1 from the postmaster) for up to timeout_ms. */
+static void
+supervisor_wait(long timeout_ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 timeout_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+void
+intracker_supervisor_main(Datum main_arg pg_attribute_unused())
+{
+	long		pause_ms = 1000;
+	bool		warned_missing = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);	/* shared catalogs only */
+
+	SpinLockAcquire(&shared->mutex);
+	shared->supervisor_pid = MyProcPid;
+	SpinLockRelease(&shared->mutex);
+
+	for (;;)
+	{
+		Oid			dboid = lookup_database(worker_database);
+		BackgroundWorkerHandle *handle;
+		TimestampTz started;
+		pid_t		pid;
+
+		if (!OidIsValid(dboid))
+		{
+			if (!warned_missing)
+				ereport(WARNING,
+						(errmsg("intracker: database \"%s\" does not exist", worker_database),
+						 errdetail("Events are published when read, without NOTIFY, until it does."),
+						 errhint("Create the database or set intracker.database and restart the server.")));
+			warned_missing = true;
+			set_state(PUBLISHER_WAITING_FOR_DATABASE);
+			supervisor_wait(WAIT_FOR_SCHEMA_MS);
+			continue;
+		}
+		warned_missing = false;
+
+		set_state(PUBLISHER_STARTING);
+		if (!start_publisher(dboid, &handle))
+		{
+			ereport(WARNING,
+					(errmsg("intracker: could not start the publisher"),
+					 errhint("Raise max_worker_processes.")));
+			supervisor_wait(MAX_PAUSE_MS);
+			continue;
+		}
+
+		started = GetCurrentTimestamp();
+		while (GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED)
+			supervisor_wait(MAX_PAUSE_MS);
+		pfree(handle);
+
+		set_state(PUBLISHER_STOPPED);
+		/* a publisher that ran a while is restarted at once; one that keeps failing, ever slower */
+		if (TimestampDifferenceExceeds(started, GetCurrentTimestamp(), MAX_PAUSE_MS))
+			pause_ms = 1000;
+		else
+			pause_ms = Min(pause_ms * 2, MAX_PAUSE_MS);
+		supervisor_wait(pause_ms);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Publisher
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Is intracker 0.4 or later installed here?  NULL if so, otherwise what
+ * the publisher is waiting for.
+ */
+static const char *
+missing_schema(void)
+{
+	Oid			nspid;
+
+	if (!OidIsValid(get_extension_oid("intracker", true)))
+		return "CREATE EXTENSION intracker";
+	nspid = get_namespace_oid("intracker_data", true);
+	if (!OidIsValid(nspid) || !OidIsValid(get_relname_relid("outbox", nspid)))
+		return "ALTER EXTENSION intracker UPDATE";
+	return NULL;
+}
+
+static void
+publisher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	SpinLockAcquire(&shared->mutex);
+	if (shared->publisher_pid == MyProcPid)
+	{
+		shared->publisher_pid = 0;
+		shared->publisher_latch = NULL;
+		shared->state = PUBLISHER_STOPPED;
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+static void
+count_published(int published, int64 last_seq)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&shared->mutex);
+	shared->last_published_seq = last_seq;
+	shared->events_published += published;
+	/* events/s over windows of about ten seconds */
+	if (TimestampDifferenceExceeds(shared->rate_window_start, now, 10000))
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(shared->rate_window_start, now, &secs, &usecs);
+		shared->events_per_second =
+			(shared->events_published - shared->rate_window_events) / (secs + usecs / 1e6);
+		shared->rate_window_start = now;
+		shared->rate_window_events = shared->events_published;
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+typedef struct RoundResult
+{
+	bool		more;			/* a full batch: run again at once */
+	long		wait_ms;		/* otherwise sleep this long, -1 = until woken */
+} RoundResult;
+
+/*
+ * One round in one transaction: record queued rejected writes, publish a
+ * batch, and, if it was not full, prune.  Errors propagate to the caller.
+ */
+static RoundResult
+publish_round(TimestampTz *next_prune)
+{
+	RejectedWrite *rejected;
+	int			nrejected;
+	int			published = 0;
+	int64		last_seq = 0;
+	const char *missing;
+	RoundResult result = {false, -1};
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "intracker: publishing events");
+
+	missing = missing_schema();
+	if (missing != NULL)
+	{
+		if (shared->state != PUBLISHER_WAITING_FOR_EXTENSION)
+			ereport(WARNING,
+					(errmsg("intracker: publisher is waiting for %s in database \"%s\"",
+							missing, get_database_name(MyDatabaseId))));
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		set_state(PUBLISHER_WAITING_FOR_EXTENSION);
+		result.wait_ms = WAIT_FOR_SCHEMA_MS;
+		return result;
+	}
+	set_state(PUBLISHER_PUBLISHING);
+
+	/* copy the queued rejected writes (into transaction memory); they leave the ring once recorded */
+	rejected = palloc(sizeof(RejectedWrite) * REJECTED_WRITE_RING_SIZE);
+	SpinLockAcquire(&shared->mutex);
+	nrejected = shared->ring_count;
+	for (int i = 0; i < nrejected; i++)
+		rejected[i] = shared->ring[(shared->ring_start + i) % REJECTED_WRITE_RING_SIZE];
+	SpinLockRelease(&shared->mutex);
+	intracker_record_rejected_writes(rejected, nrejected);
+
+	published = intracker_publish_pending(publish_batch_size, true, &last_seq);
+	result.more = published == publish_batch_size;
+
+	if (!result.more && *next_prune != 0 && GetCurrentTimestamp() >= *next_prune)
+	{
+		/* small batches, yielding to new events between them */
+		int			pruned = intracker_prune_events(event_retention, PRUNE_BATCH, next_prune);
+
+		if (pruned == PRUNE_BATCH)
+			*next_prune = GetCurrentTimestamp();
+	}
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	SpinLockAcquire(&shared->mutex);
+	shared->ring_start = (shared->ring_start + nrejected) % REJECTED_WRITE_RING_SIZE;
+	shared->ring_count -= nrejected;
+	shared->state = PUBLISHER_IDLE;
+	SpinLockRelease(&shared->mutex);
+	if (published > 0)
+		count_published(published, last_seq);
+
+	if (*next_prune != 0)
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(GetCurrentTimestamp(), *next_prune, &secs, &usecs);
+		result.wait_ms = secs * 1000 + usecs / 1000 + 1;
+	}
+	return result;
+}
+
+/* First round after (re)start: where numbering stands and what is waiting. */
+static void
+report_start(void)
+{
+	int64		last_seq = 0;
+	int64		backlog = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (missing_schema() == NULL)
+	{
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events),"
+						" (SELECT pg_catalog.count(*) FROM intracker_data.outbox)", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the publication state");
+		last_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	SpinLockAcquire(&shared->mutex);
+	shared->last_published_seq = last_seq;
+	SpinLockRelease(&shared->mutex);
+	ereport(LOG,
+			(errmsg("intracker publisher started: last published seq " INT64_FORMAT ", %lld events waiting",
+					last_seq, (long long) backlog)));
+}
+
+void
+intracker_publisher_main(Datum main_arg)
+{
+	MemoryContext round_context;
+	TimestampTz next_prune;
+	volatile long pause_ms = 1000;
+	volatile bool start_reported = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+	pgstat_report_appname("intracker publisher");
+
+	SpinLockAcquire(&shared->mutex);
+	if (shared->publisher_pid != 0 && kill(shared->publisher_pid, 0) == 0)
+	{
+		pid_t		other = shared->publisher_pid;
+
+		SpinLockRelease(&shared->mutex);
+		ereport(LOG, (errmsg("intracker publisher: another publisher (pid %d) is running", (int) other)));
+		proc_exit(0);
+	}
+	shared->publisher_pid = MyProcPid;
+	shared->publisher_latch = MyLatch;
+	shared->dboid = MyDatabaseId;
+	shared->state = PUBLISHER_STARTING;
+	shared->started_at = GetCurrentTimestamp();
+	shared->rate_window_start = shared->started_at;
+	shared->rate_window_events = shared->events_published;
+	shared->events_per_second = 0;
+	SpinLockRelease(&shared->mutex);
+	before_shmem_exit(publisher_detach, (Datum) 0);
+
+	/* prune at once: the retention may have passed while we were away */
+	next_prune = GetCurrentTimestamp();
+
+	round_context = AllocSetContextCreate(TopMemoryContext, "intracker publisher round",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		RoundResult result = {false, -1};
+
+		/* reset before the round: a commit during it sets the latch again */
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			next_prune = GetCurrentTimestamp();
+		}
+
+		MemoryContextSwitchTo(round_context);
+		PG_TRY();
+		{
+			if (!start_reported)
+			{
+				report_start();
+				start_reported = true;
+			}
+			result = publish_round(&next_prune);
+			pause_ms = 1000;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *error;
+
+			MemoryContextSwitchTo(round_context);
+			error = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			pgstat_report_activity(STATE_IDLE, NULL);
+
+			ereport(WARNING,
+					(errmsg("intracker publisher: %s", error->message),
+					 errdetail("Nothing was lost; the events stay in the outbox. Retrying in %ld ms.", pause_ms)));
+			SpinLockAcquire(&shared->mutex);
+			strlcpy(shared->last_error, error->message, sizeof(shared->last_error));
+			shared->last_error_at = GetCurrentTimestamp();
+			shared->state = PUBLISHER_RETRYING;
+			SpinLockRelease(&shared->mutex);
+
+			result.wait_ms = pause_ms;
+			pause_ms = Min(pause_ms * 2, MAX_PAUSE_MS);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(round_context);
+
+		if (result.more)
+			continue;
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (result.wait_ms >= 0 ? WL_TIMEOUT : 0),
+						 result.wait_ms, PG_WAIT_EXTENSION);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * intracker_data.worker_state(): the row behind intracker.worker_status
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(intracker_worker_state);
+Datum
+intracker_worker_state(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[9];
+	bool		nulls[9];
+	WorkerShared snapshot;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, true, sizeof(nulls));
+	values[8] = CStringGetTextDatum(worker_database ? worker_database : "");
+	nulls[8] = false;
+
+	if (shared == NULL)
+	{
+		values[1] = CStringGetTextDatum("not running");
+		nulls[1] = false;
+		values[5] = CStringGetTextDatum("intracker is not in shared_preload_libraries: events are published when read, without NOTIFY");
+		nulls[5] = false;
+		return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+	}
+
+	SpinLockAcquire(&shared->mutex);
+	memcpy(&snapshot, shared, offsetof(WorkerShared, ring));
+	SpinLockRelease(&shared->mutex);
+
+	if (snapshot.publisher_pid != 0)
+	{
+		values[0] = Int32GetDatum(snapshot.publisher_pid);
+		nulls[0] = false;
+	}
+	values[1] = CStringGetTextDatum(snapshot.supervisor_pid == 0 ? "not running" :
+									state_names[snapshot.state]);
+	nulls[1] = false;
+	if (snapshot.publisher_pid != 0)
+	{
+		long		secs;
+		int			usecs;
+		double		elapsed;
+
+		values[2] = Int64GetDatum(snapshot.last_published_seq);
+		nulls[2] = false;
+		/* the last full window's rate, decaying once the current one runs long */
+		TimestampDifference(snapshot.rate_window_start, GetCurrentTimestamp(), &secs, &usecs);
+		elapsed = secs + usecs / 1e6;
+		values[3] = Float8GetDatum(elapsed > 20 ?
+								   (snapshot.events_published - snapshot.rate_window_events) / elapsed :
+								   snapshot.events_per_second);
+		nulls[3] = false;
+		values[4] = TimestampTzGetDatum(snapshot.started_at);
+		nulls[4] = false;
+	}
+	if (snapshot.last_error[0] != '\0')
+	{
+		values[5] = CStringGetTextDatum(snapshot.last_error);
+		values[6] = TimestampTzGetDatum(snapshot.last_error_at);
+		nulls[5] = nulls[6] = false;
+	}
+	values[7] = Int64GetDatum((int64) snapshot.rejected_writes_dropped);
+	nulls[7] = false;
+	if (snapshot.publisher_pid != 0 && snapshot.dboid != MyDatabaseId)
+	{
+		values[1] = CStringGetTextDatum("serving another database");
+	}
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
