@@ -305,11 +305,6 @@ WorkerInit(void)
 {
 	BackgroundWorker worker;
 
-	DefineCustomStringVariable("intracker.database",
-							   "Database in which the background worker publishes events.",
-							   "Only one database per server gets NOTIFY and pruning; elsewhere events_since() publishes on read.",
-							   &worker_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("intracker.event_retention",
 							   "How long published events are kept for replay.",
 							   "The worker deletes older events in small batches; the newest event is always kept.",
@@ -321,8 +316,15 @@ WorkerInit(void)
 							&publish_batch_size, 1000, 1, 100000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
+	/* the rest only makes sense, and PGC_POSTMASTER is only allowed, at server start */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	DefineCustomStringVariable("intracker.database",
+							   "Database in which the background worker publishes events.",
+							   "Only one database per server gets NOTIFY and pruning; elsewhere events_since() publishes on read.",
+							   &worker_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = worker_shmem_request;

@@ -15,6 +15,10 @@
 #                                       with send()/wait_until_blocked()/wait_result()
 #                                       for statements that block on another session
 #   create_users($node, $db, key => kind, ...)   users created by the superuser
+#   build_listener()                    compile test/helpers/listen.c (a libpq
+#                                       LISTEN client); returns the binary's path
+#   start_listener($node, $db, @channels)  run it in the background; returns
+#                                       { lines => sub, wait_for => sub, stop => sub }
 #   run_together($node, [$session, $script], ...)  start scripts in several sessions
 #                                       at the same moment (advisory-lock barrier)
 #                                       and collect each one's output and errors
@@ -44,8 +48,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes ();
+use IPC::Run ();
 
 our @EXPORT = qw(new_node install_extension create_test_roles psql_as
+  build_listener start_listener
   safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
   run_together error_counts counter_drift load_mismatches
   open_work_of_inactive_users counters_consistent);
@@ -510,6 +516,68 @@ sub counters_consistent
 	$ok = is($mismatch, '', "$label: member_load equals a from-scratch aggregate") && $ok;
 	diag("member_load differences:\n$mismatch") if $mismatch ne '';
 	return $ok;
+}
+
+##############################################################################
+# A real libpq listener (test/helpers/listen.c), for the event tests.
+
+my $listener_binary;
+
+sub build_listener
+{
+	return $listener_binary if defined $listener_binary;
+	my $src = ($ENV{INTRACKER_SRC} // '.') . '/test/helpers/listen.c';
+	my $out = PostgreSQL::Test::Utils::tempdir() . '/listen';
+	my $inc = `pg_config --includedir`;
+	my $lib = `pg_config --libdir`;
+	chomp($inc, $lib);
+	system('cc', '-O2', '-Wall', '-Werror', '-o', $out, $src, "-I$inc", "-L$lib", '-lpq') == 0
+	  or die "could not compile $src";
+	return $listener_binary = $out;
+}
+
+# Start a listener on @channels and wait until its LISTENs are in place.
+# Returns a hash of closures:
+#   lines()                 every notification line so far, as
+#                           [ epoch_us, channel, payload ] array refs
+#   wait_for($n, $timeout)  wait until at least $n notifications arrived;
+#                           returns how many did
+#   stop()                  end the listener (closes its stdin)
+sub start_listener
+{
+	my ($node, $db, @channels) = @_;
+	my ($in, $out, $err) = ('', '', '');
+	my $conninfo = $node->connstr($db);
+	my $h = IPC::Run::start([ build_listener(), $conninfo, @channels ],
+		'<', \$in, '>', \$out, '2>', \$err);
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	until ($out =~ /^READY\n/ || time > $deadline)
+	{
+		$h->pump_nb;
+		Time::HiRes::sleep(0.01);
+	}
+	die "listener did not start: $err" unless $out =~ /^READY\n/;
+	my $parse = sub {
+		$h->pump_nb;
+		my @lines = grep { $_ ne 'READY' } split /\n/, $out;
+		return [ map { [ split /\t/, $_, 3 ] } @lines ];
+	};
+	return {
+		lines => $parse,
+		wait_for => sub {
+			my ($n, $timeout) = @_;
+			my $until = time + ($timeout // $PostgreSQL::Test::Utils::timeout_default);
+			my $got;
+			while (1)
+			{
+				$got = scalar @{ $parse->() };
+				last if $got >= $n || time > $until;
+				Time::HiRes::sleep(0.01);
+			}
+			return $got;
+		},
+		stop => sub { $h->finish; return; },
+	};
 }
 
 ##############################################################################
