@@ -110,8 +110,10 @@ value_to_jsonb(Datum value, Form_pg_attribute att)
 	return DatumGetJsonbP(FunctionCall1(&flinfo, value));
 }
 
+/* key: value, the value a column's (NULL becomes JSON null) */
 static void
-push_jsonb_value(JsonbParseState **state, const char *key, Jsonb *value)
+push_column_value(JsonbParseState **state, const char *key, Datum value, bool isnull,
+				  Form_pg_attribute att)
 {
 	JsonbValue	k;
 	JsonbValue	v;
@@ -121,9 +123,16 @@ push_jsonb_value(JsonbParseState **state, const char *key, Jsonb *value)
 	k.val.string.len = strlen(key);
 	(void) pushJsonbValue(state, WJB_KEY, &k);
 
-	v.type = jbvBinary;
-	v.val.binary.data = &value->root;
-	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
+	if (isnull)
+		v.type = jbvNull;
+	else
+	{
+		Jsonb	   *jsonb = value_to_jsonb(value, att);
+
+		v.type = jbvBinary;
+		v.val.binary.data = &jsonb->root;
+		v.val.binary.len = VARSIZE(jsonb) - VARHDRSZ;
+	}
 	(void) pushJsonbValue(state, WJB_VALUE, &v);
 }
 
@@ -210,9 +219,9 @@ build_changes(TriggerData *trigdata, HeapTuple old_row, HeapTuple new_row, List 
 		}
 		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 		if (old_row)
-			push_jsonb_value(&state, "old", value_to_jsonb(old_isnull ? (Datum) 0 : old_value, att));
+			push_column_value(&state, "old", old_value, old_isnull, att);
 		if (new_row)
-			push_jsonb_value(&state, "new", value_to_jsonb(new_isnull ? (Datum) 0 : new_value, att));
+			push_column_value(&state, "new", new_value, new_isnull, att);
 		(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
