@@ -44,3 +44,15 @@ SELECT regress.named(intracker.resume_context(:'legacy')->>'next_action') AS nex
 SELECT title, claim_reason FROM intracker.claim_next_todo(:'legacy');
 SELECT intracker.act_as(NULL);
 RESET ROLE;
+
+-- 0.4: rows written before the update have no events; changes after it do,
+-- numbered from 1: the claim above, then this status change.
+SET ROLE regress_admin;
+SELECT intracker.act_as('00000000-0000-0000-0000-0000000000e1') IS NOT NULL AS acting;
+SELECT count(*) AS events_so_far FROM intracker.events_since(0);
+SELECT version FROM intracker.set_todo_status('00000000-0000-0000-0000-0000000000f3', 'todo',
+    (SELECT version FROM intracker.todos WHERE id = '00000000-0000-0000-0000-0000000000f3'));
+SELECT seq, type, regress.named(entity_id::text) AS entity, changes->'status' AS status
+  FROM intracker.events_since(0);
+SELECT intracker.act_as(NULL);
+RESET ROLE;

@@ -208,7 +208,7 @@ END;
 COMMENT ON FUNCTION intracker_data.event_log_state() IS
     'Events waiting in the outbox, and the last published seq (whoever may read it: the counts reveal no content).';
 
-CREATE VIEW intracker.worker_status AS
+CREATE VIEW intracker.worker_status WITH (security_invoker = true) AS
 SELECT w.pid,
        w.state,
        w.database,

@@ -794,9 +794,12 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 		nulls[0] = false;
 	}
 	values[1] = CStringGetTextDatum(snapshot.supervisor_pid == 0 ? "not running" :
+									snapshot.publisher_pid != 0 && snapshot.dboid != MyDatabaseId ?
+									"serving another database" :
 									state_names[snapshot.state]);
 	nulls[1] = false;
-	if (snapshot.publisher_pid != 0)
+	/* the publisher's figures describe its own database only */
+	if (snapshot.publisher_pid != 0 && snapshot.dboid == MyDatabaseId)
 	{
 		long		secs;
 		int			usecs;
@@ -813,18 +816,14 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 		nulls[3] = false;
 		values[4] = TimestampTzGetDatum(snapshot.started_at);
 		nulls[4] = false;
-	}
-	if (snapshot.last_error[0] != '\0')
-	{
-		values[5] = CStringGetTextDatum(snapshot.last_error);
-		values[6] = TimestampTzGetDatum(snapshot.last_error_at);
-		nulls[5] = nulls[6] = false;
-	}
-	values[7] = Int64GetDatum((int64) snapshot.rejected_writes_dropped);
-	nulls[7] = false;
-	if (snapshot.publisher_pid != 0 && snapshot.dboid != MyDatabaseId)
-	{
-		values[1] = CStringGetTextDatum("serving another database");
+		if (snapshot.last_error[0] != '\0')
+		{
+			values[5] = CStringGetTextDatum(snapshot.last_error);
+			values[6] = TimestampTzGetDatum(snapshot.last_error_at);
+			nulls[5] = nulls[6] = false;
+		}
+		values[7] = Int64GetDatum((int64) snapshot.rejected_writes_dropped);
+		nulls[7] = false;
 	}
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }

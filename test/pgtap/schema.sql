@@ -10,27 +10,32 @@
 -- reason next to it) and asserted on their own, so that a new object breaking
 -- the rule still fails: member_load and the 0.3 progress counters
 -- (project_stats, project_daily_done, feature_stats) are derived data (not
--- dumped), and intracker.member_load and intracker.team_dashboard are
--- read-only views.
+-- dumped), intracker.member_load, intracker.team_dashboard and
+-- intracker.worker_status are read-only views, and the 0.4 event tables
+-- (outbox, events) are written only by the extension's trigger and worker.
 
 BEGIN;
-SELECT plan(134);
+SELECT plan(143);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
 ------------------------------------------------------------------------------
 
 SELECT has_extension('intracker', 'extension intracker is installed');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.3',
-          'intracker is at version 0.3');
-SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'), '0.3',
-          'the control file''s default_version is 0.3');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.4',
+          'intracker is at version 0.4');
+SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'), '0.4',
+          'the control file''s default_version is 0.4');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.2'),
           '0.1--0.2', 'an installation at 0.1 updates to 0.2 in one step (intracker--0.1--0.2.sql)');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.2' AND target = '0.3'),
           '0.2--0.3', 'an installation at 0.2 updates to 0.3 in one step (intracker--0.2--0.3.sql)');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.3'),
           '0.1--0.2--0.3', 'an installation at 0.1 updates to 0.3 through 0.2');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.3' AND target = '0.4'),
+          '0.3--0.4', 'an installation at 0.3 updates to 0.4 in one step (intracker--0.3--0.4.sql)');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.4'),
+          '0.1--0.2--0.3--0.4', 'an installation at 0.1 updates to 0.4 through 0.2 and 0.3');
 SELECT has_schema('intracker', 'schema intracker (the API) exists');
 SELECT has_schema('intracker_data', 'schema intracker_data (the storage) exists');
 SELECT is_empty($$
@@ -52,8 +57,11 @@ SELECT results_eq($$
 $$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
               ('intracker.authenticator_role', 'authenticator', 'superuser'),
               ('intracker.context_max_bytes', '32768', 'user'),
-              ('intracker.context_todo_limit', '10', 'user') $$,
-  'the GUCs exist with their defaults: only superusers (or act_as) set the identity ones, any user the context limits');
+              ('intracker.context_todo_limit', '10', 'user'),
+              ('intracker.database', 'postgres', 'postmaster'),
+              ('intracker.event_retention', '7 days', 'sighup'),
+              ('intracker.publish_batch_size', '1000', 'sighup') $$,
+  'the GUCs exist with their defaults: only superusers (or act_as) set the identity ones, any user the context limits; the worker''s database at server start, its tunables on reload');
 SELECT results_eq($$
     SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
      WHERE name IN ('intracker.context_max_bytes', 'intracker.context_todo_limit') ORDER BY name
@@ -67,8 +75,8 @@ $$, $$ VALUES ('intracker.context_max_bytes', 'integer', 'B', '1024', '16777216'
 
 SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
-          'member_load', 'project_stats', 'project_daily_done', 'feature_stats'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and the derived progress counters');
+          'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, and the event outbox and log');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -80,7 +88,30 @@ SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind IN ('r', 'p')
        AND NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*'))
+       AND c.oid <> 'intracker_data.outbox'::regclass  -- owner-only on purpose, asserted below
 $$, 'every table in intracker_data has a SELECT policy (RLS without one would hide everything)');
+-- 0.4: nobody but the extension's owner (the trigger, the worker) touches the
+-- outbox, so nobody can forge an event; users read published events under RLS.
+SELECT is_empty($$
+    SELECT p.polname FROM pg_policy p WHERE p.polrelid = 'intracker_data.outbox'::regclass
+$$, 'intracker_data.outbox has no policy: with RLS on, only its owner sees it');
+SELECT ok(NOT has_table_privilege('intracker_user', 'intracker_data.outbox', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.outbox', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_sequence_privilege('intracker_user', 'intracker_data.outbox_id_seq', 'USAGE, SELECT, UPDATE'),
+          'intracker_user and intracker_admin have no privilege on the outbox or its sequence');
+SELECT policies_are('intracker_data', 'events', ARRAY['events_select'],
+    'events: a SELECT policy only (the worker writes it)');
+SELECT ok(has_table_privilege('intracker_user', 'intracker_data.events', 'SELECT')
+          AND NOT has_table_privilege('intracker_user', 'intracker_data.events', 'INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.events', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+          'intracker_user may read intracker_data.events (under RLS) but nobody but the owner writes it');
+SELECT set_eq($$
+    SELECT c.relname::text COLLATE "default" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE t.tgfoid = 'intracker_data.record_event'::regproc AND t.tgenabled = 'O'
+       AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 0        -- FOR EACH ROW, AFTER
+       AND t.tgtype & (4 | 8 | 16) = (4 | 8 | 16)       -- INSERT, DELETE and UPDATE
+$$, ARRAY['projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions'],
+  'the six tables teams follow carry the enabled AFTER INSERT OR UPDATE OR DELETE row trigger record_event');
 
 -- The policy set of each table: what each command may do (the RLS suite tests their effect).
 SELECT policies_are('intracker_data', 'users',
@@ -213,6 +244,7 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
        AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indpred IS NULL
                                               AND i.indkey[0] = a.attnum)
+       AND c.oid <> 'intracker_data.outbox'::regclass  -- a queue: read in id order only
 $$, 'every table with a project_id has an index leading with project_id (the hot path)');
 SELECT has_index('intracker_data', 'users', 'users_email_key', 'users has an index on lower(email)');
 SELECT is((SELECT indisunique AND pg_get_indexdef(indexrelid) LIKE '%lower(email)%'
@@ -222,11 +254,13 @@ SELECT is((SELECT indisunique AND pg_get_expr(indpred, indrelid) LIKE '%ended_at
              FROM pg_index WHERE indexrelid = 'intracker_data.sessions_one_open_per_user'::regclass),
           true, 'a partial unique index allows one open session per user and project');
 
--- Versioned tables carry the C row-version trigger.
+-- Versioned tables carry the C row-version trigger.  (The version of an
+-- event is the version its entity reached, not a version of the event row.)
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
+       AND c.relname NOT IN ('outbox', 'events')
        AND NOT EXISTS (SELECT FROM pg_trigger t
                         WHERE t.tgrelid = c.oid AND t.tgfoid = 'intracker_data.row_version'::regproc
                           AND t.tgenabled = 'O')
@@ -235,6 +269,7 @@ SELECT set_eq($$
     SELECT c.relname::text COLLATE "default" FROM pg_class c
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
+       AND c.relname NOT IN ('outbox', 'events')
 $$, ARRAY['projects', 'features', 'todos'], 'projects, features and todos are versioned');
 SELECT function_lang_is('intracker_data', 'row_version', '{}'::name[], 'c', 'the row-version trigger is written in C');
 SELECT trigger_is('intracker_data', 'todos', 'todos_blocker_gate', 'intracker_data', 'todos_blocker_gate',
@@ -369,8 +404,8 @@ $$, 'no API view exposes an internal todo column');
 
 SELECT views_are('intracker',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'my_todos',
-          'member_load', 'team_dashboard'],
-    'intracker has exactly the ten API views');
+          'member_load', 'team_dashboard', 'events', 'worker_status'],
+    'intracker has exactly the twelve API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -401,8 +436,16 @@ $$, 'every view in intracker has a COMMENT (the OpenAPI description)');
 SELECT is_empty($$
     SELECT table_name FROM information_schema.views
      WHERE table_schema = 'intracker' AND (is_updatable <> 'YES' OR is_insertable_into <> 'YES')
-       AND table_name NOT IN ('member_load', 'team_dashboard')  -- read-only by design, asserted below
-$$, 'every view in intracker except member_load and team_dashboard is updatable, deletable and insertable');
+       AND table_name NOT IN ('member_load', 'team_dashboard', 'worker_status')  -- read-only by design, asserted below
+$$, 'every view in intracker except member_load, team_dashboard and worker_status is updatable, deletable and insertable');
+SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
+                            is_trigger_deletable, is_trigger_insertable_into)
+             FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'worker_status'),
+          'NO NO NO NO NO',
+          'intracker.worker_status is NOT updatable, deletable or insertable (not even through a trigger)');
+SELECT ok(has_table_privilege('intracker_user', 'intracker.events', 'SELECT')
+          AND NOT has_table_privilege('intracker_user', 'intracker.events', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+          'intracker.events is read-only for users: the view is simple, but only SELECT is granted');
 SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
                             is_trigger_deletable, is_trigger_insertable_into)
              FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'team_dashboard'),
@@ -464,7 +507,7 @@ SELECT set_eq($$
 $$, ARRAY['todos_total', 'todos_done', 'progress'], 'only the computed progress columns of intracker.features are read-only');
 SELECT is_empty($$
     SELECT table_name, column_name FROM information_schema.columns
-     WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard') AND is_updatable = 'NO'
+     WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard', 'worker_status') AND is_updatable = 'NO'
 $$, 'every column of the other updatable views maps to a table column (updatable, embeddable)');
 SELECT is_empty($$
     SELECT table_name FROM information_schema.columns
@@ -505,7 +548,9 @@ SELECT functions_are('intracker',
           'assign_todo', 'assign_feature', 'unassign_todo', 'claim_next_todo', 'set_availability',
           'set_capacity', 'rebalance', 'verify_counters', 'set_user_active',
           -- 0.3: context documents
-          'team_context', 'resume_context'],
+          'team_context', 'resume_context',
+          -- 0.4: events
+          'events_since', 'listen_project', 'project_channel'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -517,7 +562,7 @@ SELECT results_eq($$
                          'remove_dependency', 'start_session', 'end_session', 'current_user_id', 'act_as',
                          'assign_todo', 'assign_feature', 'unassign_todo', 'claim_next_todo', 'set_availability',
                          'set_capacity', 'rebalance', 'verify_counters', 'set_user_active',
-                         'team_context', 'resume_context')
+                         'team_context', 'resume_context', 'events_since', 'listen_project', 'project_channel')
      ORDER BY 1
 $$, $$ VALUES
     ('act_as', 'user_id uuid', 'uuid'),
@@ -532,6 +577,9 @@ $$, $$ VALUES
     ('create_user', 'email text, name text, kind text, github_username text, user_id uuid', 'intracker.users'),
     ('current_user_id', '', 'uuid'),
     ('end_session', 'session_id uuid, summary text, next_steps text[], blockers text[], todo_ids uuid[]', 'intracker.sessions'),
+    ('events_since', 'after_seq bigint, project_id uuid, max_events integer', 'intracker.events'),
+    ('listen_project', 'project_id uuid', 'text'),
+    ('project_channel', 'project_id uuid', 'text'),
     ('rebalance', 'project_id uuid, dry_run boolean', 'record'),
     ('remove_dependency', 'todo_id uuid, blocked_by uuid', 'intracker.todo_dependencies'),
     ('remove_member', 'project_id uuid, user_id uuid', 'intracker.project_members'),
@@ -581,8 +629,10 @@ $$, 'every parameter of every API function is named');
 SELECT is_empty($$
     SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
        AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context')
-                                 THEN 's' ELSE 'v' END
-$$, 'the read-only current_user_id, verify_counters, team_context and resume_context are STABLE, every write function is VOLATILE');
+                                 THEN 's'
+                                 WHEN p.proname = 'project_channel' THEN 'i'
+                                 ELSE 'v' END
+$$, 'the read-only current_user_id, verify_counters, team_context and resume_context are STABLE, project_channel IMMUTABLE, every write function is VOLATILE (events_since too: it may publish pending events)');
 SELECT results_eq($$
     SELECT p.proname::text COLLATE "default", l.lanname::text COLLATE "default", p.prosecdef, p.proretset
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
@@ -647,7 +697,10 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker_data.deleted_todo_counters()',
           'intracker_data.unassign_deactivated()',
           -- ... and assignment locks the assignee's row against a concurrent deactivation.
-          'intracker_data.lock_user_if_active(uuid)'],
+          'intracker_data.lock_user_if_active(uuid)',
+          -- 0.4: events_since publishes pending events when no worker does, and
+          -- worker_status counts the outbox that users cannot read.
+          'intracker_data.publish_pending_events()', 'intracker_data.event_log_state()'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
