@@ -21,7 +21,9 @@
  *
  * version and updated_at are never listed as changes (the event carries the
  * new version itself), nor are generated columns.  An update that changes
- * nothing else (a counter trigger's bookkeeping) is no event at all.
+ * nothing else is no event when it left the version alone (a counter
+ * trigger's bookkeeping), and an event with empty changes when it made a new
+ * version (a write of the same values): every version has its event.
  *
  * The changes are a jsonb object {"column": {"old": ..., "new": ...}}, the
  * values converted by to_jsonb() as SQL would; inserts have only "new",
@@ -374,12 +376,20 @@ intracker_record_event(PG_FUNCTION_ARGS)
 	row = new_row ? new_row : old_row;
 
 	changes = build_changes(trigdata, old_row, new_row, &changed_columns);
+	version = column_or_null(row, tupdesc, "version", &version_isnull);
 	if (old_row && new_row && changed_columns == NIL)
-		return PointerGetDatum(NULL);
+	{
+		bool		old_version_isnull;
+		Datum		old_version = column_or_null(old_row, tupdesc, "version", &old_version_isnull);
+
+		/* counter bookkeeping is no news; a new version always is */
+		if (version_isnull || old_version_isnull ||
+			DatumGetInt32(old_version) == DatumGetInt32(version))
+			return PointerGetDatum(NULL);
+	}
 
 	entity_id = column_or_null(row, tupdesc, trigger->tgargs[1], &entity_isnull);
 	project_id = column_or_null(row, tupdesc, trigger->tgargs[2], &project_isnull);
-	version = column_or_null(row, tupdesc, "version", &version_isnull);
 	if (entity_isnull || project_isnull)
 		elog(ERROR, "intracker_record_event: columns \"%s\" and \"%s\" must exist and not be NULL",
 			 trigger->tgargs[1], trigger->tgargs[2]);
