@@ -141,6 +141,11 @@ set_state(PublisherState state)
  * ----------------------------------------------------------------
  */
 
+/*
+ * Is dboid the worker's database?  True also while its publisher restarts:
+ * the next one publishes what waits, with the NOTIFYs that readers
+ * publishing on their own would skip.
+ */
 bool
 intracker_worker_serves_database(Oid dboid)
 {
@@ -149,7 +154,7 @@ intracker_worker_serves_database(Oid dboid)
 	if (shared == NULL)
 		return false;
 	SpinLockAcquire(&shared->mutex);
-	serves = shared->publisher_pid != 0 && shared->dboid == dboid;
+	serves = shared->supervisor_pid != 0 && OidIsValid(shared->dboid) && shared->dboid == dboid;
 	SpinLockRelease(&shared->mutex);
 	return serves;
 }
@@ -419,6 +424,15 @@ supervisor_wait(long timeout_ms)
 	}
 }
 
+static void
+supervisor_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	SpinLockAcquire(&shared->mutex);
+	if (shared->supervisor_pid == MyProcPid)
+		shared->supervisor_pid = 0;
+	SpinLockRelease(&shared->mutex);
+}
+
 void
 intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 {
@@ -433,6 +447,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 	SpinLockAcquire(&shared->mutex);
 	shared->supervisor_pid = MyProcPid;
 	SpinLockRelease(&shared->mutex);
+	before_shmem_exit(supervisor_detach, (Datum) 0);
 
 	for (;;)
 	{
