@@ -70,8 +70,12 @@ SELECT id AS gone_todo FROM intracker.create_todo(:'gone', 'Never done') \gset
 INSERT INTO regress.names VALUES (:'gone_todo', 'gone-todo');
 SELECT max(seq) AS before_delete FROM intracker.events_since(0, :'gone') \gset
 DELETE FROM intracker.projects WHERE id = :'gone';
--- (its members are gone too, so only an admin still sees these)
+-- Its members are gone too, so only an admin acting as nobody still sees
+-- these (and each former member the event of their own removal).
+SELECT intracker.act_as(NULL);
 SELECT regress.events_of(:'gone', :before_delete);
+SELECT intracker.act_as('00000000-0000-0000-0000-0000000000d1') IS NOT NULL AS acting_as_evan;
+SELECT type FROM intracker.events WHERE project_id = :'gone' AND seq > :before_delete;
 
 ------------------------------------------------------------------------------
 -- What is not an event
@@ -125,11 +129,12 @@ SELECT intracker.act_as(NULL);
 RESET ROLE;
 
 -- RLS, as a plain (non-admin) role acting as each user.  Erin was removed
--- from the project: she sees none of its events (no PT404 without a
--- project filter, just nothing); Eve never was a member.
+-- from the project: of its events she sees only those of her own membership
+-- (so she can learn she was removed), and a project filter is PT404; Eve
+-- never was a member.
 SET intracker.acting_user = '00000000-0000-0000-0000-0000000000d2';
 SET ROLE regress_plain;
-SELECT count(*) AS erin_sees FROM intracker.events_since(0) WHERE project_id = :'ev';
+SELECT type FROM intracker.events_since(0) WHERE project_id = :'ev' ORDER BY seq;
 SELECT * FROM regress.try($$SELECT count(*) FROM intracker.events_since(0, (SELECT id FROM regress.names WHERE name = 'ev'))$$);
 SELECT * FROM regress.try($$SELECT intracker.listen_project((SELECT id FROM regress.names WHERE name = 'ev'))$$);
 RESET ROLE;
@@ -160,7 +165,12 @@ SELECT * FROM regress.try($$SELECT intracker.events_since(0, max_events => 0)$$)
 SELECT * FROM regress.try($$SELECT intracker.events_since(0, max_events => 10001)$$);
 SELECT regress.named(intracker.project_channel(:'ev')) AS channel,
        intracker.project_channel(NULL) IS NULL AS null_channel;
+-- An admin acting as a user sees what that user sees; acting as nobody, everything.
+SELECT intracker.act_as('00000000-0000-0000-0000-0000000000d3') IS NOT NULL AS acting_as_eve;
+SELECT count(*) AS admin_as_eve_sees FROM intracker.events WHERE project_id = :'ev';
+SELECT * FROM regress.try($$SELECT count(*) FROM intracker.events_since(0, (SELECT id FROM regress.names WHERE name = 'ev'))$$);
 SELECT intracker.act_as(NULL);
+SELECT count(*) = :all_of_ev + 1 AS admin_as_nobody_sees_all FROM intracker.events WHERE project_id = :'ev';
 RESET ROLE;
 
 ------------------------------------------------------------------------------

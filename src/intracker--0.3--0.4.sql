@@ -58,9 +58,14 @@ SELECT pg_catalog.pg_extension_config_dump('intracker_data.events', '');
 -- The outbox has no policy: only its owner (the trigger, the worker) uses it.
 ALTER TABLE intracker_data.outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE intracker_data.events ENABLE ROW LEVEL SECURITY;
+-- Members read their projects' events; a user reads the events of their own
+-- membership (so someone removed can still learn it); an admin who acts as
+-- nobody reads everything (operations), one acting as a user what that user may.
 CREATE POLICY events_select ON intracker_data.events FOR SELECT
     USING (project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
-           OR pg_catalog.pg_has_role('intracker_admin', 'MEMBER'));
+           OR (type LIKE 'member.%' AND entity_id = (SELECT intracker.current_user_id()))
+           OR ((SELECT intracker.current_user_id()) IS NULL
+               AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER')));
 REVOKE ALL ON intracker_data.outbox, intracker_data.outbox_id_seq, intracker_data.events FROM PUBLIC;
 GRANT SELECT ON intracker_data.events TO intracker_user;
 
@@ -106,7 +111,7 @@ SELECT e.seq, e.type, e.project_id, e.entity_id, e.actor, e.version, e.changes,
        e.occurred_at, e.published_at
   FROM intracker_data.events e;
 COMMENT ON VIEW intracker.events IS
-    'Published change events of the projects you are a member of, by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}.';
+    'Published change events of the projects you are a member of (and of your own memberships, removal included), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}. Members of intracker_admin acting as nobody see all events.';
 COMMENT ON COLUMN intracker.events.seq IS 'Gap-free publication sequence over all projects; the "seq" of the NOTIFY payload.';
 COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, conflict.rejected.';
 COMMENT ON COLUMN intracker.events.entity_id IS 'The todo, feature, project or session; for member.* the user; for dependency.* the dependent todo.';
@@ -165,7 +170,8 @@ BEGIN
                   DETAIL = format('max_events is %s.', coalesce(max_events::text, 'NULL')),
                   HINT = 'Read in pages: call again with the last seq returned.';
     END IF;
-    IF project_id IS NOT NULL AND NOT pg_has_role('intracker_admin', 'MEMBER') THEN
+    IF project_id IS NOT NULL
+       AND NOT (intracker.current_user_id() IS NULL AND pg_has_role('intracker_admin', 'MEMBER')) THEN
         PERFORM intracker_data.require_role(project_id, 'viewer', 'read this project''s events');
     END IF;
 
