@@ -946,6 +946,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	char	   *project;
 	JsonDocument *doc;
 	json_t	   *by_user;
+	OwnerContext owner;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
@@ -960,6 +961,8 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	role = require_member(project_id, &me);
 	generated_at = col(0, "now");
 	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
+	/* a member: read as the data's owner, every query filtered by the project */
+	intracker_become_data_owner(&owner);
 
 	put_project(doc, project_id);
 	put(doc->root, "your_role", text_value(role));
@@ -1024,6 +1027,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 					&member_list);
 	}
 
+	intracker_restore_user(&owner);
 	result = finish_document(doc, generated_at);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
@@ -1196,6 +1200,7 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 	char	   *generated_at;
 	char	   *project;
 	JsonDocument *doc;
+	OwnerContext owner;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
@@ -1210,6 +1215,8 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 	(void) require_member(project_id, &me);
 	generated_at = col(0, "now");
 	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
+	/* a member: read as the data's owner, every query filtered by the project */
+	intracker_become_data_owner(&owner);
 
 	put_project(doc, project_id);
 	put_my_session(doc->root, project_id, me);
@@ -1230,6 +1237,7 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 		fit_to_size(doc->root, finishing_bytes(generated_at), lists, 2, texts, text_keys, 2, NULL);
 	}
 
+	intracker_restore_user(&owner);
 	result = finish_document(doc, generated_at);
 	SPI_finish();
 	PG_RETURN_DATUM(result);

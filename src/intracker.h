@@ -36,6 +36,7 @@ typedef struct OwnerContext
 } OwnerContext;
 
 extern void intracker_become_owner(Relation rel, OwnerContext *saved);
+extern void intracker_become_data_owner(OwnerContext *saved);
 extern void intracker_restore_user(OwnerContext *saved);
 
 /* identity.c */

@@ -11,6 +11,12 @@
  * no function or operator on the caller's search_path runs as the owner.
  * The queries they run also schema-qualify every operator.
  *
+ * The context documents (context.c) read the data the same way, as the
+ * owner of intracker_data, so that the per-statement RLS checks (a
+ * membership lookup for each table a query touches) are not paid again and
+ * again: they check the caller's membership once, first, and filter every
+ * query by that project themselves.
+ *
  * Errors need no cleanup: transaction (and subtransaction) abort restores
  * the user id, security context and GUC nesting.
  *
@@ -18,22 +24,48 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "intracker.h"
 
-void
-intracker_become_owner(Relation rel, OwnerContext *saved)
+static void
+become(Oid role, OwnerContext *saved)
 {
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
-	SetUserIdAndSecContext(rel->rd_rel->relowner,
+	SetUserIdAndSecContext(role,
 						   saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	saved->guc_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+intracker_become_owner(Relation rel, OwnerContext *saved)
+{
+	become(rel->rd_rel->relowner, saved);
+}
+
+/* Become the owner of intracker_data's tables (that of projects). */
+void
+intracker_become_data_owner(OwnerContext *saved)
+{
+	Oid			relid = get_relname_relid("projects", get_namespace_oid("intracker_data", false));
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "intracker_data.projects not found");
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	become(owner, saved);
 }
 
 void
