@@ -194,7 +194,7 @@ COMMENT ON FUNCTION intracker.events_since(bigint, uuid, integer) IS
     'Replay: the events after seq after_seq that you may see (RLS), optionally of one project, in seq order, at most max_events (1..10000). To miss nothing: LISTEN first, then replay from the last seq you saw, then drop notifications whose seq you already have.';
 
 CREATE FUNCTION intracker_data.worker_state(
-    OUT pid integer, OUT state text, OUT last_published_seq bigint, OUT events_per_second double precision,
+    OUT pid integer, OUT state text, OUT events_per_second double precision,
     OUT started_at timestamptz, OUT last_error text, OUT last_error_at timestamptz,
     OUT rejected_writes_dropped bigint, OUT database text)
 RETURNS record
@@ -218,7 +218,7 @@ CREATE VIEW intracker.worker_status WITH (security_invoker = true) AS
 SELECT w.pid,
        w.state,
        w.database,
-       coalesce(w.last_published_seq, l.last_seq) AS last_published_seq,
+       l.last_seq AS last_published_seq,
        l.backlog,
        w.events_per_second,
        w.last_error,

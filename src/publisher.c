@@ -123,7 +123,8 @@ intracker_publish_pending(int max_events, bool send_notify, int64 *last_seq)
 /*
  * Delete up to max_events events published more than retention ago (an
  * interval in text form), oldest first.  Returns how many went; *next_due
- * gets when the oldest remaining event expires (0 when there is none).
+ * gets when the oldest remaining event that may go expires (0 when every
+ * event left is the newest one, which stays).
  */
 int
 intracker_prune_events(const char *retention, int max_events, TimestampTz *next_due)
@@ -147,9 +148,11 @@ intracker_prune_events(const char *retention, int max_events, TimestampTz *next_
 		elog(ERROR, "could not prune events");
 	pruned = SPI_processed;
 
-	if (SPI_execute_with_args("SELECT published_at + $2::pg_catalog.interval FROM intracker_data.events"
-							  " WHERE $1 > 0 ORDER BY seq LIMIT 1",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+	/* the oldest event that can go (never the newest one) */
+	if (SPI_execute_with_args("SELECT published_at + $1::pg_catalog.interval FROM intracker_data.events"
+							  " WHERE seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)"
+							  " ORDER BY seq LIMIT 1",
+							  1, &argtypes[1], &values[1], NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the oldest event");
 	*next_due = 0;
 	if (SPI_processed == 1)

@@ -74,6 +74,7 @@
 #define MAX_PAUSE_MS				60000	/* longest pause after failures */
 #define WAIT_FOR_SCHEMA_MS			10000	/* recheck for CREATE EXTENSION */
 #define PRUNE_BATCH					1000
+#define MAX_RETENTION_DAYS			(100 * 365)	/* now() - retention stays a timestamp */
 
 typedef enum PublisherState
 {
@@ -100,7 +101,6 @@ typedef struct WorkerShared
 	Oid			dboid;			/* the publisher's database */
 	PublisherState state;
 	TimestampTz started_at;
-	int64		last_published_seq;
 	uint64		events_published;
 	TimestampTz rate_window_start;
 	uint64		rate_window_events;
@@ -288,9 +288,10 @@ check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSour
 																	 ObjectIdGetDatum(InvalidOid),
 																	 Int32GetDatum(-1)));
 
-		if (interval->month < 0 || interval->day < 0 || interval->time < 0 ||
-			(interval->month == 0 && interval->day == 0 && interval->time == 0))
-			valid = false;
+		/* months of 30 days, as interval comparison counts them */
+		double		days = interval->month * 30.0 + interval->day + interval->time / (double) USECS_PER_DAY;
+
+		valid = days > 0 && days <= MAX_RETENTION_DAYS;
 	}
 	PG_CATCH();
 	{
@@ -301,7 +302,7 @@ check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSour
 	PG_END_TRY();
 
 	if (!valid)
-		GUC_check_errdetail("intracker.event_retention must be a positive interval, such as '7 days'.");
+		GUC_check_errdetail("intracker.event_retention must be a positive interval of at most 100 years, such as '7 days'.");
 	return valid;
 }
 
@@ -321,15 +322,20 @@ WorkerInit(void)
 							&publish_batch_size, 1000, 1, 100000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
-	/* the rest only makes sense, and PGC_POSTMASTER is only allowed, at server start */
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-
+	/*
+	 * Only at server start can the worker run, and only then may a setting
+	 * be PGC_POSTMASTER.  Loaded later, the setting still exists (a
+	 * postgresql.conf that names it must not cause warnings), with no effect.
+	 */
 	DefineCustomStringVariable("intracker.database",
 							   "Database in which the background worker publishes events.",
-							   "Only one database per server gets NOTIFY and pruning; elsewhere events_since() publishes on read.",
+							   "Only one database per server gets NOTIFY and pruning; elsewhere events_since() publishes on read. "
+							   "Takes effect at server start, with intracker in shared_preload_libraries.",
 							   &worker_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = worker_shmem_request;
@@ -531,12 +537,11 @@ publisher_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused()
 }
 
 static void
-count_published(int published, int64 last_seq)
+count_published(int published)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&shared->mutex);
-	shared->last_published_seq = last_seq;
 	shared->events_published += published;
 	/* events/s over windows of about ten seconds */
 	if (TimestampDifferenceExceeds(shared->rate_window_start, now, 10000))
@@ -553,25 +558,19 @@ count_published(int published, int64 last_seq)
 	SpinLockRelease(&shared->mutex);
 }
 
-typedef struct RoundResult
-{
-	bool		more;			/* a full batch: run again at once */
-	long		wait_ms;		/* otherwise sleep this long, -1 = until woken */
-} RoundResult;
-
 /*
- * One round in one transaction: record queued rejected writes, publish a
- * batch, and, if it was not full, prune.  Errors propagate to the caller.
+ * One publishing round, in one transaction: record the queued rejected
+ * writes and publish a batch.  Returns how many events it published, or -1
+ * while the extension is missing.  Errors propagate to the caller.
  */
-static RoundResult
-publish_round(TimestampTz *next_prune)
+static int
+publish_round(void)
 {
 	RejectedWrite *rejected;
 	int			nrejected;
-	int			published = 0;
+	int			published;
 	int64		last_seq = 0;
 	const char *missing;
-	RoundResult result = {false, -1};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -589,8 +588,7 @@ publish_round(TimestampTz *next_prune)
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		set_state(PUBLISHER_WAITING_FOR_EXTENSION);
-		result.wait_ms = WAIT_FOR_SCHEMA_MS;
-		return result;
+		return -1;
 	}
 	set_state(PUBLISHER_PUBLISHING);
 
@@ -604,16 +602,6 @@ publish_round(TimestampTz *next_prune)
 	intracker_record_rejected_writes(rejected, nrejected);
 
 	published = intracker_publish_pending(publish_batch_size, true, &last_seq);
-	result.more = published == publish_batch_size;
-
-	if (!result.more && *next_prune != 0 && GetCurrentTimestamp() >= *next_prune)
-	{
-		/* small batches, yielding to new events between them */
-		int			pruned = intracker_prune_events(event_retention, PRUNE_BATCH, next_prune);
-
-		if (pruned == PRUNE_BATCH)
-			*next_prune = GetCurrentTimestamp();
-	}
 
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -626,17 +614,63 @@ publish_round(TimestampTz *next_prune)
 	shared->state = PUBLISHER_IDLE;
 	SpinLockRelease(&shared->mutex);
 	if (published > 0)
-		count_published(published, last_seq);
+		count_published(published);
+	return published;
+}
 
-	if (*next_prune != 0)
-	{
-		long		secs;
-		int			usecs;
+/*
+ * One pruning round, in a transaction of its own so that a failing prune
+ * never holds publication back.  Returns when to prune next: now if there
+ * is more to delete, when the oldest deletable event expires, or 0 when
+ * nothing can be deleted until more events are published.
+ */
+static TimestampTz
+prune_round(void)
+{
+	TimestampTz next_due;
+	int			pruned;
 
-		TimestampDifference(GetCurrentTimestamp(), *next_prune, &secs, &usecs);
-		result.wait_ms = secs * 1000 + usecs / 1000 + 1;
-	}
-	return result;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "intracker: pruning events");
+	pruned = intracker_prune_events(event_retention, PRUNE_BATCH, &next_due);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (pruned == PRUNE_BATCH)
+		return GetCurrentTimestamp();	/* the rest after the next publishing round */
+	/* a clock step back must not turn this into a busy loop */
+	if (next_due != 0 && next_due <= GetCurrentTimestamp())
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+	return next_due;
+}
+
+/*
+ * After an error in a round: undo its transaction, log a WARNING saying
+ * what happens next, and keep the message for worker_status.
+ */
+static void
+recover_from_error(MemoryContext cxt, const char *consequence, long pause_ms)
+{
+	ErrorData  *error;
+
+	MemoryContextSwitchTo(cxt);
+	error = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	ereport(WARNING,
+			(errmsg("intracker publisher: %s", error->message),
+			 errdetail("%s Retrying in %ld ms.", consequence, pause_ms)));
+	SpinLockAcquire(&shared->mutex);
+	strlcpy(shared->last_error, error->message, sizeof(shared->last_error));
+	shared->last_error_at = GetCurrentTimestamp();
+	shared->state = PUBLISHER_RETRYING;
+	SpinLockRelease(&shared->mutex);
 }
 
 /* First round after (re)start: where numbering stands and what is waiting. */
@@ -665,20 +699,29 @@ report_start(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 
-	SpinLockAcquire(&shared->mutex);
-	shared->last_published_seq = last_seq;
-	SpinLockRelease(&shared->mutex);
 	ereport(LOG,
 			(errmsg("intracker publisher started: last published seq " INT64_FORMAT ", %lld events waiting",
 					last_seq, (long long) backlog)));
+}
+
+static long
+milliseconds_until(TimestampTz when)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(GetCurrentTimestamp(), when, &secs, &usecs);
+	return secs * 1000 + usecs / 1000 + 1;
 }
 
 void
 intracker_publisher_main(Datum main_arg)
 {
 	MemoryContext round_context;
-	TimestampTz next_prune;
-	volatile long pause_ms = 1000;
+	/* volatile: changed inside PG_TRY blocks and read after them */
+	volatile TimestampTz next_prune;
+	volatile long publish_pause_ms = 1000;
+	volatile long prune_pause_ms = 1000;
 	volatile bool start_reported = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -714,7 +757,8 @@ intracker_publisher_main(Datum main_arg)
 										  ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		RoundResult result = {false, -1};
+		volatile int published = 0;
+		volatile long wait_ms = -1;
 
 		/* reset before the round: a commit during it sets the latch again */
 		ResetLatch(MyLatch);
@@ -734,40 +778,58 @@ intracker_publisher_main(Datum main_arg)
 				report_start();
 				start_reported = true;
 			}
-			result = publish_round(&next_prune);
-			pause_ms = 1000;
+			published = publish_round();
+			publish_pause_ms = 1000;
 		}
 		PG_CATCH();
 		{
-			ErrorData  *error;
-
-			MemoryContextSwitchTo(round_context);
-			error = CopyErrorData();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			pgstat_report_activity(STATE_IDLE, NULL);
-
-			ereport(WARNING,
-					(errmsg("intracker publisher: %s", error->message),
-					 errdetail("Nothing was lost; the events stay in the outbox. Retrying in %ld ms.", pause_ms)));
-			SpinLockAcquire(&shared->mutex);
-			strlcpy(shared->last_error, error->message, sizeof(shared->last_error));
-			shared->last_error_at = GetCurrentTimestamp();
-			shared->state = PUBLISHER_RETRYING;
-			SpinLockRelease(&shared->mutex);
-
-			result.wait_ms = pause_ms;
-			pause_ms = Min(pause_ms * 2, MAX_PAUSE_MS);
+			recover_from_error(round_context, "Nothing was lost; the events stay in the outbox.",
+							   publish_pause_ms);
+			published = 0;
+			wait_ms = publish_pause_ms;
+			publish_pause_ms = Min(publish_pause_ms * 2, MAX_PAUSE_MS);
 		}
 		PG_END_TRY();
+
+		if (published == publish_batch_size)
+		{
+			/* a full batch: more may be waiting */
+			MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContextReset(round_context);
+			continue;
+		}
+		if (published < 0)
+			wait_ms = WAIT_FOR_SCHEMA_MS;
+		else
+		{
+			/* what was just published expires some day */
+			if (published > 0 && next_prune == 0)
+				next_prune = GetCurrentTimestamp();
+			if (next_prune != 0 && GetCurrentTimestamp() >= next_prune)
+			{
+				PG_TRY();
+				{
+					next_prune = prune_round();
+					prune_pause_ms = 1000;
+				}
+				PG_CATCH();
+				{
+					recover_from_error(round_context, "Publishing goes on; pruning is retried later.",
+									   prune_pause_ms);
+					next_prune = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), prune_pause_ms);
+					prune_pause_ms = Min(prune_pause_ms * 2, MAX_PAUSE_MS);
+				}
+				PG_END_TRY();
+			}
+			if (next_prune != 0 && (wait_ms < 0 || milliseconds_until(next_prune) < wait_ms))
+				wait_ms = milliseconds_until(next_prune);
+		}
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(round_context);
 
-		if (result.more)
-			continue;
 		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (result.wait_ms >= 0 ? WL_TIMEOUT : 0),
-						 result.wait_ms, PG_WAIT_EXTENSION);
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (wait_ms >= 0 ? WL_TIMEOUT : 0),
+						 wait_ms, PG_WAIT_EXTENSION);
 	}
 }
 
@@ -779,66 +841,64 @@ PG_FUNCTION_INFO_V1(intracker_worker_state);
 Datum
 intracker_worker_state(PG_FUNCTION_ARGS)
 {
+	enum
+	{
+		COL_PID, COL_STATE, COL_EVENTS_PER_SECOND, COL_STARTED_AT, COL_LAST_ERROR,
+		COL_LAST_ERROR_AT, COL_REJECTED_WRITES_DROPPED, COL_DATABASE, NCOLS
+	};
 	TupleDesc	tupdesc;
-	Datum		values[9];
-	bool		nulls[9];
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
 	WorkerShared snapshot;
+	bool		own_database;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	memset(nulls, true, sizeof(nulls));
-	values[8] = CStringGetTextDatum(worker_database ? worker_database : "");
-	nulls[8] = false;
+#define SET_COL(col, value) (values[(col)] = (value), nulls[(col)] = false)
 
 	if (shared == NULL)
 	{
-		values[1] = CStringGetTextDatum("not running");
-		nulls[1] = false;
-		values[5] = CStringGetTextDatum("intracker is not in shared_preload_libraries: events are published when read, without NOTIFY");
-		nulls[5] = false;
+		SET_COL(COL_STATE, CStringGetTextDatum("not running"));
+		SET_COL(COL_LAST_ERROR, CStringGetTextDatum("intracker is not in shared_preload_libraries: "
+													"events are published when read, without NOTIFY"));
 		return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 	}
 
 	SpinLockAcquire(&shared->mutex);
 	memcpy(&snapshot, shared, offsetof(WorkerShared, ring));
 	SpinLockRelease(&shared->mutex);
+	own_database = snapshot.publisher_pid != 0 && snapshot.dboid == MyDatabaseId;
 
+	SET_COL(COL_DATABASE, CStringGetTextDatum(worker_database));
 	if (snapshot.publisher_pid != 0)
-	{
-		values[0] = Int32GetDatum(snapshot.publisher_pid);
-		nulls[0] = false;
-	}
-	values[1] = CStringGetTextDatum(snapshot.supervisor_pid == 0 ? "not running" :
-									snapshot.publisher_pid != 0 && snapshot.dboid != MyDatabaseId ?
-									"serving another database" :
-									state_names[snapshot.state]);
-	nulls[1] = false;
+		SET_COL(COL_PID, Int32GetDatum(snapshot.publisher_pid));
+	SET_COL(COL_STATE, CStringGetTextDatum(snapshot.supervisor_pid == 0 ? "not running" :
+										   snapshot.publisher_pid != 0 && !own_database ?
+										   "serving another database" :
+										   state_names[snapshot.state]));
 	/* the publisher's figures describe its own database only */
-	if (snapshot.publisher_pid != 0 && snapshot.dboid == MyDatabaseId)
+	if (own_database)
 	{
 		long		secs;
 		int			usecs;
 		double		elapsed;
 
-		values[2] = Int64GetDatum(snapshot.last_published_seq);
-		nulls[2] = false;
 		/* the last full window's rate, decaying once the current one runs long */
 		TimestampDifference(snapshot.rate_window_start, GetCurrentTimestamp(), &secs, &usecs);
 		elapsed = secs + usecs / 1e6;
-		values[3] = Float8GetDatum(elapsed > 20 ?
-								   (snapshot.events_published - snapshot.rate_window_events) / elapsed :
-								   snapshot.events_per_second);
-		nulls[3] = false;
-		values[4] = TimestampTzGetDatum(snapshot.started_at);
-		nulls[4] = false;
+		SET_COL(COL_EVENTS_PER_SECOND,
+				Float8GetDatum(elapsed > 20 ?
+							   (snapshot.events_published - snapshot.rate_window_events) / elapsed :
+							   snapshot.events_per_second));
+		SET_COL(COL_STARTED_AT, TimestampTzGetDatum(snapshot.started_at));
 		if (snapshot.last_error[0] != '\0')
 		{
-			values[5] = CStringGetTextDatum(snapshot.last_error);
-			values[6] = TimestampTzGetDatum(snapshot.last_error_at);
-			nulls[5] = nulls[6] = false;
+			SET_COL(COL_LAST_ERROR, CStringGetTextDatum(snapshot.last_error));
+			SET_COL(COL_LAST_ERROR_AT, TimestampTzGetDatum(snapshot.last_error_at));
 		}
-		values[7] = Int64GetDatum((int64) snapshot.rejected_writes_dropped);
-		nulls[7] = false;
+		SET_COL(COL_REJECTED_WRITES_DROPPED, Int64GetDatum((int64) snapshot.rejected_writes_dropped));
 	}
+#undef SET_COL
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
