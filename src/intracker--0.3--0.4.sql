@@ -209,7 +209,7 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT (SELECT pg_catalog.count(*) FROM intracker_data.outbox),
-           (SELECT pg_catalog.max(seq) FROM intracker_data.events);
+           (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events);
 END;
 COMMENT ON FUNCTION intracker_data.event_log_state() IS
     'Events waiting in the outbox, and the last published seq (whoever may read it: the counts reveal no content).';

@@ -829,7 +829,12 @@ UPDATE intracker.todos SET estimate = CASE WHEN id = '$T3' THEN -1 ELSE 4 END
 	is($seqs->(replay($dave, 0)), '', 'a user in no project reads no event');
 	is($seqs->(replay($erin, 0)), $all_z, 'a member of another project reads only that project\'s events');
 	is($seqs->(replay($alice, 0)), $all_pz, 'a member of both projects reads the events of both');
-	is($seqs->(replay($robot, 0)), '', 'a removed member reads none of the project\'s events any more');
+	is($seqs->(replay($robot, 0)),
+		su("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM intracker_data.events"
+			  . " WHERE type LIKE 'member.%' AND entity_id = '$robot'"),
+		'a removed member reads only the events of their own membership (added ... removed), nothing else of the project');
+	like(su("SELECT string_agg(type, ',' ORDER BY seq) FROM intracker_data.events WHERE entity_id = '$robot'"),
+		qr/^member\.added,.*member\.removed$/, 'those are the member.* events from added to removed');
 	is($seqs->(replay('admin', 0)), su("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM intracker_data.events"),
 		'a member of intracker_admin without identity reads every event');
 	is(as($dave, "SELECT count(*) FROM intracker.events", via => 'jwt'), 0, 'the events view shows a non-member nothing');
