@@ -70,7 +70,7 @@ extern void intracker_note_rejected_write(Relation rel, const char *entity, Heap
 
 /* publisher.c: numbering, NOTIFY and retention of events */
 extern char *intracker_project_channel(const char *project_id);
-extern int	intracker_publish_pending(int max_events, bool send_notify, int64 *last_seq);
+extern int	intracker_publish_pending(int max_events, bool send_notify);
 extern int	intracker_prune_events(const char *retention, int max_events, TimestampTz *next_due);
 extern void intracker_record_rejected_writes(const RejectedWrite *writes, int count);
 

@@ -81,10 +81,10 @@ last_published_seq(void)
 /*
  * Publish up to max_events pending events in the current transaction; with
  * send_notify, NOTIFY each on "intracker" and on its project's channel.
- * Returns how many were published; *last_seq gets the last seq in use.
+ * Returns how many were published.
  */
 int
-intracker_publish_pending(int max_events, bool send_notify, int64 *last_seq)
+intracker_publish_pending(int max_events, bool send_notify)
 {
 	Oid			argtypes[2] = {INT4OID, INT8OID};
 	Datum		values[2];
@@ -101,7 +101,6 @@ intracker_publish_pending(int max_events, bool send_notify, int64 *last_seq)
 	if (SPI_execute_with_args(PUBLISH_QUERY, 2, argtypes, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not publish events");
 	published = SPI_processed;
-	*last_seq = DatumGetInt64(values[1]) + published;
 
 	for (uint64 i = 0; send_notify && i < published; i++)
 	{
@@ -221,7 +220,6 @@ PG_FUNCTION_INFO_V1(intracker_publish_pending_events);
 Datum
 intracker_publish_pending_events(PG_FUNCTION_ARGS)
 {
-	int64		last_seq;
 	int			published = 0;
 	bool		isnull;
 	Datum		pending;
@@ -238,7 +236,7 @@ intracker_publish_pending_events(PG_FUNCTION_ARGS)
 
 	while (DatumGetBool(pending))
 	{
-		int			batch = intracker_publish_pending(10000, false, &last_seq);
+		int			batch = intracker_publish_pending(10000, false);
 
 		published += batch;
 		if (batch < 10000)

@@ -569,7 +569,6 @@ publish_round(void)
 	RejectedWrite *rejected;
 	int			nrejected;
 	int			published;
-	int64		last_seq = 0;
 	const char *missing;
 
 	SetCurrentStatementStartTimestamp();
@@ -601,7 +600,7 @@ publish_round(void)
 	SpinLockRelease(&shared->mutex);
 	intracker_record_rejected_writes(rejected, nrejected);
 
-	published = intracker_publish_pending(publish_batch_size, true, &last_seq);
+	published = intracker_publish_pending(publish_batch_size, true);
 
 	PopActiveSnapshot();
 	CommitTransactionCommand();
