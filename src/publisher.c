@@ -30,11 +30,13 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -43,7 +45,7 @@
 #define PUBLISH_QUERY \
 	"WITH batch AS (" \
 	"  DELETE FROM intracker_data.outbox" \
-	"   WHERE id IN (SELECT id FROM intracker_data.outbox ORDER BY id LIMIT $1)" \
+	"   WHERE id = ANY (ARRAY(SELECT id FROM intracker_data.outbox ORDER BY id LIMIT $1))" \
 	"  RETURNING *" \
 	") " \
 	"INSERT INTO intracker_data.events" \
@@ -65,17 +67,39 @@ intracker_project_channel(const char *project_id)
 	return psprintf("intracker.project.%s", project_id);
 }
 
+/*
+ * The publishing statements are planned once per process and kept; the
+ * plan cache plans them again when the tables change, or are dropped and
+ * created again with the extension.
+ */
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		*plan = prepared;
+	}
+	return *plan;
+}
+
 static int64
 last_published_seq(void)
 {
+	static SPIPlanPtr plan = NULL;
 	bool		isnull;
-	Datum		last;
 
 	/* not read-only: a fresh snapshot, taken after the lock */
-	if (SPI_execute("SELECT pg_catalog.max(seq) FROM intracker_data.events", false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(kept_plan(&plan, "SELECT seq FROM intracker_data.events ORDER BY seq DESC LIMIT 1",
+								   0, NULL),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the last published seq");
-	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 0 : DatumGetInt64(last);
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /*
@@ -86,6 +110,7 @@ last_published_seq(void)
 int
 intracker_publish_pending(int max_events, bool send_notify)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[2] = {INT4OID, INT8OID};
 	Datum		values[2];
 	uint64		published;
@@ -93,12 +118,12 @@ intracker_publish_pending(int max_events, bool send_notify)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	if (SPI_execute("LOCK TABLE intracker_data.events IN SHARE ROW EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not lock intracker_data.events");
+	/* the one writer of events: SHARE ROW EXCLUSIVE conflicts with itself only (and DDL) */
+	(void) RangeVarGetRelid(makeRangeVar("intracker_data", "events", -1), ShareRowExclusiveLock, false);
 	values[0] = Int32GetDatum(max_events);
 	values[1] = Int64GetDatum(last_published_seq());
 
-	if (SPI_execute_with_args(PUBLISH_QUERY, 2, argtypes, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+	if (SPI_execute_plan(kept_plan(&plan, PUBLISH_QUERY, 2, argtypes), values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not publish events");
 	published = SPI_processed;
 

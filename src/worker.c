@@ -95,6 +95,7 @@ static const char *const state_names[] = {
 typedef struct WorkerShared
 {
 	slock_t		mutex;
+	uint64		wake_requests;	/* bumped by every wake-up, see publisher loop */
 	pid_t		supervisor_pid;
 	pid_t		publisher_pid;
 	Latch	   *publisher_latch;
@@ -169,7 +170,10 @@ intracker_worker_wake(void)
 		return;
 	SpinLockAcquire(&shared->mutex);
 	if (shared->dboid == MyDatabaseId)
+	{
+		shared->wake_requests++;
 		latch = shared->publisher_latch;
+	}
 	SpinLockRelease(&shared->mutex);
 	if (latch)
 		SetLatch(latch);
@@ -703,6 +707,17 @@ report_start(void)
 					last_seq, (long long) backlog)));
 }
 
+static bool
+wake_requests_moved(uint64 seen)
+{
+	bool		moved;
+
+	SpinLockAcquire(&shared->mutex);
+	moved = shared->wake_requests != seen;
+	SpinLockRelease(&shared->mutex);
+	return moved;
+}
+
 static long
 milliseconds_until(TimestampTz when)
 {
@@ -758,8 +773,19 @@ intracker_publisher_main(Datum main_arg)
 	{
 		volatile int published = 0;
 		volatile long wait_ms = -1;
+		volatile bool failed = false;
+		uint64		wake_requests_seen;
 
-		/* reset before the round: a commit during it sets the latch again */
+		/*
+		 * Reset before the round: a commit during it sets the latch again.
+		 * But a lock wait inside the round (NOTIFY's commit lock, say)
+		 * sleeps on the same latch and resets it, so the round also notes
+		 * the wake-up count, and the loop goes round again instead of
+		 * sleeping when it moved.
+		 */
+		SpinLockAcquire(&shared->mutex);
+		wake_requests_seen = shared->wake_requests;
+		SpinLockRelease(&shared->mutex);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -785,6 +811,7 @@ intracker_publisher_main(Datum main_arg)
 			recover_from_error(round_context, "Nothing was lost; the events stay in the outbox.",
 							   publish_pause_ms);
 			published = 0;
+			failed = true;
 			wait_ms = publish_pause_ms;
 			publish_pause_ms = Min(publish_pause_ms * 2, MAX_PAUSE_MS);
 		}
@@ -826,6 +853,9 @@ intracker_publisher_main(Datum main_arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(round_context);
 
+		/* (after a failure, the pause comes first) */
+		if (!failed && published >= 0 && wake_requests_moved(wake_requests_seen))
+			continue;
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (wait_ms >= 0 ? WL_TIMEOUT : 0),
 						 wait_ms, PG_WAIT_EXTENSION);
