@@ -10,8 +10,9 @@
 -- with intracker.events_since(last seq seen).  Stale writes rejected with
 -- PT409/PT412 become conflict.rejected events, recorded by the worker.
 --
--- Both tables are WAL-logged and dumped: pending and published events
--- survive crashes, restarts and dump/restore.
+-- Both tables are WAL-logged: pending and published events survive crashes
+-- and restarts.  pg_dump keeps the published log; a restore queues a
+-- *.created event for every restored row (the outbox is not dumped).
 
 \echo Use "ALTER EXTENSION intracker UPDATE TO '0.4'" to load this file. \quit
 
@@ -31,7 +32,7 @@ CREATE TABLE intracker_data.outbox (
 );
 ALTER SEQUENCE intracker_data.outbox_id_seq OWNED BY intracker_data.outbox.id;
 COMMENT ON TABLE intracker_data.outbox IS
-    'Events written by committed (or still running) transactions and not yet published; the worker moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event.';
+    'Events written by committed (or still running) transactions and not yet published; the worker moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Not dumped (derived data, not dumped: pg_restore writes the restored rows through the triggers, which queue a *.created event for each).';
 
 CREATE TABLE intracker_data.events (
     seq             bigint PRIMARY KEY,
@@ -51,8 +52,9 @@ COMMENT ON TABLE intracker_data.events IS
 COMMENT ON COLUMN intracker_data.events.seq IS 'Publication sequence: replay with intracker.events_since(last seq seen).';
 COMMENT ON COLUMN intracker_data.events.outbox_id IS 'The id the event had in the outbox (the order it was written in).';
 
-SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox', '');
-SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox_id_seq', '');
+-- The published log is history: dumped.  The outbox is not: restoring the
+-- rows re-creates events for them, and restored outbox ids would collide
+-- with those.
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.events', '');
 
 -- The outbox has no policy: only its owner (the trigger, the worker) uses it.
