@@ -59,6 +59,14 @@ CREATE FUNCTION regress.team(project text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT intracker.team_context((SELECT id FROM regress.names WHERE name = project))
 $$;
+-- team_context at a byte cap (set for the rest of the transaction).
+CREATE FUNCTION regress.team_capped(project text, cap integer) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('intracker.context_max_bytes', cap::text, true);
+    RETURN regress.team(project);
+END
+$$;
 CREATE FUNCTION regress.resume(project text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT intracker.resume_context((SELECT id FROM regress.names WHERE name = project))
@@ -378,6 +386,20 @@ SELECT octet_length(doc::text) - 40 AS tight_cap FROM uncapped \gset
 SELECT set_config('intracker.context_max_bytes', :'tight_cap', false) IS NOT NULL AS cap_set;
 SELECT octet_length(d::text) <= :tight_cap AS within_tight_cap FROM regress.team('ctx') AS d;
 RESET intracker.context_max_bytes;
+
+-- Caps that the members alone overflow: every list item goes (team_context
+-- then does not even fetch them), then session notes, texts and members,
+-- and "omitted" counts all of it.  The same documents, byte for byte, as
+-- when the lists were fetched and trimmed (expected output of 0.3).
+SELECT cap, jsonb_array_length(d->'team_members') AS members,
+       (SELECT coalesce(sum(jsonb_array_length(m->'active_todos')), 0) FROM jsonb_array_elements(d->'team_members') m) AS todos,
+       (SELECT string_agg(m->>'name' || '=' || coalesce(m->>'active_todos_omitted', '-'), ' ') FROM jsonb_array_elements(d->'team_members') m) AS todos_omitted,
+       jsonb_array_length(d->'shared_blockers') AS blockers,
+       jsonb_array_length(d->'team_progress'->'features_in_progress') AS features,
+       (SELECT string_agg(key || '=' || (value->>'count'), ' ' ORDER BY key) FROM jsonb_each(d->'omitted') WHERE key <> 'still_over_max_bytes') AS omitted,
+       md5(regress.named(regress.mask(d)::text)) AS masked_md5
+  FROM unnest(ARRAY[1024, 1536, 2048, 3072, 4096, 6144]) AS cap,
+       LATERAL regress.team_capped('ctx', cap) AS d;
 
 ------------------------------------------------------------------------------
 -- Project notes are JSON and come back exactly, numbers included.
