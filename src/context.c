@@ -96,6 +96,7 @@ ContextInit(void)
 typedef struct JsonDocument
 {
 	json_t	   *root;
+	json_t	   *members_by_user;	/* team_context: user id -> member object */
 	char	   *notes;			/* project notes as the server wrote them */
 	MemoryContextCallback callback;
 } JsonDocument;
@@ -108,6 +109,9 @@ release_document(void *arg)
 	if (doc->root != NULL)
 		json_decref(doc->root);
 	doc->root = NULL;
+	if (doc->members_by_user != NULL)
+		json_decref(doc->members_by_user);
+	doc->members_by_user = NULL;
 }
 
 static JsonDocument *
@@ -116,7 +120,8 @@ new_document(void)
 	JsonDocument *doc = MemoryContextAllocZero(CurrentMemoryContext, sizeof(JsonDocument));
 
 	doc->root = json_pack("{}");
-	if (doc->root == NULL)
+	doc->members_by_user = json_pack("{}");
+	if (doc->root == NULL || doc->members_by_user == NULL)
 		elog(ERROR, "out of memory building a JSON document");
 	doc->callback.func = release_document;
 	doc->callback.arg = doc;
@@ -670,6 +675,29 @@ fit_to_size(json_t *doc, size_t reserved, TrimmableList *lists, int nlists, json
 }
 
 /*
+ * Would the trimmer drop every list item (members' open todos, shared
+ * blockers, features in progress)?  Lists go before anything but the
+ * longest texts (over a quarter of the cap), so if the document without
+ * them is still over the cap once those are shortened, every item would be
+ * fetched, built and dropped again.  The caller then skips them.  Shortens
+ * those long texts as fit_to_size would have first.
+ */
+static bool
+lists_cannot_fit(json_t *doc, size_t reserved, json_t **texts, const char **text_keys, int ntexts)
+{
+	for (;;)
+	{
+		size_t		size = serialized_size(doc) + reserved;
+
+		if (size <= (size_t) context_max_bytes)
+			return false;
+		if (!shorten_texts(doc, texts, text_keys, ntexts, context_max_bytes / 4,
+						   size - context_max_bytes))
+			return true;
+	}
+}
+
+/*
  * Bytes that finish_document adds after trimming: the context_version and
  * generated_at members (compact form, with their separating commas).
  */
@@ -830,7 +858,7 @@ put_active_todos(Datum project_id, json_t *by_user)
 static void
 put_shared_blockers(json_t *doc, Datum project_id)
 {
-	json_t	   *blockers = put_array(doc, "shared_blockers");
+	json_t	   *blockers = json_object_get(doc, "shared_blockers");
 	json_t	   *current = NULL;
 
 	query("SELECT " TODO_COLUMNS ", t.assigned_to, " BLOCKER_COLUMNS
@@ -851,10 +879,9 @@ put_shared_blockers(json_t *doc, Datum project_id)
 }
 
 static void
-put_progress(json_t *doc, Datum project_id)
+put_features_in_progress(json_t *doc, Datum project_id)
 {
-	json_t	   *progress = put_object(doc, "team_progress");
-	json_t	   *features = put_array(progress, "features_in_progress");
+	json_t	   *features = json_object_get(json_object_get(doc, "team_progress"), "features_in_progress");
 
 	query("SELECT f.id, f.title, f.priority, f.assigned_to,"
 		  "       coalesce(sum(s.todos_total), 0) AS todos_total, coalesce(sum(s.todos_done), 0) AS todos_done,"
@@ -879,7 +906,15 @@ put_progress(json_t *doc, Datum project_id)
 
 		put_all_fields(append_object(features), i, feature_fields);
 	}
+}
 
+/* The counters of team_progress, and its (still empty) features list. */
+static void
+put_progress(json_t *doc, Datum project_id)
+{
+	json_t	   *progress = put_object(doc, "team_progress");
+
+	put_array(progress, "features_in_progress");
 	query("SELECT d.todos_total, d.todos_open, d.todos_done, d.completion_rate::float8 AS completion_rate,"
 		  "       d.todos_completed_today, d.points_done_last_7_days, d.features_in_progress, d.todos_blocked"
 		  "  FROM intracker.team_dashboard d WHERE d.project_id = $1",
@@ -948,7 +983,6 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	char	   *generated_at;
 	char	   *project;
 	JsonDocument *doc;
-	json_t	   *by_user;
 	OwnerContext owner;
 	Datum		result;
 
@@ -969,13 +1003,9 @@ intracker_team_context(PG_FUNCTION_ARGS)
 
 	put_project(doc, project_id);
 	put(doc->root, "your_role", text_value(role));
-	by_user = put_object(doc->root, "_members_by_user");
-	put_members(doc->root, project_id, me, strcmp(role, "viewer") == 0, by_user);
-	put_active_todos(project_id, by_user);
-	json_object_del(doc->root, "_members_by_user");
-	put_shared_blockers(doc->root, project_id);
+	put_members(doc->root, project_id, me, strcmp(role, "viewer") == 0, doc->members_by_user);
+	put_array(doc->root, "shared_blockers");
 	put_progress(doc->root, project_id);
-	count_limited_lists(doc->root, project);
 
 	/* Trim under the byte cap: least important lists last in this array. */
 	{
@@ -987,6 +1017,42 @@ intracker_team_context(PG_FUNCTION_ARGS)
 		const char **text_keys = palloc0(sizeof(char *) * (2 * nmembers + 1));
 		int			nlists = 0;
 		int			ntexts = 0;
+		char	   *active_todos_fetch =
+			psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND assigned_to IS NOT NULL "
+					 "AND status NOT IN ('done', 'cancelled') ORDER BY assigned_to", project);
+
+		for (int i = 0; i < nmembers; i++)
+		{
+			json_t	   *session = json_object_get(json_array_get(members, i), "last_session");
+
+			if (json_is_object(session))
+			{
+				texts[ntexts] = session;
+				text_keys[ntexts++] = "summary";
+			}
+		}
+		texts[ntexts] = json_object_get(doc->root, "project");
+		text_keys[ntexts++] = "description";
+
+		if (!lists_cannot_fit(doc->root, finishing_bytes(generated_at), texts, text_keys, ntexts))
+		{
+			put_active_todos(project_id, doc->members_by_user);
+			put_shared_blockers(doc->root, project_id);
+			put_features_in_progress(doc->root, project_id);
+		}
+		else
+		{
+			/* what the trimmer would have dropped from the members' lists */
+			json_int_t	would_show = 0;
+			size_t		index;
+			json_t	   *member;
+
+			json_array_foreach(members, index, member)
+				would_show += Min(json_integer_value(json_object_get(member, "open_todos")), context_todo_limit);
+			if (would_show > 0)
+				count_omission(doc->root, "active_todos", (int) would_show, active_todos_fetch);
+		}
+		count_limited_lists(doc->root, project);
 
 		lists[nlists++] = (TrimmableList)
 		{
@@ -1003,23 +1069,12 @@ intracker_team_context(PG_FUNCTION_ARGS)
 		for (int i = 0; i < nmembers; i++)
 		{
 			json_t	   *member = json_array_get(members, i);
-			json_t	   *session = json_object_get(member, "last_session");
 
 			lists[nlists++] = (TrimmableList)
 			{
-				json_object_get(member, "active_todos"), member, "active_todos",
-					psprintf("SELECT * FROM intracker.todos WHERE project_id = '%s' AND assigned_to IS NOT NULL "
-							 "AND status NOT IN ('done', 'cancelled') ORDER BY assigned_to", project),
-					NULL
+				json_object_get(member, "active_todos"), member, "active_todos", active_todos_fetch, NULL
 			};
-			if (json_is_object(session))
-			{
-				texts[ntexts] = session;
-				text_keys[ntexts++] = "summary";
-			}
 		}
-		texts[ntexts] = json_object_get(doc->root, "project");
-		text_keys[ntexts++] = "description";
 		member_list = (TrimmableList)
 		{
 			members, NULL, "team_members",
