@@ -50,7 +50,6 @@
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -153,29 +152,6 @@ column_is_hidden(Form_pg_attribute att, TriggerData *trigdata)
 	return false;
 }
 
-static bool
-column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum)
-{
-	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
-	bool		old_isnull;
-	bool		new_isnull;
-	Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
-	Datum		new_value = heap_getattr(new_row, attnum, tupdesc, &new_isnull);
-
-	if (old_isnull || new_isnull)
-		return old_isnull != new_isnull;
-	if (att->attlen == -1)
-	{
-		/* one side may be toasted or compressed, the other not */
-		old_value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(old_value));
-		new_value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(new_value));
-		return VARSIZE_ANY_EXHDR(DatumGetPointer(old_value)) != VARSIZE_ANY_EXHDR(DatumGetPointer(new_value)) ||
-			memcmp(VARDATA_ANY(DatumGetPointer(old_value)), VARDATA_ANY(DatumGetPointer(new_value)),
-				   VARSIZE_ANY_EXHDR(DatumGetPointer(old_value))) != 0;
-	}
-	return !datumIsEqual(old_value, new_value, att->attbyval, att->attlen);
-}
-
 /*
  * The changes of one row as {"column": {"old": ..., "new": ...}}; either
  * row may be NULL (insert, delete).  *changed_columns gets the names of the
@@ -200,7 +176,7 @@ build_changes(TriggerData *trigdata, HeapTuple old_row, HeapTuple new_row, List 
 
 		if (column_is_hidden(att, trigdata))
 			continue;
-		if (old_row && new_row && !column_changed(old_row, new_row, tupdesc, attnum))
+		if (old_row && new_row && !intracker_column_changed(old_row, new_row, tupdesc, attnum))
 			continue;
 		if (old_row)
 			old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);

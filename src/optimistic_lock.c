@@ -38,7 +38,6 @@
 #include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "nodes/bitmapset.h"
-#include "utils/datum.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -84,20 +83,6 @@ if_match_accepts(const char *header, int32 version)
 	return false;
 }
 
-static bool
-column_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum)
-{
-	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
-	bool		old_isnull;
-	bool		new_isnull;
-	Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
-	Datum		new_value = heap_getattr(new_row, attnum, tupdesc, &new_isnull);
-
-	if (old_isnull || new_isnull)
-		return old_isnull == new_isnull;
-	return datumIsEqual(old_value, new_value, att->attbyval, att->attlen);
-}
-
 /*
  * Does the update change internal columns (trigger arguments 2..n) and
  * nothing else?  Generated columns are skipped: a BEFORE trigger does not
@@ -118,7 +103,7 @@ only_internal_columns_change(TriggerData *trigdata)
 		if (attnum <= 0)
 			elog(ERROR, "intracker_row_version: no column \"%s\"", trigger->tgargs[i]);
 		internal = bms_add_member(internal, attnum);
-		if (!column_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
+		if (intracker_column_changed(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
 			internal_changed = true;
 	}
 	if (!internal_changed)
@@ -130,7 +115,7 @@ only_internal_columns_change(TriggerData *trigdata)
 
 		if (att->attisdropped || att->attgenerated || bms_is_member(attnum, internal))
 			continue;
-		if (!column_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
+		if (intracker_column_changed(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
 			return false;
 	}
 	return true;
