@@ -91,6 +91,7 @@ static const char *const state_names[] = {
 	"stopped", "waiting for database", "starting", "waiting for extension",
 	"idle", "publishing", "retrying after error"
 };
+StaticAssertDecl(lengthof(state_names) == PUBLISHER_RETRYING + 1, "one name per publisher state");
 
 typedef struct WorkerShared
 {
