@@ -111,18 +111,25 @@ value_to_jsonb(Datum value, Form_pg_attribute att)
 	return DatumGetJsonbP(FunctionCall1(&flinfo, value));
 }
 
-/* key: value, the value a column's (NULL becomes JSON null) */
 static void
-push_column_value(JsonbParseState **state, const char *key, Datum value, bool isnull,
-				  Form_pg_attribute att)
+push_key(JsonbParseState **state, const char *key)
 {
 	JsonbValue	k;
-	JsonbValue	v;
 
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
 	(void) pushJsonbValue(state, WJB_KEY, &k);
+}
+
+/* key: value, the value a column's (NULL becomes JSON null) */
+static void
+push_column_value(JsonbParseState **state, const char *key, Datum value, bool isnull,
+				  Form_pg_attribute att)
+{
+	JsonbValue	v;
+
+	push_key(state, key);
 
 	if (isnull)
 		v.type = jbvNull;
@@ -187,14 +194,7 @@ build_changes(TriggerData *trigdata, HeapTuple old_row, HeapTuple new_row, List 
 			continue;
 
 		*changed_columns = lappend(*changed_columns, NameStr(att->attname));
-		{
-			JsonbValue	k;
-
-			k.type = jbvString;
-			k.val.string.val = NameStr(att->attname);
-			k.val.string.len = strlen(NameStr(att->attname));
-			(void) pushJsonbValue(&state, WJB_KEY, &k);
-		}
+		push_key(&state, NameStr(att->attname));
 		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 		if (old_row)
 			push_column_value(&state, "old", old_value, old_isnull, att);

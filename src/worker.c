@@ -17,10 +17,16 @@
  *   Committing transactions that wrote events set it (events.c), so it
  *   runs when there is work and costs nothing when idle.  Each round, in
  *   one transaction: write queued rejected writes to the outbox, publish
- *   pending events (publisher.c); between busy rounds, prune old events.
- *   An error is logged as a WARNING, kept in worker_status, and retried
- *   after a pause; the process does not exit.  While the extension is
- *   missing (or older than 0.4) it says so once and waits.
+ *   pending events (publisher.c).  When a round leaves nothing waiting and
+ *   the oldest event has expired, a pruning round follows, in a transaction
+ *   of its own.  An error is logged as a WARNING, kept in worker_status, and
+ *   retried after a pause; the process does not exit.  While the extension
+ *   is missing (or older than 0.4) it says so once and waits.
+ *
+ *   A lock wait inside a round sleeps on the same latch and resets it, which
+ *   could swallow a commit's wake-up: every wake-up also bumps a counter in
+ *   shared memory, and the publisher goes round again instead of sleeping
+ *   when the counter moved during its round.
  *
  * Shared memory (WorkerShared, one spinlock) holds the publisher's latch
  * and status, and a ring of rejected writes: backends whose stale writes
@@ -777,13 +783,7 @@ intracker_publisher_main(Datum main_arg)
 		volatile bool failed = false;
 		uint64		wake_requests_seen;
 
-		/*
-		 * Reset before the round: a commit during it sets the latch again.
-		 * But a lock wait inside the round (NOTIFY's commit lock, say)
-		 * sleeps on the same latch and resets it, so the round also notes
-		 * the wake-up count, and the loop goes round again instead of
-		 * sleeping when it moved.
-		 */
+		/* reset before the round: a commit during it sets the latch again (and see the header) */
 		SpinLockAcquire(&shared->mutex);
 		wake_requests_seen = shared->wake_requests;
 		SpinLockRelease(&shared->mutex);
