@@ -120,8 +120,7 @@ new_document(void)
 	JsonDocument *doc = MemoryContextAllocZero(CurrentMemoryContext, sizeof(JsonDocument));
 
 	doc->root = json_pack("{}");
-	doc->members_by_user = json_pack("{}");
-	if (doc->root == NULL || doc->members_by_user == NULL)
+	if (doc->root == NULL)
 		elog(ERROR, "out of memory building a JSON document");
 	doc->callback.func = release_document;
 	doc->callback.arg = doc;
@@ -755,6 +754,52 @@ finish_document(JsonDocument *doc, const char *generated_at)
 	return SPI_datumTransfer(result, false, -1);
 }
 
+/*
+ * What both documents start and end with.  begin: check the argument, open
+ * SPI, check that the caller is a member (PT401 / PT404 otherwise), then read
+ * as the data's owner, every query filtered by the project.  end: finish
+ * the document as the caller, close SPI.
+ */
+typedef struct ContextCall
+{
+	Datum		project_id;
+	char	   *project;		/* the same, as text */
+	Datum		me;
+	char	   *role;
+	char	   *generated_at;
+	JsonDocument *doc;
+	OwnerContext owner;
+} ContextCall;
+
+static void
+begin_context_call(FunctionCallInfo fcinfo, ContextCall *call)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project_id must not be null")));
+	call->project_id = PG_GETARG_DATUM(0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	call->doc = new_document();
+	call->role = require_member(call->project_id, &call->me);
+	call->generated_at = col(0, "now");
+	call->project = DatumGetCString(DirectFunctionCall1(uuid_out, call->project_id));
+	intracker_become_data_owner(&call->owner);
+}
+
+static Datum
+end_context_call(ContextCall *call)
+{
+	Datum		result;
+
+	intracker_restore_user(&call->owner);
+	result = finish_document(call->doc, call->generated_at);
+	SPI_finish();
+	return result;
+}
+
 /* ---- team_context ---------------------------------------------------------- */
 
 static void
@@ -977,33 +1022,26 @@ PG_FUNCTION_INFO_V1(intracker_team_context);
 Datum
 intracker_team_context(PG_FUNCTION_ARGS)
 {
+	ContextCall call;
 	Datum		project_id;
 	Datum		me;
-	char	   *role;
 	char	   *generated_at;
 	char	   *project;
 	JsonDocument *doc;
-	OwnerContext owner;
-	Datum		result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("project_id must not be null")));
-	project_id = PG_GETARG_DATUM(0);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	doc = new_document();
-	role = require_member(project_id, &me);
-	generated_at = col(0, "now");
-	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
-	/* a member: read as the data's owner, every query filtered by the project */
-	intracker_become_data_owner(&owner);
+	begin_context_call(fcinfo, &call);
+	project_id = call.project_id;
+	me = call.me;
+	generated_at = call.generated_at;
+	project = call.project;
+	doc = call.doc;
+	doc->members_by_user = json_pack("{}");
+	if (doc->members_by_user == NULL)
+		elog(ERROR, "out of memory building a JSON document");
 
 	put_project(doc, project_id);
-	put(doc->root, "your_role", text_value(role));
-	put_members(doc->root, project_id, me, strcmp(role, "viewer") == 0, doc->members_by_user);
+	put(doc->root, "your_role", text_value(call.role));
+	put_members(doc->root, project_id, me, strcmp(call.role, "viewer") == 0, doc->members_by_user);
 	put_array(doc->root, "shared_blockers");
 	put_progress(doc->root, project_id);
 
@@ -1085,10 +1123,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 					&member_list);
 	}
 
-	intracker_restore_user(&owner);
-	result = finish_document(doc, generated_at);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(end_context_call(&call));
 }
 
 /* ---- resume_context ------------------------------------------------------ */
@@ -1253,28 +1288,19 @@ PG_FUNCTION_INFO_V1(intracker_resume_context);
 Datum
 intracker_resume_context(PG_FUNCTION_ARGS)
 {
+	ContextCall call;
 	Datum		project_id;
 	Datum		me;
 	char	   *generated_at;
 	char	   *project;
 	JsonDocument *doc;
-	OwnerContext owner;
-	Datum		result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("project_id must not be null")));
-	project_id = PG_GETARG_DATUM(0);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	doc = new_document();
-	(void) require_member(project_id, &me);
-	generated_at = col(0, "now");
-	project = DatumGetCString(DirectFunctionCall1(uuid_out, project_id));
-	/* a member: read as the data's owner, every query filtered by the project */
-	intracker_become_data_owner(&owner);
+	begin_context_call(fcinfo, &call);
+	project_id = call.project_id;
+	me = call.me;
+	generated_at = call.generated_at;
+	project = call.project;
+	doc = call.doc;
 
 	put_project(doc, project_id);
 	put_my_session(doc->root, project_id, me);
@@ -1295,8 +1321,5 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 		fit_to_size(doc->root, finishing_bytes(generated_at), lists, 2, texts, text_keys, 2, NULL);
 	}
 
-	intracker_restore_user(&owner);
-	result = finish_document(doc, generated_at);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(end_context_call(&call));
 }
