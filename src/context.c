@@ -342,14 +342,12 @@ prepared_query(const char *sql)
 
 	for (i = 0; i < MAX_CONTEXT_QUERIES && prepared_queries[i].sql != NULL; i++)
 		if (prepared_queries[i].sql == sql)
-			return prepared_queries[i].plan;
+			break;
 	if (i == MAX_CONTEXT_QUERIES)
 		elog(ERROR, "more context queries than MAX_CONTEXT_QUERIES");
-	prepared_queries[i].plan = SPI_prepare_cursor(sql, 3, argtypes, CURSOR_OPT_GENERIC_PLAN);
-	if (prepared_queries[i].plan == NULL || SPI_keepplan(prepared_queries[i].plan) != 0)
-		elog(ERROR, "could not prepare context query (%s): %s", SPI_result_code_string(SPI_result), sql);
+	/* (a slot whose preparation failed keeps a NULL plan and is prepared again) */
 	prepared_queries[i].sql = sql;
-	return prepared_queries[i].plan;
+	return intracker_kept_plan(&prepared_queries[i].plan, sql, 3, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 static void

@@ -294,17 +294,11 @@ append_event(Relation as_owner_of, const char *type, Datum project_id, Datum ent
 	intracker_become_owner(as_owner_of, &saved);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (insert_event_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare("INSERT INTO intracker_data.outbox "
-									   "(type, project_id, entity_id, actor, version, changes) "
-									   "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the outbox insert: %s", SPI_result_code_string(SPI_result));
-		insert_event_plan = plan;
-	}
-	rc = SPI_execute_plan(insert_event_plan, values, nulls, false, 0);
+	rc = SPI_execute_plan(intracker_kept_plan(&insert_event_plan,
+											  "INSERT INTO intracker_data.outbox "
+											  "(type, project_id, entity_id, actor, version, changes) "
+											  "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, 0),
+						  values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "outbox insert failed: %s", SPI_result_code_string(rc));
 	SPI_finish();

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "executor/spi.h"
 #include "datatype/timestamp.h"
 #include "utils/relcache.h"
 #include "utils/uuid.h"
@@ -61,6 +62,10 @@ typedef struct RejectedWrite
 	char		sqlstate[6];
 	TimestampTz at;
 } RejectedWrite;
+
+/* kept_plan.c */
+extern SPIPlanPtr intracker_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+									  int cursor_options);
 
 /* row_diff.c */
 extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);

@@ -137,25 +137,9 @@ assignment_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc)
 static void
 apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 {
+	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, BOOLOID};
 	Datum		values[6];
 	int			ret;
-
-	if (apply_plan == NULL)
-	{
-		Oid			argtypes[6] = {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, BOOLOID};
-
-		apply_plan = SPI_prepare("UPDATE intracker_data.member_load"
-								 "   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3,"
-								 "       open_points = open_points OPERATOR(pg_catalog.+) $4,"
-								 "       open_features = open_features OPERATOR(pg_catalog.+) $5,"
-								 "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
-								 "                               ELSE last_assigned_at END"
-								 " WHERE project_id OPERATOR(pg_catalog.=) $1"
-								 "   AND user_id OPERATOR(pg_catalog.=) $2",
-								 6, argtypes);
-		if (apply_plan == NULL || SPI_keepplan(apply_plan) != 0)
-			elog(ERROR, "could not prepare member_load update: %s", SPI_result_code_string(SPI_result));
-	}
 
 	values[0] = c->project_id;
 	values[1] = c->user_id;
@@ -163,7 +147,17 @@ apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 	values[3] = Int32GetDatum(sign * c->points);
 	values[4] = Int32GetDatum(sign * c->features);
 	values[5] = BoolGetDatum(stamp_assignment);
-	ret = SPI_execute_plan(apply_plan, values, NULL, false, 0);
+	ret = SPI_execute_plan(intracker_kept_plan(&apply_plan,
+											   "UPDATE intracker_data.member_load"
+											   "   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3,"
+											   "       open_points = open_points OPERATOR(pg_catalog.+) $4,"
+											   "       open_features = open_features OPERATOR(pg_catalog.+) $5,"
+											   "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
+											   "                               ELSE last_assigned_at END"
+											   " WHERE project_id OPERATOR(pg_catalog.=) $1"
+											   "   AND user_id OPERATOR(pg_catalog.=) $2",
+											   6, argtypes, 0),
+						   values, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "member_load update failed: %s", SPI_result_code_string(ret));
 }

@@ -72,21 +72,6 @@ static SPIPlanPtr project_plan = NULL;
 static SPIPlanPtr daily_plan = NULL;
 static SPIPlanPtr feature_plan = NULL;
 
-static SPIPlanPtr
-saved_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
-
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not prepare progress counter update: %s",
-				 SPI_result_code_string(SPI_result));
-		*plan = prepared;
-	}
-	return *plan;
-}
-
 static TodoProgress
 progress_of(HeapTuple tuple, TupleDesc tupdesc)
 {
@@ -145,7 +130,7 @@ apply_project(const TodoProgress *p, int sign, int16 slot)
 	Datum		values[5] = {p->project_id, Int16GetDatum(slot), Int32GetDatum(sign * p->open),
 	Int32GetDatum(sign * p->done), Int32GetDatum(sign * p->cancelled)};
 
-	execute(saved_plan(&project_plan,
+	execute(intracker_kept_plan(&project_plan,
 					   "INSERT INTO intracker_data.project_stats AS s"
 					   "       (project_id, slot, todos_open, todos_done, todos_cancelled)"
 					   " SELECT $1, $2, $3, $4, $5"
@@ -154,7 +139,7 @@ apply_project(const TodoProgress *p, int sign, int16 slot)
 					   "   SET todos_open = s.todos_open OPERATOR(pg_catalog.+) EXCLUDED.todos_open,"
 					   "       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
 					   "       todos_cancelled = s.todos_cancelled OPERATOR(pg_catalog.+) EXCLUDED.todos_cancelled",
-					   5, argtypes), values);
+					   5, argtypes, 0), values);
 }
 
 static void
@@ -164,7 +149,7 @@ apply_day(const TodoProgress *p, int sign, int16 slot)
 	Datum		values[5] = {p->project_id, DateADTGetDatum(p->day), Int16GetDatum(slot),
 	Int32GetDatum(sign), Int32GetDatum(sign * p->points)};
 
-	execute(saved_plan(&daily_plan,
+	execute(intracker_kept_plan(&daily_plan,
 					   "INSERT INTO intracker_data.project_daily_done AS s"
 					   "       (project_id, day, slot, todos_done, points_done)"
 					   " SELECT $1, $2, $3, $4, $5"
@@ -172,7 +157,7 @@ apply_day(const TodoProgress *p, int sign, int16 slot)
 					   " ON CONFLICT (project_id, day, slot) DO UPDATE"
 					   "   SET todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
 					   "       points_done = s.points_done OPERATOR(pg_catalog.+) EXCLUDED.points_done",
-					   5, argtypes), values);
+					   5, argtypes, 0), values);
 }
 
 static void
@@ -182,14 +167,14 @@ apply_feature(const TodoProgress *p, int sign, int16 slot)
 	Datum		values[4] = {p->feature_id, Int16GetDatum(slot),
 	Int32GetDatum(sign * p->feature_total), Int32GetDatum(sign * p->feature_done)};
 
-	execute(saved_plan(&feature_plan,
+	execute(intracker_kept_plan(&feature_plan,
 					   "INSERT INTO intracker_data.feature_stats AS s (feature_id, slot, todos_total, todos_done)"
 					   " SELECT $1, $2, $3, $4"
 					   "  WHERE EXISTS (SELECT FROM intracker_data.features f WHERE f.id OPERATOR(pg_catalog.=) $1)"
 					   " ON CONFLICT (feature_id, slot) DO UPDATE"
 					   "   SET todos_total = s.todos_total OPERATOR(pg_catalog.+) EXCLUDED.todos_total,"
 					   "       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done",
-					   4, argtypes), values);
+					   4, argtypes, 0), values);
 }
 
 PG_FUNCTION_INFO_V1(intracker_progress_counter);

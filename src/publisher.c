@@ -67,25 +67,6 @@ intracker_project_channel(const char *project_id)
 	return psprintf("intracker.project.%s", project_id);
 }
 
-/*
- * The publishing statements are planned once per process and kept; the
- * plan cache plans them again when the tables change, or are dropped and
- * created again with the extension.
- */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
-
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		*plan = prepared;
-	}
-	return *plan;
-}
-
 static int64
 last_published_seq(void)
 {
@@ -93,8 +74,8 @@ last_published_seq(void)
 	bool		isnull;
 
 	/* not read-only: a fresh snapshot, taken after the lock */
-	if (SPI_execute_plan(kept_plan(&plan, "SELECT seq FROM intracker_data.events ORDER BY seq DESC LIMIT 1",
-								   0, NULL),
+	if (SPI_execute_plan(intracker_kept_plan(&plan, "SELECT seq FROM intracker_data.events ORDER BY seq DESC LIMIT 1",
+											 0, NULL, 0),
 						 NULL, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the last published seq");
 	if (SPI_processed == 0)
@@ -123,7 +104,7 @@ intracker_publish_pending(int max_events, bool send_notify)
 	values[0] = Int32GetDatum(max_events);
 	values[1] = Int64GetDatum(last_published_seq());
 
-	if (SPI_execute_plan(kept_plan(&plan, PUBLISH_QUERY, 2, argtypes), values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+	if (SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 2, argtypes, 0), values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not publish events");
 	published = SPI_processed;
 
