@@ -51,23 +51,6 @@ LANGUAGE sql AS $$
                       true)
 $$;
 
--- The error a statement raises, as JSON, or NULL when it succeeds (its
--- effects then stay).
-CREATE FUNCTION pg_temp.error_of(sql text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text; msg text; det text; hnt text;
-BEGIN
-    EXECUTE sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                            det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-    RETURN jsonb_build_object('sqlstate', state, 'message', msg,
-                              'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
-END
-$$;
-
 -- Automatic assignment of a todo, for real: the chosen member's name.
 CREATE FUNCTION pg_temp.auto(todo text) RETURNS text
 LANGUAGE sql AS $$ SELECT pg_temp.name_of(t.assigned_to) FROM intracker.assign_todo(pg_temp.id(todo)) t $$;
@@ -201,10 +184,10 @@ SELECT throws_ok($$SELECT intracker.set_availability(pg_temp.id('main'), false)$
 SELECT pg_temp.as_user('zed');
 SELECT results_eq($$SELECT pg_temp.name_of(user_id), capacity FROM intracker.set_capacity(pg_temp.id('main'), pg_temp.id('ben'), 5)$$,
                   $$VALUES ('ben', 5)$$, 'set_capacity: the owner sets a member''s capacity');
-SELECT is(pg_temp.error_of($$SELECT intracker.set_capacity(pg_temp.id('main'), pg_temp.id('ben'), -1)$$)
+SELECT is(test_helpers.error_of($$SELECT intracker.set_capacity(pg_temp.id('main'), pg_temp.id('ben'), -1)$$)
             - 'message' - 'hint',
-          '{"sqlstate": "22023", "detail": "capacity must be zero or more points (NULL means unlimited)."}'::jsonb,
-          'set_capacity(-1) raises 22023 with the rule as DETAIL');
+          '{"sqlstate": "22023", "detail": "capacity must be zero or more points (NULL means unlimited).", "column": "capacity"}'::jsonb,
+          'set_capacity(-1) raises 22023 with the rule as DETAIL, naming the column');
 SELECT throws_ok($$SELECT intracker.set_capacity(pg_temp.id('main'), pg_temp.id('out'), 3)$$, 'PT404', NULL,
                  'set_capacity for a user who is not a member raises PT404');
 SELECT results_eq($$SELECT capacity FROM intracker.member_load WHERE project_id = pg_temp.id('main') AND user_id = pg_temp.id('ben')$$,
@@ -388,15 +371,15 @@ SELECT results_eq($$SELECT pg_temp.name_of(assigned_to), version FROM intracker.
 SELECT is(pg_temp.load('main', 'ben') || ' ' || pg_temp.load('main', 'zed'), '0/0/0 1/2/0',
           'manual reassignment moves the load from the old to the new assignee');
 
-SELECT is(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('out'))$$) ->> 'sqlstate', '22023',
+SELECT is(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('out'))$$) ->> 'sqlstate', '22023',
           'manual: a non-member raises 22023');
-SELECT matches(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('out'))$$) ->> 'message',
+SELECT matches(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('out'))$$) ->> 'message',
                'not a member', '... saying the user is not a member');
-SELECT is(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('ghost'))$$) ->> 'sqlstate', '22023',
+SELECT is(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('ghost'))$$) ->> 'sqlstate', '22023',
           'manual: an id that is no user at all raises 22023 too');
 SELECT throws_ok($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('vic'))$$, '42501', 'viewers cannot be assigned work',
                  'manual: a viewer raises 42501');
-SELECT is(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('ina'))$$) - 'hint' - 'detail',
+SELECT is(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('m1'), pg_temp.id('ina'))$$) - 'hint' - 'detail',
           jsonb_build_object('sqlstate', '22023', 'message', format('user %s is inactive', pg_temp.id('ina'))),
           'manual: an inactive member raises 22023 "user ... is inactive"');
 SELECT pg_temp.as_user('cat');
@@ -422,7 +405,7 @@ SELECT is((intracker.assign_todo(pg_temp.id('c3'), pg_temp.id('ben'))).assigned_
           'capacity: 0 + 3 <= 5 is fine');
 SELECT is((intracker.assign_todo(pg_temp.id('c2'), pg_temp.id('ben'))).assigned_to, pg_temp.id('ben'),
           'capacity: 3 + 2 = 5 is exactly the capacity, still fine');
-SELECT is(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('c1'), pg_temp.id('ben'))$$) - 'hint',
+SELECT is(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('c1'), pg_temp.id('ben'))$$) - 'hint',
           jsonb_build_object('sqlstate', '22023',
                              'message', format('user %s has no capacity for this todo', pg_temp.id('ben')),
                              'detail', 'Open points 5 plus this todo''s 1 would exceed capacity 5.'),
@@ -432,9 +415,9 @@ SELECT is((intracker.assign_todo(pg_temp.id('c3'), pg_temp.id('ben'))).assigned_
 SELECT pg_temp.as_user('zed');
 SELECT lives_ok($$SELECT intracker.set_capacity(pg_temp.id('main'), pg_temp.id('cat'), 0)$$, 'cat''s capacity is 0');
 SELECT pg_temp.as_user('amy');
-SELECT is(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('c1'), pg_temp.id('cat'))$$) ->> 'sqlstate', '22023',
+SELECT is(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('c1'), pg_temp.id('cat'))$$) ->> 'sqlstate', '22023',
           'capacity 0: even a manual assignment of 1 point raises 22023');
-SELECT matches(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('c1'), pg_temp.id('cat'))$$) ->> 'detail',
+SELECT matches(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('c1'), pg_temp.id('cat'))$$) ->> 'detail',
                'capacity 0\.$', '... naming capacity 0 in DETAIL');
 SELECT results_eq($$SELECT assigned_to, version FROM intracker.todos WHERE id = pg_temp.id('c1')$$,
                   $$VALUES (NULL::uuid, 1)$$, 'refused manual assignments wrote nothing');
@@ -577,7 +560,7 @@ SELECT pg_temp.feature('fver', 'main');
 SELECT pg_temp.as_user('amy');
 SELECT results_eq($$SELECT pg_temp.name_of(assigned_to), version FROM intracker.assign_todo(pg_temp.id('ver'), pg_temp.id('amy'), 1)$$,
                   $$VALUES ('amy', 2)$$, 'assign_todo with the current expected_version: assigned, version 2');
-SELECT is(pg_temp.error_of($$SELECT intracker.assign_todo(pg_temp.id('ver'), pg_temp.id('ben'), 1)$$) - 'message' - 'detail',
+SELECT is(test_helpers.error_of($$SELECT intracker.assign_todo(pg_temp.id('ver'), pg_temp.id('ben'), 1)$$) - 'message' - 'detail',
           '{"sqlstate": "PT409", "hint": "Re-read the row and retry."}'::jsonb,
           'manual assign_todo with a stale expected_version raises PT409');
 SELECT throws_ok($$SELECT intracker.assign_todo(pg_temp.id('ver'), NULL, 1)$$, 'PT409', NULL,

@@ -50,21 +50,6 @@ LANGUAGE sql AS $$
                       true)
 $$;
 
-CREATE FUNCTION pg_temp.error_of(sql text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text; msg text; det text; hnt text;
-BEGIN
-    EXECUTE sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                            det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-    RETURN jsonb_build_object('sqlstate', state, 'message', msg,
-                              'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
-END
-$$;
-
 CREATE FUNCTION pg_temp.tc(project text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$ SELECT intracker.team_context(pg_temp.id(project)) $$;
 CREATE FUNCTION pg_temp.rc(project text) RETURNS jsonb
@@ -311,8 +296,8 @@ SELECT throws_ok($$SELECT intracker.team_context(pg_temp.id('main'))$$, 'PT404',
                  'team_context by a non-member raises PT404');
 SELECT throws_ok($$SELECT intracker.resume_context(pg_temp.id('main'))$$, 'PT404', NULL,
                  'resume_context by a non-member raises PT404');
-SELECT is(pg_temp.error_of($$SELECT intracker.team_context(pg_temp.id('main'))$$) - 'message',
-          pg_temp.error_of($$SELECT intracker.team_context('00000000-0000-4000-9000-0000000000ff')$$) - 'message',
+SELECT is(test_helpers.error_of($$SELECT intracker.team_context(pg_temp.id('main'))$$) - 'message',
+          test_helpers.error_of($$SELECT intracker.team_context('00000000-0000-4000-9000-0000000000ff')$$) - 'message',
           'a hidden project and one that does not exist give the same error (nothing leaks)');
 SELECT throws_ok($$SELECT intracker.resume_context('00000000-0000-4000-9000-0000000000ff')$$, 'PT404', NULL,
                  'resume_context of a project that does not exist raises PT404');

@@ -30,29 +30,12 @@ LANGUAGE sql AS $$ SELECT set_config('request.jwt.claims', jsonb_build_object('s
 CREATE FUNCTION pg_temp.if_match(header text) RETURNS void
 LANGUAGE sql AS $$ SELECT set_config('request.headers', coalesce(jsonb_build_object('if-match', header)::text, ''), true) $$;
 
--- The error a statement raises, as JSON, or NULL if it succeeds (its
--- effects then stay).
-CREATE FUNCTION pg_temp.error_of(sql text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text; msg text; det text; hnt text; col text;
-BEGIN
-    EXECUTE sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
-                            hnt = PG_EXCEPTION_HINT, col = COLUMN_NAME;
-    RETURN jsonb_build_object('sqlstate', state, 'message', msg, 'detail', nullif(det, ''),
-                              'hint', nullif(hnt, ''), 'column', nullif(col, ''));
-END
-$$;
-
 -- Assertion: sql fails with SQLSTATE state and a DETAIL matching pattern
 -- (case-insensitive regular expression).
 CREATE FUNCTION pg_temp.throws_detail(sql text, state text, pattern text, description text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    e jsonb := pg_temp.error_of(sql);
+    e jsonb := test_helpers.error_of(sql);
     good boolean := e IS NOT NULL AND e ->> 'sqlstate' = state AND coalesce(e ->> 'detail', '') ~* pattern;
 BEGIN
     IF good THEN
@@ -66,7 +49,7 @@ $$;
 -- The error of sql with every occurrence of the id hidden replaced, so two
 -- errors about different ids can be compared.
 CREATE FUNCTION pg_temp.error_without(sql text, hidden uuid) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT replace(pg_temp.error_of(sql)::text, hidden::text, '<id>')::jsonb $$;
+LANGUAGE sql AS $$ SELECT replace(test_helpers.error_of(sql)::text, hidden::text, '<id>')::jsonb $$;
 
 -- A look from above (SECURITY DEFINER, owned by the superuser): a row's
 -- version and title regardless of RLS, to prove that nothing was written.
@@ -218,9 +201,9 @@ SELECT is(pg_temp.error_without($$SELECT intracker.end_session(pg_temp.id('s_p2'
           pg_temp.error_without($$SELECT intracker.end_session(pg_temp.id('nothing'), 'x')$$, pg_temp.id('nothing')),
           'end_session: an invisible session and a missing one raise the same error');
 
-SELECT is(pg_temp.error_of($$SELECT intracker.update_todo(pg_temp.id('t_p2'), '{}', 1)$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT intracker.update_todo(pg_temp.id('t_p2'), '{}', 1)$$) ->> 'message',
           format('todo %s not found', pg_temp.id('t_p2')), 'PT404 message: "todo <id> not found"');
-SELECT isnt(pg_temp.error_of($$SELECT intracker.create_todo(pg_temp.id('p2'), 'x')$$) ->> 'hint', NULL,
+SELECT isnt(test_helpers.error_of($$SELECT intracker.create_todo(pg_temp.id('p2'), 'x')$$) ->> 'hint', NULL,
             'PT404 has a HINT (does not exist or you are not a member)');
 
 ------------------------------------------------------------------------------
@@ -245,7 +228,7 @@ SELECT throws_ok($$SELECT intracker.remove_dependency(pg_temp.id('gated'), pg_te
 SELECT throws_ok($$SELECT intracker.start_session(pg_temp.id('p1'))$$, '42501', NULL, 'viewer: start_session 42501');
 SELECT pg_temp.throws_detail($$SELECT intracker.create_todo(pg_temp.id('p1'), 'x')$$, '42501', 'is viewer.*needs editor',
                              'the 42501 DETAIL names the caller''s role and the role needed');
-SELECT is(pg_temp.error_of($$SELECT intracker.create_todo(pg_temp.id('p1'), 'x')$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT intracker.create_todo(pg_temp.id('p1'), 'x')$$) ->> 'message',
           'permission denied to create todos', '42501 message: "permission denied to create todos" (no stray whitespace)');
 SELECT throws_ok($$SELECT intracker.end_session(pg_temp.id('s_editor'), 'not mine')$$, '42501', NULL,
                  'viewer: ending another user''s session is 42501');
@@ -374,7 +357,7 @@ SELECT throws_ok($$SELECT intracker.update_todo(pg_temp.id('work'), '{"completed
                  '22023', NULL, 'update_todo: completed_at cannot be changed (22023)');
 SELECT throws_ok($$SELECT intracker.update_todo(pg_temp.id('work'), '{"version": 99}', pg_temp.version_of(pg_temp.id('work')))$$,
                  '22023', 'field "version" of a todo cannot be changed here', 'update_todo: a "version" key is 22023');
-SELECT matches(pg_temp.error_of($$SELECT intracker.update_todo(pg_temp.id('work'), '{"version": 99}', 1)$$) ->> 'hint',
+SELECT matches(test_helpers.error_of($$SELECT intracker.update_todo(pg_temp.id('work'), '{"version": 99}', 1)$$) ->> 'hint',
                'expected_version', 'update_todo: the "version" key HINT points to expected_version');
 SELECT throws_ok($$SELECT intracker.update_todo(pg_temp.id('work'), '{"title": "x"}', NULL)$$, '22023',
                  'expected_version must not be null', 'update_todo: a null expected_version is 22023');
@@ -436,7 +419,7 @@ SELECT throws_ok($$SELECT intracker.update_todo(pg_temp.id('work'), '{"title": "
                  'update_todo with a version from the future: PT409');
 SELECT pg_temp.throws_detail($$SELECT intracker.update_todo(pg_temp.id('work'), '{"title": "Stale"}', 1)$$, 'PT409',
                              'version 1.*current version is 2', 'the PT409 DETAIL gives the supplied and the current version');
-SELECT is(pg_temp.error_of($$SELECT intracker.update_todo(pg_temp.id('work'), '{"title": "Stale"}', 1)$$) ->> 'hint',
+SELECT is(test_helpers.error_of($$SELECT intracker.update_todo(pg_temp.id('work'), '{"title": "Stale"}', 1)$$) ->> 'hint',
           'Re-read the row and retry.', 'the PT409 HINT says to re-read and retry');
 SELECT is(pg_temp.title_of(pg_temp.id('work')) || ' v' || pg_temp.version_of(pg_temp.id('work')), 'Work v2 v2',
           'after PT409 nothing was written (title and version unchanged)');

@@ -24,23 +24,6 @@ GRANT SELECT ON ids TO PUBLIC;
 CREATE FUNCTION pg_temp.id(name text) RETURNS uuid
 LANGUAGE sql STABLE AS $$ SELECT id FROM pg_temp.ids WHERE ids.name = id.name $$;
 
--- The error a statement raises, as JSON (sqlstate, message, detail, hint),
--- or NULL when it succeeds (its effects then stay).
-CREATE FUNCTION pg_temp.error_of(sql text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text; msg text; det text; hnt text;
-BEGIN
-    EXECUTE sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                            det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-    RETURN jsonb_build_object('sqlstate', state, 'message', msg,
-                              'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
-END
-$$;
-
 -- Set the PostgREST claims for the rest of the transaction.
 CREATE FUNCTION pg_temp.claims(claims text) RETURNS void
 LANGUAGE sql AS $$ SELECT set_config('request.jwt.claims', claims, true) $$;
@@ -113,11 +96,11 @@ SELECT throws_ok($$SELECT intracker.add_dependency(pg_temp.id('todo'), pg_temp.i
 SELECT throws_ok($$SELECT intracker.remove_dependency(pg_temp.id('todo'), pg_temp.id('todo2'))$$, 'PT401', NULL,
                  'no identity: remove_dependency raises PT401 (not PT404)');
 
-SELECT is(pg_temp.error_of($$SELECT intracker.create_todo(pg_temp.id('project'), 'Nope')$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT intracker.create_todo(pg_temp.id('project'), 'Nope')$$) ->> 'message',
           'not authenticated', 'PT401 says "not authenticated"');
-SELECT matches(pg_temp.error_of($$SELECT intracker.create_todo(pg_temp.id('project'), 'Nope')$$) ->> 'hint',
+SELECT matches(test_helpers.error_of($$SELECT intracker.create_todo(pg_temp.id('project'), 'Nope')$$) ->> 'hint',
                'JWT.*act_as', 'PT401 has a HINT naming both ways to authenticate (JWT, act_as)');
-SELECT isnt(pg_temp.error_of($$SELECT intracker.start_session(pg_temp.id('project'))$$) ->> 'detail', NULL,
+SELECT isnt(test_helpers.error_of($$SELECT intracker.start_session(pg_temp.id('project'))$$) ->> 'detail', NULL,
             'PT401 has a DETAIL');
 
 ------------------------------------------------------------------------------
@@ -186,7 +169,7 @@ SELECT throws_ok('SELECT intracker.current_user_id()', 'PT401', 'JWT subject is 
 SELECT pg_temp.claims('{"sub": "00000000-0000-4000-8000-00000000a11c-extra"}');
 SELECT throws_ok('SELECT intracker.current_user_id()', 'PT401', NULL,
                  'a "sub" with trailing garbage after a uuid raises PT401');
-SELECT matches(pg_temp.error_of('SELECT * FROM intracker.projects') ->> 'hint', 'create_user',
+SELECT matches(test_helpers.error_of('SELECT * FROM intracker.projects') ->> 'hint', 'create_user',
                'the malformed-sub PT401 has a HINT (use the id from create_user)');
 
 SELECT pg_temp.sub('ghost');
@@ -202,7 +185,7 @@ SELECT is_empty($$SELECT * FROM intracker.users WHERE id <> pg_temp.id('dora')$$
                 'an inactive user (by JWT) sees no other users');
 SELECT throws_ok($$SELECT intracker.create_todo(pg_temp.id('project'), 'Inactive')$$, 'PT401', NULL,
                  'an inactive user (by JWT) gets PT401');
-SELECT matches(pg_temp.error_of($$SELECT intracker.create_project('Inactive')$$) ->> 'message',
+SELECT matches(test_helpers.error_of($$SELECT intracker.create_project('Inactive')$$) ->> 'message',
                'not an active intracker user', 'the inactive-user PT401 says so');
 
 -- The trusted role is configurable (SUSET): change it as superuser.

@@ -52,3 +52,26 @@ GRANT web_user TO authenticator;
 GRANT intracker_admin TO tester_admin;
 GRANT intracker_user TO tester_plain;
 RESET client_min_messages;
+
+-- Helpers every test file may call (they persist, like the roles).
+--
+-- test_helpers.error_of(sql): the error a statement raises, as JSON
+-- (sqlstate, message, detail, hint, and column when the error names one),
+-- or NULL when it succeeds (its effects then stay).
+CREATE SCHEMA IF NOT EXISTS test_helpers;
+CREATE OR REPLACE FUNCTION test_helpers.error_of(sql text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text; msg text; det text; hnt text; col text;
+BEGIN
+    EXECUTE sql;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                            hnt = PG_EXCEPTION_HINT, col = COLUMN_NAME;
+    RETURN jsonb_build_object('sqlstate', state, 'message', msg,
+                              'detail', nullif(det, ''), 'hint', nullif(hnt, ''))
+           || CASE WHEN col <> '' THEN jsonb_build_object('column', col) ELSE '{}' END;
+END
+$$;
+GRANT USAGE ON SCHEMA test_helpers TO PUBLIC;
