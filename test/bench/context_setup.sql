@@ -49,21 +49,11 @@
 -- order counters.  context.sh then runs intracker.verify_counters() and
 -- stops if any counter is off.
 
-CREATE EXTENSION intracker;
-CREATE SCHEMA bench;
-
--- A uniform number in [0, 1) from a row number and a salt.
-CREATE FUNCTION bench.u(n bigint, salt integer) RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (hashint8(n * 64 + salt) & 2147483647)::double precision / 2147483648;
+\ir lib.sql
 
 CREATE FUNCTION bench.user_id(n integer) RETURNS uuid
 LANGUAGE sql IMMUTABLE
 RETURN ('00000000-0000-4000-8000-00000000c0' || lpad(to_hex(n), 2, '0'))::uuid;
-
-CREATE FUNCTION bench.num_id(n bigint) RETURNS uuid
-LANGUAGE sql IMMUTABLE
-RETURN lpad(to_hex(n), 32, '0')::uuid;
 
 \o /dev/null
 SELECT intracker.create_user(CASE WHEN n = 1 THEN 'context-bot@bench.example' ELSE 'user' || n || '@bench.example' END,
