@@ -430,16 +430,6 @@ my @mkeys = qw(m1 m2 m3 m4 m5 m6);
 my $ru = create_users($node, $db, (map { $_ => 'human' } @rkeys), (map { $_ => ($_ =~ /[56]/ ? 'agent' : 'human') } @mkeys));
 $name_of{ $ru->{$_} } = $_ for keys %$ru;
 
-sub rand_of { return $_[ int(rand(@_)) ] }
-
-# Deterministic uuids from the seeded generator.
-sub rand_uuid
-{
-	return sprintf('%08x-%04x-4%03x-%04x-%04x%08x',
-		int(rand(2**32)), int(rand(2**16)), int(rand(2**12)),
-		0x8000 + int(rand(2**14)), int(rand(2**16)), int(rand(2**32)));
-}
-
 # Two projects owned by r1..r4, with members m1..m6 in varied roles and settings.
 my (@rprojects, %todo_project, %feature_project, @todo_pool, @feature_pool);
 for my $pname ('Random A', 'Random B')

@@ -81,16 +81,6 @@ sub timed
 	return wantarray ? @r : $r[0];
 }
 
-sub rand_of { return $_[ int(rand(@_)) ] }
-
-# Deterministic uuids from the seeded generator.
-sub rand_uuid
-{
-	return sprintf('%08x-%04x-4%03x-%04x-%04x%08x',
-		int(rand(2**32)), int(rand(2**16)), int(rand(2**12)),
-		0x8000 + int(rand(2**14)), int(rand(2**16)), int(rand(2**32)));
-}
-
 # psql prints UTF-8 bytes.  A document that does not parse is a failed
 # assertion (not the end of the test); the caller gets an empty one.
 my $json = JSON::PP->new->utf8->canonical;

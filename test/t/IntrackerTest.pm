@@ -15,6 +15,9 @@
 #                                       with send()/wait_until_blocked()/wait_result()
 #                                       for statements that block on another session
 #   create_users($node, $db, key => kind, ...)   users created by the superuser
+#   rand_of(@list), rand_uuid()         a random element / uuid from Perl's
+#                                       generator (seed it with srand for
+#                                       reproducible workloads)
 #   build_listener()                    compile test/helpers/listen.c (a libpq
 #                                       LISTEN client); returns the binary's path
 #   start_listener($node, $db, @channels)  run it in the background; returns
@@ -51,7 +54,7 @@ use Time::HiRes ();
 use IPC::Run ();
 
 our @EXPORT = qw(new_node install_extension create_test_roles psql_as
-  build_listener start_listener
+  build_listener start_listener rand_of rand_uuid
   safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
   run_together error_counts counter_drift load_mismatches
   open_work_of_inactive_users counters_consistent);
@@ -516,6 +519,19 @@ sub counters_consistent
 	$ok = is($mismatch, '', "$label: member_load equals a from-scratch aggregate") && $ok;
 	diag("member_load differences:\n$mismatch") if $mismatch ne '';
 	return $ok;
+}
+
+##############################################################################
+# Randomized workloads: draws from Perl's generator, so srand($seed) in the
+# test makes the data and scripts reproducible.
+
+sub rand_of { return $_[ int(rand(@_)) ] }
+
+sub rand_uuid
+{
+	return sprintf('%08x-%04x-4%03x-%04x-%04x%08x',
+		int(rand(2**32)), int(rand(2**16)), int(rand(2**12)),
+		0x8000 + int(rand(2**14)), int(rand(2**16)), int(rand(2**32)));
 }
 
 ##############################################################################
