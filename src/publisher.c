@@ -222,6 +222,8 @@ intracker_record_rejected_writes(const RejectedWrite *writes, int count)
  * Only under READ COMMITTED, whose next statement sees the result; a
  * REPEATABLE READ reader sees what was published before it started.
  */
+#define ON_READ_BATCH 10000		/* events per publishing statement on read */
+
 PG_FUNCTION_INFO_V1(intracker_publish_pending_events);
 Datum
 intracker_publish_pending_events(PG_FUNCTION_ARGS)
@@ -242,10 +244,10 @@ intracker_publish_pending_events(PG_FUNCTION_ARGS)
 
 	while (DatumGetBool(pending))
 	{
-		int			batch = intracker_publish_pending(10000, false);
+		int			batch = intracker_publish_pending(ON_READ_BATCH, false);
 
 		published += batch;
-		if (batch < 10000)
+		if (batch < ON_READ_BATCH)
 			break;
 		CHECK_FOR_INTERRUPTS();
 	}
