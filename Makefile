@@ -10,8 +10,8 @@ DATA         = $(sort $(wildcard src/$(EXTENSION)--*.sql))
 
 # PostgreSQL's headers as system headers: -Wextra (CI) then judges our code only.
 PG_CPPFLAGS  = -DEXTVERSION=\"$(EXTVERSION)\" -isystem $(shell $(PG_CONFIG) --includedir-server) \
-               $(shell pkg-config --cflags jansson)
-SHLIB_LINK   = $(shell pkg-config --libs jansson)
+               $(shell pkg-config --cflags jansson libcurl)
+SHLIB_LINK   = $(shell pkg-config --libs jansson libcurl)
 
 # pg_regress runs against its own throwaway server with the library preloaded,
 # so `make installcheck` needs no running server and no edited postgresql.conf.

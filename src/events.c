@@ -58,8 +58,9 @@
 
 #include "intracker.h"
 
-/* Did the current transaction write to the outbox? */
+/* Did the current transaction write to the outbox?  Queue deliveries? */
 static bool events_written_in_xact = false;
+static bool deliveries_queued_in_xact = false;
 
 static SPIPlanPtr insert_event_plan = NULL;
 
@@ -76,11 +77,15 @@ events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		case XACT_EVENT_COMMIT:
 			if (events_written_in_xact)
 				intracker_worker_wake();
+			if (deliveries_queued_in_xact)
+				intracker_worker_wake_deliverer();
 			events_written_in_xact = false;
+			deliveries_queued_in_xact = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 			events_written_in_xact = false;
+			deliveries_queued_in_xact = false;
 			break;
 		default:
 			break;
@@ -91,6 +96,18 @@ void
 EventsInit(void)
 {
 	RegisterXactCallback(events_xact_callback, NULL);
+}
+
+/*
+ * intracker_data.wake_deliverer(): wake the deliverer when this transaction
+ * commits (redeliver(), create_github_issue() queue deliveries directly).
+ */
+PG_FUNCTION_INFO_V1(intracker_wake_deliverer);
+Datum
+intracker_wake_deliverer(PG_FUNCTION_ARGS)
+{
+	deliveries_queued_in_xact = true;
+	PG_RETURN_VOID();
 }
 
 /*

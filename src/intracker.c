@@ -26,6 +26,7 @@ _PG_init(void)
 	IdentityInit();
 	ContextInit();
 	EventsInit();
+	HttpInit();
 	WorkerInit();
 
 	MarkGUCPrefixReserved("intracker");

@@ -78,15 +78,54 @@ extern void intracker_note_rejected_write(Relation rel, const char *entity, Heap
 
 /* publisher.c: numbering, NOTIFY and retention of events */
 extern char *intracker_project_channel(const char *project_id);
-extern int	intracker_publish_pending(int max_events, bool send_notify);
+extern int	intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queued);
 extern int	intracker_prune_events(const char *retention, int max_events, TimestampTz *next_due);
 extern void intracker_record_rejected_writes(const RejectedWrite *writes, int count);
+
+/*
+ * The deliverer's figures, kept in the worker's shared memory (worker.c)
+ * for intracker.deliverer_status.
+ */
+typedef struct DelivererStatus
+{
+	char		state[32];
+	int			in_flight;
+	uint64		attempts;
+	uint64		delivered;
+	uint64		dead;
+	char		last_error[256];
+	TimestampTz last_error_at;
+	TimestampTz started_at;
+} DelivererStatus;
 
 /* worker.c: the background worker and its shared memory */
 extern void WorkerInit(void);
 extern bool intracker_worker_serves_database(Oid dboid);
 extern void intracker_worker_wake(void);
 extern void intracker_worker_queue_rejected_write(const RejectedWrite *rejected);
+extern void intracker_worker_wake_deliverer(void);
+extern bool intracker_deliverer_attach(void);
+extern uint64 intracker_deliverer_wake_requests(void);
+extern void intracker_deliverer_report(const DelivererStatus *status);
+
+/* signature.c: "sha256=" + 64 hex digits */
+#define INTRACKER_SIGNATURE_LEN		71
+extern void intracker_sign(const char *secret, size_t secret_len, const char *body, size_t body_len,
+						   char *out);
+
+/* http.c: settings and URL policy of outgoing HTTP */
+#define INTRACKER_HTTP_MAX_CONCURRENCY	1000
+extern int	intracker_http_max_concurrency;
+extern int	intracker_http_timeout_ms;
+extern int	intracker_http_max_attempts;
+extern int	intracker_http_retry_base_ms;
+extern char *intracker_github_api_url;
+extern void HttpInit(void);
+extern char *intracker_url_problem(const char *url, bool *denied_host);
+
+/* github.c */
+extern bool intracker_github_created_issue(const char *answer, size_t len, int *number, char **url);
+
 
 /* context.c */
 extern void ContextInit(void);

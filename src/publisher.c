@@ -32,6 +32,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
+#include "utils/lsyscache.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -84,17 +85,42 @@ last_published_seq(void)
 }
 
 /*
+ * Queue the webhook deliveries and GitHub calls of the events just
+ * published (intracker_data.fan_out_events, from 0.5 on).  Returns how many.
+ */
+static int
+fan_out(int64 after_seq, int64 last_seq)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	Oid			nspid = get_namespace_oid("intracker_data", false);
+	bool		isnull;
+
+	if (!OidIsValid(get_relname_relid("deliveries", nspid)))
+		return 0;
+	values[0] = Int64GetDatum(after_seq);
+	values[1] = Int64GetDatum(last_seq);
+	if (SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.fan_out_events($1, $2)", 2, argtypes, 0),
+						 values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not queue deliveries");
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Publish up to max_events pending events in the current transaction; with
  * send_notify, NOTIFY each on "intracker" and on its project's channel.
- * Returns how many were published.
+ * Queues their deliveries (*deliveries_queued says how many).  Returns how
+ * many events were published.
  */
 int
-intracker_publish_pending(int max_events, bool send_notify)
+intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queued)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[2] = {INT4OID, INT8OID};
 	Datum		values[2];
 	uint64		published;
+	int64		last_seq;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -102,7 +128,8 @@ intracker_publish_pending(int max_events, bool send_notify)
 	/* the one writer of events: SHARE ROW EXCLUSIVE conflicts with itself only (and DDL) */
 	(void) RangeVarGetRelid(makeRangeVar("intracker_data", "events", -1), ShareRowExclusiveLock, false);
 	values[0] = Int32GetDatum(max_events);
-	values[1] = Int64GetDatum(last_published_seq());
+	last_seq = last_published_seq();
+	values[1] = Int64GetDatum(last_seq);
 
 	if (SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 2, argtypes, 0), values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not publish events");
@@ -120,6 +147,7 @@ intracker_publish_pending(int max_events, bool send_notify)
 		pfree(project_id);
 		pfree(payload);
 	}
+	*deliveries_queued = published > 0 ? fan_out(last_seq, last_seq + (int64) published) : 0;
 
 	SPI_finish();
 	return (int) published;
@@ -244,7 +272,8 @@ intracker_publish_pending_events(PG_FUNCTION_ARGS)
 
 	while (DatumGetBool(pending))
 	{
-		int			batch = intracker_publish_pending(ON_READ_BATCH, false);
+		int			queued;
+		int			batch = intracker_publish_pending(ON_READ_BATCH, false, &queued);
 
 		published += batch;
 		if (batch < ON_READ_BATCH)

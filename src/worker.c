@@ -115,6 +115,11 @@ typedef struct WorkerShared
 	double		events_per_second;
 	char		last_error[512];
 	TimestampTz last_error_at;
+	/* the deliverer (deliverer.c) */
+	pid_t		deliverer_pid;
+	Latch	   *deliverer_latch;
+	uint64		deliverer_wake_requests;
+	DelivererStatus deliverer;
 	/* ring of rejected writes: [ring_start, ring_start + ring_count) */
 	int			ring_start;
 	int			ring_count;
@@ -134,6 +139,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 PGDLLEXPORT void intracker_supervisor_main(Datum main_arg);
+static long milliseconds_until(TimestampTz when);
 PGDLLEXPORT void intracker_publisher_main(Datum main_arg);
 
 static void
@@ -186,6 +192,28 @@ intracker_worker_wake(void)
 		SetLatch(latch);
 }
 
+/*
+ * Wake the deliverer: called by the publisher after committing new
+ * deliveries, and at commit of transactions that queued some (events.c).
+ */
+void
+intracker_worker_wake_deliverer(void)
+{
+	Latch	   *latch = NULL;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->dboid == MyDatabaseId)
+	{
+		shared->deliverer_wake_requests++;
+		latch = shared->deliverer_latch;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
 void
 intracker_worker_queue_rejected_write(const RejectedWrite *rejected)
 {
@@ -228,13 +256,19 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 		{
 			Oid			dboid = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
 			pid_t		publisher = 0;
+			pid_t		deliverer = 0;
 
 			SpinLockAcquire(&shared->mutex);
 			if (OidIsValid(dboid) && shared->dboid == dboid)
+			{
 				publisher = shared->publisher_pid;
+				deliverer = shared->deliverer_pid;
+			}
 			SpinLockRelease(&shared->mutex);
 			if (publisher != 0)
 				kill(publisher, SIGTERM);
+			if (deliverer != 0)
+				kill(deliverer, SIGTERM);
 		}
 		else if (IsA(stmt, TransactionStmt))
 			wake_after = ((TransactionStmt *) stmt)->kind == TRANS_STMT_COMMIT_PREPARED;
@@ -249,9 +283,12 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 
-	/* CREATE/ALTER EXTENSION are not committed yet: the publisher rechecks every few seconds */
+	/* CREATE/ALTER EXTENSION are not committed yet: both recheck every few seconds */
 	if (wake_after)
+	{
 		intracker_worker_wake();
+		intracker_worker_wake_deliverer();
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -408,8 +445,24 @@ lookup_database(const char *name)
 	return dboid;
 }
 
+/*
+ * The supervisor's children, both in intracker.database: the publisher and
+ * the deliverer.  Each is restarted on its own when it exits, at once if it
+ * ran a while, after a pause that doubles up to MAX_PAUSE_MS if it keeps
+ * failing; so a deliverer in trouble never stops publication.
+ */
+typedef struct Child
+{
+	const char *function;		/* entry point in this library */
+	const char *type;			/* bgw_type, and the name's start */
+	BackgroundWorkerHandle *handle;	/* NULL while not running */
+	TimestampTz started;
+	TimestampTz restart_at;
+	long		pause_ms;
+} Child;
+
 static bool
-start_publisher(Oid dboid, BackgroundWorkerHandle **handle)
+start_child(Child *child, Oid dboid)
 {
 	BackgroundWorker worker;
 
@@ -418,12 +471,38 @@ start_publisher(Oid dboid, BackgroundWorkerHandle **handle)
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "intracker", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "intracker_publisher_main", BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "intracker publisher %s " EXTVERSION, worker_database);
-	strlcpy(worker.bgw_type, "intracker publisher", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, child->function, BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s %s " EXTVERSION, child->type, worker_database);
+	strlcpy(worker.bgw_type, child->type, BGW_MAXLEN);
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	worker.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&worker, handle);
+	if (!RegisterDynamicBackgroundWorker(&worker, &child->handle))
+	{
+		child->handle = NULL;
+		return false;
+	}
+	child->started = GetCurrentTimestamp();
+	return true;
+}
+
+/* Has the child exited?  Then plan its restart and say so. */
+static bool
+check_child(Child *child)
+{
+	pid_t		pid;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (child->handle == NULL || GetBackgroundWorkerPid(child->handle, &pid) != BGWH_STOPPED)
+		return false;
+	pfree(child->handle);
+	child->handle = NULL;
+	/* one that ran a while is restarted at once; one that keeps failing, ever slower */
+	if (TimestampDifferenceExceeds(child->started, now, MAX_PAUSE_MS))
+		child->pause_ms = 1000;
+	else
+		child->pause_ms = Min(child->pause_ms * 2, MAX_PAUSE_MS);
+	child->restart_at = TimestampTzPlusMilliseconds(now, child->pause_ms);
+	return true;
 }
 
 /* Sleep on the latch (SIGHUP, SIGUSR1 from the postmaster) for up to timeout_ms. */
@@ -453,7 +532,10 @@ supervisor_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused(
 void
 intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 {
-	long		pause_ms = 1000;
+	Child		children[] = {
+		{"intracker_publisher_main", "intracker publisher", NULL, 0, 0, 500},
+		{"intracker_deliverer_main", "intracker deliverer", NULL, 0, 0, 500},
+	};
 	bool		warned_missing = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -468,47 +550,57 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 
 	for (;;)
 	{
-		Oid			dboid = lookup_database(worker_database);
-		BackgroundWorkerHandle *handle;
-		TimestampTz started;
-		pid_t		pid;
+		Oid			dboid = InvalidOid;
+		long		wait_ms = MAX_PAUSE_MS;
+		bool		any_stopped = false;
 
-		if (!OidIsValid(dboid))
+		for (int i = 0; i < (int) lengthof(children); i++)
+		{
+			if (check_child(&children[i]) && i == 0)
+				set_state(PUBLISHER_STOPPED);
+			any_stopped |= children[i].handle == NULL;
+		}
+		if (any_stopped)
+			dboid = lookup_database(worker_database);
+		if (any_stopped && !OidIsValid(dboid))
 		{
 			if (!warned_missing)
 				ereport(WARNING,
 						(errmsg("intracker: database \"%s\" does not exist", worker_database),
-						 errdetail("Events are published when read, without NOTIFY, until it does."),
+						 errdetail("Events are published when read, without NOTIFY, and webhooks wait, until it does."),
 						 errhint("Create the database or set intracker.database and restart the server.")));
 			warned_missing = true;
-			set_state(PUBLISHER_WAITING_FOR_DATABASE);
+			if (children[0].handle == NULL)
+				set_state(PUBLISHER_WAITING_FOR_DATABASE);
 			supervisor_wait(WAIT_FOR_SCHEMA_MS);
 			continue;
 		}
 		warned_missing = false;
 
-		set_state(PUBLISHER_STARTING);
-		if (!start_publisher(dboid, &handle))
+		for (int i = 0; i < (int) lengthof(children); i++)
 		{
-			ereport(WARNING,
-					(errmsg("intracker: could not start the publisher"),
-					 errhint("Raise max_worker_processes.")));
-			supervisor_wait(MAX_PAUSE_MS);
-			continue;
+			Child	   *child = &children[i];
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (child->handle != NULL)
+				continue;
+			if (child->restart_at > now)
+			{
+				wait_ms = Min(wait_ms, milliseconds_until(child->restart_at));
+				continue;
+			}
+			if (i == 0)
+				set_state(PUBLISHER_STARTING);
+			if (!start_child(child, dboid))
+			{
+				ereport(WARNING,
+						(errmsg("intracker: could not start the %s", child->type + strlen("intracker ")),
+						 errhint("Raise max_worker_processes.")));
+				child->restart_at = TimestampTzPlusMilliseconds(now, MAX_PAUSE_MS);
+			}
 		}
-
-		started = GetCurrentTimestamp();
-		while (GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED)
-			supervisor_wait(MAX_PAUSE_MS);
-		pfree(handle);
-
-		set_state(PUBLISHER_STOPPED);
-		/* a publisher that ran a while is restarted at once; one that keeps failing, ever slower */
-		if (TimestampDifferenceExceeds(started, GetCurrentTimestamp(), MAX_PAUSE_MS))
-			pause_ms = 1000;
-		else
-			pause_ms = Min(pause_ms * 2, MAX_PAUSE_MS);
-		supervisor_wait(pause_ms);
+		/* SIGUSR1 from the postmaster (a child started or stopped) sets the latch */
+		supervisor_wait(wait_ms);
 	}
 }
 
@@ -580,6 +672,7 @@ publish_round(void)
 	RejectedWrite *rejected;
 	int			nrejected;
 	int			published;
+	int			deliveries_queued;
 	const char *missing;
 
 	SetCurrentStatementStartTimestamp();
@@ -611,10 +704,12 @@ publish_round(void)
 	SpinLockRelease(&shared->mutex);
 	intracker_record_rejected_writes(rejected, nrejected);
 
-	published = intracker_publish_pending(publish_batch_size, true);
+	published = intracker_publish_pending(publish_batch_size, true, &deliveries_queued);
 
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (deliveries_queued > 0)
+		intracker_worker_wake_deliverer();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
@@ -861,6 +956,122 @@ intracker_publisher_main(Datum main_arg)
 						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (wait_ms >= 0 ? WL_TIMEOUT : 0),
 						 wait_ms, PG_WAIT_EXTENSION);
 	}
+}
+
+/* ----------------------------------------------------------------
+ * The deliverer's side of the shared state (its loop is deliverer.c)
+ * ----------------------------------------------------------------
+ */
+
+static void
+deliverer_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	SpinLockAcquire(&shared->mutex);
+	if (shared->deliverer_pid == MyProcPid)
+	{
+		shared->deliverer_pid = 0;
+		shared->deliverer_latch = NULL;
+		strlcpy(shared->deliverer.state, "stopped", sizeof(shared->deliverer.state));
+		shared->deliverer.in_flight = 0;
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+/* Register as the deliverer; false if another one is running. */
+bool
+intracker_deliverer_attach(void)
+{
+	pid_t		other;
+
+	SpinLockAcquire(&shared->mutex);
+	other = shared->deliverer_pid;
+	if (other != 0 && kill(other, 0) == 0)
+	{
+		SpinLockRelease(&shared->mutex);
+		ereport(LOG, (errmsg("intracker deliverer: another deliverer (pid %d) is running", (int) other)));
+		return false;
+	}
+	shared->deliverer_pid = MyProcPid;
+	shared->deliverer_latch = MyLatch;
+	SpinLockRelease(&shared->mutex);
+	before_shmem_exit(deliverer_detach, (Datum) 0);
+	return true;
+}
+
+uint64
+intracker_deliverer_wake_requests(void)
+{
+	uint64		requests;
+
+	SpinLockAcquire(&shared->mutex);
+	requests = shared->deliverer_wake_requests;
+	SpinLockRelease(&shared->mutex);
+	return requests;
+}
+
+void
+intracker_deliverer_report(const DelivererStatus *status)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->deliverer = *status;
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * intracker_data.deliverer_state(): the row behind intracker.deliverer_status.
+ * Figures only for the database the deliverer serves.
+ */
+PG_FUNCTION_INFO_V1(intracker_deliverer_state);
+Datum
+intracker_deliverer_state(PG_FUNCTION_ARGS)
+{
+	enum
+	{
+		COL_PID, COL_STATE, COL_IN_FLIGHT, COL_ATTEMPTS, COL_DELIVERED, COL_DEAD,
+		COL_LAST_ERROR, COL_LAST_ERROR_AT, COL_STARTED_AT, NCOLS
+	};
+	TupleDesc	tupdesc;
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	DelivererStatus status;
+	pid_t		pid = 0;
+	bool		own_database = false;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, true, sizeof(nulls));
+	if (shared != NULL)
+	{
+		SpinLockAcquire(&shared->mutex);
+		status = shared->deliverer;
+		pid = shared->deliverer_pid;
+		own_database = pid != 0 && shared->dboid == MyDatabaseId;
+		SpinLockRelease(&shared->mutex);
+	}
+#define SET_COL(col, value) (values[(col)] = (value), nulls[(col)] = false)
+	if (shared == NULL)
+		SET_COL(COL_STATE, CStringGetTextDatum("not running"));
+	else if (pid != 0 && !own_database)
+		SET_COL(COL_STATE, CStringGetTextDatum("serving another database"));
+	else if (pid == 0)
+		SET_COL(COL_STATE, CStringGetTextDatum("stopped"));
+	else
+	{
+		SET_COL(COL_PID, Int32GetDatum(pid));
+		SET_COL(COL_STATE, CStringGetTextDatum(status.state));
+		SET_COL(COL_IN_FLIGHT, Int32GetDatum(status.in_flight));
+		SET_COL(COL_ATTEMPTS, Int64GetDatum((int64) status.attempts));
+		SET_COL(COL_DELIVERED, Int64GetDatum((int64) status.delivered));
+		SET_COL(COL_DEAD, Int64GetDatum((int64) status.dead));
+		if (status.last_error[0] != '\0')
+		{
+			SET_COL(COL_LAST_ERROR, CStringGetTextDatum(status.last_error));
+			SET_COL(COL_LAST_ERROR_AT, TimestampTzGetDatum(status.last_error_at));
+		}
+		SET_COL(COL_STARTED_AT, TimestampTzGetDatum(status.started_at));
+	}
+#undef SET_COL
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
 /* ----------------------------------------------------------------
