@@ -134,6 +134,7 @@ static DeliveryResult *results;
 static int	n_results;
 static TimestampTz oldest_result_at;
 static DelivererStatus status;
+static bool schema_warned;		/* said that the extension is missing */
 
 #define LOAD_QUERY \
 	"WITH queues AS (" \
@@ -407,7 +408,8 @@ load_chains(void)
 	values[0] = PointerGetDatum(construct_array(busy, n_busy, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = CStringGetTextDatum(intracker_github_api_url);
 	values[2] = Int32GetDatum(CHAIN_LENGTH);
-	if (SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, 0), values, NULL, true, 0) != SPI_OK_SELECT)
+	/* not read-only: it must see the results just recorded in this transaction */
+	if (SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, 0), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pending deliveries");
 	tuptable = SPI_tuptable;
 	nrows = SPI_processed;
@@ -631,6 +633,12 @@ delivery_round(bool load, TimestampTz *next_due)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "intracker: recording and loading deliveries");
 	ready = schema_ready();
+	if (!ready && !schema_warned)
+		ereport(WARNING,
+				(errmsg("intracker deliverer is waiting for intracker 0.5 in database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errhint("CREATE EXTENSION intracker, or ALTER EXTENSION intracker UPDATE.")));
+	schema_warned = !ready;
 	if (ready)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -690,7 +698,6 @@ intracker_deliverer_main(Datum main_arg)
 	MemoryContext round_context;
 	volatile long pause_ms = 1000;
 	volatile TimestampTz next_due = 0;
-	volatile bool schema_warned = false;
 	volatile uint64 wake_requests_seen = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -749,20 +756,11 @@ intracker_deliverer_main(Datum main_arg)
 				}
 				if (!delivery_round(want_load, (TimestampTz *) &next_due))
 				{
-					if (!schema_warned)
-						ereport(WARNING,
-								(errmsg("intracker deliverer is waiting for intracker 0.5 in database \"%s\"",
-										get_database_name(MyDatabaseId)),
-								 errhint("ALTER EXTENSION intracker UPDATE")));
-					schema_warned = true;
 					next_due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WAIT_FOR_SCHEMA_MS);
 					set_state("waiting for extension");
 				}
 				else
-				{
-					schema_warned = false;
 					pause_ms = 1000;
-				}
 			}
 			PG_CATCH();
 			{

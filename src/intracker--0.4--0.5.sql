@@ -73,7 +73,7 @@ COMMENT ON CONSTRAINT webhooks_format_valid ON intracker_data.webhooks IS 'forma
 CREATE TABLE intracker_data.github_credentials (
     project_id      uuid PRIMARY KEY REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
     token           text
-                    CONSTRAINT github_credentials_token_format CHECK (token ~ '^[!-~]{1,1000}$'),
+                    CONSTRAINT github_credentials_token_format CHECK (token ~ '^[!-~]+$' AND length(token) <= 1000),
     webhook_secret  text
                     CONSTRAINT github_credentials_webhook_secret_length CHECK (length(webhook_secret) BETWEEN 1 AND 1000),
     updated_by      uuid REFERENCES intracker_data.users (id),
