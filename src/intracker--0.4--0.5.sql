@@ -60,7 +60,7 @@ CREATE TABLE intracker_data.webhooks (
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-CREATE INDEX webhooks_project_id_idx ON intracker_data.webhooks (project_id) WHERE active;
+CREATE INDEX webhooks_project_id_idx ON intracker_data.webhooks (project_id);
 CREATE INDEX webhooks_created_by_idx ON intracker_data.webhooks (created_by);
 COMMENT ON TABLE intracker_data.webhooks IS
     'HTTP endpoints that receive a project''s events. secret is readable by no API role.';
@@ -129,6 +129,9 @@ CREATE INDEX deliveries_todo_id_idx ON intracker_data.deliveries (todo_id);
 CREATE INDEX deliveries_done_idx ON intracker_data.deliveries (created_at) WHERE state IN ('delivered', 'dead');
 COMMENT ON TABLE intracker_data.deliveries IS
     'Outgoing HTTP calls: webhook deliveries and GitHub API calls, durable until delivered or dead; delivered and dead ones are kept for intracker.event_retention.';
+COMMENT ON CONSTRAINT deliveries_kind_valid ON intracker_data.deliveries IS 'kind must be webhook or github.';
+COMMENT ON CONSTRAINT deliveries_state_valid ON intracker_data.deliveries IS 'state must be pending, delivered, failed or dead.';
+COMMENT ON CONSTRAINT deliveries_target ON intracker_data.deliveries IS 'A webhook delivery is queued on its webhook; a GitHub call names its todo and is queued on its project.';
 COMMENT ON COLUMN intracker_data.deliveries.state IS
     'pending (not tried yet), failed (retried at next_attempt_at), delivered, dead (gave up).';
 
@@ -148,6 +151,7 @@ CREATE TABLE intracker_data.github_inbound (
 );
 CREATE INDEX github_inbound_project_idx ON intracker_data.github_inbound (project_id, received_at);
 CREATE INDEX github_inbound_todo_id_idx ON intracker_data.github_inbound (todo_id);
+COMMENT ON CONSTRAINT github_inbound_outcome_valid ON intracker_data.github_inbound IS 'outcome must be applied, unchanged, ignored, no linked todo, conflict or rejected.';
 COMMENT ON TABLE intracker_data.github_inbound IS
     'What github_webhook() did with each inbound GitHub event (a conflict is kept here, not lost).';
 
@@ -188,6 +192,24 @@ SELECT id, project_id, feature_id, title, description, status, priority, estimat
        created_by, completed_by, blocked_reason, due_date, github_issue, github_pr,
        completed_at, created_at, updated_at, version, github_issue_url
   FROM intracker_data.todos;
+-- The SQL-standard bodies returning intracker.todos were bound to its old
+-- column list: recompiled against the new one (same signature, comment and
+-- privileges).
+CREATE OR REPLACE FUNCTION intracker.assign_todo(todo_id uuid, assignee uuid DEFAULT NULL, expected_version integer DEFAULT NULL)
+RETURNS intracker.todos
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT intracker_data.assign('intracker_data.todos', todo_id, assignee, expected_version);
+    SELECT t.* FROM intracker.todos t WHERE t.id = assign_todo.todo_id;
+END;
+CREATE OR REPLACE FUNCTION intracker.set_todo_status(todo_id uuid, status text, expected_version integer)
+RETURNS intracker.todos
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT intracker.update_todo(todo_id, jsonb_build_object('status', status), expected_version);
+END;
 COMMENT ON COLUMN intracker.todos.github_issue_url IS 'Web address of the linked GitHub issue (set by create_github_issue(), or by link_github_issue() for github.com).';
 GRANT UPDATE (github_issue_url) ON intracker.todos, intracker_data.todos TO intracker_user;
 
@@ -302,6 +324,7 @@ COMMENT ON VIEW intracker.deliverer_status IS
 CREATE FUNCTION intracker_data.event_json(e intracker_data.events)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.jsonb_build_object('seq', e.seq, 'type', e.type, 'project_id', e.project_id,
                                      'entity_id', e.entity_id, 'actor', e.actor, 'version', e.version,
                                      'changes', e.changes, 'occurred_at', e.occurred_at,
