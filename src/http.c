@@ -121,12 +121,13 @@ intracker_url_problem(const char *url, bool *denied_host)
 	*denied_host = false;
 	if (parsed == NULL)
 		elog(ERROR, "out of memory parsing a URL");
-	if (curl_url_set(parsed, CURLUPART_URL, url, 0) != CURLUE_OK ||
-		curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-		curl_url_get(parsed, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+	if (curl_url_set(parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+		curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
 		problem = psprintf("\"%s\" is not a valid URL", url);
 	else if (pg_strcasecmp(scheme, "http") != 0 && pg_strcasecmp(scheme, "https") != 0)
 		problem = psprintf("scheme \"%s\" is not allowed: only http and https", scheme);
+	else if (curl_url_get(parsed, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		problem = psprintf("\"%s\" has no host", url);
 	else if (!host_allowed(host))
 	{
 		problem = psprintf("host \"%s\" is not in intracker.http_allowed_hosts", host);

@@ -342,7 +342,8 @@ AS $$
 DECLARE
     entity text := split_part(e.type, '.', 1);
     action text := split_part(e.type, '.', 2);
-    who text := coalesce((SELECT u.name FROM intracker_data.users u WHERE u.id = e.actor), 'Someone');
+    -- no acting user: the worker itself, or an inbound GitHub event
+    who text := coalesce((SELECT u.name FROM intracker_data.users u WHERE u.id = e.actor), 'intracker');
     project text := coalesce((SELECT p.name FROM intracker_data.projects p WHERE p.id = e.project_id),
                              e.changes #>> '{name,old}', 'a deleted project');
     title text;
@@ -368,6 +369,10 @@ BEGIN
     message := CASE
         WHEN entity IN ('todo', 'feature', 'project') THEN CASE action
             WHEN 'status_changed' THEN format('%s moved *%s* to %s', who, title, e.changes #>> '{status,new}')
+            WHEN 'updated' THEN
+                CASE WHEN e.changes #>> '{github_issue,new}' IS NOT NULL
+                     THEN format('%s linked *%s* to GitHub issue #%s', who, title, e.changes #>> '{github_issue,new}')
+                     ELSE format('%s updated %s *%s*', who, entity, title) END
             WHEN 'assigned' THEN
                 CASE WHEN e.changes #>> '{assigned_to,new}' IS NULL THEN format('%s unassigned *%s*', who, title)
                      ELSE format('%s assigned *%s* to %s', who, title,

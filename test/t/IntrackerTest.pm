@@ -22,6 +22,12 @@
 #                                       LISTEN client); returns the binary's path
 #   start_listener($node, $db, @channels)  run it in the background; returns
 #                                       { lines => sub, wait_for => sub, stop => sub }
+#   build_http_sink()                   compile test/helpers/http_sink.c (the HTTP
+#                                       server webhooks are delivered to); returns
+#                                       the binary's path
+#   start_http_sink(log => 0|1)         run it in the background on 127.0.0.1; returns
+#                                       { port, url, requests => sub, wait_for_requests
+#                                       => sub, count => sub, log_file, stop => sub }
 #   run_together($node, [$session, $script], ...)  start scripts in several sessions
 #                                       at the same moment (advisory-lock barrier)
 #                                       and collect each one's output and errors
@@ -52,9 +58,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes ();
 use IPC::Run ();
+use JSON::PP ();
 
 our @EXPORT = qw(new_node install_extension create_test_roles psql_as
-  build_listener start_listener rand_of rand_uuid
+  build_listener start_listener build_http_sink start_http_sink rand_of rand_uuid
   safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
   run_together error_counts counter_drift load_mismatches
   open_work_of_inactive_users counters_consistent);
@@ -593,6 +600,121 @@ sub start_listener
 			return $got;
 		},
 		stop => sub { $h->finish; return; },
+	};
+}
+
+##############################################################################
+# An HTTP server for the webhook tests and benches (test/helpers/http_sink.c;
+# its header comment lists what each path answers and the log format).
+
+my $http_sink_binary;
+my $http_sink_count = 0;
+
+sub build_http_sink
+{
+	return $http_sink_binary if defined $http_sink_binary;
+	my $src = ($ENV{INTRACKER_SRC} // '.') . '/test/helpers/http_sink.c';
+	my $out = PostgreSQL::Test::Utils::tempdir() . '/http_sink';
+	system('cc', '-O2', '-Wall', '-Wextra', '-Werror', '-o', $out, $src) == 0
+	  or die "could not compile $src";
+	return $http_sink_binary = $out;
+}
+
+# Start a sink on a free port of 127.0.0.1 and wait until it listens.
+# Options: log => 1 to have it log every request (to a file in a temp dir).
+# Returns a hash:
+#   port, url                   its port and "http://127.0.0.1:PORT"
+#   requests()                  the requests logged so far, oldest first, as the
+#                               decoded JSON lines ({t, conn, n, method, path,
+#                               headers, body}; strings are Perl character
+#                               strings); dies without log => 1
+#   wait_for_requests($n, $timeout)  wait until at least $n requests are logged;
+#                               returns how many are
+#   count()                     the sink's count of complete requests (SIGUSR1),
+#                               with or without a log
+#   log_file                    the log's path (undef without log => 1)
+#   stop()                      SIGTERM, wait for the exit; returns the wait
+#                               status ($?-like: 0 is a clean exit)
+sub start_http_sink
+{
+	my (%opt) = @_;
+	my ($out, $err) = ('', '');
+	my @cmd = (build_http_sink(), '--quiet');
+	my $log;
+	if ($opt{log})
+	{
+		$log = PostgreSQL::Test::Utils::tempdir() . '/http_sink_' . ++$http_sink_count . '.log';
+		push @cmd, '--log', $log;
+	}
+	my $h = IPC::Run::start(\@cmd, '<', '/dev/null', '>', \$out, '2>', \$err);
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	until ($out =~ /^PORT (\d+)\n/ || time > $deadline || !$h->pumpable)
+	{
+		$h->pump_nb;
+		Time::HiRes::sleep(0.01);
+	}
+	die "http_sink did not start: $err" unless $out =~ /^PORT (\d+)\n/;
+	my $port = $1;
+
+	# The log is read on from where the last call stopped.
+	my @requests;
+	my ($offset, $partial) = (0, '');
+	my $json = JSON::PP->new->utf8;
+	my $requests = sub {
+		die "start_http_sink: requests() needs log => 1\n" unless defined $log;
+		open(my $fh, '<:raw', $log) or die "could not open $log: $!";
+		seek($fh, $offset, 0) or die "could not seek $log: $!";
+		my $chunk = do { local $/; <$fh> } // '';
+		close($fh);
+		$offset += length $chunk;
+		$partial .= $chunk;
+		my $end = rindex($partial, "\n");
+		if ($end >= 0)
+		{
+			push @requests, map { $json->decode($_) } split /\n/, substr($partial, 0, $end);
+			$partial = substr($partial, $end + 1);
+		}
+		return [@requests];
+	};
+	my $stopped;
+	return {
+		port => $port,
+		url => "http://127.0.0.1:$port",
+		log_file => $log,
+		requests => $requests,
+		wait_for_requests => sub {
+			my ($n, $timeout) = @_;
+			my $until = Time::HiRes::time() + ($timeout // $PostgreSQL::Test::Utils::timeout_default);
+			my $got;
+			while (1)
+			{
+				$got = scalar @{ $requests->() };
+				last if $got >= $n || Time::HiRes::time() > $until;
+				Time::HiRes::sleep(0.01);
+			}
+			return $got;
+		},
+		count => sub {
+			my $seen = () = $out =~ /^COUNT \d+\n/mg;
+			$h->signal('USR1');
+			my $until = time + $PostgreSQL::Test::Utils::timeout_default;
+			while (time <= $until)
+			{
+				$h->pump_nb;
+				my @counts = $out =~ /^COUNT (\d+)\n/mg;
+				return $counts[-1] if @counts > $seen;
+				Time::HiRes::sleep(0.01);
+			}
+			die "http_sink did not answer SIGUSR1: $err";
+		},
+		stop => sub {
+			return $stopped if defined $stopped;
+			$h->kill_kill(grace => $PostgreSQL::Test::Utils::timeout_default);
+			$h->finish;
+			$stopped = $h->full_result(0);
+			Test::More::diag("http_sink stderr: $err") if $err ne '';
+			return $stopped;
+		},
 	};
 }
 
