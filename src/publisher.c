@@ -155,7 +155,8 @@ intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queu
 
 /*
  * Delete up to max_events events published more than retention ago (an
- * interval in text form), oldest first.  Returns how many went; *next_due
+ * interval in text form), oldest first, and as many finished deliveries.
+ * Returns how many went (the larger count); *next_due
  * gets when the oldest remaining event that may go expires (0 when every
  * event left is the newest one, which stays).
  */
@@ -180,6 +181,22 @@ intracker_prune_events(const char *retention, int max_events, TimestampTz *next_
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not prune events");
 	pruned = SPI_processed;
+
+	/*
+	 * Finished deliveries (0.5) go after the same retention.  They come from
+	 * events, so they expire with them: no schedule of their own.
+	 */
+	if (OidIsValid(get_relname_relid("deliveries", get_namespace_oid("intracker_data", false))))
+	{
+		if (SPI_execute_with_args("DELETE FROM intracker_data.deliveries"
+								  " WHERE id IN (SELECT id FROM intracker_data.deliveries"
+								  "               WHERE state IN ('delivered', 'dead')"
+								  "                 AND created_at < pg_catalog.now() - $2::pg_catalog.interval"
+								  "               ORDER BY created_at LIMIT $1)",
+								  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not prune deliveries");
+		pruned = Max(pruned, SPI_processed);
+	}
 
 	/* the oldest event that can go (never the newest one) */
 	if (SPI_execute_with_args("SELECT published_at + $1::pg_catalog.interval FROM intracker_data.events"
