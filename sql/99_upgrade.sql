@@ -1,5 +1,8 @@
 --
 -- The upgrade chain: install 0.1, fill it, update to the current version.
+-- Then the last step alone: install 0.4, fill it (events published and one
+-- still in the outbox), update to 0.5, use the new and the changed objects
+-- on the old rows, and compare the updated extension with a fresh install.
 --
 DROP EXTENSION intracker CASCADE;
 CREATE EXTENSION intracker VERSION '0.1';
@@ -56,3 +59,139 @@ SELECT seq, type, regress.named(entity_id::text) AS entity, changes->'status' AS
   FROM intracker.events_since(0);
 SELECT intracker.act_as(NULL);
 RESET ROLE;
+
+------------------------------------------------------------------------------
+-- 0.4 -> 0.5
+------------------------------------------------------------------------------
+
+-- The extension's objects as definitions, by name (no oids), for comparing
+-- an updated installation with a fresh one.
+CREATE FUNCTION regress.extension_catalog() RETURNS TABLE (kind text, object text, detail text)
+LANGUAGE sql STABLE AS $$
+    WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'intracker'),
+    members AS (
+        SELECT d.classid, d.objid FROM pg_depend d, ext
+         WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'),
+    rels AS (
+        SELECT c.oid, c.oid::regclass::text AS name, c.relkind FROM pg_class c
+         WHERE c.relnamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace))
+    SELECT 'member', pg_describe_object(m.classid, m.objid, 0),
+           obj_description(m.objid, (SELECT c.relname FROM pg_class c WHERE c.oid = m.classid))
+      FROM members m
+    UNION ALL
+    SELECT 'relation', r.name, concat_ws(' ', c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.reloptions::text,
+                                         c.relacl::text, (SELECT r2.rolname FROM pg_roles r2 WHERE r2.oid = c.relowner))
+      FROM rels r JOIN pg_class c ON c.oid = r.oid
+    UNION ALL
+    SELECT 'column', r.name || '.' || a.attname,
+           concat_ws(' ', row_number() OVER (PARTITION BY r.oid ORDER BY a.attnum), format_type(a.atttypid, a.atttypmod),
+                     a.attnotnull, a.attidentity, a.attgenerated, pg_get_expr(ad.adbin, ad.adrelid), a.attacl::text,
+                     col_description(r.oid, a.attnum))
+      FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE r.relkind IN ('r', 'v', 'p')
+    UNION ALL
+    SELECT 'constraint', r.name || ' ' || co.conname,
+           concat_ws(' ', pg_get_constraintdef(co.oid), obj_description(co.oid, 'pg_constraint'))
+      FROM rels r JOIN pg_constraint co ON co.conrelid = r.oid
+    UNION ALL
+    SELECT 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+      FROM rels r JOIN pg_index i ON i.indrelid = r.oid
+    UNION ALL
+    SELECT 'trigger', r.name || ' ' || t.tgname, pg_get_triggerdef(t.oid)
+      FROM rels r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
+    UNION ALL
+    SELECT 'policy', r.name || ' ' || po.polname,
+           concat_ws(' ', po.polcmd, po.polpermissive, (SELECT array_agg(x::regrole::text ORDER BY x::regrole::text)
+                                                          FROM unnest(po.polroles) AS x),
+                     pg_get_expr(po.polqual, po.polrelid), pg_get_expr(po.polwithcheck, po.polrelid))
+      FROM rels r JOIN pg_policy po ON po.polrelid = r.oid
+    UNION ALL
+    SELECT 'view', r.name, pg_get_viewdef(r.oid)
+      FROM rels r WHERE r.relkind = 'v'
+    UNION ALL
+    SELECT 'sequence', r.name, concat_ws(' ', s.seqtypid::regtype, s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle)
+      FROM rels r JOIN pg_sequence s ON s.seqrelid = r.oid
+    UNION ALL
+    SELECT 'function', p.oid::regprocedure::text,
+           concat_ws(' ', md5(pg_get_functiondef(p.oid)), p.proacl::text, obj_description(p.oid, 'pg_proc'))
+      FROM pg_proc p WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
+    UNION ALL
+    SELECT 'dumped', cfg.tbl::regclass::text, cfg.cond
+      FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS cfg (tbl, cond) WHERE e.extname = 'intracker'
+    UNION ALL
+    SELECT 'schema', n.nspname, concat_ws(' ', n.nspacl::text, obj_description(n.oid, 'pg_namespace'))
+      FROM pg_namespace n WHERE n.nspname IN ('intracker', 'intracker_data')
+$$;
+
+DROP EXTENSION intracker CASCADE;
+CREATE EXTENSION intracker VERSION '0.4';
+SELECT extversion FROM pg_extension WHERE extname = 'intracker';
+
+SET ROLE regress_admin;
+SELECT name FROM intracker.create_user('olga@example.com', 'Olga', user_id => '00000000-0000-0000-0000-0000000005e1');
+SELECT name FROM intracker.create_user('pete@example.com', 'Pete', user_id => '00000000-0000-0000-0000-0000000005e2');
+INSERT INTO regress.names VALUES ('00000000-0000-0000-0000-0000000005e1', 'olga'),
+                                 ('00000000-0000-0000-0000-0000000005e2', 'pete');
+SELECT intracker.act_as('00000000-0000-0000-0000-0000000005e1') IS NOT NULL AS acting;
+SELECT id AS p4 FROM intracker.create_project('Before 0.5', github_repo => 'acme/legacy') \gset
+INSERT INTO regress.names VALUES (:'p4', 'p4');
+SELECT role FROM intracker.add_member(:'p4', '00000000-0000-0000-0000-0000000005e2', 'editor');
+INSERT INTO intracker.todos (id, project_id, title, estimate, status, github_issue)
+VALUES ('00000000-0000-0000-0000-0000000005f1', :'p4', 'Old open', 2, 'todo', 7),
+       ('00000000-0000-0000-0000-0000000005f2', :'p4', 'Old done', 1, 'done', NULL);
+INSERT INTO regress.names VALUES ('00000000-0000-0000-0000-0000000005f1', 'old-open'),
+                                 ('00000000-0000-0000-0000-0000000005f2', 'old-done');
+-- Published before the update ...
+SELECT count(*) AS published_at_0_4 FROM intracker.events_since(0);
+-- ... and one event still in the outbox when the update runs.
+SELECT version FROM intracker.update_todo('00000000-0000-0000-0000-0000000005f2', '{"title": "Old done, renamed"}', 1);
+SELECT intracker.act_as(NULL);
+RESET ROLE;
+SELECT count(*) AS in_outbox FROM intracker_data.outbox;
+
+ALTER EXTENSION intracker UPDATE TO '0.5';
+SELECT extversion FROM pg_extension WHERE extname = 'intracker';
+
+SET ROLE regress_admin;
+SELECT intracker.act_as('00000000-0000-0000-0000-0000000005e1') IS NOT NULL AS acting;
+-- Old rows have the new column, empty; the functions that return
+-- intracker.todos return it too.
+SELECT title, status, github_issue, github_issue_url FROM intracker.todos ORDER BY title;
+SELECT title, github_issue_url FROM intracker.create_todo(:'p4', 'New after 0.5', estimate => 3);
+SELECT title, version, github_issue_url FROM intracker.update_todo('00000000-0000-0000-0000-0000000005f1', '{"priority": "high"}', 1);
+SELECT title, regress.named(assigned_to::text) AS assigned_to, github_issue_url
+  FROM intracker.assign_todo('00000000-0000-0000-0000-0000000005f1', '00000000-0000-0000-0000-0000000005e2');
+SELECT title, assigned_to, github_issue_url FROM intracker.unassign_todo('00000000-0000-0000-0000-0000000005f1');
+SELECT title, status, version, github_issue_url FROM intracker.set_todo_status('00000000-0000-0000-0000-0000000005f1', 'in_progress', 4);
+SELECT title, github_issue, github_issue_url FROM intracker.link_github_issue('00000000-0000-0000-0000-0000000005f1', 12);
+SELECT count(*) AS drifted_counters FROM intracker.verify_counters();
+-- A webhook created after the update gets the events published from then
+-- on, the one left in the outbox included; the earlier ones were published
+-- (and fanned out to nobody) before it existed.
+SELECT url, event_types, format, active, signed
+  FROM intracker.create_webhook(:'p4', 'http://localhost:9/legacy', '{todo.*}');
+SELECT count(*) > 0 AS published_now FROM intracker.events_since(0);
+SELECT d.event_seq, d.event_type, regress.named(e.entity_id::text) AS entity, d.state
+  FROM intracker.webhook_deliveries d JOIN intracker.events e ON e.seq = d.event_seq
+ ORDER BY d.event_seq;
+SELECT bool_and(d.payload::jsonb = to_jsonb(e) - 'outbox_id') AS payloads_are_the_events
+  FROM intracker.webhook_deliveries d JOIN intracker_data.events e ON e.seq = d.event_seq;
+SELECT github_repo, has_token, has_webhook_secret FROM intracker.github_settings;
+SELECT intracker.act_as(NULL);
+RESET ROLE;
+
+-- The updated extension is the one a fresh install creates.
+CREATE TABLE regress.updated_catalog AS SELECT * FROM regress.extension_catalog();
+SELECT count(*) > 500 AS catalog_snapshot_taken,
+       count(*) FILTER (WHERE kind = 'member' AND object LIKE 'table intracker_data.%') AS tables
+  FROM regress.updated_catalog;
+DROP EXTENSION intracker CASCADE;
+CREATE EXTENSION intracker;
+SELECT extversion FROM pg_extension WHERE extname = 'intracker';
+(SELECT 'only after the update' AS side, * FROM regress.updated_catalog
+ EXCEPT SELECT 'only after the update', * FROM regress.extension_catalog())
+UNION ALL
+(SELECT 'only in a fresh install', * FROM regress.extension_catalog()
+ EXCEPT SELECT 'only in a fresh install', * FROM regress.updated_catalog)
+ORDER BY 1, 2, 3;

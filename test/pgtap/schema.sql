@@ -13,19 +13,24 @@
 -- dumped), intracker.member_load, intracker.team_dashboard and
 -- intracker.worker_status are read-only views, and the 0.4 event tables
 -- (outbox, events) are written only by the extension's trigger and worker.
+-- 0.5: intracker_data.github_credentials holds secrets and, like the outbox,
+-- has no policy and no privilege for any API role (only SECURITY DEFINER
+-- functions write it); intracker.github_settings is the one view that is not
+-- security_invoker (it filters by membership itself); the 0.5 views are
+-- read-only.
 
 BEGIN;
-SELECT plan(144);
+SELECT plan(177);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
 ------------------------------------------------------------------------------
 
 SELECT has_extension('intracker', 'extension intracker is installed');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.4',
-          'intracker is at version 0.4');
-SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'), '0.4',
-          'the control file''s default_version is 0.4');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.5',
+          'intracker is at version 0.5');
+SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'), '0.5',
+          'the control file''s default_version is 0.5');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.2'),
           '0.1--0.2', 'an installation at 0.1 updates to 0.2 in one step (intracker--0.1--0.2.sql)');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.2' AND target = '0.3'),
@@ -36,6 +41,10 @@ SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source 
           '0.3--0.4', 'an installation at 0.3 updates to 0.4 in one step (intracker--0.3--0.4.sql)');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.4'),
           '0.1--0.2--0.3--0.4', 'an installation at 0.1 updates to 0.4 through 0.2 and 0.3');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.4' AND target = '0.5'),
+          '0.4--0.5', 'an installation at 0.4 updates to 0.5 in one step (intracker--0.4--0.5.sql)');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.5'),
+          '0.1--0.2--0.3--0.4--0.5', 'an installation at 0.1 updates to 0.5 through 0.2, 0.3 and 0.4');
 SELECT has_schema('intracker', 'schema intracker (the API) exists');
 SELECT has_schema('intracker_data', 'schema intracker_data (the storage) exists');
 SELECT is_empty($$
@@ -60,14 +69,29 @@ $$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
               ('intracker.context_todo_limit', '10', 'user'),
               ('intracker.database', 'postgres', 'postmaster'),
               ('intracker.event_retention', '7 days', 'sighup'),
+              ('intracker.github_api_url', 'https://api.github.com', 'superuser'),
+              ('intracker.http_allowed_hosts', '', 'superuser'),
+              ('intracker.http_max_attempts', '10', 'sighup'),
+              ('intracker.http_max_concurrency', '32', 'sighup'),
+              ('intracker.http_retry_base_delay', '1000', 'sighup'),
+              ('intracker.http_timeout', '10000', 'sighup'),
               ('intracker.publish_batch_size', '1000', 'sighup') $$,
-  'the GUCs exist with their defaults: only superusers (or act_as) set the identity ones, any user the context limits; the worker''s database at server start, its tunables on reload');
+  'the GUCs exist with their defaults: only superusers (or act_as) set the identity ones and where HTTP may go, any user the context limits; the worker''s database at server start, its tunables on reload');
 SELECT results_eq($$
     SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
      WHERE name IN ('intracker.context_max_bytes', 'intracker.context_todo_limit') ORDER BY name
 $$, $$ VALUES ('intracker.context_max_bytes', 'integer', 'B', '1024', '16777216'),
               ('intracker.context_todo_limit', 'integer', '', '0', '1000') $$,
   'context_max_bytes is in bytes (1 kB to 16 MB), context_todo_limit 0 to 1000');
+SELECT results_eq($$
+    SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
+     WHERE name IN ('intracker.http_max_concurrency', 'intracker.http_timeout', 'intracker.http_max_attempts',
+                    'intracker.http_retry_base_delay') ORDER BY name
+$$, $$ VALUES ('intracker.http_max_attempts', 'integer', '', '1', '100'),
+              ('intracker.http_max_concurrency', 'integer', '', '1', '1000'),
+              ('intracker.http_retry_base_delay', 'integer', 'ms', '10', '3600000'),
+              ('intracker.http_timeout', 'integer', 'ms', '100', '600000') $$,
+  'the HTTP tunables: 1 to 1000 requests in flight, a timeout of 100 ms to 10 min, 1 to 100 attempts, a first retry after 10 ms to 1 h');
 
 ------------------------------------------------------------------------------
 -- Tables (schema intracker_data)
@@ -75,8 +99,9 @@ $$, $$ VALUES ('intracker.context_max_bytes', 'integer', 'B', '1024', '16777216'
 
 SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
-          'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, and the event outbox and log');
+          'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
+          'webhooks', 'github_credentials', 'deliveries', 'github_inbound'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, and the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -89,6 +114,7 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind IN ('r', 'p')
        AND NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*'))
        AND c.oid <> 'intracker_data.outbox'::regclass  -- owner-only on purpose, asserted below
+       AND c.oid <> 'intracker_data.github_credentials'::regclass  -- secrets: owner-only on purpose, asserted below
 $$, 'every table in intracker_data has a SELECT policy (RLS without one would hide everything)');
 -- 0.4: nobody but the extension's owner (the trigger, the worker) touches the
 -- outbox, so nobody can forge an event; users read published events under RLS.
@@ -99,6 +125,47 @@ SELECT ok(NOT has_table_privilege('intracker_user', 'intracker_data.outbox', 'SE
           AND NOT has_table_privilege('intracker_admin', 'intracker_data.outbox', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
           AND NOT has_sequence_privilege('intracker_user', 'intracker_data.outbox_id_seq', 'USAGE, SELECT, UPDATE'),
           'intracker_user and intracker_admin have no privilege on the outbox or its sequence');
+-- 0.5: the GitHub credentials (token, webhook secret) likewise: written only
+-- by the SECURITY DEFINER set_github_token / set_github_webhook_secret, read
+-- only by the worker and github_webhook(); members see intracker.github_settings.
+SELECT is_empty($$
+    SELECT p.polname FROM pg_policy p WHERE p.polrelid = 'intracker_data.github_credentials'::regclass
+$$, 'intracker_data.github_credentials has no policy: with RLS on, only its owner sees it');
+SELECT ok(NOT has_table_privilege('intracker_user', 'intracker_data.github_credentials', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.github_credentials', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_any_column_privilege('intracker_user', 'intracker_data.github_credentials', 'SELECT, INSERT, UPDATE, REFERENCES')
+          AND NOT has_any_column_privilege('intracker_admin', 'intracker_data.github_credentials', 'SELECT, INSERT, UPDATE, REFERENCES'),
+          'intracker_user and intracker_admin have no privilege on intracker_data.github_credentials, not even on one column');
+-- The webhooks: owners read them under RLS, but never the secret column;
+-- the deliveries and the inbound log are read-only for users (the worker and
+-- the SECURITY DEFINER API write them).
+SELECT policies_are('intracker_data', 'webhooks', ARRAY['webhooks_select'],
+    'webhooks: a SELECT policy only (create_webhook and friends write it)');
+SELECT policies_are('intracker_data', 'deliveries', ARRAY['deliveries_select'],
+    'deliveries: a SELECT policy only (the worker and the API functions write it)');
+SELECT policies_are('intracker_data', 'github_inbound', ARRAY['github_inbound_select'],
+    'github_inbound: a SELECT policy only (github_webhook writes it)');
+SELECT is_empty($$
+    SELECT p.polrelid::regclass, p.polname FROM pg_policy p
+     WHERE p.polrelid IN ('intracker_data.webhooks'::regclass, 'intracker_data.deliveries'::regclass,
+                          'intracker_data.github_inbound'::regclass)
+       AND p.polcmd <> 'r'
+$$, 'every policy of webhooks, deliveries and github_inbound is a SELECT policy');
+SELECT ok(NOT has_column_privilege('intracker_user', 'intracker_data.webhooks', 'secret', 'SELECT')
+          AND NOT has_column_privilege('intracker_admin', 'intracker_data.webhooks', 'secret', 'SELECT')
+          AND has_column_privilege('intracker_user', 'intracker_data.webhooks', 'signed', 'SELECT'),
+          'intracker_user and intracker_admin cannot read webhooks.secret (only whether one is set: signed)');
+SELECT is_empty($$
+    SELECT c.relname, r.rolname FROM pg_class c
+     CROSS JOIN (VALUES ('intracker_user'), ('intracker_admin')) AS r (rolname)
+     WHERE c.oid IN ('intracker_data.webhooks'::regclass, 'intracker_data.deliveries'::regclass,
+                     'intracker_data.github_inbound'::regclass)
+       AND (has_table_privilege(r.rolname, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+            OR has_any_column_privilege(r.rolname, c.oid, 'INSERT, UPDATE, REFERENCES'))
+$$, 'intracker_user and intracker_admin cannot write webhooks, deliveries or github_inbound directly');
+SELECT ok(NOT has_sequence_privilege('intracker_user', 'intracker_data.delivery_position_seq', 'USAGE, SELECT, UPDATE')
+          AND NOT has_sequence_privilege('intracker_admin', 'intracker_data.delivery_position_seq', 'USAGE, SELECT, UPDATE'),
+          'intracker_user and intracker_admin have no privilege on the delivery order sequence');
 SELECT policies_are('intracker_data', 'events', ARRAY['events_select'],
     'events: a SELECT policy only (the worker writes it)');
 SELECT ok(has_table_privilege('intracker_user', 'intracker_data.events', 'SELECT')
@@ -189,6 +256,16 @@ $$, 'every table in intracker_data except the derived member_load, progress coun
 SELECT ok('intracker_data.events'::regclass::oid = ANY (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))
           AND NOT ('intracker_data.outbox'::regclass::oid = ANY (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))),
           'the event log is registered with pg_extension_config_dump, the outbox deliberately not');
+-- A sequence's position is dumped only when the sequence itself is
+-- registered (marking its table is not enough, not even for an identity
+-- column): otherwise a restored database hands out ids that the restored
+-- rows already have.  The outbox's sequence goes with the outbox.
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c
+     WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'S'
+       AND c.oid <> 'intracker_data.outbox_id_seq'::regclass  -- the outbox is not dumped, see above
+       AND c.oid <> ALL (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))
+$$, 'every sequence in intracker_data except the outbox''s is registered with pg_extension_config_dump (its position is dumped)');
 SELECT ok(NOT ('intracker_data.member_load'::regclass::oid
                = ANY (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))),
           'member_load (derived, rebuilt by the triggers on restore) is deliberately NOT registered with pg_extension_config_dump');
@@ -411,8 +488,10 @@ $$, 'no API view exposes an internal todo column');
 
 SELECT views_are('intracker',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'my_todos',
-          'member_load', 'team_dashboard', 'events', 'worker_status'],
-    'intracker has exactly the twelve API views');
+          'member_load', 'team_dashboard', 'events', 'worker_status',
+          -- 0.5: webhooks and GitHub sync
+          'webhooks', 'webhook_deliveries', 'github_calls', 'github_inbound', 'github_settings', 'deliverer_status'],
+    'intracker has exactly the eighteen API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -429,7 +508,48 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind = 'v'
        AND NOT coalesce('security_invoker=true' = ANY (c.reloptions)
                         OR 'security_invoker=on' = ANY (c.reloptions), false)
+       AND c.oid <> 'intracker.github_settings'::regclass  -- a definer view on purpose, asserted below
 $$, 'every view in intracker is security_invoker, so RLS applies to the caller');
+-- 0.5: github_settings tells members whether a token and a webhook secret are
+-- set, which they may not read from github_credentials: it runs as its owner
+-- (the superuser who created the extension) and filters by membership itself.
+SELECT ok((SELECT NOT coalesce('security_invoker=true' = ANY (c.reloptions)
+                               OR 'security_invoker=on' = ANY (c.reloptions), false)
+                  AND (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = c.relowner)
+             FROM pg_class c WHERE c.oid = 'intracker.github_settings'::regclass),
+          'intracker.github_settings is deliberately NOT security_invoker: it runs as its (superuser) owner');
+SELECT ok(pg_get_viewdef('intracker.github_settings'::regclass) LIKE '%intracker_data.my_project_ids(''viewer''::text)%',
+          'intracker.github_settings filters its rows by the caller''s memberships (my_project_ids(''viewer''))');
+SELECT columns_are('intracker', 'github_settings',
+    ARRAY['project_id', 'github_repo', 'has_token', 'has_webhook_secret', 'updated_by', 'updated_at'],
+    'intracker.github_settings shows whether a token and a webhook secret are set, never their values');
+-- Its effect, as a plain API role (RLS and privileges apply): the owner of a
+-- project with a token sees has_token, a non-member sees no row at all.
+SELECT intracker.create_user('gh-owner@example.com', 'Gh Owner', user_id => '00000000-0000-4000-8000-0000000005a1') IS NOT NULL
+   AND intracker.create_user('gh-stranger@example.com', 'Gh Stranger', user_id => '00000000-0000-4000-8000-0000000005a2') IS NOT NULL
+    AS fixture_users \gset
+SET LOCAL intracker.acting_user = '00000000-0000-4000-8000-0000000005a1';
+SELECT id AS gh_project FROM intracker.create_project('GitHub settings', github_repo => 'octo/settings') \gset
+SELECT has_token AS fixture_token FROM intracker.set_github_token(:'gh_project', 'ghp_secret_value') \gset
+SET LOCAL ROLE tester_plain;
+SELECT results_eq($$
+    SELECT github_repo, has_token, has_webhook_secret FROM intracker.github_settings
+     WHERE project_id = '$$ || :'gh_project' || $$'
+$$, $$ VALUES ('octo/settings', true, false) $$,
+  'intracker.github_settings: the project''s owner (a plain API role) sees the repository and that a token is set');
+SELECT ok(test_helpers.error_of('SELECT * FROM intracker_data.github_credentials') ->> 'sqlstate' = '42501',
+          'a plain API role cannot read intracker_data.github_credentials itself (42501)');
+RESET ROLE;
+SET LOCAL intracker.acting_user = '00000000-0000-4000-8000-0000000005a2';
+SET LOCAL ROLE tester_plain;
+SELECT is_empty($$ SELECT * FROM intracker.github_settings $$,
+  'intracker.github_settings: a non-member sees no row (the definer view filters by membership)');
+-- require_github() is executable by intracker_user and runs as its owner: it
+-- must not tell a non-member a project's repository.
+SELECT is(test_helpers.error_of($$SELECT intracker_data.require_github('$$ || :'gh_project' || $$', false)$$) ->> 'sqlstate',
+          'PT404', 'a non-member calling intracker_data.require_github() learns nothing about the project (PT404)');
+RESET ROLE;
+RESET intracker.acting_user;
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind = 'v'
@@ -438,13 +558,16 @@ $$, 'every view in intracker has a COMMENT (the OpenAPI description)');
 
 -- Auto-updatable views: PostgREST POST/PATCH/DELETE work on them.  The
 -- exceptions are the read-only views member_load (derived counters; members
--- change their settings with set_availability / set_capacity) and
--- team_dashboard (derived counters).
+-- change their settings with set_availability / set_capacity),
+-- team_dashboard (derived counters), worker_status and deliverer_status (the
+-- workers' state) and github_settings (a join; the set_github_* functions
+-- write).  The other 0.5 views are simple, but only SELECT is granted on them.
 SELECT is_empty($$
     SELECT table_name FROM information_schema.views
      WHERE table_schema = 'intracker' AND (is_updatable <> 'YES' OR is_insertable_into <> 'YES')
-       AND table_name NOT IN ('member_load', 'team_dashboard', 'worker_status')  -- read-only by design, asserted below
-$$, 'every view in intracker except member_load, team_dashboard and worker_status is updatable, deletable and insertable');
+       AND table_name NOT IN ('member_load', 'team_dashboard', 'worker_status',
+                              'deliverer_status', 'github_settings')  -- read-only by design, asserted below
+$$, 'every view in intracker except member_load, team_dashboard, worker_status, deliverer_status and github_settings is updatable, deletable and insertable');
 SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
                             is_trigger_deletable, is_trigger_insertable_into)
              FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'worker_status'),
@@ -453,6 +576,59 @@ SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_up
 SELECT ok(has_table_privilege('intracker_user', 'intracker.events', 'SELECT')
           AND NOT has_table_privilege('intracker_user', 'intracker.events', 'INSERT, UPDATE, DELETE, TRUNCATE'),
           'intracker.events is read-only for users: the view is simple, but only SELECT is granted');
+-- 0.5: the views of webhooks, deliveries, GitHub calls and settings, the
+-- inbound log and the deliverer are read-only: the API functions write.
+SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
+                            is_trigger_deletable, is_trigger_insertable_into)
+             FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'deliverer_status'),
+          'NO NO NO NO NO',
+          'intracker.deliverer_status is NOT updatable, deletable or insertable (not even through a trigger)');
+SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
+                            is_trigger_deletable, is_trigger_insertable_into)
+             FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'github_settings'),
+          'NO NO NO NO NO',
+          'intracker.github_settings is NOT updatable, deletable or insertable (not even through a trigger)');
+SELECT is_empty($$
+    SELECT c.relname, r.rolname FROM pg_class c
+     CROSS JOIN (VALUES ('intracker_user'), ('intracker_admin')) AS r (rolname)
+     WHERE c.oid IN ('intracker.webhooks'::regclass, 'intracker.webhook_deliveries'::regclass,
+                     'intracker.github_calls'::regclass, 'intracker.github_inbound'::regclass,
+                     'intracker.github_settings'::regclass, 'intracker.deliverer_status'::regclass)
+       AND (NOT has_table_privilege(r.rolname, c.oid, 'SELECT')
+            OR has_table_privilege(r.rolname, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+            OR has_any_column_privilege(r.rolname, c.oid, 'INSERT, UPDATE, REFERENCES'))
+$$, 'the 0.5 views are read-only for users: only SELECT is granted (webhooks, webhook_deliveries, github_calls and github_inbound are simple views, the writes go through the API functions)');
+SELECT is_empty($$
+    SELECT table_name FROM information_schema.view_table_usage
+     WHERE view_schema = 'intracker' AND table_schema = 'intracker_data' AND table_name = 'github_credentials'
+       AND view_name <> 'github_settings'
+$$, 'no view but github_settings reads intracker_data.github_credentials');
+SELECT is_empty($$
+    SELECT c.relname, a.attname FROM pg_class c
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE c.relnamespace = 'intracker'::regnamespace
+       AND a.attname IN ('secret', 'token', 'webhook_secret')
+$$, 'no API view has a secret, token or webhook_secret column');
+SELECT columns_are('intracker', 'webhooks',
+    ARRAY['id', 'project_id', 'url', 'event_types', 'format', 'active', 'signed', 'created_by', 'created_at',
+          'updated_at'], 'intracker.webhooks has the documented columns (signed, never the secret)');
+SELECT results_eq($$
+    SELECT a.attname::text COLLATE "default" FROM pg_attribute a
+     WHERE a.attrelid = 'intracker.webhook_deliveries'::regclass AND a.attnum > 0 ORDER BY a.attnum
+$$, $$ VALUES ('id'), ('webhook_id'), ('project_id'), ('event_seq'), ('event_type'), ('state'), ('attempts'),
+              ('last_status'), ('last_error'), ('next_attempt_at'), ('duration_ms'), ('created_at'),
+              ('last_attempt_at'), ('delivered_at'), ('redelivery_of'), ('payload') $$,
+  'intracker.webhook_deliveries has the documented columns in order');
+SELECT columns_are('intracker', 'github_calls',
+    ARRAY['id', 'project_id', 'todo_id', 'action', 'event_seq', 'state', 'attempts', 'last_status', 'last_error',
+          'next_attempt_at', 'duration_ms', 'created_at', 'last_attempt_at', 'delivered_at', 'redelivery_of',
+          'request_body'], 'intracker.github_calls has the documented columns');
+SELECT columns_are('intracker', 'github_inbound',
+    ARRAY['id', 'project_id', 'event', 'action', 'issue_number', 'pr_number', 'todo_id', 'outcome', 'detail',
+          'received_at'], 'intracker.github_inbound has the documented columns');
+SELECT columns_are('intracker', 'deliverer_status',
+    ARRAY['pid', 'state', 'in_flight', 'pending', 'waiting_for_retry', 'attempts', 'delivered', 'dead',
+          'last_error', 'last_error_at', 'started_at'], 'intracker.deliverer_status has the documented columns');
 SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
                             is_trigger_deletable, is_trigger_insertable_into)
              FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'team_dashboard'),
@@ -512,9 +688,22 @@ SELECT set_eq($$
     SELECT column_name::text COLLATE "default" FROM information_schema.columns
      WHERE table_schema = 'intracker' AND table_name = 'features' AND is_updatable = 'NO'
 $$, ARRAY['todos_total', 'todos_done', 'progress'], 'only the computed progress columns of intracker.features are read-only');
+-- 0.5: what the deliveries views compute: the next attempt only while one
+-- is due, and the GitHub call's action from its event type.
+SELECT set_eq($$
+    SELECT column_name::text COLLATE "default" FROM information_schema.columns
+     WHERE table_schema = 'intracker' AND table_name = 'webhook_deliveries' AND is_updatable = 'NO'
+$$, ARRAY['next_attempt_at'], 'only the computed next_attempt_at of intracker.webhook_deliveries is read-only');
+SELECT set_eq($$
+    SELECT column_name::text COLLATE "default" FROM information_schema.columns
+     WHERE table_schema = 'intracker' AND table_name = 'github_calls' AND is_updatable = 'NO'
+$$, ARRAY['action', 'next_attempt_at'], 'only the computed action and next_attempt_at of intracker.github_calls are read-only');
 SELECT is_empty($$
     SELECT table_name, column_name FROM information_schema.columns
-     WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard', 'worker_status') AND is_updatable = 'NO'
+     WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard', 'worker_status',
+                                                             'deliverer_status', 'github_settings',  -- read-only views
+                                                             'webhook_deliveries', 'github_calls')  -- asserted above
+       AND is_updatable = 'NO'
 $$, 'every column of the other updatable views maps to a table column (updatable, embeddable)');
 SELECT is_empty($$
     SELECT table_name FROM information_schema.columns
@@ -540,7 +729,7 @@ SELECT columns_are('intracker', 'sessions',
 SELECT columns_are('intracker', 'todos',
     ARRAY['id', 'project_id', 'feature_id', 'title', 'description', 'status', 'priority', 'estimate', 'tags',
           'assigned_to', 'created_by', 'completed_by', 'blocked_reason', 'due_date', 'github_issue', 'github_pr',
-          'completed_at', 'created_at', 'updated_at', 'version'],
+          'completed_at', 'created_at', 'updated_at', 'version', 'github_issue_url'],
     'intracker.todos has the columns of the data model');
 
 ------------------------------------------------------------------------------
@@ -557,7 +746,10 @@ SELECT functions_are('intracker',
           -- 0.3: context documents
           'team_context', 'resume_context',
           -- 0.4: events
-          'events_since', 'listen_project', 'project_channel'],
+          'events_since', 'listen_project', 'project_channel',
+          -- 0.5: webhooks and GitHub sync
+          'create_webhook', 'set_webhook_active', 'delete_webhook', 'redeliver', 'set_github_token',
+          'set_github_webhook_secret', 'link_github_issue', 'create_github_issue', 'github_webhook'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -602,6 +794,25 @@ $$, $$ VALUES
     ('update_todo', 'todo_id uuid, changes jsonb, expected_version integer', 'intracker.todos'),
     ('verify_counters', 'project_id uuid', 'record')
 $$, 'API functions have the names, parameter names and (view) return types of the contract');
+SELECT results_eq($$
+    SELECT p.proname::text COLLATE "default", pg_get_function_identity_arguments(p.oid), p.prorettype::regtype::text,
+           coalesce(pg_get_expr(p.proargdefaults, 0), '') COLLATE "default"
+      FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
+       AND p.proname IN ('create_webhook', 'set_webhook_active', 'delete_webhook', 'redeliver', 'set_github_token',
+                         'set_github_webhook_secret', 'link_github_issue', 'create_github_issue', 'github_webhook')
+     ORDER BY 1
+$$, $$ VALUES
+    ('create_github_issue', 'todo_id uuid', 'intracker.github_calls', ''),
+    ('create_webhook', 'project_id uuid, url text, event_types text[], secret text, format text', 'intracker.webhooks',
+     '''{*}''::text[], NULL::text, ''json''::text'),
+    ('delete_webhook', 'webhook_id uuid', 'intracker.webhooks', ''),
+    ('github_webhook', 'payload jsonb, signature text, event text', 'jsonb', 'NULL::text, NULL::text'),
+    ('link_github_issue', 'todo_id uuid, issue_number integer', 'intracker.todos', ''),
+    ('redeliver', 'delivery_id uuid', 'intracker.webhook_deliveries', ''),
+    ('set_github_token', 'project_id uuid, token text', 'intracker.github_settings', ''),
+    ('set_github_webhook_secret', 'project_id uuid, secret text', 'intracker.github_settings', ''),
+    ('set_webhook_active', 'webhook_id uuid, active boolean', 'intracker.webhooks', '')
+$$, 'the 0.5 API functions have the names, parameter names, (view) return types and defaults of the contract');
 -- The set-returning functions: their result columns are part of the contract.
 SELECT results_eq($$
     SELECT p.proname::text COLLATE "default", p.proretset, pg_get_function_result(p.oid)
@@ -707,7 +918,19 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker_data.lock_user_if_active(uuid)',
           -- 0.4: events_since publishes pending events when no worker does, and
           -- worker_status counts the outbox that users cannot read.
-          'intracker_data.publish_pending_events()', 'intracker_data.event_log_state()'],
+          'intracker_data.publish_pending_events()', 'intracker_data.event_log_state()',
+          -- 0.5: secrets go where no API role can read them; each of these
+          -- checks the caller's role first (owners manage webhooks and GitHub
+          -- credentials, owners or editors redeliver, editors create issues) ...
+          'intracker.create_webhook(uuid,text,text[],text,text)', 'intracker_data.owned_webhook(uuid,text)',
+          'intracker.set_webhook_active(uuid,boolean)', 'intracker.delete_webhook(uuid)', 'intracker.redeliver(uuid)',
+          'intracker.set_github_token(uuid,text)', 'intracker.set_github_webhook_secret(uuid,text)',
+          'intracker.create_github_issue(uuid)',
+          -- ... github_webhook verifies the HMAC signature of the payload
+          -- before anything else (GitHub has no role) ...
+          'intracker.github_webhook(jsonb,text,text)',
+          -- ... and deliverer_status counts the deliveries of all projects (counts only).
+          'intracker_data.delivery_backlog()'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
