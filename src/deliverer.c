@@ -135,6 +135,7 @@ static int	n_results;
 static TimestampTz oldest_result_at;
 static DelivererStatus status;
 static bool schema_warned;		/* said that the extension is missing */
+static bool issues_to_link = true;	/* created issues not yet on their todos (at start: look) */
 
 #define LOAD_QUERY \
 	"WITH queues AS (" \
@@ -147,7 +148,10 @@ static bool schema_warned;		/* said that the extension is missing */
 	"            WHEN p.github_repo IS NULL THEN NULL" \
 	"            WHEN d.event_type = 'github.create_issue'" \
 	"              THEN pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues'" \
-	"            ELSE pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues/' || t.github_issue END," \
+	"            ELSE pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues/' ||" \
+	"                 coalesce(t.github_issue, (SELECT c.issue_number FROM intracker_data.deliveries c" \
+	"                                           WHERE c.todo_id = d.todo_id AND c.event_type = 'github.create_issue'" \
+	"                                             AND c.state = 'delivered' ORDER BY c.position DESC LIMIT 1)) END," \
 	"       CASE WHEN d.kind = 'webhook' THEN NULL" \
 	"            WHEN p.github_repo IS NULL THEN 'the project has no GitHub repository'" \
 	"            WHEN t.id IS NULL THEN 'the todo was deleted'" \
@@ -169,13 +173,29 @@ static bool schema_warned;		/* said that the extension is missing */
 	"UPDATE intracker_data.deliveries" \
 	"   SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4," \
 	"       next_attempt_at = coalesce($5, next_attempt_at), last_attempt_at = $6, duration_ms = $7," \
-	"       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 END" \
+	"       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 END, issue_number = $8, issue_url = $9" \
 	" WHERE id = $1"
 
-/* a created issue; the todo keeps a link made meanwhile */
-#define LINK_ISSUE_QUERY \
-	"UPDATE intracker_data.todos SET github_issue = $2, github_issue_url = $3" \
-	" WHERE id = $1 AND github_issue IS NULL"
+/*
+ * Store created issues on their todos.  A todo locked by a user's open
+ * transaction is skipped (the deliverer must never wait for a user) and
+ * linked in a later round; a todo linked meanwhile keeps its link.
+ */
+#define LINK_ISSUES_QUERY \
+	"UPDATE intracker_data.todos t SET github_issue = l.issue_number, github_issue_url = l.issue_url" \
+	"  FROM (SELECT DISTINCT ON (d.todo_id) d.todo_id, d.issue_number, d.issue_url" \
+	"          FROM intracker_data.deliveries d" \
+	"          JOIN intracker_data.todos u ON u.id = d.todo_id AND u.github_issue IS NULL" \
+	"         WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered' AND d.issue_number IS NOT NULL" \
+	"         ORDER BY d.todo_id, d.position DESC" \
+	"           FOR UPDATE OF u SKIP LOCKED) l" \
+	" WHERE t.id = l.todo_id"
+
+#define ISSUES_TO_LINK_QUERY \
+	"SELECT EXISTS (SELECT FROM intracker_data.deliveries d" \
+	"                 JOIN intracker_data.todos u ON u.id = d.todo_id AND u.github_issue IS NULL" \
+	"                WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
+	"                  AND d.issue_number IS NOT NULL)"
 
 static void
 set_state(const char *state)
@@ -273,15 +293,14 @@ static void
 record_results(void)
 {
 	static SPIPlanPtr record_plan = NULL;
-	static SPIPlanPtr link_plan = NULL;
-	Oid			record_types[7] = {UUIDOID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID};
-	Oid			link_types[3] = {UUIDOID, INT4OID, TEXTOID};
+	Oid			record_types[9] = {UUIDOID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID,
+	INT4OID, TEXTOID};
 
 	for (int i = 0; i < n_results; i++)
 	{
 		DeliveryResult *r = &results[i];
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		values[9];
+		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n'};
 
 		values[0] = UUIDPGetDatum(&r->id);
 		values[1] = CStringGetTextDatum(r->state);
@@ -296,22 +315,35 @@ record_results(void)
 			nulls[4] = 'n';
 		values[5] = TimestampTzGetDatum(r->attempted_at);
 		values[6] = Float8GetDatum(r->duration_ms);
-		if (SPI_execute_plan(intracker_kept_plan(&record_plan, RECORD_QUERY, 7, record_types, 0),
-							 values, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record a delivery");
-
 		if (r->links_issue)
 		{
-			char		link_nulls[3] = {' ', ' ', r->issue_url ? ' ' : 'n'};
-
-			values[0] = UUIDPGetDatum(&r->todo_id);
-			values[1] = Int32GetDatum(r->issue_number);
-			values[2] = r->issue_url ? CStringGetTextDatum(r->issue_url) : (Datum) 0;
-			if (SPI_execute_plan(intracker_kept_plan(&link_plan, LINK_ISSUE_QUERY, 3, link_types, 0),
-								 values, link_nulls, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not store a created GitHub issue");
+			values[7] = Int32GetDatum(r->issue_number);
+			nulls[7] = ' ';
+			values[8] = r->issue_url ? CStringGetTextDatum(r->issue_url) : (Datum) 0;
+			nulls[8] = r->issue_url ? ' ' : 'n';
+			issues_to_link = true;
 		}
+		if (SPI_execute_plan(intracker_kept_plan(&record_plan, RECORD_QUERY, 9, record_types, 0),
+							 values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record a delivery");
 	}
+}
+
+/* Link created issues to their todos; some may wait for a user's lock. */
+static void
+link_created_issues(void)
+{
+	static SPIPlanPtr link_plan = NULL;
+	static SPIPlanPtr left_plan = NULL;
+	bool		isnull;
+
+	if (SPI_execute_plan(intracker_kept_plan(&link_plan, LINK_ISSUES_QUERY, 0, NULL, 0),
+						 NULL, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not store created GitHub issues");
+	if (SPI_execute_plan(intracker_kept_plan(&left_plan, ISSUES_TO_LINK_QUERY, 0, NULL, 0),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the GitHub issues left to link");
+	issues_to_link = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* ----------------------------------------------------------------
@@ -373,6 +405,9 @@ fill_slot(Slot *slot, SPITupleTable *tuptable, const Candidate *candidate, Times
 		strlcpy(d->id_text, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->id))),
 				sizeof(d->id_text));
 		slot->chain_len++;
+		/* what follows a creation may need its issue number: loaded once it is recorded */
+		if (strcmp(d->method, "POST") == 0 && d->is_github)
+			break;
 	}
 	MemoryContextSwitchTo(old);
 	slot->in_use = true;
@@ -644,6 +679,8 @@ delivery_round(bool load, TimestampTz *next_due)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		record_results();
+		if (issues_to_link)
+			link_created_issues();
 		if (load && slots_in_use < intracker_http_max_concurrency)
 			*next_due = load_chains();
 		SPI_finish();

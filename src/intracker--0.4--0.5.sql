@@ -28,11 +28,13 @@ CREATE FUNCTION intracker_data.valid_event_patterns(patterns text[])
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT pg_catalog.bool_and(p ~ '^(\*|(project|feature|todo|member|dependency|session|conflict)\.(\*|[a-z_]+))$')
+    SELECT pg_catalog.bool_and(p ~ ('^(\*|(project|feature|todo)\.(\*|created|updated|assigned|status_changed|deleted)'
+                                    '|member\.(\*|added|updated|removed)|dependency\.(\*|added|removed)'
+                                    '|session\.(\*|started|updated|ended|deleted)|conflict\.(\*|rejected))$'))
       FROM pg_catalog.unnest(patterns) AS p;
 END;
 COMMENT ON FUNCTION intracker_data.valid_event_patterns(text[]) IS
-    'True when every pattern is ''*'', ''entity.*'' or an event type (entity.action).';
+    'True when every pattern is ''*'', ''entity.*'' or an event type that exists (entity.action).';
 
 CREATE FUNCTION intracker_data.event_matches(event_type text, patterns text[])
 RETURNS boolean
@@ -81,7 +83,7 @@ CREATE TABLE intracker_data.github_credentials (
 );
 CREATE INDEX github_credentials_updated_by_idx ON intracker_data.github_credentials (updated_by);
 COMMENT ON TABLE intracker_data.github_credentials IS
-    'GitHub token (for the worker''s API calls) and webhook secret (to verify inbound deliveries) of a project. Set by owners with set_github_credentials(); never readable through the API.';
+    'GitHub token (for the worker''s API calls) and webhook secret (to verify inbound deliveries) of a project. Set by owners with set_github_token() and set_github_webhook_secret(); never readable through the API.';
 COMMENT ON CONSTRAINT github_credentials_token_format ON intracker_data.github_credentials IS 'token must be 1 to 1000 printable ASCII characters without spaces.';
 COMMENT ON CONSTRAINT github_credentials_webhook_secret_length ON intracker_data.github_credentials IS 'webhook_secret must be 1 to 1000 characters.';
 
@@ -117,6 +119,9 @@ CREATE TABLE intracker_data.deliveries (
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     delivered_at    timestamptz,
     redelivery_of   uuid,
+    -- create_issue: the issue GitHub created (the deliverer then links the todo)
+    issue_number    integer,
+    issue_url       text,
     CONSTRAINT deliveries_target CHECK (CASE kind WHEN 'webhook' THEN webhook_id = queue_id
                                                   ELSE todo_id IS NOT NULL AND queue_id = project_id END)
 );
@@ -127,6 +132,8 @@ CREATE INDEX deliveries_project_idx ON intracker_data.deliveries (project_id, cr
 CREATE INDEX deliveries_webhook_id_idx ON intracker_data.deliveries (webhook_id);
 CREATE INDEX deliveries_todo_id_idx ON intracker_data.deliveries (todo_id);
 CREATE INDEX deliveries_done_idx ON intracker_data.deliveries (created_at) WHERE state IN ('delivered', 'dead');
+CREATE INDEX deliveries_created_issue_idx ON intracker_data.deliveries (todo_id)
+    WHERE event_type = 'github.create_issue' AND state = 'delivered';
 COMMENT ON TABLE intracker_data.deliveries IS
     'Outgoing HTTP calls: webhook deliveries and GitHub API calls, durable until delivered or dead; delivered and dead ones are kept for intracker.event_retention.';
 COMMENT ON CONSTRAINT deliveries_kind_valid ON intracker_data.deliveries IS 'kind must be webhook or github.';
@@ -160,6 +167,7 @@ SELECT pg_catalog.pg_extension_config_dump('intracker_data.github_credentials', 
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.deliveries', '');
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.github_inbound', '');
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.delivery_position_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.github_inbound_id_seq', '');
 
 -- Members see GitHub calls and inbound results; only owners see webhooks and
 -- their deliveries (a webhook URL is often itself a credential, e.g. Slack's).
@@ -240,11 +248,13 @@ CREATE VIEW intracker.github_calls WITH (security_invoker = true) AS
 SELECT d.id, d.project_id, d.todo_id, pg_catalog.substr(d.event_type, 8) AS action, d.event_seq,
        d.state, d.attempts, d.last_status, d.last_error,
        CASE WHEN d.state IN ('pending', 'failed') THEN d.next_attempt_at END AS next_attempt_at,
-       d.duration_ms, d.created_at, d.last_attempt_at, d.delivered_at, d.redelivery_of, d.body AS request_body
+       d.duration_ms, d.created_at, d.last_attempt_at, d.delivered_at, d.redelivery_of, d.body AS request_body,
+       d.issue_number, d.issue_url
   FROM intracker_data.deliveries d
  WHERE d.kind = 'github';
 COMMENT ON VIEW intracker.github_calls IS
     'GitHub API calls of your projects: create_issue, close_issue, reopen_issue, with the same states and retries as webhook deliveries.';
+COMMENT ON COLUMN intracker.github_calls.issue_number IS 'create_issue: the number of the issue GitHub created (stored on the todo as github_issue).';
 
 CREATE VIEW intracker.github_inbound WITH (security_invoker = true) AS
 SELECT id, project_id, event, action, issue_number, pr_number, todo_id, outcome, detail, received_at
@@ -676,8 +686,10 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    repo text := (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = require_github.project_id);
+    repo text;
 BEGIN
+    PERFORM intracker_data.require_role(require_github.project_id, 'viewer', 'use GitHub sync');
+    repo := (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = require_github.project_id);
     IF repo IS NULL THEN
         RAISE EXCEPTION 'project % has no GitHub repository', project_id
             USING ERRCODE = '55000', HINT = 'Set github_repo with intracker.update_project().';
@@ -691,7 +703,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker_data.require_github(uuid, boolean) IS
-    'The project''s github_repo; 55000 when it (or, with need_token, the token) is not set.';
+    'The project''s github_repo for a member of it (PT404 otherwise); 55000 when it (or, with need_token, the token) is not set.';
 
 CREATE FUNCTION intracker.link_github_issue(todo_id uuid, issue_number integer)
 RETURNS intracker.todos
@@ -727,11 +739,22 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    project uuid := intracker_data.project_of('intracker_data.todos', create_github_issue.todo_id);
+    project uuid;
     todo intracker_data.todos;
     call_id uuid;
     result intracker.github_calls;
 BEGIN
+    -- As definer RLS does not hide the todo: say "not found" to non-members
+    -- before anything else, as project_of() does under RLS.
+    PERFORM intracker_data.require_user();
+    IF create_github_issue.todo_id IS NULL THEN
+        RAISE EXCEPTION 'todo id must not be null' USING ERRCODE = '22023';
+    END IF;
+    project := (SELECT t.project_id FROM intracker_data.todos t WHERE t.id = create_github_issue.todo_id);
+    IF project IS NULL OR intracker_data.my_role(project) IS NULL THEN
+        RAISE EXCEPTION 'todo % not found', create_github_issue.todo_id
+            USING ERRCODE = 'PT404', HINT = 'The todo does not exist or you are not a member of its project.';
+    END IF;
     PERFORM intracker_data.require_role(project, 'editor', 'create GitHub issues');
     PERFORM intracker_data.require_github(project, true);
     SELECT t.* INTO todo FROM intracker_data.todos t WHERE t.id = create_github_issue.todo_id FOR UPDATE;
@@ -869,8 +892,9 @@ BEGIN
                 VALUES (verified[i], event, action, pr, 'ignored', 'the pull request names no issue with "Fixes #N"');
             END IF;
         ELSE
-            INSERT INTO intracker_data.github_inbound (project_id, event, action, outcome)
-            VALUES (verified[i], event, action, 'ignored');
+            INSERT INTO intracker_data.github_inbound (project_id, event, action, issue_number, pr_number, outcome)
+            VALUES (verified[i], event, action, (payload #>> '{issue,number}')::integer,
+                    (payload #>> '{pull_request,number}')::integer, 'ignored');
         END IF;
     END LOOP;
     RETURN jsonb_build_object('event', event, 'action', action, 'projects', to_jsonb(verified), 'results', results);

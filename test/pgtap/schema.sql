@@ -525,8 +525,9 @@ SELECT columns_are('intracker', 'github_settings',
     'intracker.github_settings shows whether a token and a webhook secret are set, never their values');
 -- Its effect, as a plain API role (RLS and privileges apply): the owner of a
 -- project with a token sees has_token, a non-member sees no row at all.
-SELECT intracker.create_user('gh-owner@example.com', 'Gh Owner', user_id => '00000000-0000-4000-8000-0000000005a1') IS NOT NULL
-   AND intracker.create_user('gh-stranger@example.com', 'Gh Stranger', user_id => '00000000-0000-4000-8000-0000000005a2') IS NOT NULL
+-- (.id: a whole row IS NOT NULL only when every field is, and AND stops early)
+SELECT (intracker.create_user('gh-owner@example.com', 'Gh Owner', user_id => '00000000-0000-4000-8000-0000000005a1')).id IS NOT NULL
+   AND (intracker.create_user('gh-stranger@example.com', 'Gh Stranger', user_id => '00000000-0000-4000-8000-0000000005a2')).id IS NOT NULL
     AS fixture_users \gset
 SET LOCAL intracker.acting_user = '00000000-0000-4000-8000-0000000005a1';
 SELECT id AS gh_project FROM intracker.create_project('GitHub settings', github_repo => 'octo/settings') \gset
@@ -622,7 +623,7 @@ $$, $$ VALUES ('id'), ('webhook_id'), ('project_id'), ('event_seq'), ('event_typ
 SELECT columns_are('intracker', 'github_calls',
     ARRAY['id', 'project_id', 'todo_id', 'action', 'event_seq', 'state', 'attempts', 'last_status', 'last_error',
           'next_attempt_at', 'duration_ms', 'created_at', 'last_attempt_at', 'delivered_at', 'redelivery_of',
-          'request_body'], 'intracker.github_calls has the documented columns');
+          'request_body', 'issue_number', 'issue_url'], 'intracker.github_calls has the documented columns');
 SELECT columns_are('intracker', 'github_inbound',
     ARRAY['id', 'project_id', 'event', 'action', 'issue_number', 'pr_number', 'todo_id', 'outcome', 'detail',
           'received_at'], 'intracker.github_inbound has the documented columns');
@@ -926,6 +927,8 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker.set_webhook_active(uuid,boolean)', 'intracker.delete_webhook(uuid)', 'intracker.redeliver(uuid)',
           'intracker.set_github_token(uuid,text)', 'intracker.set_github_webhook_secret(uuid,text)',
           'intracker.create_github_issue(uuid)',
+          -- ... require_github reads the token's presence for members only (PT404 otherwise) ...
+          'intracker_data.require_github(uuid,boolean)',
           -- ... github_webhook verifies the HMAC signature of the payload
           -- before anything else (GitHub has no role) ...
           'intracker.github_webhook(jsonb,text,text)',
