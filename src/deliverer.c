@@ -183,11 +183,16 @@ static bool issues_to_link = true;	/* created issues not yet on their todos (at 
  */
 #define LINK_ISSUES_QUERY \
 	"UPDATE intracker_data.todos t SET github_issue = l.issue_number, github_issue_url = l.issue_url" \
-	"  FROM (SELECT DISTINCT ON (d.todo_id) d.todo_id, d.issue_number, d.issue_url" \
-	"          FROM intracker_data.deliveries d" \
-	"          JOIN intracker_data.todos u ON u.id = d.todo_id AND u.github_issue IS NULL" \
-	"         WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered' AND d.issue_number IS NOT NULL" \
-	"         ORDER BY d.todo_id, d.position DESC" \
+	"  FROM (SELECT u.id AS todo_id, c.issue_number, c.issue_url" \
+	"          FROM intracker_data.todos u" \
+	"          CROSS JOIN LATERAL (SELECT d.issue_number, d.issue_url FROM intracker_data.deliveries d" \
+	"                               WHERE d.todo_id = u.id AND d.event_type = 'github.create_issue'" \
+	"                                 AND d.state = 'delivered' AND d.issue_number IS NOT NULL" \
+	"                               ORDER BY d.position DESC LIMIT 1) c" \
+	"         WHERE u.github_issue IS NULL" \
+	"           AND u.id IN (SELECT d.todo_id FROM intracker_data.deliveries d" \
+	"                         WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
+	"                           AND d.issue_number IS NOT NULL)" \
 	"           FOR UPDATE OF u SKIP LOCKED) l" \
 	" WHERE t.id = l.todo_id"
 
