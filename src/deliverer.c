@@ -688,6 +688,14 @@ delivery_round(bool load, TimestampTz *next_due)
 			link_created_issues();
 		if (load && slots_in_use < intracker_http_max_concurrency)
 			*next_due = load_chains();
+		/* a todo that was locked: try again in a second even if nothing else happens */
+		if (issues_to_link)
+		{
+			TimestampTz retry = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+
+			if (*next_due == 0 || *next_due > retry)
+				*next_due = retry;
+		}
 		SPI_finish();
 	}
 	PopActiveSnapshot();

@@ -46,12 +46,10 @@
 #      loop stops there, since GitHub does not send "closed" again for an
 #      issue that is already closed).
 #
-# Known bugs of 0.5, asserted and failing (marked "BUG" below):
-#   - a close/reopen loaded in one chain with the create before it is dead
-#     ('the todo has no linked GitHub issue'): its URL is computed at load
-#     time, before the create stored the number (tests in 2 and 4);
-#   - the deliverer waits for a user's row lock on the todo when storing a
-#     created issue, and with it every other queue (test in 4).
+# Two bugs this test found are fixed and stay asserted here: a close/reopen
+# queued right behind its create once went out without the issue number
+# (tests in 2 and 4), and the deliverer once waited for a user's row lock
+# on the todo when storing a created issue, and every queue with it (4).
 #
 # Waits are polls with generous timeouts.  Timing asserted: the lower bound
 # of the retry backoff, and a 3 s window for the other project's webhook
@@ -470,11 +468,8 @@ set_conf('intracker.http_max_concurrency', '32');
 $node->poll_query_until($db,
 	"SELECT bool_and(state IN ('delivered', 'dead')) FROM intracker.github_calls WHERE todo_id = '$t5'");
 my $n5 = todo_field($t5, "coalesce(github_issue::text, 'none')");
-# BUG (0.5, src/deliverer.c LOAD_QUERY): the URL of a close/reopen call is
-# computed when its chain is loaded, from todos.github_issue at that time.
-# Loaded in one chain with the create that has not run yet, the close gets
-# no URL and is made dead with 'the todo has no linked GitHub issue'
-# instead of using the number the create returns.  The issue stays open.
+# The close must use the number the create returned (a create ends its
+# chain in the deliverer, so the close is loaded once the number is known).
 is(join("\n", map { "$_->{method} $_->{path}" } next_requests(2, 2)),
 	"POST /gh/repos/o/r/issues\nPATCH /gh/repos/o/r/issues/$n5",
 	'create + close: POST first, then PATCH of the number it returned');
@@ -607,8 +602,7 @@ $node->poll_query_until($db,
 	"SELECT bool_and(state IN ('delivered', 'dead')) FROM intracker.github_calls WHERE todo_id = '$t8'");
 my $n8 = todo_field($t8, "coalesce(github_issue::text, 'none')");
 my @r8 = grep { $_->{path} !~ m{^/status/500/} } next_requests(scalar(@{ $sink->{requests}->() }) - $seen, 2);
-# BUG (same as above): once GitHub answers again the create and the close
-# are loaded in one chain; the close has no URL and is dead.
+# Once GitHub answers again: the create, then the close with its number.
 is_deeply(calls_of($t8), [ [ 'create_issue', 'delivered', 201 ], [ 'close_issue', 'delivered', 200 ] ],
 	'GitHub back: the create is delivered, then the close')
   or diag('close call: ' . $json->encode(call_row(last_call_id($t8))));
@@ -658,16 +652,15 @@ for (1 .. 30)
 }
 diag("held todo: the deliverer is in '$deliverer_wait'");
 as($ann, "SELECT FROM intracker.create_todo('$W2', 'for the other webhook')");
-# BUG (0.5, src/deliverer.c record_results/LINK_ISSUE_QUERY): the deliverer
-# waits for the row lock inside its round (no lock_timeout, no SKIP
-# LOCKED), so every webhook and GitHub call of every project waits for
-# this one editor's transaction.
+# The deliverer links the issue with SKIP LOCKED and tries again later, so
+# no other queue waits for this editor's transaction.
 ok(wait_for_request(qr{^POST /ok/w2$}, 3),
 	'held todo: another project\'s webhook is delivered while the editor\'s transaction is open');
 $holder->query_safe('COMMIT');
 $holder->quit;
 ok(wait_for_request(qr{^POST /ok/w2$}, 10), 'held todo: the other webhook is delivered after the commit');
 is(wait_call($call10, 'delivered', 'dead')->{state}, 'delivered', 'held todo: the create is delivered');
+$node->poll_query_until($db, "SELECT github_issue IS NOT NULL FROM intracker_data.todos WHERE id = '$t10'");
 like(todo_field($t10, "title || ' #' || coalesce(github_issue::text, 'none')"), qr/^Held #\d+$/,
 	'held todo: the editor\'s title and the issue number are both kept');
 as($ann, "SELECT FROM intracker.delete_webhook('$hook2')");
@@ -812,7 +805,7 @@ expect_patch('PR merge echoed to GitHub', $tp, 103, { state => 'closed', state_r
 $m = last_inbound_id();
 ($res) = inbound($pr->(78, 0, 'Fixes #104'), event => 'pull_request');
 is_deeply($res && $res->{results}, [], 'a pull request closed without merging: no results');
-is_deeply(inbound_rows($m), ['pull_request/closed/-/-/-/ignored'], '... recorded as ignored');
+is_deeply(inbound_rows($m), ['pull_request/closed/-/78/-/ignored'], '... recorded as ignored, with the PR number');
 is(todo_field($tq, 'status'), 'in_progress', '... and the todo linked to #104 stays in_progress');
 
 $m = last_inbound_id();
