@@ -169,6 +169,13 @@ static bool issues_to_link = true;	/* created issues not yet on their todos (at 
 	" WHERE q.id <> ALL ($1)" \
 	" ORDER BY q.id, d.position"
 
+/* queues in hand that are no longer active (paused, deleted, token removed) */
+#define STALE_QUEUES_QUERY \
+	"SELECT q FROM pg_catalog.unnest($1::pg_catalog.uuid[]) q" \
+	" WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = q AND w.active)" \
+	"   AND NOT EXISTS (SELECT FROM intracker_data.github_credentials c" \
+	"                    WHERE c.project_id = q AND c.token IS NOT NULL)"
+
 #define RECORD_QUERY \
 	"UPDATE intracker_data.deliveries" \
 	"   SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4," \
@@ -356,6 +363,8 @@ link_created_issues(void)
  * ----------------------------------------------------------------
  */
 
+static void release_slot(Slot *slot);
+
 static char *
 text_or_null(HeapTuple row, TupleDesc tupdesc, int col)
 {
@@ -419,6 +428,48 @@ fill_slot(Slot *slot, SPITupleTable *tuptable, const Candidate *candidate, Times
 	slot->in_flight = false;
 	slot->next = 0;
 	slots_in_use++;
+}
+
+/*
+ * Stop the chains of queues paused or deleted since they were loaded (the
+ * request in flight finishes; nothing after it goes out).  Run when woken:
+ * set_webhook_active() and delete_webhook() wake the deliverer.
+ */
+static void
+drop_stale_chains(void)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {UUIDARRAYOID};
+	Datum		values[1];
+	Datum	   *in_hand;
+	int			n = 0;
+
+	if (slots_in_use == 0)
+		return;
+	in_hand = palloc(sizeof(Datum) * slots_in_use);
+	for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
+		if (slots[i].in_use)
+			in_hand[n++] = UUIDPGetDatum(&slots[i].queue_id);
+	values[0] = PointerGetDatum(construct_array(in_hand, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	if (SPI_execute_plan(intracker_kept_plan(&plan, STALE_QUEUES_QUERY, 1, argtypes, 0), values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not check the queues in hand");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		pg_uuid_t  *stale = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+		for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
+		{
+			Slot	   *slot = &slots[i];
+
+			if (!slot->in_use || memcmp(&slot->queue_id, stale, UUID_LEN) != 0)
+				continue;
+			if (slot->in_flight)
+				slot->chain_len = slot->next + 1;
+			else
+				release_slot(slot);
+		}
+	}
 }
 
 /*
@@ -659,12 +710,12 @@ schema_ready(void)
 }
 
 /*
- * One round in one transaction: record results, then load chains when a
- * slot is free.  Returns false while the extension is missing; *next_due
+ * One round in one transaction: record results, stop the chains of queues
+ * paused meanwhile (when woken), then load chains when a slot is free.  Returns false while the extension is missing; *next_due
  * gets when to load again without being woken.
  */
 static bool
-delivery_round(bool load, TimestampTz *next_due)
+delivery_round(bool load, bool woken, TimestampTz *next_due)
 {
 	bool		ready;
 
@@ -686,6 +737,8 @@ delivery_round(bool load, TimestampTz *next_due)
 		record_results();
 		if (issues_to_link)
 			link_created_issues();
+		if (woken)
+			drop_stale_chains();
 		if (load && slots_in_use < intracker_http_max_concurrency)
 			*next_due = load_chains();
 		/* a todo that was locked: try again in a second even if nothing else happens */
@@ -793,18 +846,18 @@ intracker_deliverer_main(Datum main_arg)
 			want_load = true;
 		}
 
-		if (want_load || want_record)
+		if (want_load || want_record || woken)
 		{
 			MemoryContextSwitchTo(round_context);
 			PG_TRY();
 			{
+				wake_requests_seen = wake_requests;
 				if (want_load)
 				{
-					wake_requests_seen = wake_requests;
 					slot_released = false;
 					next_due = 0;
 				}
-				if (!delivery_round(want_load, (TimestampTz *) &next_due))
+				if (!delivery_round(want_load, woken, (TimestampTz *) &next_due))
 				{
 					next_due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WAIT_FOR_SCHEMA_MS);
 					set_state("waiting for extension");

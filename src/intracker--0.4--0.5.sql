@@ -549,14 +549,14 @@ BEGIN
     RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
               w.created_by, w.created_at, w.updated_at
     INTO changed;
-    IF active THEN
-        PERFORM intracker_data.wake_deliverer();    -- its waiting deliveries go out again
-    END IF;
+    -- resumed: its waiting deliveries go out again; paused: the deliverer
+    -- stops what it already held of them
+    PERFORM intracker_data.wake_deliverer();
     RETURN changed;
 END
 $$;
 COMMENT ON FUNCTION intracker.set_webhook_active(uuid, boolean) IS
-    'Owners: pause (false) or resume (true) a webhook. A paused webhook gets no new deliveries; the ones already queued wait and go out, in order, when it is resumed.';
+    'Owners: pause (false) or resume (true) a webhook. A paused webhook gets no new deliveries; the ones already queued wait and go out, in order, when it is resumed (a request already in flight finishes).';
 
 CREATE FUNCTION intracker.delete_webhook(webhook_id uuid)
 RETURNS intracker.webhooks
@@ -567,6 +567,7 @@ DECLARE
     deleted intracker.webhooks;
 BEGIN
     PERFORM intracker_data.owned_webhook(webhook_id, 'manage webhooks');
+    PERFORM intracker_data.wake_deliverer();    -- it drops what it held of them
     DELETE FROM intracker_data.webhooks AS w WHERE w.id = webhook_id
     RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
               w.created_by, w.created_at, w.updated_at

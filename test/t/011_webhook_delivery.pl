@@ -40,7 +40,7 @@
 #      hanging request's timeout.
 #   5. Pause, resume, delete (set_webhook_active, delete_webhook): paused ->
 #      no new deliveries, queued ones wait and go out in order on resume;
-#      deleted -> its deliveries are gone and not sent.  (See BUG 1 below.)
+#      deleted -> its deliveries are gone and not sent.
 #   6. redeliver(): owners, delivered or dead only (55000 for pending and
 #      failed), a new delivery (new id, redelivery_of = original) with the
 #      same body, signature and event; editors and viewers 42501, others
@@ -58,9 +58,9 @@
 #      the change gets its delivery marked dead with the allow-list message
 #      and the sink never sees it; after RESET, redeliver() gets it through.
 #
-# KNOWN BUG 1 (three assertions of part 5, marked [fails: BUG 1]; reported,
-# not fixed here): the deliverer keeps sending the chain of deliveries it
-# loaded (up to 16) after the webhook was paused or deleted.
+# Part 5 found a bug, fixed since: the deliverer kept sending the chain of
+# deliveries it held in memory (up to 16) after the webhook was paused or
+# deleted.  Both functions now wake it, and it stops those chains.
 #
 # Timing: gaps are measured from the sink's own timestamps (logged when a
 # request has been read, before the answer).  Lower bounds are exact
@@ -600,26 +600,19 @@ timed(
 		is(su("SELECT count(*) FROM intracker_data.deliveries WHERE webhook_id = '$w_pause'"), 6,
 			'paused: the 2 events published while paused made no deliveries for it');
 
-		# KNOWN BUG 1 (src/deliverer.c; reported, deliberately not fixed here):
-		# the three assertions marked [fails: BUG 1] fail until it is fixed.
-		# The deliverer goes on sending the chain it loaded before the pause
-		# or the delete (up to CHAIN_LENGTH deliveries held in memory):
-		# set_webhook_active() and delete_webhook() do not reach it, and
-		# start_next() sends the next delivery of a chain without looking at
-		# the webhook again.  The contract (COMMENTs of set_webhook_active and
-		# delete_webhook) says the queued ones wait / are not sent.
+		# The deliverer held a chain of this webhook's deliveries when it was
+		# paused: it must stop it (the request in flight may finish).
 		my @late = grep { $_->{t} > $t_paused } @{ requests('/slow/300/pause') };
-		is(scalar @late, 0, 'paused: no request was started after set_webhook_active(false) returned [fails: BUG 1]');
+		is(scalar @late, 0, 'paused: no request was started after set_webhook_active(false) returned');
 		is(su("SELECT count(*) FILTER (WHERE state = 'pending') FROM intracker_data.deliveries WHERE webhook_id = '$w_pause'"),
-			6 - $sent_before, "paused: the $sent_before sent before the pause aside, its queued deliveries wait, pending [fails: BUG 1]");
+			6 - $sent_before, "paused: the $sent_before sent before the pause aside, its queued deliveries wait, pending");
 
-		# delete_webhook: the deliveries are gone, and not sent (the last
-		# assertion fails with KNOWN BUG 1 above).
+		# delete_webhook: the deliveries are gone, and not sent.
 		is(su("SELECT count(*) FROM intracker_data.deliveries WHERE webhook_id = '$w_del'"), 0,
 			'delete_webhook removed its deliveries');
 		is(as($ann, "SELECT count(*) FROM intracker.webhooks WHERE id = '$w_del'"), 0, 'delete_webhook removed the webhook');
 		my @late_del = grep { $_->{t} > $t_paused } @{ requests('/slow/300/del') };
-		is(scalar @late_del, 0, 'deleted: none of its pending deliveries was sent after delete_webhook returned [fails: BUG 1]');
+		is(scalar @late_del, 0, 'deleted: none of its pending deliveries was sent after delete_webhook returned');
 
 		# Resume: the queued ones go out, in order; then new events again.
 		as($ann, "SELECT FROM intracker.set_webhook_active('$w_pause', true)");
