@@ -763,16 +763,6 @@ delivery_round(bool load, bool woken, TimestampTz *next_due)
 	return ready;
 }
 
-static long
-milliseconds_until(TimestampTz when)
-{
-	long		secs;
-	int			usecs;
-
-	TimestampDifference(GetCurrentTimestamp(), when, &secs, &usecs);
-	return secs * 1000 + usecs / 1000 + 1;
-}
-
 static void
 deliverer_cleanup(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 {
@@ -901,7 +891,7 @@ intracker_deliverer_main(Datum main_arg)
 
 		/* with every slot taken, a slot's release (not the clock) is the cue to load */
 		wait_ms = next_due != 0 && slots_in_use < intracker_http_max_concurrency ?
-			Max(milliseconds_until(next_due), 0) : -1;
+			Max(intracker_ms_until(next_due), 0) : -1;
 		if (n_results > 0)
 			wait_ms = wait_ms < 0 ? RECORD_DELAY_MS : Min(wait_ms, RECORD_DELAY_MS);
 		if (slots_in_use > 0)

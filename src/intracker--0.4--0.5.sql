@@ -628,55 +628,55 @@ COMMENT ON FUNCTION intracker.redeliver(uuid) IS
 -- API: GitHub
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION intracker.set_github_token(project_id uuid, token text)
+-- The one writer of github_credentials: stores one credential (token or
+-- webhook_secret) of a project for its owner and returns the settings row.
+CREATE FUNCTION intracker_data.store_github_credential(project_id uuid, credential text, value text)
 RETURNS intracker.github_settings
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    is_token boolean := credential = 'token';
     result intracker.github_settings;
+    problem text;
+    problem_column text;
 BEGIN
-    PERFORM intracker_data.require_role(set_github_token.project_id, 'owner', 'set the GitHub token');
+    PERFORM intracker_data.require_role(store_github_credential.project_id, 'owner',
+                                        'set the GitHub ' || replace(credential, '_', ' '));
     BEGIN
-        INSERT INTO intracker_data.github_credentials AS c (project_id, token, updated_by)
-        VALUES (set_github_token.project_id, set_github_token.token, intracker.current_user_id())
+        INSERT INTO intracker_data.github_credentials AS c (project_id, token, webhook_secret, updated_by)
+        VALUES (store_github_credential.project_id, CASE WHEN is_token THEN value END,
+                CASE WHEN NOT is_token THEN value END, intracker.current_user_id())
         ON CONFLICT ON CONSTRAINT github_credentials_pkey DO UPDATE
-           SET token = excluded.token, updated_by = excluded.updated_by, updated_at = now();
+           SET token = CASE WHEN is_token THEN excluded.token ELSE c.token END,
+               webhook_secret = CASE WHEN is_token THEN c.webhook_secret ELSE excluded.webhook_secret END,
+               updated_by = excluded.updated_by, updated_at = now();
     EXCEPTION
         WHEN check_violation THEN
-            PERFORM intracker_data.explain_violation('github_credentials_token_format', 'token');
+            GET STACKED DIAGNOSTICS problem = CONSTRAINT_NAME, problem_column = COLUMN_NAME;
+            PERFORM intracker_data.explain_violation(problem, coalesce(nullif(problem_column, ''), credential));
             RAISE;
     END;
-    SELECT s.* INTO result FROM intracker.github_settings s WHERE s.project_id = set_github_token.project_id;
+    SELECT s.* INTO result FROM intracker.github_settings s WHERE s.project_id = store_github_credential.project_id;
     RETURN result;
 END
 $$;
+COMMENT ON FUNCTION intracker_data.store_github_credential(uuid, text, text) IS
+    'Shared body of set_github_token() and set_github_webhook_secret(): owners only; credential is ''token'' or ''webhook_secret''.';
+
+CREATE FUNCTION intracker.set_github_token(project_id uuid, token text)
+RETURNS intracker.github_settings
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN intracker_data.store_github_credential(project_id, 'token', token);
 COMMENT ON FUNCTION intracker.set_github_token(uuid, text) IS
     'Owners: the GitHub token the worker uses for this project''s repository (NULL removes it). Nobody can read it back; intracker.github_settings shows whether one is set.';
 
 CREATE FUNCTION intracker.set_github_webhook_secret(project_id uuid, secret text)
 RETURNS intracker.github_settings
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    result intracker.github_settings;
-BEGIN
-    PERFORM intracker_data.require_role(set_github_webhook_secret.project_id, 'owner', 'set the GitHub webhook secret');
-    BEGIN
-        INSERT INTO intracker_data.github_credentials AS c (project_id, webhook_secret, updated_by)
-        VALUES (set_github_webhook_secret.project_id, set_github_webhook_secret.secret, intracker.current_user_id())
-        ON CONFLICT ON CONSTRAINT github_credentials_pkey DO UPDATE
-           SET webhook_secret = excluded.webhook_secret, updated_by = excluded.updated_by, updated_at = now();
-    EXCEPTION
-        WHEN check_violation THEN
-            PERFORM intracker_data.explain_violation('github_credentials_webhook_secret_length', 'webhook_secret');
-            RAISE;
-    END;
-    SELECT s.* INTO result FROM intracker.github_settings s WHERE s.project_id = set_github_webhook_secret.project_id;
-    RETURN result;
-END
-$$;
+RETURN intracker_data.store_github_credential(project_id, 'webhook_secret', secret);
 COMMENT ON FUNCTION intracker.set_github_webhook_secret(uuid, text) IS
     'Owners: the secret of the GitHub webhook that calls intracker.github_webhook() for this project''s repository (NULL removes it). Nobody can read it back.';
 
@@ -915,6 +915,7 @@ REVOKE ALL ON FUNCTION intracker_data.valid_event_patterns(text[]), intracker_da
     intracker.create_webhook(uuid, text, text[], text, text), intracker_data.owned_webhook(uuid, text),
     intracker.set_webhook_active(uuid, boolean), intracker.delete_webhook(uuid), intracker.redeliver(uuid),
     intracker.set_github_token(uuid, text), intracker.set_github_webhook_secret(uuid, text),
+    intracker_data.store_github_credential(uuid, text, text),
     intracker_data.require_github(uuid, boolean), intracker.link_github_issue(uuid, integer),
     intracker.create_github_issue(uuid), intracker_data.apply_github_change(uuid, text, text, integer, integer, text),
     intracker.github_webhook(jsonb, text, text), intracker_data.deliverer_state(),

@@ -104,6 +104,7 @@ extern bool intracker_worker_serves_database(Oid dboid);
 extern void intracker_worker_wake(void);
 extern void intracker_worker_queue_rejected_write(const RejectedWrite *rejected);
 extern void intracker_worker_wake_deliverer(void);
+extern long intracker_ms_until(TimestampTz when);
 extern bool intracker_deliverer_attach(void);
 extern uint64 intracker_deliverer_wake_requests(void);
 extern void intracker_deliverer_report(const DelivererStatus *status);

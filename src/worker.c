@@ -139,7 +139,6 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 PGDLLEXPORT void intracker_supervisor_main(Datum main_arg);
-static long milliseconds_until(TimestampTz when);
 PGDLLEXPORT void intracker_publisher_main(Datum main_arg);
 
 static void
@@ -586,7 +585,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 				continue;
 			if (child->restart_at > now)
 			{
-				wait_ms = Min(wait_ms, milliseconds_until(child->restart_at));
+				wait_ms = Min(wait_ms, intracker_ms_until(child->restart_at));
 				continue;
 			}
 			if (i == 0)
@@ -820,8 +819,9 @@ wake_requests_moved(uint64 seen)
 	return moved;
 }
 
-static long
-milliseconds_until(TimestampTz when)
+/* Milliseconds from now until when (rounded up; negative when past). */
+long
+intracker_ms_until(TimestampTz when)
 {
 	long		secs;
 	int			usecs;
@@ -943,8 +943,8 @@ intracker_publisher_main(Datum main_arg)
 				}
 				PG_END_TRY();
 			}
-			if (next_prune != 0 && (wait_ms < 0 || milliseconds_until(next_prune) < wait_ms))
-				wait_ms = milliseconds_until(next_prune);
+			if (next_prune != 0 && (wait_ms < 0 || intracker_ms_until(next_prune) < wait_ms))
+				wait_ms = intracker_ms_until(next_prune);
 		}
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(round_context);
