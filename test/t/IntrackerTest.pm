@@ -635,6 +635,16 @@ sub build_http_sink
 #   log_file                    the log's path (undef without log => 1)
 #   stop()                      SIGTERM, wait for the exit; returns the wait
 #                               status ($?-like: 0 is a clean exit)
+# A test that dies or bails out must not leave its sinks running.
+my @running_http_sinks;
+END
+{
+	for my $h (@running_http_sinks)
+	{
+		eval { $h->kill_kill(grace => 1) if $h->pumpable; };
+	}
+}
+
 sub start_http_sink
 {
 	my (%opt) = @_;
@@ -647,6 +657,7 @@ sub start_http_sink
 		push @cmd, '--log', $log;
 	}
 	my $h = IPC::Run::start(\@cmd, '<', '/dev/null', '>', \$out, '2>', \$err);
+	push @running_http_sinks, $h;
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 	until ($out =~ /^PORT (\d+)\n/ || time > $deadline || !$h->pumpable)
 	{
