@@ -137,6 +137,11 @@ static DelivererStatus status;
 static bool schema_warned;		/* said that the extension is missing */
 static bool issues_to_link = true;	/* created issues not yet on their todos (at start: look) */
 
+/*
+ * Each queue's next deliveries, with what sending them takes.  The GitHub
+ * columns are subqueries inside CASE, so that webhook rows never touch
+ * projects or todos (joins made the planner scan todos on every load).
+ */
 #define LOAD_QUERY \
 	"WITH queues AS (" \
 	"  SELECT w.id FROM intracker_data.webhooks w WHERE w.active" \
@@ -145,27 +150,30 @@ static bool issues_to_link = true;	/* created issues not yet on their todos (at 
 	") " \
 	"SELECT d.id, d.queue_id, d.kind = 'github', d.event_type, d.body, d.attempts, d.next_attempt_at," \
 	"       CASE WHEN d.kind = 'webhook' THEN w.url" \
-	"            WHEN p.github_repo IS NULL THEN NULL" \
-	"            WHEN d.event_type = 'github.create_issue'" \
-	"              THEN pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues'" \
-	"            ELSE pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues/' ||" \
-	"                 coalesce(t.github_issue, (SELECT c.issue_number FROM intracker_data.deliveries c" \
-	"                                           WHERE c.todo_id = d.todo_id AND c.event_type = 'github.create_issue'" \
-	"                                             AND c.state = 'delivered' ORDER BY c.position DESC LIMIT 1)) END," \
+	"            ELSE (SELECT pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues' ||" \
+	"                         CASE WHEN d.event_type = 'github.create_issue' THEN ''" \
+	"                              ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t" \
+	"                                                     WHERE t.id = d.todo_id)," \
+	"                                                   (SELECT c.issue_number FROM intracker_data.deliveries c" \
+	"                                                     WHERE c.todo_id = d.todo_id" \
+	"                                                       AND c.event_type = 'github.create_issue'" \
+	"                                                       AND c.state = 'delivered'" \
+	"                                                     ORDER BY c.position DESC LIMIT 1)) END" \
+	"                    FROM intracker_data.projects p WHERE p.id = d.project_id) END," \
 	"       CASE WHEN d.kind = 'webhook' THEN NULL" \
-	"            WHEN p.github_repo IS NULL THEN 'the project has no GitHub repository'" \
-	"            WHEN t.id IS NULL THEN 'the todo was deleted'" \
+	"            WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL" \
+	"              THEN 'the project has no GitHub repository'" \
+	"            WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL" \
+	"              THEN 'the todo was deleted'" \
 	"            ELSE 'the todo has no linked GitHub issue' END," \
-	"       CASE WHEN d.kind = 'webhook' THEN w.secret ELSE c.token END," \
+	"       CASE WHEN d.kind = 'webhook' THEN w.secret" \
+	"            ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END," \
 	"       d.todo_id" \
 	"  FROM queues q" \
 	"  CROSS JOIN LATERAL (SELECT * FROM intracker_data.deliveries d" \
 	"                       WHERE d.queue_id = q.id AND d.state IN ('pending', 'failed')" \
 	"                       ORDER BY d.position LIMIT $3) d" \
 	"  LEFT JOIN intracker_data.webhooks w ON w.id = d.webhook_id" \
-	"  LEFT JOIN intracker_data.github_credentials c ON d.kind = 'github' AND c.project_id = d.project_id" \
-	"  LEFT JOIN intracker_data.projects p ON d.kind = 'github' AND p.id = d.project_id" \
-	"  LEFT JOIN intracker_data.todos t ON d.kind = 'github' AND t.id = d.todo_id" \
 	" WHERE q.id <> ALL ($1)" \
 	" ORDER BY q.id, d.position"
 
@@ -499,8 +507,14 @@ load_chains(void)
 	values[0] = PointerGetDatum(construct_array(busy, n_busy, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = CStringGetTextDatum(intracker_github_api_url);
 	values[2] = Int32GetDatum(CHAIN_LENGTH);
-	/* not read-only: it must see the results just recorded in this transaction */
-	if (SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, 0), values, NULL, false, 0) != SPI_OK_SELECT)
+	/*
+	 * Generic plan always: with a large deliveries table the planner would
+	 * otherwise prefer custom plans and plan every call (a third of the
+	 * deliverer's CPU, measured by test/bench/webhooks.sh).  Not read-only:
+	 * it must see the results just recorded in this transaction.
+	 */
+	if (SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pending deliveries");
 	tuptable = SPI_tuptable;
 	nrows = SPI_processed;
@@ -798,6 +812,8 @@ intracker_deliverer_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
 	pgstat_report_appname("intracker deliverer");
+	/* short statements run thousands of times: JIT would compile on every call once tables grow */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	if (!intracker_deliverer_attach())
 		proc_exit(0);
 

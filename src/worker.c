@@ -845,6 +845,8 @@ intracker_publisher_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
 	pgstat_report_appname("intracker publisher");
+	/* short statements run thousands of times: JIT would compile on every call once tables grow */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	SpinLockAcquire(&shared->mutex);
 	if (shared->publisher_pid != 0 && kill(shared->publisher_pid, 0) == 0)
