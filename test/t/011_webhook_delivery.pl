@@ -23,8 +23,9 @@
 #      exactly the matching events of its project, in seq order; format
 #      slack sends {"text": "Ann moved *Fix login* to done"} (& < > escaped);
 #      a malformed pattern is refused (22023).
-#   3. Retries: /fail/2 -> delivered at attempt 3, the gaps grow and each is
-#      at least half its nominal base*2^(n-1); 429 with Retry-After: 1 ->
+#   3. Retries: /fail/2 -> delivered at attempt 3, each gap at least half
+#      its nominal base*2^(n-1) (so the second at least the base delay, the
+#      most the first may be); 429 with Retry-After: 1 ->
 #      gaps of >= 1 s (base 100 ms), dead after http_max_attempts (3, set by
 #      ALTER SYSTEM + reload) with last_status 429, next_attempt_at 1 s after
 #      the attempt while waiting; Retry-After: 3600 keeps a delivery 'failed'
@@ -477,7 +478,9 @@ SELECT string_agg(state || '/' || attempts, ',' ORDER BY position) = 'failed/1,p
 		my @g = gaps(@r);
 		if (is(scalar @g, 2, '/fail/2: two gaps between attempts'))
 		{
-			cmp_ok($g[1], '>', $g[0], sprintf('/fail/2: the second gap (%.3f s) is longer than the first (%.3f s)', @g[1, 0]));
+			# Growth without a coin toss: with equal jitter the first gap is at
+			# most the base delay and the second at least that much (comparing
+			# the two gaps directly fails by chance when both are near it).
 			for my $n (1, 2)
 			{
 				my $nominal = $BASE_MS * 2**($n - 1) / 1000;
