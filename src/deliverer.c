@@ -37,10 +37,8 @@
 #include <math.h>
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "commands/dbcommands.h"
-#include "commands/extension.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -54,7 +52,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -127,6 +124,7 @@ typedef struct Candidate
 
 static Slot *slots;
 static int	slots_in_use;
+static int	slots_in_flight;
 static bool slot_released;		/* its queue may have more: load again */
 static CURLM *multi;
 static MemoryContext results_cxt;
@@ -221,9 +219,7 @@ static void
 set_state(const char *state)
 {
 	strlcpy(status.state, state, sizeof(status.state));
-	status.in_flight = 0;
-	for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
-		status.in_flight += slots != NULL && slots[i].in_flight;
+	status.in_flight = slots_in_flight;
 	intracker_deliverer_report(&status);
 }
 
@@ -668,6 +664,7 @@ start_next(Slot *slot)
 		}
 		curl_easy_setopt(slot->request.easy, CURLOPT_PRIVATE, slot);
 		slot->in_flight = true;
+		slots_in_flight++;
 		return;
 	}
 	release_slot(slot);
@@ -692,6 +689,7 @@ collect_finished(void)
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &slot);
 		curl_multi_remove_handle(multi, easy);
 		slot->in_flight = false;
+		slots_in_flight--;
 		intracker_http_end(&slot->request, code, &outcome);
 		add_result(&slot->chain[slot->next], &outcome, &slot->request);
 		intracker_http_free_response(&slot->request);
@@ -711,18 +709,6 @@ collect_finished(void)
  * ----------------------------------------------------------------
  */
 
-/* Is intracker 0.5 or later installed here? */
-static bool
-schema_ready(void)
-{
-	Oid			nspid;
-
-	if (!OidIsValid(get_extension_oid("intracker", true)))
-		return false;
-	nspid = get_namespace_oid("intracker_data", true);
-	return OidIsValid(nspid) && OidIsValid(get_relname_relid("deliveries", nspid));
-}
-
 /*
  * One round in one transaction: record results, stop the chains of queues
  * paused meanwhile (when woken), then load chains when a slot is free.  Returns false while the extension is missing; *next_due
@@ -737,7 +723,7 @@ delivery_round(bool load, bool woken, TimestampTz *next_due)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "intracker: recording and loading deliveries");
-	ready = schema_ready();
+	ready = intracker_missing_schema("deliveries") == NULL;
 	if (!ready && !schema_warned)
 		ereport(WARNING,
 				(errmsg("intracker deliverer is waiting for intracker 0.5 in database \"%s\"",
@@ -807,15 +793,7 @@ intracker_deliverer_main(Datum main_arg)
 	volatile TimestampTz next_due = 0;
 	volatile uint64 wake_requests_seen = 0;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
-	pgstat_report_appname("intracker deliverer");
-	/* short statements run thousands of times: JIT would compile on every call once tables grow */
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	if (!intracker_deliverer_attach())
-		proc_exit(0);
+	intracker_child_start(main_arg, INTRACKER_DELIVERER);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
 		ereport(ERROR, (errmsg("intracker deliverer: could not initialize libcurl")));
@@ -894,9 +872,11 @@ intracker_deliverer_main(Datum main_arg)
 			MemoryContextReset(round_context);
 		}
 
-		for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
-			if (slots[i].in_use && !slots[i].in_flight)
-				start_next(&slots[i]);
+		/* chains just loaded: their first requests (others go on in collect_finished) */
+		if (want_load)
+			for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
+				if (slots[i].in_use && !slots[i].in_flight)
+					start_next(&slots[i]);
 		curl_multi_perform(multi, &running);
 		collect_finished();
 		set_state(failed ? "retrying after error" : slots_in_use > 0 ? "delivering" : "idle");

@@ -105,7 +105,13 @@ extern void intracker_worker_wake(void);
 extern void intracker_worker_queue_rejected_write(const RejectedWrite *rejected);
 extern void intracker_worker_wake_deliverer(void);
 extern long intracker_ms_until(TimestampTz when);
-extern bool intracker_deliverer_attach(void);
+typedef enum IntrackerChild
+{
+	INTRACKER_PUBLISHER,
+	INTRACKER_DELIVERER
+} IntrackerChild;
+extern void intracker_child_start(Datum main_arg, IntrackerChild child);
+extern const char *intracker_missing_schema(const char *relname);
 extern uint64 intracker_deliverer_wake_requests(void);
 extern void intracker_deliverer_report(const DelivererStatus *status);
 

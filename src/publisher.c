@@ -32,7 +32,6 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
-#include "utils/lsyscache.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -94,10 +93,9 @@ fan_out(int64 after_seq, int64 last_seq)
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2];
-	Oid			nspid = get_namespace_oid("intracker_data", false);
 	bool		isnull;
 
-	if (!OidIsValid(get_relname_relid("deliveries", nspid)))
+	if (intracker_missing_schema("deliveries") != NULL)
 		return 0;
 	values[0] = Int64GetDatum(after_seq);
 	values[1] = Int64GetDatum(last_seq);
@@ -186,7 +184,7 @@ intracker_prune_events(const char *retention, int max_events, TimestampTz *next_
 	 * Finished deliveries (0.5) go after the same retention.  They come from
 	 * events, so they expire with them: no schedule of their own.
 	 */
-	if (OidIsValid(get_relname_relid("deliveries", get_namespace_oid("intracker_data", false))))
+	if (intracker_missing_schema("deliveries") == NULL)
 	{
 		if (SPI_execute_with_args("DELETE FROM intracker_data.deliveries"
 								  " WHERE id IN (SELECT id FROM intracker_data.deliveries"

@@ -93,6 +93,12 @@ typedef enum PublisherState
 	PUBLISHER_RETRYING
 } PublisherState;
 
+/* bgw_type and application_name of each child */
+static const char *const child_types[] = {
+	[INTRACKER_PUBLISHER] = "intracker publisher",
+	[INTRACKER_DELIVERER] = "intracker deliverer",
+};
+
 static const char *const state_names[] = {
 	"stopped", "waiting for database", "starting", "waiting for extension",
 	"idle", "publishing", "retrying after error"
@@ -453,7 +459,7 @@ lookup_database(const char *name)
 typedef struct Child
 {
 	const char *function;		/* entry point in this library */
-	const char *type;			/* bgw_type, and the name's start */
+	const char *type;			/* bgw_type, and the name's start: child_types[] */
 	BackgroundWorkerHandle *handle;	/* NULL while not running */
 	TimestampTz started;
 	TimestampTz restart_at;
@@ -532,8 +538,8 @@ void
 intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 {
 	Child		children[] = {
-		{"intracker_publisher_main", "intracker publisher", NULL, 0, 0, 500},
-		{"intracker_deliverer_main", "intracker deliverer", NULL, 0, 0, 500},
+		[INTRACKER_PUBLISHER] = {"intracker_publisher_main", child_types[INTRACKER_PUBLISHER], NULL, 0, 0, 500},
+		[INTRACKER_DELIVERER] = {"intracker_deliverer_main", child_types[INTRACKER_DELIVERER], NULL, 0, 0, 500},
 	};
 	bool		warned_missing = false;
 
@@ -555,7 +561,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 
 		for (int i = 0; i < (int) lengthof(children); i++)
 		{
-			if (check_child(&children[i]) && i == 0)
+			if (check_child(&children[i]) && i == INTRACKER_PUBLISHER)
 				set_state(PUBLISHER_STOPPED);
 			any_stopped |= children[i].handle == NULL;
 		}
@@ -569,7 +575,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 						 errdetail("Events are published when read, without NOTIFY, and webhooks wait, until it does."),
 						 errhint("Create the database or set intracker.database and restart the server.")));
 			warned_missing = true;
-			if (children[0].handle == NULL)
+			if (children[INTRACKER_PUBLISHER].handle == NULL)
 				set_state(PUBLISHER_WAITING_FOR_DATABASE);
 			supervisor_wait(WAIT_FOR_SCHEMA_MS);
 			continue;
@@ -588,7 +594,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 				wait_ms = Min(wait_ms, intracker_ms_until(child->restart_at));
 				continue;
 			}
-			if (i == 0)
+			if (i == INTRACKER_PUBLISHER)
 				set_state(PUBLISHER_STARTING);
 			if (!start_child(child, dboid))
 			{
@@ -604,23 +610,68 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 }
 
 /* ----------------------------------------------------------------
+ * Start of a child (publisher or deliverer)
+ * ----------------------------------------------------------------
+ */
+
+static void publisher_detach(int code, Datum arg);
+static void deliverer_detach(int code, Datum arg);
+
+/*
+ * What both children do first: signals, a connection to their database,
+ * JIT off (their short statements run thousands of times, and JIT would
+ * compile them on every call once the tables grow), then their place in
+ * shared memory, unless another one of the same kind is still alive, in
+ * which case this one exits.
+ */
+void
+intracker_child_start(Datum main_arg, IntrackerChild child)
+{
+	pid_t	   *pid_slot = child == INTRACKER_PUBLISHER ? &shared->publisher_pid : &shared->deliverer_pid;
+	Latch	  **latch_slot = child == INTRACKER_PUBLISHER ? &shared->publisher_latch : &shared->deliverer_latch;
+	pid_t		other;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+	pgstat_report_appname(child_types[child]);
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	SpinLockAcquire(&shared->mutex);
+	other = *pid_slot;
+	if (other != 0 && kill(other, 0) == 0)
+	{
+		SpinLockRelease(&shared->mutex);
+		ereport(LOG, (errmsg("%s: another one (pid %d) is running", child_types[child], (int) other)));
+		proc_exit(0);
+	}
+	*pid_slot = MyProcPid;
+	*latch_slot = MyLatch;
+	shared->dboid = MyDatabaseId;
+	SpinLockRelease(&shared->mutex);
+	before_shmem_exit(child == INTRACKER_PUBLISHER ? publisher_detach : deliverer_detach, (Datum) 0);
+}
+
+/* ----------------------------------------------------------------
  * Publisher
  * ----------------------------------------------------------------
  */
 
 /*
- * Is intracker 0.4 or later installed here?  NULL if so, otherwise what
- * the publisher is waiting for.
+ * Is a version of intracker with table intracker_data.<relname> installed
+ * here?  NULL if so, otherwise what is missing.  The publisher needs the
+ * outbox (0.4), the deliverer and the fan-out the deliveries (0.5).
  */
-static const char *
-missing_schema(void)
+const char *
+intracker_missing_schema(const char *relname)
 {
 	Oid			nspid;
 
 	if (!OidIsValid(get_extension_oid("intracker", true)))
 		return "CREATE EXTENSION intracker";
 	nspid = get_namespace_oid("intracker_data", true);
-	if (!OidIsValid(nspid) || !OidIsValid(get_relname_relid("outbox", nspid)))
+	if (!OidIsValid(nspid) || !OidIsValid(get_relname_relid(relname, nspid)))
 		return "ALTER EXTENSION intracker UPDATE";
 	return NULL;
 }
@@ -679,7 +730,7 @@ publish_round(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "intracker: publishing events");
 
-	missing = missing_schema();
+	missing = intracker_missing_schema("outbox");
 	if (missing != NULL)
 	{
 		if (shared->state != PUBLISHER_WAITING_FOR_EXTENSION)
@@ -787,7 +838,7 @@ report_start(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (missing_schema() == NULL)
+	if (intracker_missing_schema("outbox") == NULL)
 	{
 		bool		isnull;
 
@@ -840,33 +891,14 @@ intracker_publisher_main(Datum main_arg)
 	volatile long prune_pause_ms = 1000;
 	volatile bool start_reported = false;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
-	pgstat_report_appname("intracker publisher");
-	/* short statements run thousands of times: JIT would compile on every call once tables grow */
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-
+	intracker_child_start(main_arg, INTRACKER_PUBLISHER);
 	SpinLockAcquire(&shared->mutex);
-	if (shared->publisher_pid != 0 && kill(shared->publisher_pid, 0) == 0)
-	{
-		pid_t		other = shared->publisher_pid;
-
-		SpinLockRelease(&shared->mutex);
-		ereport(LOG, (errmsg("intracker publisher: another publisher (pid %d) is running", (int) other)));
-		proc_exit(0);
-	}
-	shared->publisher_pid = MyProcPid;
-	shared->publisher_latch = MyLatch;
-	shared->dboid = MyDatabaseId;
 	shared->state = PUBLISHER_STARTING;
 	shared->started_at = GetCurrentTimestamp();
 	shared->rate_window_start = shared->started_at;
 	shared->rate_window_events = shared->events_published;
 	shared->events_per_second = 0;
 	SpinLockRelease(&shared->mutex);
-	before_shmem_exit(publisher_detach, (Datum) 0);
 
 	/* prune at once: the retention may have passed while we were away */
 	next_prune = GetCurrentTimestamp();
@@ -977,27 +1009,6 @@ deliverer_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused()
 		shared->deliverer.in_flight = 0;
 	}
 	SpinLockRelease(&shared->mutex);
-}
-
-/* Register as the deliverer; false if another one is running. */
-bool
-intracker_deliverer_attach(void)
-{
-	pid_t		other;
-
-	SpinLockAcquire(&shared->mutex);
-	other = shared->deliverer_pid;
-	if (other != 0 && kill(other, 0) == 0)
-	{
-		SpinLockRelease(&shared->mutex);
-		ereport(LOG, (errmsg("intracker deliverer: another deliverer (pid %d) is running", (int) other)));
-		return false;
-	}
-	shared->deliverer_pid = MyProcPid;
-	shared->deliverer_latch = MyLatch;
-	SpinLockRelease(&shared->mutex);
-	before_shmem_exit(deliverer_detach, (Datum) 0);
-	return true;
 }
 
 uint64
