@@ -156,11 +156,9 @@ typedef struct Conn
 	int			nheaders;
 	Header		headers[MAX_HEADERS];
 
-	/* output: out[out_off .. out_len), then big_left bytes of 'x' */
-	char	   *out;
+	/* output: out.data[out_off .. out.len), then big_left bytes of 'x' */
+	StrBuf		out;
 	size_t		out_off;
-	size_t		out_len;
-	size_t		out_cap;
 	uint64_t	big_left;
 } Conn;
 
@@ -442,34 +440,18 @@ next_segment(const char **p, const char *end, const char **seg, size_t *seglen)
 /* ----------------------------------------------------------------- output */
 
 static void
-out_reserve(Conn *c, size_t more)
-{
-	if (c->out_cap - c->out_len >= more)
-		return;
-	if (c->out_off > 0 && c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_cap - c->out_len >= more)
-		return;
-	size_t		cap = c->out_cap ? c->out_cap : 4096;
-
-	while (cap - c->out_len < more)
-		cap *= 2;
-	c->out = xrealloc(c->out, cap);
-	c->out_cap = cap;
-}
-
-static void
 out_append(Conn *c, const char *s, size_t len)
 {
-	out_reserve(c, len);
-	memcpy(c->out + c->out_len, s, len);
-	c->out_len += len;
+	/* everything sent: start the buffer over instead of growing it */
+	if (c->out_off > 0 && c->out_off == c->out.len)
+		c->out_off = c->out.len = 0;
+	sb_append(&c->out, s, len);
 }
 
 static bool
 out_pending(const Conn *c)
 {
-	return c->out_off < c->out_len || c->big_left > 0;
+	return c->out_off < c->out.len || c->big_left > 0;
 }
 
 static const char *
@@ -613,9 +595,9 @@ respond_error(Conn *c, int status, const char *body)
 static bool
 flush_output(Conn *c)
 {
-	while (c->out_off < c->out_len)
+	while (c->out_off < c->out.len)
 	{
-		ssize_t		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+		ssize_t		n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
 							 MSG_NOSIGNAL);
 
 		if (n < 0)
@@ -626,12 +608,12 @@ flush_output(Conn *c)
 		}
 		c->out_off += n;
 	}
-	c->out_off = c->out_len = 0;
-	if (c->out_cap > OUT_KEEP)
+	c->out_off = c->out.len = 0;
+	if (c->out.cap > OUT_KEEP)
 	{
-		free(c->out);
-		c->out = NULL;
-		c->out_cap = 0;
+		free(c->out.data);
+		c->out.data = NULL;
+		c->out.cap = 0;
 	}
 	while (c->big_left > 0)
 	{
@@ -1262,7 +1244,7 @@ progress(Conn *c)
 
 		while (c->state == ST_READ && !c->close_after)
 		{
-			if (c->big_left > 0 || c->out_len - c->out_off >= OUT_HIGH)
+			if (c->big_left > 0 || c->out.len - c->out_off >= OUT_HIGH)
 			{
 				stopped_by_output = true;
 				break;
@@ -1297,8 +1279,9 @@ conn_close(Conn *c)
 	close(c->fd);
 	c->fd = -1;
 	free(c->in);
-	free(c->out);
-	c->in = c->out = NULL;
+	free(c->out.data);
+	c->in = NULL;
+	c->out.data = NULL;
 	accept_paused_until = 0;
 }
 
