@@ -6,7 +6,14 @@ EXTVERSION   = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTE
 
 MODULE_big   = intracker
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA         = $(sort $(wildcard src/$(EXTENSION)--*.sql))
+
+# The install script of the current version is built from the current
+# definitions, one file per concern (src/sql/, concatenated in name order).
+# src/upgrade/ keeps 0.1's install script and every upgrade script, the chain
+# that existing installations (and the upgrade test) walk.
+SQL_SOURCES  = $(sort $(wildcard src/sql/*.sql))
+DATA_built   = src/$(EXTENSION)--$(EXTVERSION).sql
+DATA         = $(sort $(wildcard src/upgrade/$(EXTENSION)--*.sql))
 
 # PostgreSQL's headers as system headers: -Wextra (CI) then judges our code only.
 PG_CPPFLAGS  = -DEXTVERSION=\"$(EXTVERSION)\" -isystem $(shell $(PG_CONFIG) --includedir-server) \
@@ -22,3 +29,6 @@ EXTRA_CLEAN  = tmp_check_regress results regression.diffs regression.out
 
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(DATA_built): $(SQL_SOURCES)
+	cat $^ > $@

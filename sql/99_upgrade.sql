@@ -1,8 +1,9 @@
 --
 -- The upgrade chain: install 0.1, fill it, update to the current version.
--- Then the last step alone: install 0.4, fill it (events published and one
--- still in the outbox), update to 0.5, use the new and the changed objects
--- on the old rows, and compare the updated extension with a fresh install.
+-- Then from 0.4: install it, fill it (events published and one still in the
+-- outbox), update to 0.5, use the new and the changed objects on the old
+-- rows, update to the current version and compare the updated extension
+-- with a fresh install.
 --
 DROP EXTENSION intracker CASCADE;
 CREATE EXTENSION intracker VERSION '0.1';
@@ -65,64 +66,11 @@ RESET ROLE;
 ------------------------------------------------------------------------------
 
 -- The extension's objects as definitions, by name (no oids), for comparing
--- an updated installation with a fresh one.
-CREATE FUNCTION regress.extension_catalog() RETURNS TABLE (kind text, object text, detail text)
-LANGUAGE sql STABLE AS $$
-    WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'intracker'),
-    members AS (
-        SELECT d.classid, d.objid FROM pg_depend d, ext
-         WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'),
-    rels AS (
-        SELECT c.oid, c.oid::regclass::text AS name, c.relkind FROM pg_class c
-         WHERE c.relnamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace))
-    SELECT 'member', pg_describe_object(m.classid, m.objid, 0),
-           obj_description(m.objid, (SELECT c.relname FROM pg_class c WHERE c.oid = m.classid))
-      FROM members m
-    UNION ALL
-    SELECT 'relation', r.name, concat_ws(' ', c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.reloptions::text,
-                                         c.relacl::text, (SELECT r2.rolname FROM pg_roles r2 WHERE r2.oid = c.relowner))
-      FROM rels r JOIN pg_class c ON c.oid = r.oid
-    UNION ALL
-    SELECT 'column', r.name || '.' || a.attname,
-           concat_ws(' ', row_number() OVER (PARTITION BY r.oid ORDER BY a.attnum), format_type(a.atttypid, a.atttypmod),
-                     a.attnotnull, a.attidentity, a.attgenerated, pg_get_expr(ad.adbin, ad.adrelid), a.attacl::text,
-                     col_description(r.oid, a.attnum))
-      FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-     WHERE r.relkind IN ('r', 'v', 'p')
-    UNION ALL
-    SELECT 'constraint', r.name || ' ' || co.conname,
-           concat_ws(' ', pg_get_constraintdef(co.oid), obj_description(co.oid, 'pg_constraint'))
-      FROM rels r JOIN pg_constraint co ON co.conrelid = r.oid
-    UNION ALL
-    SELECT 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-      FROM rels r JOIN pg_index i ON i.indrelid = r.oid
-    UNION ALL
-    SELECT 'trigger', r.name || ' ' || t.tgname, pg_get_triggerdef(t.oid)
-      FROM rels r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
-    UNION ALL
-    SELECT 'policy', r.name || ' ' || po.polname,
-           concat_ws(' ', po.polcmd, po.polpermissive, (SELECT array_agg(x::regrole::text ORDER BY x::regrole::text)
-                                                          FROM unnest(po.polroles) AS x),
-                     pg_get_expr(po.polqual, po.polrelid), pg_get_expr(po.polwithcheck, po.polrelid))
-      FROM rels r JOIN pg_policy po ON po.polrelid = r.oid
-    UNION ALL
-    SELECT 'view', r.name, pg_get_viewdef(r.oid)
-      FROM rels r WHERE r.relkind = 'v'
-    UNION ALL
-    SELECT 'sequence', r.name, concat_ws(' ', s.seqtypid::regtype, s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle)
-      FROM rels r JOIN pg_sequence s ON s.seqrelid = r.oid
-    UNION ALL
-    SELECT 'function', p.oid::regprocedure::text,
-           concat_ws(' ', md5(pg_get_functiondef(p.oid)), p.proacl::text, obj_description(p.oid, 'pg_proc'))
-      FROM pg_proc p WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
-    UNION ALL
-    SELECT 'dumped', cfg.tbl::regclass::text, cfg.cond
-      FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS cfg (tbl, cond) WHERE e.extname = 'intracker'
-    UNION ALL
-    SELECT 'schema', n.nspname, concat_ws(' ', n.nspacl::text, obj_description(n.oid, 'pg_namespace'))
-      FROM pg_namespace n WHERE n.nspname IN ('intracker', 'intracker_data')
-$$;
+-- an updated installation with a fresh one (the helper test/t/013_upgrade.pl
+-- uses too).
+\set ECHO none
+\i test/helpers/extension_catalog.sql
+\set ECHO all
 
 DROP EXTENSION intracker CASCADE;
 CREATE EXTENSION intracker VERSION '0.4';
@@ -181,8 +129,11 @@ SELECT github_repo, has_token, has_webhook_secret FROM intracker.github_settings
 SELECT intracker.act_as(NULL);
 RESET ROLE;
 
--- The updated extension is the one a fresh install creates.
-CREATE TABLE regress.updated_catalog AS SELECT * FROM regress.extension_catalog();
+-- On to the current version; the updated extension is the one a fresh
+-- install creates.
+ALTER EXTENSION intracker UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'intracker';
+CREATE TABLE regress.updated_catalog AS SELECT * FROM catalog_check.extension_catalog();
 SELECT count(*) > 500 AS catalog_snapshot_taken,
        count(*) FILTER (WHERE kind = 'member' AND object LIKE 'table intracker_data.%') AS tables
   FROM regress.updated_catalog;
@@ -190,8 +141,8 @@ DROP EXTENSION intracker CASCADE;
 CREATE EXTENSION intracker;
 SELECT extversion FROM pg_extension WHERE extname = 'intracker';
 (SELECT 'only after the update' AS side, * FROM regress.updated_catalog
- EXCEPT SELECT 'only after the update', * FROM regress.extension_catalog())
+ EXCEPT SELECT 'only after the update', * FROM catalog_check.extension_catalog())
 UNION ALL
-(SELECT 'only in a fresh install', * FROM regress.extension_catalog()
+(SELECT 'only in a fresh install', * FROM catalog_check.extension_catalog()
  EXCEPT SELECT 'only in a fresh install', * FROM regress.updated_catalog)
 ORDER BY 1, 2, 3;

@@ -20,17 +20,17 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(177);
+SELECT plan(179);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
 ------------------------------------------------------------------------------
 
 SELECT has_extension('intracker', 'extension intracker is installed');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.5',
-          'intracker is at version 0.5');
-SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'), '0.5',
-          'the control file''s default_version is 0.5');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'intracker'), '0.6',
+          'intracker is at version 0.6');
+SELECT is((SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'), '0.6',
+          'the control file''s default_version is 0.6');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.2'),
           '0.1--0.2', 'an installation at 0.1 updates to 0.2 in one step (intracker--0.1--0.2.sql)');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.2' AND target = '0.3'),
@@ -45,6 +45,10 @@ SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source 
           '0.4--0.5', 'an installation at 0.4 updates to 0.5 in one step (intracker--0.4--0.5.sql)');
 SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.5'),
           '0.1--0.2--0.3--0.4--0.5', 'an installation at 0.1 updates to 0.5 through 0.2, 0.3 and 0.4');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.5' AND target = '0.6'),
+          '0.5--0.6', 'an installation at 0.5 updates to 0.6 in one step (intracker--0.5--0.6.sql)');
+SELECT is((SELECT path FROM pg_extension_update_paths('intracker') WHERE source = '0.1' AND target = '0.6'),
+          '0.1--0.2--0.3--0.4--0.5--0.6', 'an installation at 0.1 updates to 0.6 through every version');
 SELECT has_schema('intracker', 'schema intracker (the API) exists');
 SELECT has_schema('intracker_data', 'schema intracker_data (the storage) exists');
 SELECT is_empty($$

@@ -312,7 +312,8 @@ check_github_request('create', $r1,
 	body     => {
 		title => $title1,
 		body  => "Steps:\n1. open the page\n\n_Tracked in intracker as todo ${t1}._" });
-is($r1->{headers}{'user-agent'}, 'intracker/0.5', 'create: User-Agent intracker/0.5');
+my $version = $node->safe_psql($db, "SELECT default_version FROM pg_available_extensions WHERE name = 'intracker'");
+is($r1->{headers}{'user-agent'}, "intracker/$version", "create: User-Agent intracker/$version (the control file's version)");
 
 my $c1 = wait_call($call1, 'delivered', 'dead');
 is_deeply([ @$c1{qw(action state attempts last_status last_error)} ],

@@ -1,0 +1,32 @@
+-- intracker 0.5 -> 0.6: the layout release.  The install script of 0.6 is
+-- built from the current definitions (src/sql/); this script brings a 0.5
+-- installation to exactly the same catalog, which test/t/013_upgrade.pl
+-- checks object by object.
+
+\echo Use "ALTER EXTENSION intracker UPDATE TO '0.6'" to load this file. \quit
+
+-- Nothing is PUBLIC (src/sql/99_privileges.sql): 0.5 left the identity
+-- sequence of github_inbound with its default privileges.
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA intracker_data FROM PUBLIC;
+
+-- The three processes are the supervisor, the publisher and the deliverer;
+-- the comments say which one does what ("the worker" said it of two).
+COMMENT ON TABLE intracker_data.outbox IS
+    'Events written by committed (or still running) transactions and not yet published; the publisher moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Not dumped (derived data, not dumped: pg_restore writes the restored rows through the triggers, which queue a *.created event for each).';
+COMMENT ON FUNCTION intracker_data.publish_pending_events() IS
+    'When no publisher serves this database (library not preloaded, or intracker.database names another), publishes pending events (without NOTIFY) so that events_since() sees them. Returns how many.';
+COMMENT ON VIEW intracker.worker_status IS
+    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full.';
+COMMENT ON FUNCTION intracker_data.check_webhook_url(text) IS
+    'Raises 22023 unless url is a well-formed http(s) URL, 42501 unless its host is in intracker.http_allowed_hosts (when that is set). The deliverer checks again before every request.';
+COMMENT ON TABLE intracker_data.github_credentials IS
+    'GitHub token (for the deliverer''s API calls) and webhook secret (to verify inbound deliveries) of a project. Set by owners with set_github_token() and set_github_webhook_secret(); never readable through the API.';
+COMMENT ON FUNCTION intracker.set_github_token(uuid, text) IS
+    'Owners: the GitHub token the deliverer uses for this project''s repository (NULL removes it). Nobody can read it back; intracker.github_settings shows whether one is set.';
+COMMENT ON FUNCTION intracker.link_github_issue(uuid, integer) IS
+    'Editors: link a todo to an existing issue of the project''s repository. From then on the deliverer closes the issue when the todo becomes done or cancelled and reopens it when the todo is reopened.';
+COMMENT ON FUNCTION intracker.create_github_issue(uuid) IS
+    'Editors: the deliverer creates an issue for the todo in the project''s repository and stores its number and URL on the todo. Returns the queued call (see intracker.github_calls).';
+-- 0.3 added the progress counters to what verify_counters checks.
+COMMENT ON FUNCTION intracker.verify_counters(uuid) IS
+    'Recompute every incrementally maintained counter (member load, claim order, progress) from scratch for your projects; returns one row per counter that drifted, none when all agree.';
