@@ -17,6 +17,12 @@
 
 \echo Use "ALTER EXTENSION intracker UPDATE TO '0.2'" to load this file. \quit
 
+-- Every API call reads intracker_data.users first (require_user): taking it
+-- before anything else makes concurrent writers wait for this update
+-- instead of deadlocking with it half-way (a writer holding users and
+-- waiting for a table the update already altered).
+LOCK TABLE intracker_data.users IN ACCESS EXCLUSIVE MODE;
+
 ------------------------------------------------------------------------------
 -- Member settings and load
 ------------------------------------------------------------------------------

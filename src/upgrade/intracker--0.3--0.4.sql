@@ -16,6 +16,12 @@
 
 \echo Use "ALTER EXTENSION intracker UPDATE TO '0.4'" to load this file. \quit
 
+-- Every API call reads intracker_data.users first (require_user): taking it
+-- before anything else makes concurrent writers wait for this update
+-- instead of deadlocking with it half-way (a writer holding users and
+-- waiting for a table the update already altered).
+LOCK TABLE intracker_data.users IN ACCESS EXCLUSIVE MODE;
+
 CREATE SEQUENCE intracker_data.outbox_id_seq;
 COMMENT ON SEQUENCE intracker_data.outbox_id_seq IS
     'Order in which events were written; the publication order within a batch.';

@@ -19,6 +19,12 @@
 
 \echo Use "ALTER EXTENSION intracker UPDATE TO '0.5'" to load this file. \quit
 
+-- Every API call reads intracker_data.users first (require_user): taking it
+-- before anything else makes concurrent writers wait for this update
+-- instead of deadlocking with it half-way (a writer holding users and
+-- waiting for a table the update already altered).
+LOCK TABLE intracker_data.users IN ACCESS EXCLUSIVE MODE;
+
 ------------------------------------------------------------------------------
 -- Tables
 ------------------------------------------------------------------------------
@@ -218,6 +224,13 @@ SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT intracker.update_todo(todo_id, jsonb_build_object('status', status), expected_version);
 END;
+-- Sessions that planned a call of the other functions returning
+-- intracker.todos before this update expect its old column list (the plan
+-- cache does not follow a view's row type); touching them, definitions
+-- unchanged, makes those sessions plan again.
+ALTER FUNCTION intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text) COST 100;
+ALTER FUNCTION intracker.update_todo(uuid, jsonb, integer) COST 100;
+ALTER FUNCTION intracker.unassign_todo(uuid, integer) COST 100;
 COMMENT ON COLUMN intracker.todos.github_issue_url IS 'Web address of the linked GitHub issue (set by create_github_issue(), or by link_github_issue() for github.com).';
 GRANT UPDATE (github_issue_url) ON intracker.todos, intracker_data.todos TO intracker_user;
 

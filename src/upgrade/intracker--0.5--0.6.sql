@@ -5,6 +5,12 @@
 
 \echo Use "ALTER EXTENSION intracker UPDATE TO '0.6'" to load this file. \quit
 
+-- Every API call reads intracker_data.users first (require_user): taking it
+-- before anything else makes concurrent writers wait for this update
+-- instead of deadlocking with it half-way (a writer holding users and
+-- waiting for a table the update already altered).
+LOCK TABLE intracker_data.users IN ACCESS EXCLUSIVE MODE;
+
 -- Nothing is PUBLIC (src/sql/99_privileges.sql): 0.5 left the identity
 -- sequence of github_inbound with its default privileges.
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA intracker_data FROM PUBLIC;
