@@ -60,7 +60,7 @@ RESET client_min_messages;
 --
 --   fixture names   test_helpers.ids, id(), ids(), name_of()
 --   acting          claims(), as_user()
---   building        add_user(), team_fixture()
+--   building        add_user(), team_fixture(), todo(), feature()
 --   looking         version_of(), title_of() (from above, past RLS),
 --                   affected(), error_of()
 --   asserting       throws_detail()
@@ -174,6 +174,34 @@ BEGIN
     INSERT INTO test_helpers.ids SELECT 'f1', f.id FROM intracker.create_feature(test_helpers.id('p1'), 'Feature one') f;
     PERFORM intracker.act_as(NULL);
 END
+$$;
+
+-- test_helpers.todo(name, project, assignee, priority, status, feature,
+-- estimate, due): a todo titled <name> in a fixture project, created as the
+-- acting user through intracker.create_todo, recorded under name.  The
+-- defaults are create_todo's.
+CREATE OR REPLACE FUNCTION test_helpers.todo(name text, project text, assignee text DEFAULT NULL,
+                                             priority text DEFAULT 'medium', status text DEFAULT 'todo',
+                                             feature text DEFAULT NULL, estimate integer DEFAULT 1,
+                                             due date DEFAULT NULL) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO test_helpers.ids
+    SELECT todo.name, t.id
+      FROM intracker.create_todo(test_helpers.id(todo.project), todo.name, feature_id => test_helpers.id(todo.feature),
+                                 priority => todo.priority, estimate => todo.estimate, due_date => todo.due,
+                                 assigned_to => test_helpers.id(todo.assignee), status => todo.status) t
+$$;
+
+-- test_helpers.feature(name, project, status, priority, assignee): the same
+-- for a feature (intracker.create_feature).
+CREATE OR REPLACE FUNCTION test_helpers.feature(name text, project text, status text DEFAULT 'todo',
+                                                priority text DEFAULT 'medium', assignee text DEFAULT NULL)
+RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO test_helpers.ids
+    SELECT feature.name, f.id
+      FROM intracker.create_feature(test_helpers.id(feature.project), feature.name, priority => feature.priority,
+                                    assigned_to => test_helpers.id(feature.assignee), status => feature.status) f
 $$;
 
 ------------------------------------------------------------------------------
