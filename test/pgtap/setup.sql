@@ -61,8 +61,8 @@ RESET client_min_messages;
 --   fixture names   test_helpers.ids, id(), ids(), name_of()
 --   acting          claims(), as_user()
 --   building        add_user(), team_fixture(), todo(), feature()
---   looking         version_of(), title_of() (from above, past RLS),
---                   affected(), error_of()
+--   looking         peek(), version_of(), title_of() (from above, past
+--                   RLS), affected(), error_of()
 --   asserting       throws_detail()
 CREATE SCHEMA IF NOT EXISTS test_helpers;
 
@@ -208,22 +208,20 @@ $$;
 -- Looking
 ------------------------------------------------------------------------------
 
--- test_helpers.version_of(row_id), title_of(row_id): the version and the
--- title (a project's name) of a project, feature or todo, whoever may see it
--- -- a test's look from above (SECURITY DEFINER, owned by the superuser
--- running this file), to prove that nothing was written.
+-- test_helpers.peek(row_id): the version and the title (a project's name)
+-- of a project, feature or todo, whoever may see it -- a test's look from
+-- above (SECURITY DEFINER, owned by the superuser running this file), to
+-- prove that nothing was written.  version_of() and title_of() read one each.
+CREATE OR REPLACE FUNCTION test_helpers.peek(row_id uuid, OUT version integer, OUT title text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+    SELECT version, title FROM intracker_data.todos WHERE id = row_id
+    UNION ALL SELECT version, title FROM intracker_data.features WHERE id = row_id
+    UNION ALL SELECT version, name FROM intracker_data.projects WHERE id = row_id
+$$;
 CREATE OR REPLACE FUNCTION test_helpers.version_of(row_id uuid) RETURNS integer
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
-    SELECT version FROM intracker_data.todos WHERE id = row_id
-    UNION ALL SELECT version FROM intracker_data.features WHERE id = row_id
-    UNION ALL SELECT version FROM intracker_data.projects WHERE id = row_id
-$$;
+LANGUAGE sql STABLE AS $$ SELECT (test_helpers.peek(row_id)).version $$;
 CREATE OR REPLACE FUNCTION test_helpers.title_of(row_id uuid) RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
-    SELECT title FROM intracker_data.todos WHERE id = row_id
-    UNION ALL SELECT title FROM intracker_data.features WHERE id = row_id
-    UNION ALL SELECT name FROM intracker_data.projects WHERE id = row_id
-$$;
+LANGUAGE sql STABLE AS $$ SELECT (test_helpers.peek(row_id)).title $$;
 
 -- test_helpers.affected(sql): the number of rows an INSERT, UPDATE or DELETE
 -- affected, run as the caller (RLS applies).
