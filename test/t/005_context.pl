@@ -699,6 +699,8 @@ sub context_as
 }
 
 my $v0 = context_as($s->{sam});
+# A fixed 20 ms on purpose: the two reads must be at different times (their
+# generated_at differs, their context_version must not); nothing to poll for.
 usleep(20_000);
 my $v1 = context_as($s->{sam});
 like($v0->{context_version}, qr/^[0-9a-f]{16}$/, '3: context_version is 16 hex digits');
