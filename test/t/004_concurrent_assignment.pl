@@ -52,16 +52,6 @@ srand($seed);
 
 my $t_all = [gettimeofday];
 
-# Time a section and report it with diag.
-sub timed
-{
-	my ($label, $code) = @_;
-	my $t0 = [gettimeofday];
-	my @r = $code->();
-	diag(sprintf('%-58s %6.1f s', $label, tv_interval($t0)));
-	return wantarray ? @r : $r[0];
-}
-
 my $db   = 'tracker';
 my $node = new_node('assign');
 install_extension($node, $db);

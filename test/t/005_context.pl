@@ -72,15 +72,6 @@ srand($seed);
 
 my $t_all = [gettimeofday];
 
-sub timed
-{
-	my ($label, $code) = @_;
-	my $t0 = [gettimeofday];
-	my @r = $code->();
-	diag(sprintf('%-58s %6.1f s', $label, tv_interval($t0)));
-	return wantarray ? @r : $r[0];
-}
-
 # psql prints UTF-8 bytes.  A document that does not parse is a failed
 # assertion (not the end of the test); the caller gets an empty one.
 my $json = JSON::PP->new->utf8->canonical;

@@ -91,15 +91,6 @@ my $BASE_MS    = 100;     # intracker.http_retry_base_delay
 my $TIMEOUT_MS = 1000;    # intracker.http_timeout
 my $CHAIN      = 16;      # CHAIN_LENGTH in src/deliverer.c
 
-sub timed
-{
-	my ($label, $code) = @_;
-	my $t0 = [gettimeofday];
-	$code->();
-	diag(sprintf('%s: %.1f s', $label, tv_interval($t0)));
-	return;
-}
-
 my $control = slurp_file(($ENV{INTRACKER_SRC} // '.') . '/intracker.control');
 my ($EXTVERSION) = $control =~ /^default_version\s*=\s*'([^']+)'/m;
 die 'no default_version in intracker.control' unless defined $EXTVERSION;

@@ -37,6 +37,9 @@
 #                                       the 0.2 counters and rules checked from
 #                                       scratch ('' when consistent);
 #                                       counters_consistent() asserts the first two
+#   timed($label, sub { ... })          run the sub, report its wall time with diag
+#                                       (information only, never asserted);
+#                                       returns what the sub returned
 #
 # Login roles (cluster-wide, created by create_test_roles):
 #   tracker_admin   LOGIN, member of intracker_admin: acts as users with act_as()
@@ -64,7 +67,18 @@ our @EXPORT = qw(new_node install_extension create_test_roles psql_as
   build_listener start_listener build_http_sink start_http_sink rand_of rand_uuid
   safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
   run_together error_counts counter_drift load_mismatches
-  open_work_of_inactive_users counters_consistent);
+  open_work_of_inactive_users counters_consistent timed);
+
+# Run $code and report how long it took with diag (information only, never
+# asserted); returns what $code returned.
+sub timed
+{
+	my ($label, $code) = @_;
+	my $t0 = [Time::HiRes::gettimeofday];
+	my @r  = $code->();
+	diag(sprintf('%-58s %6.1f s', $label, Time::HiRes::tv_interval($t0)));
+	return wantarray ? @r : $r[0];
+}
 
 # A SQL string literal for $s (dollar quoting would break on '$q$' inside).
 sub q_lit
