@@ -502,12 +502,7 @@ SQL
 		my $move  = "SELECT feature_id FROM intracker.update_todo('$t', '{\"feature_id\": \"$f\"}', 1)";
 		my $start = "SELECT status FROM intracker.update_feature('$f', '{\"status\": \"in_progress\"}', 1)";
 		my ($first, $second) = $order eq 'move first' ? ($move, $start) : ($start, $move);
-		$sa->query_safe('BEGIN');
-		$sa->query_safe($first);
-		$sb->send($second);
-		my $state = $sb->wait_until_blocked(10);
-		$sa->query_safe('COMMIT');
-		my ($out, $err) = $sb->wait_result;
+		my ($state, $out, $err) = @{ $sa->race($sb, $first, $second, timeout => 10) }{qw(b_state b_out b_err)};
 		note("1b, $order: A ran {$first} in an open transaction, B ran {$second}: B was '$state' until A committed");
 		is($err, '', "1b, $order: both statements succeed");
 		is($node->safe_psql($db, "SELECT f.status || ', feature_active ' || t.feature_active FROM intracker_data.todos t"

@@ -909,6 +909,9 @@ push @EXPORT, qw(progress_from_scratch_sql dashboard_json_sql
 #   $s->send($sql)            start a statement that may block; returns at once
 #   $s->wait_until_blocked    'blocked:<wait_event>' | 'done' | 'timeout'
 #   ($out, $err) = $s->wait_result   output and stderr of the sent statement
+#   $r = $a->race($b, $first, $second, end => 'COMMIT', b_begin => 0, timeout => 60)
+#                             $a holds $first open while $b's $second waits for it;
+#                             returns { a_out, b_state, b_out, b_err }
 #   $s->become($id)           act as another user from now on
 #   $s->quit
 ##############################################################################
@@ -1021,6 +1024,27 @@ SELECT CASE WHEN position('$tag' IN query) = 0 THEN 'not started'
 	}
 	Test::More::diag("[$self->{name}] still '$state' after ${timeout}s: $tag");
 	return 'timeout';
+}
+
+# Two sessions in the order a lock test needs: $self runs $first in an open
+# transaction; $other (in a transaction of its own first, with b_begin) is
+# sent $second, which should wait for $self; once it waits or has finished
+# (wait_until_blocked, at most timeout seconds), $self ends its transaction
+# with end (COMMIT by default).  Returns { a_out => $self's output of $first,
+# b_state => $other's wait_until_blocked state, b_out, b_err => $other's
+# result }; ending $other's transaction is left to the caller.
+sub race
+{
+	my ($self, $other, $first, $second, %o) = @_;
+	my %r;
+	$self->query_safe('BEGIN');
+	$r{a_out} = $self->query_safe($first);
+	$other->query_safe('BEGIN') if $o{b_begin};
+	$other->send($second);
+	$r{b_state} = $other->wait_until_blocked($o{timeout});
+	$self->query_safe($o{end} // 'COMMIT');
+	($r{b_out}, $r{b_err}) = $other->wait_result;
+	return \%r;
 }
 
 # Output and stderr of the statement started by send().
