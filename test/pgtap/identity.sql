@@ -9,50 +9,32 @@
 --
 -- Roles (test/pgtap/setup.sql): authenticator (LOGIN NOINHERIT) -> web_user
 -- (intracker_user), tester_admin (intracker_admin), tester_plain (intracker_user).
+-- Helpers (setup.sql): test_helpers.id() (fixture ids by name), as_user()
+-- (PostgREST's claims for a fixture user), claims() (any claims text).
 -- Everything happens in one transaction that is rolled back.
 
 BEGIN;
 SELECT plan(76);
 
 ------------------------------------------------------------------------------
--- Helpers (temporary, gone at ROLLBACK)
-------------------------------------------------------------------------------
-
--- Ids of the fixture, by name: pg_temp.id('alice').
-CREATE TEMP TABLE ids (name text PRIMARY KEY, id uuid NOT NULL);
-GRANT SELECT ON ids TO PUBLIC;
-CREATE FUNCTION pg_temp.id(name text) RETURNS uuid
-LANGUAGE sql STABLE AS $$ SELECT id FROM pg_temp.ids WHERE ids.name = id.name $$;
-
--- Set the PostgREST claims for the rest of the transaction.
-CREATE FUNCTION pg_temp.claims(claims text) RETURNS void
-LANGUAGE sql AS $$ SELECT set_config('request.jwt.claims', claims, true) $$;
-CREATE FUNCTION pg_temp.sub(user_name text) RETURNS void
-LANGUAGE sql AS $$ SELECT pg_temp.claims(jsonb_build_object('sub', pg_temp.id(user_name))::text) $$;
-
-------------------------------------------------------------------------------
 -- Fixture (as superuser): alice owns a project with a todo; bob edits it;
 -- dora is inactive; 'ghost' is a well-formed id of no user.
 ------------------------------------------------------------------------------
 
-INSERT INTO ids VALUES
-    ('alice', '00000000-0000-4000-8000-00000000a11c'),
-    ('bob',   '00000000-0000-4000-8000-000000000b0b'),
-    ('dora',  '00000000-0000-4000-8000-00000000d0a0'),
-    ('ghost', '00000000-0000-4000-8000-0000000f0f0f');
-SELECT intracker.create_user('alice@example.com', 'Alice', user_id => pg_temp.id('alice'));
-SELECT intracker.create_user('bob@example.com', 'Bob', user_id => pg_temp.id('bob'));
-SELECT intracker.create_user('dora@example.com', 'Dora', user_id => pg_temp.id('dora'));
-SELECT intracker.act_as(pg_temp.id('alice'));
-INSERT INTO ids SELECT 'project', id FROM intracker.create_project('Identity project');
-SELECT intracker.add_member(pg_temp.id('project'), pg_temp.id('bob'), 'editor');
-SELECT intracker.add_member(pg_temp.id('project'), pg_temp.id('dora'), 'editor');
-INSERT INTO ids SELECT 'todo', id FROM intracker.create_todo(pg_temp.id('project'), 'First');
-INSERT INTO ids SELECT 'todo2', id FROM intracker.create_todo(pg_temp.id('project'), 'Second');
-INSERT INTO ids SELECT 'feature', id FROM intracker.create_feature(pg_temp.id('project'), 'Feature');
-INSERT INTO ids SELECT 'session', id FROM intracker.start_session(pg_temp.id('project'));
+SELECT test_helpers.add_user('alice', '00000000-0000-4000-8000-00000000a11c'),
+       test_helpers.add_user('bob',   '00000000-0000-4000-8000-000000000b0b'),
+       test_helpers.add_user('dora',  '00000000-0000-4000-8000-00000000d0a0');
+INSERT INTO test_helpers.ids VALUES ('ghost', '00000000-0000-4000-8000-0000000f0f0f');
+SELECT intracker.act_as(test_helpers.id('alice'));
+INSERT INTO test_helpers.ids SELECT 'project', id FROM intracker.create_project('Identity project');
+SELECT intracker.add_member(test_helpers.id('project'), test_helpers.id('bob'), 'editor');
+SELECT intracker.add_member(test_helpers.id('project'), test_helpers.id('dora'), 'editor');
+INSERT INTO test_helpers.ids SELECT 'todo', id FROM intracker.create_todo(test_helpers.id('project'), 'First');
+INSERT INTO test_helpers.ids SELECT 'todo2', id FROM intracker.create_todo(test_helpers.id('project'), 'Second');
+INSERT INTO test_helpers.ids SELECT 'feature', id FROM intracker.create_feature(test_helpers.id('project'), 'Feature');
+INSERT INTO test_helpers.ids SELECT 'session', id FROM intracker.start_session(test_helpers.id('project'));
 SELECT intracker.act_as(NULL);
-UPDATE intracker_data.users SET is_active = false WHERE id = pg_temp.id('dora');
+UPDATE intracker_data.users SET is_active = false WHERE id = test_helpers.id('dora');
 
 ------------------------------------------------------------------------------
 -- 1. No identity
@@ -69,38 +51,38 @@ SELECT is_empty('SELECT * FROM intracker.todos', 'no identity: no todos visible'
 -- Every function that acts for a user raises PT401 without identity.
 SELECT throws_ok($$SELECT intracker.create_project('Nope')$$, 'PT401', NULL,
                  'no identity: create_project raises PT401');
-SELECT throws_ok($$SELECT intracker.create_feature(pg_temp.id('project'), 'Nope')$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.create_feature(test_helpers.id('project'), 'Nope')$$, 'PT401', NULL,
                  'no identity: create_feature raises PT401');
-SELECT throws_ok($$SELECT intracker.create_todo(pg_temp.id('project'), 'Nope')$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.create_todo(test_helpers.id('project'), 'Nope')$$, 'PT401', NULL,
                  'no identity: create_todo raises PT401');
-SELECT throws_ok($$SELECT intracker.add_member(pg_temp.id('project'), pg_temp.id('bob'), 'viewer')$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.add_member(test_helpers.id('project'), test_helpers.id('bob'), 'viewer')$$, 'PT401', NULL,
                  'no identity: add_member raises PT401');
-SELECT throws_ok($$SELECT intracker.remove_member(pg_temp.id('project'), pg_temp.id('bob'))$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.remove_member(test_helpers.id('project'), test_helpers.id('bob'))$$, 'PT401', NULL,
                  'no identity: remove_member raises PT401');
-SELECT throws_ok($$SELECT intracker.start_session(pg_temp.id('project'))$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.start_session(test_helpers.id('project'))$$, 'PT401', NULL,
                  'no identity: start_session raises PT401');
-SELECT throws_ok($$SELECT intracker.end_session(pg_temp.id('session'), 'done')$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.end_session(test_helpers.id('session'), 'done')$$, 'PT401', NULL,
                  'no identity: end_session raises PT401');
 -- The functions that take the id of an existing row must also say "who are
 -- you?" (PT401), not "not found" (PT404): the caller can fix the former.
-SELECT throws_ok($$SELECT intracker.update_project(pg_temp.id('project'), '{"name": "x"}', 1)$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.update_project(test_helpers.id('project'), '{"name": "x"}', 1)$$, 'PT401', NULL,
                  'no identity: update_project raises PT401 (not PT404)');
-SELECT throws_ok($$SELECT intracker.update_feature(pg_temp.id('feature'), '{"title": "x"}', 1)$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.update_feature(test_helpers.id('feature'), '{"title": "x"}', 1)$$, 'PT401', NULL,
                  'no identity: update_feature raises PT401 (not PT404)');
-SELECT throws_ok($$SELECT intracker.update_todo(pg_temp.id('todo'), '{"title": "x"}', 1)$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.update_todo(test_helpers.id('todo'), '{"title": "x"}', 1)$$, 'PT401', NULL,
                  'no identity: update_todo raises PT401 (not PT404)');
-SELECT throws_ok($$SELECT intracker.set_todo_status(pg_temp.id('todo'), 'review', 1)$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.set_todo_status(test_helpers.id('todo'), 'review', 1)$$, 'PT401', NULL,
                  'no identity: set_todo_status raises PT401 (not PT404)');
-SELECT throws_ok($$SELECT intracker.add_dependency(pg_temp.id('todo'), pg_temp.id('todo2'))$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.add_dependency(test_helpers.id('todo'), test_helpers.id('todo2'))$$, 'PT401', NULL,
                  'no identity: add_dependency raises PT401 (not PT404)');
-SELECT throws_ok($$SELECT intracker.remove_dependency(pg_temp.id('todo'), pg_temp.id('todo2'))$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.remove_dependency(test_helpers.id('todo'), test_helpers.id('todo2'))$$, 'PT401', NULL,
                  'no identity: remove_dependency raises PT401 (not PT404)');
 
-SELECT is(test_helpers.error_of($$SELECT intracker.create_todo(pg_temp.id('project'), 'Nope')$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT intracker.create_todo(test_helpers.id('project'), 'Nope')$$) ->> 'message',
           'not authenticated', 'PT401 says "not authenticated"');
-SELECT matches(test_helpers.error_of($$SELECT intracker.create_todo(pg_temp.id('project'), 'Nope')$$) ->> 'hint',
+SELECT matches(test_helpers.error_of($$SELECT intracker.create_todo(test_helpers.id('project'), 'Nope')$$) ->> 'hint',
                'JWT.*act_as', 'PT401 has a HINT naming both ways to authenticate (JWT, act_as)');
-SELECT isnt(test_helpers.error_of($$SELECT intracker.start_session(pg_temp.id('project'))$$) ->> 'detail', NULL,
+SELECT isnt(test_helpers.error_of($$SELECT intracker.start_session(test_helpers.id('project'))$$) ->> 'detail', NULL,
             'PT401 has a DETAIL');
 
 ------------------------------------------------------------------------------
@@ -108,11 +90,11 @@ SELECT isnt(test_helpers.error_of($$SELECT intracker.start_session(pg_temp.id('p
 ------------------------------------------------------------------------------
 
 -- Still tester_plain (session_user is the superuser).
-SELECT pg_temp.sub('alice');
+SELECT test_helpers.as_user('alice');
 SELECT is(intracker.current_user_id(), NULL,
           'a plain role setting request.jwt.claims gains no identity');
 SELECT is_empty('SELECT * FROM intracker.projects', 'a plain role with forged claims sees no projects');
-SELECT throws_ok($$SELECT intracker.create_todo(pg_temp.id('project'), 'Forged')$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.create_todo(test_helpers.id('project'), 'Forged')$$, 'PT401', NULL,
                  'a plain role with forged claims still gets PT401');
 
 RESET ROLE;
@@ -126,7 +108,7 @@ SELECT is(intracker.current_user_id(), NULL,
           'current_user is the authenticator role but session_user is not: claims ignored');
 RESET ROLE;
 RESET intracker.authenticator_role;
-SELECT pg_temp.claims('');
+SELECT test_helpers.claims('');
 
 ------------------------------------------------------------------------------
 -- 3. Claims are trusted on the authenticator's connection
@@ -134,56 +116,56 @@ SELECT pg_temp.claims('');
 
 -- An act_as choice made before must not leak into the authenticator's
 -- requests: there a request without a token is anonymous.
-SELECT intracker.act_as(pg_temp.id('bob'));
+SELECT intracker.act_as(test_helpers.id('bob'));
 SET SESSION AUTHORIZATION authenticator;
 SET ROLE web_user;
 SELECT is(session_user::text, 'authenticator', 'session_user is now the authenticator');
 SELECT is(intracker.current_user_id(), NULL,
           'authenticator without claims is anonymous (an earlier act_as does not count there)');
 SELECT is_empty('SELECT * FROM intracker.projects', 'anonymous PostgREST request sees no projects');
-SELECT throws_ok($$SELECT intracker.act_as(pg_temp.id('alice'))$$, '42501', NULL,
+SELECT throws_ok($$SELECT intracker.act_as(test_helpers.id('alice'))$$, '42501', NULL,
                  'web_user (not intracker_admin) cannot act_as');
 
-SELECT pg_temp.sub('alice');
-SELECT is(intracker.current_user_id(), pg_temp.id('alice'), 'claims {"sub": alice} on the authenticator: alice acts');
-SELECT results_eq('SELECT id FROM intracker.projects', ARRAY[pg_temp.id('project')],
+SELECT test_helpers.as_user('alice');
+SELECT is(intracker.current_user_id(), test_helpers.id('alice'), 'claims {"sub": alice} on the authenticator: alice acts');
+SELECT results_eq('SELECT id FROM intracker.projects', ARRAY[test_helpers.id('project')],
                   'alice (by JWT) sees her project');
-SELECT lives_ok($$SELECT intracker.create_todo(pg_temp.id('project'), 'By JWT')$$,
+SELECT lives_ok($$SELECT intracker.create_todo(test_helpers.id('project'), 'By JWT')$$,
                 'alice (by JWT) can create a todo');
-SELECT is((SELECT created_by FROM intracker.todos WHERE title = 'By JWT'), pg_temp.id('alice'),
+SELECT is((SELECT created_by FROM intracker.todos WHERE title = 'By JWT'), test_helpers.id('alice'),
           'rows created through the JWT identity are created_by that user');
 
-SELECT pg_temp.claims(jsonb_build_object('sub', upper(pg_temp.id('bob')::text))::text);
-SELECT is(intracker.current_user_id(), pg_temp.id('bob'), 'an upper-case uuid in "sub" is accepted');
+SELECT test_helpers.claims(jsonb_build_object('sub', upper(test_helpers.id('bob')::text))::text);
+SELECT is(intracker.current_user_id(), test_helpers.id('bob'), 'an upper-case uuid in "sub" is accepted');
 
-SELECT pg_temp.claims('{"role": "web_user"}');
+SELECT test_helpers.claims('{"role": "web_user"}');
 SELECT is(intracker.current_user_id(), NULL, 'claims without "sub" are anonymous');
-SELECT pg_temp.claims(jsonb_build_object('sub', 42)::text);
+SELECT test_helpers.claims(jsonb_build_object('sub', 42)::text);
 SELECT is(intracker.current_user_id(), NULL, 'a non-string "sub" is anonymous');
-SELECT pg_temp.claims('this is not json');
+SELECT test_helpers.claims('this is not json');
 SELECT is(intracker.current_user_id(), NULL, 'malformed claims JSON is anonymous, not an error');
 
-SELECT pg_temp.claims('{"sub": "alice"}');
+SELECT test_helpers.claims('{"sub": "alice"}');
 SELECT throws_ok('SELECT intracker.current_user_id()', 'PT401', 'JWT subject is not an intracker user id',
                  'a "sub" that is not a uuid raises PT401');
-SELECT pg_temp.claims('{"sub": "00000000-0000-4000-8000-00000000a11c-extra"}');
+SELECT test_helpers.claims('{"sub": "00000000-0000-4000-8000-00000000a11c-extra"}');
 SELECT throws_ok('SELECT intracker.current_user_id()', 'PT401', NULL,
                  'a "sub" with trailing garbage after a uuid raises PT401');
 SELECT matches(test_helpers.error_of('SELECT * FROM intracker.projects') ->> 'hint', 'create_user',
                'the malformed-sub PT401 has a HINT (use the id from create_user)');
 
-SELECT pg_temp.sub('ghost');
-SELECT is(intracker.current_user_id(), pg_temp.id('ghost'),
+SELECT test_helpers.as_user('ghost');
+SELECT is(intracker.current_user_id(), test_helpers.id('ghost'),
           'a well-formed "sub" of no user is returned as is');
 SELECT is_empty('SELECT * FROM intracker.projects', 'an unknown user sees no projects');
 SELECT throws_ok($$SELECT intracker.create_project('Ghost project')$$, 'PT401', NULL,
                  'an unknown user gets PT401');
 
-SELECT pg_temp.sub('dora');
+SELECT test_helpers.as_user('dora');
 SELECT is_empty('SELECT * FROM intracker.projects', 'an inactive user (by JWT) sees none of her projects');
-SELECT is_empty($$SELECT * FROM intracker.users WHERE id <> pg_temp.id('dora')$$,
+SELECT is_empty($$SELECT * FROM intracker.users WHERE id <> test_helpers.id('dora')$$,
                 'an inactive user (by JWT) sees no other users');
-SELECT throws_ok($$SELECT intracker.create_todo(pg_temp.id('project'), 'Inactive')$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.create_todo(test_helpers.id('project'), 'Inactive')$$, 'PT401', NULL,
                  'an inactive user (by JWT) gets PT401');
 SELECT matches(test_helpers.error_of($$SELECT intracker.create_project('Inactive')$$) ->> 'message',
                'not an active intracker user', 'the inactive-user PT401 says so');
@@ -194,12 +176,12 @@ SELECT intracker.act_as(NULL);  -- forget bob (chosen above), or he would be the
 SET intracker.authenticator_role = 'tester_plain';
 SET SESSION AUTHORIZATION authenticator;
 SET ROLE web_user;
-SELECT pg_temp.sub('alice');
+SELECT test_helpers.as_user('alice');
 SELECT is(intracker.current_user_id(), NULL,
           'with intracker.authenticator_role = tester_plain, the authenticator''s claims are ignored');
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION tester_plain;
-SELECT is(intracker.current_user_id(), pg_temp.id('alice'),
+SELECT is(intracker.current_user_id(), test_helpers.id('alice'),
           '... and tester_plain''s claims are trusted');
 RESET SESSION AUTHORIZATION;
 SET intracker.authenticator_role = '';
@@ -208,7 +190,7 @@ SET ROLE web_user;
 SELECT is(intracker.current_user_id(), NULL, 'an empty intracker.authenticator_role disables JWT identity');
 RESET SESSION AUTHORIZATION;
 RESET intracker.authenticator_role;
-SELECT pg_temp.claims('');
+SELECT test_helpers.claims('');
 SELECT intracker.act_as(NULL);
 
 ------------------------------------------------------------------------------
@@ -216,49 +198,49 @@ SELECT intracker.act_as(NULL);
 ------------------------------------------------------------------------------
 
 SET ROLE tester_plain;
-SELECT throws_ok($$SELECT intracker.act_as(pg_temp.id('alice'))$$, '42501', 'permission denied to act as another user',
+SELECT throws_ok($$SELECT intracker.act_as(test_helpers.id('alice'))$$, '42501', 'permission denied to act as another user',
                  'a role outside intracker_admin cannot act_as (42501)');
 SELECT is(intracker.current_user_id(), NULL, 'the refused act_as left no identity behind');
 
 SET ROLE tester_admin;
-SELECT is(intracker.act_as(pg_temp.id('alice')), pg_temp.id('alice'), 'act_as returns the user id');
-SELECT is(intracker.current_user_id(), pg_temp.id('alice'), 'an intracker_admin member acts as alice');
-SELECT results_eq('SELECT id FROM intracker.projects', ARRAY[pg_temp.id('project')],
+SELECT is(intracker.act_as(test_helpers.id('alice')), test_helpers.id('alice'), 'act_as returns the user id');
+SELECT is(intracker.current_user_id(), test_helpers.id('alice'), 'an intracker_admin member acts as alice');
+SELECT results_eq('SELECT id FROM intracker.projects', ARRAY[test_helpers.id('project')],
                   'acting as alice, the admin role sees alice''s project');
-SELECT throws_ok($$SELECT intracker.act_as(pg_temp.id('ghost'))$$, 'PT404', NULL,
+SELECT throws_ok($$SELECT intracker.act_as(test_helpers.id('ghost'))$$, 'PT404', NULL,
                  'act_as an unknown user raises PT404');
-SELECT throws_ok($$SELECT intracker.act_as(pg_temp.id('dora'))$$, '22023', NULL,
+SELECT throws_ok($$SELECT intracker.act_as(test_helpers.id('dora'))$$, '22023', NULL,
                  'act_as an inactive user raises 22023');
-SELECT is(intracker.current_user_id(), pg_temp.id('alice'), 'a failed act_as keeps the previous identity');
+SELECT is(intracker.current_user_id(), test_helpers.id('alice'), 'a failed act_as keeps the previous identity');
 SELECT is(intracker.act_as(NULL), NULL, 'act_as(NULL) returns NULL');
 SELECT is(intracker.current_user_id(), NULL, 'act_as(NULL) stops acting');
 
 -- Transactional like SET: a rolled-back act_as is undone ...
-SELECT intracker.act_as(pg_temp.id('alice'));
+SELECT intracker.act_as(test_helpers.id('alice'));
 SAVEPOINT before_bob;
-SELECT intracker.act_as(pg_temp.id('bob'));
+SELECT intracker.act_as(test_helpers.id('bob'));
 ROLLBACK TO SAVEPOINT before_bob;
-SELECT is(intracker.current_user_id(), pg_temp.id('alice'), 'ROLLBACK TO SAVEPOINT undoes act_as');
+SELECT is(intracker.current_user_id(), test_helpers.id('alice'), 'ROLLBACK TO SAVEPOINT undoes act_as');
 -- ... a released one stays ...
 SAVEPOINT bob_again;
-SELECT intracker.act_as(pg_temp.id('bob'));
+SELECT intracker.act_as(test_helpers.id('bob'));
 RELEASE SAVEPOINT bob_again;
-SELECT is(intracker.current_user_id(), pg_temp.id('bob'), 'RELEASE SAVEPOINT keeps act_as');
+SELECT is(intracker.current_user_id(), test_helpers.id('bob'), 'RELEASE SAVEPOINT keeps act_as');
 -- ... and RESET ALL forgets it (a pooler's reset query).
 RESET ALL;
 SELECT is(intracker.current_user_id(), NULL, 'RESET ALL undoes act_as');
 SELECT is(current_user::text, 'tester_admin', '(RESET ALL kept the role)');
 
 -- A user deactivated while someone acts as them loses their powers at once.
-SELECT intracker.act_as(pg_temp.id('bob'));
+SELECT intracker.act_as(test_helpers.id('bob'));
 RESET ROLE;
-UPDATE intracker_data.users SET is_active = false WHERE id = pg_temp.id('bob');
+UPDATE intracker_data.users SET is_active = false WHERE id = test_helpers.id('bob');
 SET ROLE tester_admin;
-SELECT throws_ok($$SELECT intracker.create_todo(pg_temp.id('project'), 'Too late')$$, 'PT401', NULL,
+SELECT throws_ok($$SELECT intracker.create_todo(test_helpers.id('project'), 'Too late')$$, 'PT401', NULL,
                  'acting as a user deactivated meanwhile: PT401');
 SELECT is_empty('SELECT * FROM intracker.todos', 'acting as a user deactivated meanwhile: no todos visible');
 RESET ROLE;
-UPDATE intracker_data.users SET is_active = true WHERE id = pg_temp.id('bob');
+UPDATE intracker_data.users SET is_active = true WHERE id = test_helpers.id('bob');
 SELECT intracker.act_as(NULL);
 
 ------------------------------------------------------------------------------

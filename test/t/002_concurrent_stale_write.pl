@@ -58,14 +58,7 @@ sub new_todo
 sub race
 {
 	my (%r) = @_;
-	my %res;
-	$a->query_safe('BEGIN');
-	$res{a_out} = $a->query_safe($r{first});
-	$b->query_safe('BEGIN');
-	$b->send($r{second});
-	$res{b_state} = $b->wait_until_blocked;
-	$a->query_safe($r{a_end});
-	($res{b_out}, $res{b_err}) = $b->wait_result;
+	my %res = %{ $a->race($b, $r{first}, $r{second}, end => $r{a_end}, b_begin => 1) };
 	my (undef, $end_err) = $b->query($res{b_err} eq '' ? 'COMMIT' : 'ROLLBACK');
 	die "B could not end its transaction: $end_err" if $end_err ne '';
 	my $story = "A ran {$r{first}} then $r{a_end}; B ran {$r{second}}: "

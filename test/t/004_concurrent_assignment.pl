@@ -52,16 +52,6 @@ srand($seed);
 
 my $t_all = [gettimeofday];
 
-# Time a section and report it with diag.
-sub timed
-{
-	my ($label, $code) = @_;
-	my $t0 = [gettimeofday];
-	my @r = $code->();
-	diag(sprintf('%-58s %6.1f s', $label, tv_interval($t0)));
-	return wantarray ? @r : $r[0];
-}
-
 my $db   = 'tracker';
 my $node = new_node('assign');
 install_extension($node, $db);
@@ -939,12 +929,8 @@ sub new_todo_in
 sub race
 {
 	my ($first, $second) = @_;
-	$sa->query_safe('BEGIN');
-	$sa->query_safe($first);
-	$sb->send($second);
-	my $state = $sb->wait_until_blocked(10);
-	$sa->query_safe('COMMIT');
-	my ($out, $err) = $sb->wait_result;
+	my $r = $sa->race($sb, $first, $second, timeout => 10);
+	my ($state, $out, $err) = @$r{qw(b_state b_out b_err)};
 	my $story = "A ran {$first}, then B ran {$second}: B was '$state' until A committed, then returned '$out'"
 	  . ($err ne '' ? ", error: $err" : '');
 	note("f: $story");

@@ -72,15 +72,6 @@ srand($seed);
 
 my $t_all = [gettimeofday];
 
-sub timed
-{
-	my ($label, $code) = @_;
-	my $t0 = [gettimeofday];
-	my @r = $code->();
-	diag(sprintf('%-58s %6.1f s', $label, tv_interval($t0)));
-	return wantarray ? @r : $r[0];
-}
-
 # psql prints UTF-8 bytes.  A document that does not parse is a failed
 # assertion (not the end of the test); the caller gets an empty one.
 my $json = JSON::PP->new->utf8->canonical;
@@ -511,12 +502,7 @@ SQL
 		my $move  = "SELECT feature_id FROM intracker.update_todo('$t', '{\"feature_id\": \"$f\"}', 1)";
 		my $start = "SELECT status FROM intracker.update_feature('$f', '{\"status\": \"in_progress\"}', 1)";
 		my ($first, $second) = $order eq 'move first' ? ($move, $start) : ($start, $move);
-		$sa->query_safe('BEGIN');
-		$sa->query_safe($first);
-		$sb->send($second);
-		my $state = $sb->wait_until_blocked(10);
-		$sa->query_safe('COMMIT');
-		my ($out, $err) = $sb->wait_result;
+		my ($state, $out, $err) = @{ $sa->race($sb, $first, $second, timeout => 10) }{qw(b_state b_out b_err)};
 		note("1b, $order: A ran {$first} in an open transaction, B ran {$second}: B was '$state' until A committed");
 		is($err, '', "1b, $order: both statements succeed");
 		is($node->safe_psql($db, "SELECT f.status || ', feature_active ' || t.feature_active FROM intracker_data.todos t"
@@ -699,6 +685,8 @@ sub context_as
 }
 
 my $v0 = context_as($s->{sam});
+# A fixed 20 ms on purpose: the two reads must be at different times (their
+# generated_at differs, their context_version must not); nothing to poll for.
 usleep(20_000);
 my $v1 = context_as($s->{sam});
 like($v0->{context_version}, qr/^[0-9a-f]{16}$/, '3: context_version is 16 hex digits');

@@ -69,16 +69,6 @@ my $t_all = [gettimeofday];
 my $db    = 'tracker';
 my $json  = JSON::PP->new->canonical;
 
-# Time a section and report it with diag (information only, never asserted).
-sub timed
-{
-	my ($label, $code) = @_;
-	my $t0 = [gettimeofday];
-	my @r  = $code->();
-	diag(sprintf('%s: %.1f s', $label, tv_interval($t0)));
-	return wantarray ? @r : $r[0];
-}
-
 my $node = new_node('events');
 $node->append_conf('postgresql.conf', <<'EOC');
 # added by 007_events_durability.pl

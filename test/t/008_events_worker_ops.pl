@@ -718,6 +718,8 @@ is($node->safe_psql('tracker', 'SHOW intracker.event_retention'), '7 days', 'eve
 		"SELECT now() - max(published_at) > interval '1.5 s' FROM intracker_data.events");
 	my $xacts = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'tracker'";
 	my $x0 = $node->safe_psql('postgres', $xacts);
+	# A fixed wait on purpose: it is the window in which a spinning publisher
+	# would be caught; no condition becomes true to poll for.
 	sleep 3;
 	my $x1 = $node->safe_psql('postgres', $xacts);
 	cmp_ok($x1 - $x0, '<', 100,
@@ -825,6 +827,9 @@ my ($drop_off, $warn_off, $t_warn);
 # 2 (continued)
 
 {
+	# A fixed wait on purpose (what is left of it after section 4, which ran
+	# meanwhile): the WARNING must not come again during 15 s, and no
+	# condition becomes true to poll for.
 	my $left = 15 - (Time::HiRes::time() - $t_warn);
 	sleep($left) if $left > 0;
 	is(log_count($node, $drop_off, $missing_re), 1,

@@ -26,7 +26,7 @@ use IO::Select;
 use IO::Socket::INET;
 use JSON::PP ();
 use Socket qw(SOL_SOCKET SO_LINGER);
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 use IntrackerTest;
 
 my $json = JSON::PP->new->utf8->canonical;
@@ -510,9 +510,13 @@ is("$gh->{status} $doc->{number} $doc->{state}", '200 5 closed', '... then 200, 
 	is(request($port, 'GET', '/ok/after-hang')->{status}, 200, 'the client closing a hanging connection disturbs nothing');
 }
 {
+	my $before = scalar @{ $sink->{requests}->() };
 	my $big = connect_to($port);
 	send_raw($big, request_bytes('GET', '/big/50000000'));
-	sleep(0.2);
+	# The sink logs a request and sends its answer until the socket is full in
+	# the same step (progress() in http_sink.c): once /big is logged, the sink
+	# is writing 50 MB to a client that does not read.
+	$sink->{wait_for_requests}->($before + 1, 10);
 	my $t0 = time;
 	my $r = request($port, 'GET', '/ok/while-big');
 	is($r->{status}, 200, 'a /big/50000000 client that does not read: another connection is answered');

@@ -37,6 +37,9 @@
 #                                       the 0.2 counters and rules checked from
 #                                       scratch ('' when consistent);
 #                                       counters_consistent() asserts the first two
+#   timed($label, sub { ... })          run the sub, report its wall time with diag
+#                                       (information only, never asserted);
+#                                       returns what the sub returned
 #
 # Login roles (cluster-wide, created by create_test_roles):
 #   tracker_admin   LOGIN, member of intracker_admin: acts as users with act_as()
@@ -64,7 +67,18 @@ our @EXPORT = qw(new_node install_extension create_test_roles psql_as
   build_listener start_listener build_http_sink start_http_sink rand_of rand_uuid
   safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
   run_together error_counts counter_drift load_mismatches
-  open_work_of_inactive_users counters_consistent);
+  open_work_of_inactive_users counters_consistent timed);
+
+# Run $code and report how long it took with diag (information only, never
+# asserted); returns what $code returned.
+sub timed
+{
+	my ($label, $code) = @_;
+	my $t0 = [Time::HiRes::gettimeofday];
+	my @r  = $code->();
+	diag(sprintf('%-58s %6.1f s', $label, Time::HiRes::tv_interval($t0)));
+	return wantarray ? @r : $r[0];
+}
 
 # A SQL string literal for $s (dollar quoting would break on '$q$' inside).
 sub q_lit
@@ -895,6 +909,9 @@ push @EXPORT, qw(progress_from_scratch_sql dashboard_json_sql
 #   $s->send($sql)            start a statement that may block; returns at once
 #   $s->wait_until_blocked    'blocked:<wait_event>' | 'done' | 'timeout'
 #   ($out, $err) = $s->wait_result   output and stderr of the sent statement
+#   $r = $a->race($b, $first, $second, end => 'COMMIT', b_begin => 0, timeout => 60)
+#                             $a holds $first open while $b's $second waits for it;
+#                             returns { a_out, b_state, b_out, b_err }
 #   $s->become($id)           act as another user from now on
 #   $s->quit
 ##############################################################################
@@ -1007,6 +1024,27 @@ SELECT CASE WHEN position('$tag' IN query) = 0 THEN 'not started'
 	}
 	Test::More::diag("[$self->{name}] still '$state' after ${timeout}s: $tag");
 	return 'timeout';
+}
+
+# Two sessions in the order a lock test needs: $self runs $first in an open
+# transaction; $other (in a transaction of its own first, with b_begin) is
+# sent $second, which should wait for $self; once it waits or has finished
+# (wait_until_blocked, at most timeout seconds), $self ends its transaction
+# with end (COMMIT by default).  Returns { a_out => $self's output of $first,
+# b_state => $other's wait_until_blocked state, b_out, b_err => $other's
+# result }; ending $other's transaction is left to the caller.
+sub race
+{
+	my ($self, $other, $first, $second, %o) = @_;
+	my %r;
+	$self->query_safe('BEGIN');
+	$r{a_out} = $self->query_safe($first);
+	$other->query_safe('BEGIN') if $o{b_begin};
+	$other->send($second);
+	$r{b_state} = $other->wait_until_blocked($o{timeout});
+	$self->query_safe($o{end} // 'COMMIT');
+	($r{b_out}, $r{b_err}) = $other->wait_result;
+	return \%r;
 }
 
 # Output and stderr of the statement started by send().
