@@ -4,6 +4,9 @@
 -- still in the outbox), update to 0.5, use the new and the changed objects
 -- on the old rows, and compare the updated extension with a fresh install.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 DROP EXTENSION intracker CASCADE;
 CREATE EXTENSION intracker VERSION '0.1';
 SELECT extversion FROM pg_extension WHERE extname = 'intracker';
