@@ -31,30 +31,8 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 -- regress.try, plus the column an error names (22023 from a CHECK).
 CREATE FUNCTION regress.try_column(statement text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    message text;
-    detail text;
-    hint text;
-    col text;
-BEGIN
-    EXECUTE statement;
-    RETURN NEXT 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT, col = COLUMN_NAME;
-    RETURN NEXT regress.named(state || ': ' || message);
-    IF detail <> '' THEN
-        RETURN NEXT regress.named('DETAIL: ' || detail);
-    END IF;
-    IF hint <> '' THEN
-        RETURN NEXT 'HINT: ' || hint;
-    END IF;
-    IF col <> '' THEN
-        RETURN NEXT 'COLUMN: ' || col;
-    END IF;
-END
+LANGUAGE sql AS $$
+    SELECT regress.try(statement, show_column => true)
 $$;
 -- Read events: events_since() publishes what is pending first (and so fans
 -- it out into deliveries).
