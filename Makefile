@@ -22,6 +22,9 @@ SHLIB_LINK   = $(shell pkg-config --libs jansson libcurl)
 
 # pg_regress runs against its own throwaway server with the library preloaded,
 # so `make installcheck` needs no running server and no edited postgresql.conf.
+# Every sql/*.sql is a test that begins with the shared setup,
+# sql/fixture/setup.sql (a subdirectory: not a test), so any one runs alone:
+# make installcheck REGRESS=03_todos
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=$(CURDIR)/tmp_check_regress
 

@@ -2,6 +2,12 @@
 -- Projects and membership: the creator becomes owner, owners manage members,
 -- a project always keeps an owner, non-members see nothing.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
+-- This file builds the fixture's project Tracker step by step: start without it.
+DELETE FROM intracker_data.projects WHERE id = (SELECT id FROM regress.names WHERE name = 'tracker');
+DELETE FROM regress.names WHERE name = 'tracker';
 SET ROLE regress_admin;
 
 -- No identity: functions that act for a user refuse with PT401.

@@ -2,6 +2,9 @@
 -- Features and todos: creation, updates, optimistic locking, completion,
 -- progress, and what each role may do.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 SET ROLE regress_admin;
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
 \set tracker '(SELECT id FROM regress.names WHERE name = ''tracker'')'

@@ -1,6 +1,9 @@
 --
 -- Todo dependencies: same project, no cycles, and the status gate.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 SET ROLE regress_admin;
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000b') IS NOT NULL AS acting_as_bot;
 \set tracker '(SELECT id FROM regress.names WHERE name = ''tracker'')'

@@ -2,9 +2,16 @@
 -- Work sessions: one open session per user and project; ending one records
 -- what the next person or agent needs to resume.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 SET ROLE regress_admin;
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000b') IS NOT NULL AS acting_as_bot;
 \set tracker '(SELECT id FROM regress.names WHERE name = ''tracker'')'
+-- Two todos of the project for a session to name (03_todos makes them).
+INSERT INTO intracker.todos (id, project_id, title)
+VALUES ('00000000-0000-0000-0000-0000000000a1', :tracker, 'OAuth callback'),
+       ('00000000-0000-0000-0000-0000000000a2', :tracker, 'Session cookie');
 
 SELECT goal, ended_at IS NULL AS open, regress.named(user_id::text) AS user_name
   FROM intracker.start_session(:tracker, 'Finish login');

@@ -2,10 +2,25 @@
 -- Identity: PostgREST's JWT claims count only on the authenticator's
 -- connection; act_as is for intracker_admin members and behaves like SET.
 --
-CREATE ROLE authenticator LOGIN NOINHERIT;
-CREATE ROLE regress_web_user IN ROLE intracker_user;
-GRANT regress_web_user TO authenticator;
-CREATE ROLE regress_plain IN ROLE intracker_user;
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
+-- PostgREST's roles (cluster-wide: made only if missing); the fixture made
+-- regress_plain, a plain intracker_user.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_web_user') THEN
+        CREATE ROLE regress_web_user IN ROLE intracker_user;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticator') THEN
+        CREATE ROLE authenticator LOGIN NOINHERIT IN ROLE regress_web_user;
+    END IF;
+END
+$$;
+-- The todo the If-Match tests below update, at version 1 (03_todos makes it).
+SET intracker.acting_user = '00000000-0000-0000-0000-00000000000a';
+INSERT INTO intracker.todos (project_id, title) VALUES ((SELECT id FROM regress.names WHERE name = 'tracker'), 'Write docs');
+RESET intracker.acting_user;
 
 -- A plain user setting claims gains nothing.
 SET ROLE regress_plain;

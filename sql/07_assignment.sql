@@ -2,6 +2,9 @@
 -- Assignment: manual and automatic, the load counters behind it, and
 -- claim_next_todo's order.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 SET ROLE regress_admin;
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
 SELECT id AS crew FROM intracker.create_project('Crew') \gset

@@ -9,32 +9,11 @@
 -- names (regress.named), and context_version is checked to be 16 hex digits
 -- (its stability is tested on its own).
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 
--- Helpers (run as their caller).
-CREATE FUNCTION regress.mask(doc jsonb) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    CASE jsonb_typeof(doc)
-    WHEN 'object' THEN
-        RETURN (SELECT coalesce(jsonb_object_agg(key,
-                    CASE WHEN key = 'context_version' AND value #>> '{}' ~ '^[0-9a-f]{16}$'
-                         THEN to_jsonb('<16 hex digits>'::text)
-                         ELSE regress.mask(value) END), '{}')
-                  FROM jsonb_each(doc));
-    WHEN 'array' THEN
-        RETURN (SELECT coalesce(jsonb_agg(regress.mask(value) ORDER BY n), '[]')
-                  FROM jsonb_array_elements(doc) WITH ORDINALITY AS e (value, n));
-    WHEN 'string' THEN
-        IF doc #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?|Z)$' THEN
-            RETURN to_jsonb('<time>'::text);
-        END IF;
-        RETURN doc;
-    ELSE
-        RETURN doc;
-    END CASE;
-END
-$$;
-
+-- Helpers (run as their caller); regress.mask is the fixture's.
 CREATE FUNCTION regress.show(doc jsonb) RETURNS SETOF text
 LANGUAGE sql STABLE AS $$
     SELECT regress.named(line) FROM regexp_split_to_table(jsonb_pretty(regress.mask(doc)), E'\n') AS line
@@ -413,6 +392,31 @@ SELECT regress.team('numbers')->'project'->'notes' = '{"budget": 1234567.89, "ra
 ------------------------------------------------------------------------------
 -- team_dashboard: one row per project the caller is a member of.
 ------------------------------------------------------------------------------
+-- Ann and Vic are also in Tracker (the fixture's) and Crew, here with what
+-- the earlier files' tests leave in them: in Tracker (03_todos,
+-- 04_dependencies) four open todos and a feature in progress; in Crew
+-- (07_assignment: Bot an editor, Vic a viewer) five todos done today worth 9
+-- points, two open ones, the second blocked by the first, and a feature in
+-- progress.
+SELECT id AS tracker FROM regress.names WHERE name = 'tracker' \gset
+SELECT id AS login FROM intracker.create_feature(:'tracker', 'Login', status => 'in_progress') \gset
+INSERT INTO intracker.todos (project_id, feature_id, title, status)
+VALUES (:'tracker', :'login', 'OAuth callback', 'review'), (:'tracker', :'login', 'Session cookie', 'todo'),
+       (:'tracker', NULL, 'Write docs', 'todo'), (:'tracker', NULL, 'Deploy', 'in_progress');
+SELECT id AS crew FROM intracker.create_project('Crew') \gset
+SELECT count(intracker.add_member(:'crew', u, r)) AS crew_members
+  FROM (VALUES ('00000000-0000-0000-0000-00000000000b'::uuid, 'editor'), ('00000000-0000-0000-0000-00000000000c', 'viewer')) AS m (u, r) \gset
+SELECT id AS ui FROM intracker.create_feature(:'crew', 'UI', status => 'in_progress') \gset
+INSERT INTO intracker.todos (id, project_id, feature_id, title, estimate, status)
+VALUES ('00000000-0000-0000-0000-000000000105', :'crew', NULL, 'Task 5', 5, 'done'),
+       ('00000000-0000-0000-0000-000000000202', :'crew', :'ui', 'UI high', 1, 'done'),
+       ('00000000-0000-0000-0000-000000000203', :'crew', NULL, 'Unblocker high', 1, 'done'),
+       ('00000000-0000-0000-0000-000000000204', :'crew', NULL, 'Due high', 1, 'done'),
+       ('00000000-0000-0000-0000-000000000205', :'crew', NULL, 'Blocked critical', 1, 'done'),
+       ('00000000-0000-0000-0000-000000000301', :'crew', NULL, 'Review', 1, 'in_progress'),
+       ('00000000-0000-0000-0000-000000000302', :'crew', NULL, 'Merge', 1, 'todo');
+INSERT INTO intracker.todo_dependencies (todo_id, blocked_by, project_id)
+VALUES ('00000000-0000-0000-0000-000000000302', '00000000-0000-0000-0000-000000000301', :'crew');
 SELECT name, status, members, todos_total, todos_open, todos_done, completion_rate, todos_completed_today,
        points_done_last_7_days, features_in_progress, todos_blocked
   FROM intracker.team_dashboard ORDER BY name;

@@ -12,6 +12,9 @@
 -- Events are shown in seq order with what varies masked: ids become names,
 -- timestamps "<time>".
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 
 -- The events of one project after a given seq, one line each.
 CREATE FUNCTION regress.events_of(project uuid, after bigint DEFAULT 0) RETURNS SETOF text

@@ -16,41 +16,23 @@
 -- acting as a user, and as the plain API role regress_plain; ids become
 -- names, timestamps are left out or masked.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 
 -- Helpers.  The inbound GitHub signature, computed the way GitHub does it
 -- (HMAC-SHA256 of the payload with the webhook secret) with pgcrypto; the
 -- payload's text is its jsonb text, what github_webhook() verifies.
-CREATE EXTENSION pgcrypto;
+-- pgcrypto goes into schema regress, so the fixture drops it with the rest.
+CREATE EXTENSION pgcrypto SCHEMA regress;
 CREATE FUNCTION regress.github_signature(payload jsonb, secret text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'sha256=' || encode(hmac(payload::text, secret, 'sha256'), 'hex')
+    SELECT 'sha256=' || encode(regress.hmac(payload::text, secret, 'sha256'), 'hex')
 $$;
 -- regress.try, plus the column an error names (22023 from a CHECK).
 CREATE FUNCTION regress.try_column(statement text) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    message text;
-    detail text;
-    hint text;
-    col text;
-BEGIN
-    EXECUTE statement;
-    RETURN NEXT 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT, col = COLUMN_NAME;
-    RETURN NEXT regress.named(state || ': ' || message);
-    IF detail <> '' THEN
-        RETURN NEXT regress.named('DETAIL: ' || detail);
-    END IF;
-    IF hint <> '' THEN
-        RETURN NEXT 'HINT: ' || hint;
-    END IF;
-    IF col <> '' THEN
-        RETURN NEXT 'COLUMN: ' || col;
-    END IF;
-END
+LANGUAGE sql AS $$
+    SELECT regress.try(statement, show_column => true)
 $$;
 -- Read events: events_since() publishes what is pending first (and so fans
 -- it out into deliveries).
@@ -87,6 +69,11 @@ $$;
 -- The team: Ann owns "Hooks & <Co>" (acme/hooks), Vic edits, Builder Bot
 -- views, Outsider is no member.
 ------------------------------------------------------------------------------
+-- Outsider owns a project of their own (08_context makes it), so what they
+-- see of github_settings below is a list of one, not nothing.
+SET intracker.acting_user = '00000000-0000-0000-0000-00000000000d';
+INSERT INTO intracker.projects (name) VALUES ('Solo');
+RESET intracker.acting_user;
 SET ROLE regress_admin;
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
 SELECT id AS p FROM intracker.create_project('Hooks & <Co>', github_repo => 'acme/hooks') \gset

@@ -5,6 +5,9 @@
 -- rows, update to the current version and compare the updated extension
 -- with a fresh install.
 --
+\set ECHO none
+\i sql/fixture/setup.sql
+\set ECHO all
 DROP EXTENSION intracker CASCADE;
 CREATE EXTENSION intracker VERSION '0.1';
 SELECT extversion FROM pg_extension WHERE extname = 'intracker';
