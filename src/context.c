@@ -51,6 +51,7 @@
 #include "utils/memutils.h"
 
 #include "intracker.h"
+#include "spi_util.h"
 
 /*
  * PostgreSQL has a function named json_object too (the SQL json_object()),
@@ -227,11 +228,7 @@ json_value(const char *json_text)
 static char *
 col(uint64 row, const char *name)
 {
-	int			attnum = SPI_fnumber(SPI_tuptable->tupdesc, name);
-
-	if (attnum <= 0)
-		elog(ERROR, "context query has no column \"%s\"", name);
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, attnum);
+	return intracker_result_text(SPI_tuptable, row, name);
 }
 
 static json_t *
@@ -355,11 +352,9 @@ query(const char *sql, Datum project_id, Datum user_id, int limit)
 {
 	Datum		values[3] = {project_id, user_id, Int32GetDatum(limit)};
 	char		nulls[3] = {' ', user_id == (Datum) 0 ? 'n' : ' ', ' '};
-	int			ret;
 
-	ret = SPI_execute_plan(prepared_query(sql), values, nulls, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "context query failed (%s): %s", SPI_result_code_string(ret), sql);
+	intracker_spi_expect(SPI_execute_plan(prepared_query(sql), values, nulls, true, 0),
+						 SPI_OK_SELECT, "run a context query");
 }
 
 /* ---- shared pieces of both documents ------------------------------------ */
@@ -376,8 +371,7 @@ require_member(Datum project_id, Datum *me)
 		  "       to_json(now()) #>> '{}' AS now",
 		  project_id, (Datum) 0, 0);
 	role = col(0, "role");
-	*me = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-						SPI_fnumber(SPI_tuptable->tupdesc, "me"), &isnull);
+	*me = intracker_result_datum(SPI_tuptable, 0, "me", &isnull);
 	return role;
 }
 
@@ -743,10 +737,11 @@ finish_document(JsonDocument *doc, const char *generated_at)
 		Datum		values[2] = {result, PointerGetDatum(cstring_to_text(doc->notes))};
 		bool		isnull;
 
-		if (SPI_execute_with_args("SELECT pg_catalog.jsonb_set($1, '{project,notes}', $2::pg_catalog.jsonb)",
-								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not put the project notes into the context document");
-		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		intracker_spi_expect(SPI_execute_with_args("SELECT pg_catalog.jsonb_set($1, '{project,notes}',"
+												   " $2::pg_catalog.jsonb) AS document",
+												   2, argtypes, values, NULL, true, 1),
+							 SPI_OK_SELECT, "put the project notes into the context document");
+		result = intracker_result_datum(SPI_tuptable, 0, "document", &isnull);
 	}
 	/* Built in SPI's memory, which SPI_finish frees: copy it out. */
 	return SPI_datumTransfer(result, false, -1);
@@ -778,8 +773,7 @@ begin_context_call(FunctionCallInfo fcinfo, ContextCall *call)
 				 errmsg("project_id must not be null")));
 	call->project_id = PG_GETARG_DATUM(0);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 	call->doc = new_document();
 	call->role = require_member(call->project_id, &call->me);
 	call->generated_at = col(0, "now");

@@ -58,6 +58,7 @@
 #include "utils/uuid.h"
 
 #include "intracker.h"
+#include "spi_util.h"
 #include "http.h"
 
 #define CHAIN_LENGTH		16		/* deliveries of one queue held at once */
@@ -146,7 +147,8 @@ static bool issues_to_link = true;	/* created issues not yet on their todos (at 
 	"  UNION ALL" \
 	"  SELECT c.project_id FROM intracker_data.github_credentials c WHERE c.token IS NOT NULL" \
 	") " \
-	"SELECT d.id, d.queue_id, d.kind = 'github', d.event_type, d.body, d.attempts, d.next_attempt_at," \
+	"SELECT d.id, d.queue_id, d.kind = 'github' AS is_github, d.event_type, d.body, d.attempts," \
+	"       d.next_attempt_at," \
 	"       CASE WHEN d.kind = 'webhook' THEN w.url" \
 	"            ELSE (SELECT pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues' ||" \
 	"                         CASE WHEN d.event_type = 'github.create_issue' THEN ''" \
@@ -157,15 +159,16 @@ static bool issues_to_link = true;	/* created issues not yet on their todos (at 
 	"                                                       AND c.event_type = 'github.create_issue'" \
 	"                                                       AND c.state = 'delivered'" \
 	"                                                     ORDER BY c.position DESC LIMIT 1)) END" \
-	"                    FROM intracker_data.projects p WHERE p.id = d.project_id) END," \
+	"                    FROM intracker_data.projects p WHERE p.id = d.project_id) END AS url," \
 	"       CASE WHEN d.kind = 'webhook' THEN NULL" \
 	"            WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL" \
 	"              THEN 'the project has no GitHub repository'" \
 	"            WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL" \
 	"              THEN 'the todo was deleted'" \
-	"            ELSE 'the todo has no linked GitHub issue' END," \
+	"            ELSE 'the todo has no linked GitHub issue' END AS problem," \
 	"       CASE WHEN d.kind = 'webhook' THEN w.secret" \
-	"            ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END," \
+	"            ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END" \
+	"         AS credential," \
 	"       d.todo_id" \
 	"  FROM queues q" \
 	"  CROSS JOIN LATERAL (SELECT * FROM intracker_data.deliveries d" \
@@ -177,7 +180,7 @@ static bool issues_to_link = true;	/* created issues not yet on their todos (at 
 
 /* queues in hand that are no longer active (paused, deleted, token removed) */
 #define STALE_QUEUES_QUERY \
-	"SELECT q FROM pg_catalog.unnest($1::pg_catalog.uuid[]) q" \
+	"SELECT q AS queue_id FROM pg_catalog.unnest($1::pg_catalog.uuid[]) q" \
 	" WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = q AND w.active)" \
 	"   AND NOT EXISTS (SELECT FROM intracker_data.github_credentials c" \
 	"                    WHERE c.project_id = q AND c.token IS NOT NULL)"
@@ -213,7 +216,7 @@ static bool issues_to_link = true;	/* created issues not yet on their todos (at 
 	"SELECT EXISTS (SELECT FROM intracker_data.deliveries d" \
 	"                 JOIN intracker_data.todos u ON u.id = d.todo_id AND u.github_issue IS NULL" \
 	"                WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
-	"                  AND d.issue_number IS NOT NULL)"
+	"                  AND d.issue_number IS NOT NULL) AS left_to_link"
 
 static void
 set_state(const char *state)
@@ -339,9 +342,9 @@ record_results(void)
 			nulls[8] = r->issue_url ? ' ' : 'n';
 			issues_to_link = true;
 		}
-		if (SPI_execute_plan(intracker_kept_plan(&record_plan, RECORD_QUERY, 9, record_types, 0),
-							 values, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record a delivery");
+		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&record_plan, RECORD_QUERY, 9, record_types, 0),
+											  values, nulls, false, 0),
+							 SPI_OK_UPDATE, "record a delivery");
 	}
 }
 
@@ -353,13 +356,13 @@ link_created_issues(void)
 	static SPIPlanPtr left_plan = NULL;
 	bool		isnull;
 
-	if (SPI_execute_plan(intracker_kept_plan(&link_plan, LINK_ISSUES_QUERY, 0, NULL, 0),
-						 NULL, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not store created GitHub issues");
-	if (SPI_execute_plan(intracker_kept_plan(&left_plan, ISSUES_TO_LINK_QUERY, 0, NULL, 0),
-						 NULL, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the GitHub issues left to link");
-	issues_to_link = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&link_plan, LINK_ISSUES_QUERY, 0, NULL, 0),
+										  NULL, NULL, false, 0),
+						 SPI_OK_UPDATE, "store created GitHub issues");
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&left_plan, ISSUES_TO_LINK_QUERY, 0, NULL, 0),
+										  NULL, NULL, false, 1),
+						 SPI_OK_SELECT, "read the GitHub issues left to link");
+	issues_to_link = DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "left_to_link", &isnull));
 }
 
 /* ----------------------------------------------------------------
@@ -368,12 +371,6 @@ link_created_issues(void)
  */
 
 static void release_slot(Slot *slot);
-
-static char *
-text_or_null(HeapTuple row, TupleDesc tupdesc, int col)
-{
-	return SPI_getvalue(row, tupdesc, col);	/* NULL for SQL NULL */
-}
 
 static int
 by_head_due(const void *a, const void *b)
@@ -387,7 +384,6 @@ by_head_due(const void *a, const void *b)
 static void
 fill_slot(Slot *slot, SPITupleTable *tuptable, const Candidate *candidate, TimestampTz now)
 {
-	TupleDesc	tupdesc = tuptable->tupdesc;
 	MemoryContext old;
 	bool		isnull;
 
@@ -397,25 +393,25 @@ fill_slot(Slot *slot, SPITupleTable *tuptable, const Candidate *candidate, Times
 	slot->chain_len = 0;
 	for (int i = 0; i < candidate->rows; i++)
 	{
-		HeapTuple	row = tuptable->vals[candidate->first_row + i];
+		uint64		row = candidate->first_row + i;
 		Delivery   *d = &slot->chain[slot->chain_len];
-		TimestampTz due = DatumGetTimestampTz(SPI_getbinval(row, tupdesc, 7, &isnull));
+		TimestampTz due = DatumGetTimestampTz(intracker_result_datum(tuptable, row, "next_attempt_at", &isnull));
 		Datum		todo;
 
 		/* the chain stops at the first delivery still waiting for its retry */
 		if (due > now)
 			break;
-		d->id = *DatumGetUUIDP(SPI_getbinval(row, tupdesc, 1, &isnull));
+		d->id = *DatumGetUUIDP(intracker_result_datum(tuptable, row, "id", &isnull));
 		if (i == 0)
-			slot->queue_id = *DatumGetUUIDP(SPI_getbinval(row, tupdesc, 2, &isnull));
-		d->is_github = DatumGetBool(SPI_getbinval(row, tupdesc, 3, &isnull));
-		d->event_type = text_or_null(row, tupdesc, 4);
-		d->body = text_or_null(row, tupdesc, 5);
-		d->attempts = DatumGetInt32(SPI_getbinval(row, tupdesc, 6, &isnull));
-		d->url = text_or_null(row, tupdesc, 8);
-		d->problem = text_or_null(row, tupdesc, 9);
-		d->credential = text_or_null(row, tupdesc, 10);
-		todo = SPI_getbinval(row, tupdesc, 11, &isnull);
+			slot->queue_id = *DatumGetUUIDP(intracker_result_datum(tuptable, row, "queue_id", &isnull));
+		d->is_github = DatumGetBool(intracker_result_datum(tuptable, row, "is_github", &isnull));
+		d->event_type = intracker_result_text(tuptable, row, "event_type");
+		d->body = intracker_result_text(tuptable, row, "body");
+		d->attempts = DatumGetInt32(intracker_result_datum(tuptable, row, "attempts", &isnull));
+		d->url = intracker_result_text(tuptable, row, "url");
+		d->problem = intracker_result_text(tuptable, row, "problem");
+		d->credential = intracker_result_text(tuptable, row, "credential");
+		todo = intracker_result_datum(tuptable, row, "todo_id", &isnull);
 		d->has_todo = !isnull;
 		if (!isnull)
 			d->todo_id = *DatumGetUUIDP(todo);
@@ -455,12 +451,13 @@ drop_stale_chains(void)
 		if (slots[i].in_use)
 			in_hand[n++] = UUIDPGetDatum(&slots[i].queue_id);
 	values[0] = PointerGetDatum(construct_array(in_hand, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	if (SPI_execute_plan(intracker_kept_plan(&plan, STALE_QUEUES_QUERY, 1, argtypes, 0), values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not check the queues in hand");
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, STALE_QUEUES_QUERY, 1, argtypes, 0),
+										  values, NULL, false, 0),
+						 SPI_OK_SELECT, "check the queues in hand");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
-		pg_uuid_t  *stale = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		pg_uuid_t  *stale = DatumGetUUIDP(intracker_result_datum(SPI_tuptable, r, "queue_id", &isnull));
 
 		for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
 		{
@@ -509,9 +506,9 @@ load_chains(void)
 	 * deliverer's CPU, measured by test/bench/webhooks.sh).  Not read-only:
 	 * it must see the results just recorded in this transaction.
 	 */
-	if (SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, CURSOR_OPT_GENERIC_PLAN),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pending deliveries");
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, CURSOR_OPT_GENERIC_PLAN),
+										  values, NULL, false, 0),
+						 SPI_OK_SELECT, "read pending deliveries");
 	tuptable = SPI_tuptable;
 	nrows = SPI_processed;
 
@@ -521,8 +518,8 @@ load_chains(void)
 	{
 		bool		isnull;
 		bool		new_queue = i == 0 ||
-			memcmp(DatumGetUUIDP(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull)),
-				   DatumGetUUIDP(SPI_getbinval(tuptable->vals[i - 1], tuptable->tupdesc, 2, &isnull)),
+			memcmp(DatumGetUUIDP(intracker_result_datum(tuptable, i, "queue_id", &isnull)),
+				   DatumGetUUIDP(intracker_result_datum(tuptable, i - 1, "queue_id", &isnull)),
 				   UUID_LEN) != 0;
 
 		if (new_queue)
@@ -531,7 +528,7 @@ load_chains(void)
 
 			c->first_row = (int) i;
 			c->rows = 0;
-			c->head_due = DatumGetTimestampTz(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 7, &isnull));
+			c->head_due = DatumGetTimestampTz(intracker_result_datum(tuptable, i, "next_attempt_at", &isnull));
 		}
 		candidates[n_candidates - 1].rows++;
 	}
@@ -732,8 +729,7 @@ delivery_round(bool load, bool woken, TimestampTz *next_due)
 	schema_warned = !ready;
 	if (ready)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		intracker_spi_connect();
 		record_results();
 		if (issues_to_link)
 			link_created_issues();

@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "intracker.h"
+#include "spi_util.h"
 
 /* Did the current transaction write to the outbox?  Queue deliveries? */
 static bool events_written_in_xact = false;
@@ -294,7 +295,6 @@ append_event(Relation as_owner_of, const char *type, Datum project_id, Datum ent
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	pg_uuid_t	actor;
 	OwnerContext saved;
-	int			rc;
 
 	values[0] = CStringGetTextDatum(type);
 	values[1] = project_id;
@@ -309,15 +309,13 @@ append_event(Relation as_owner_of, const char *type, Datum project_id, Datum ent
 	values[5] = JsonbPGetDatum(changes);
 
 	intracker_become_owner(as_owner_of, &saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_plan(intracker_kept_plan(&insert_event_plan,
-											  "INSERT INTO intracker_data.outbox "
-											  "(type, project_id, entity_id, actor, version, changes) "
-											  "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, 0),
-						  values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "outbox insert failed: %s", SPI_result_code_string(rc));
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&insert_event_plan,
+															  "INSERT INTO intracker_data.outbox "
+															  "(type, project_id, entity_id, actor, version, changes) "
+															  "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, 0),
+										  values, nulls, false, 0),
+						 SPI_OK_INSERT, "append to the outbox");
 	SPI_finish();
 	intracker_restore_user(&saved);
 

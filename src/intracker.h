@@ -63,10 +63,6 @@ typedef struct RejectedWrite
 	TimestampTz at;
 } RejectedWrite;
 
-/* kept_plan.c */
-extern SPIPlanPtr intracker_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
-									  int cursor_options);
-
 /* row_diff.c */
 extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
 

@@ -39,6 +39,7 @@
 #include "utils/uuid.h"
 
 #include "intracker.h"
+#include "spi_util.h"
 
 /* What one row adds to its assignee's counters. */
 typedef struct LoadContribution
@@ -67,10 +68,10 @@ contribution_of(HeapTuple tuple, TupleDesc tupdesc, bool is_todo)
 {
 	LoadContribution c = {0};
 	bool		isnull;
-	int			status_attnum = SPI_fnumber(tupdesc, "status");
+	int			status_attnum = intracker_column_number(tupdesc, "status");
 	bool		open;
 
-	c.user_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "assigned_to"), tupdesc, &isnull);
+	c.user_id = heap_getattr(tuple, intracker_column_number(tupdesc, "assigned_to"), tupdesc, &isnull);
 	if (isnull)
 		return c;
 	if (is_todo)
@@ -82,11 +83,11 @@ contribution_of(HeapTuple tuple, TupleDesc tupdesc, bool is_todo)
 		return c;
 
 	c.counts = true;
-	c.project_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "project_id"), tupdesc, &isnull);
+	c.project_id = heap_getattr(tuple, intracker_column_number(tupdesc, "project_id"), tupdesc, &isnull);
 	if (is_todo)
 	{
 		c.todos = 1;
-		c.points = DatumGetInt32(heap_getattr(tuple, SPI_fnumber(tupdesc, "estimate"), tupdesc, &isnull));
+		c.points = DatumGetInt32(heap_getattr(tuple, intracker_column_number(tupdesc, "estimate"), tupdesc, &isnull));
 	}
 	else
 		c.features = 1;
@@ -120,7 +121,7 @@ assignment_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc)
 
 	for (int i = 0; i < 2; i++)
 	{
-		int			attnum = SPI_fnumber(tupdesc, columns[i]);
+		int			attnum = intracker_column_number(tupdesc, columns[i]);
 		bool		old_isnull;
 		bool		new_isnull;
 		Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
@@ -139,7 +140,6 @@ apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 {
 	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, BOOLOID};
 	Datum		values[6];
-	int			ret;
 
 	values[0] = c->project_id;
 	values[1] = c->user_id;
@@ -147,19 +147,18 @@ apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 	values[3] = Int32GetDatum(sign * c->points);
 	values[4] = Int32GetDatum(sign * c->features);
 	values[5] = BoolGetDatum(stamp_assignment);
-	ret = SPI_execute_plan(intracker_kept_plan(&apply_plan,
-											   "UPDATE intracker_data.member_load"
-											   "   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3,"
-											   "       open_points = open_points OPERATOR(pg_catalog.+) $4,"
-											   "       open_features = open_features OPERATOR(pg_catalog.+) $5,"
-											   "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
-											   "                               ELSE last_assigned_at END"
-											   " WHERE project_id OPERATOR(pg_catalog.=) $1"
-											   "   AND user_id OPERATOR(pg_catalog.=) $2",
-											   6, argtypes, 0),
-						   values, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "member_load update failed: %s", SPI_result_code_string(ret));
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan,
+															  "UPDATE intracker_data.member_load"
+															  "   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3,"
+															  "       open_points = open_points OPERATOR(pg_catalog.+) $4,"
+															  "       open_features = open_features OPERATOR(pg_catalog.+) $5,"
+															  "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
+															  "                               ELSE last_assigned_at END"
+															  " WHERE project_id OPERATOR(pg_catalog.=) $1"
+															  "   AND user_id OPERATOR(pg_catalog.=) $2",
+															  6, argtypes, 0),
+										  values, NULL, false, 0),
+						 SPI_OK_UPDATE, "update member_load");
 }
 
 PG_FUNCTION_INFO_V1(intracker_member_load_counter);
@@ -201,8 +200,7 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 
 	if (same_member(&old_c, &new_c))
 	{

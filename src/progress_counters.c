@@ -49,6 +49,7 @@
 #include "utils/uuid.h"
 
 #include "intracker.h"
+#include "spi_util.h"
 
 #define PROGRESS_SLOTS 32
 
@@ -77,13 +78,13 @@ progress_of(HeapTuple tuple, TupleDesc tupdesc)
 {
 	TodoProgress p = {0};
 	bool		isnull;
-	char	   *status = TextDatumGetCString(heap_getattr(tuple, SPI_fnumber(tupdesc, "status"),
+	char	   *status = TextDatumGetCString(heap_getattr(tuple, intracker_column_number(tupdesc, "status"),
 														  tupdesc, &isnull));
-	Datum		completed_at = heap_getattr(tuple, SPI_fnumber(tupdesc, "completed_at"), tupdesc, &isnull);
+	Datum		completed_at = heap_getattr(tuple, intracker_column_number(tupdesc, "completed_at"), tupdesc, &isnull);
 	bool		done = strcmp(status, "done") == 0;
 	bool		cancelled = strcmp(status, "cancelled") == 0;
 
-	p.project_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "project_id"), tupdesc, &isnull);
+	p.project_id = heap_getattr(tuple, intracker_column_number(tupdesc, "project_id"), tupdesc, &isnull);
 	p.open = !done && !cancelled;
 	p.done = done;
 	p.cancelled = cancelled;
@@ -97,10 +98,10 @@ progress_of(HeapTuple tuple, TupleDesc tupdesc)
 			days--;				/* floor, for completeness before 2000 */
 		p.has_day = true;
 		p.day = (DateADT) days;
-		p.points = DatumGetInt32(heap_getattr(tuple, SPI_fnumber(tupdesc, "estimate"), tupdesc, &isnull));
+		p.points = DatumGetInt32(heap_getattr(tuple, intracker_column_number(tupdesc, "estimate"), tupdesc, &isnull));
 	}
 
-	p.feature_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "feature_id"), tupdesc, &isnull);
+	p.feature_id = heap_getattr(tuple, intracker_column_number(tupdesc, "feature_id"), tupdesc, &isnull);
 	p.has_feature = !isnull;
 	p.feature_total = !cancelled;
 	p.feature_done = done;
@@ -116,10 +117,8 @@ uuid_equal(Datum a, Datum b)
 static void
 execute(SPIPlanPtr plan, Datum *values)
 {
-	int			ret = SPI_execute_plan(plan, values, NULL, false, 0);
-
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "progress counter update failed: %s", SPI_result_code_string(ret));
+	intracker_spi_expect(SPI_execute_plan(plan, values, NULL, false, 0), SPI_OK_INSERT,
+						 "update a progress counter");
 }
 
 /* Add a contribution (sign +1) or take it back (-1). */
@@ -220,8 +219,7 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 
 	/*
 	 * When a change touches two rows of one table (a todo moved between

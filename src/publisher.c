@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 
 #include "intracker.h"
+#include "spi_util.h"
 
 #define PUBLISH_QUERY \
 	"WITH batch AS (" \
@@ -55,7 +56,7 @@
 	"  FROM batch b ORDER BY b.id " \
 	"RETURNING seq, project_id," \
 	"  pg_catalog.json_build_object('seq', seq, 'type', type, 'project_id', project_id," \
-	"    'entity_id', entity_id, 'actor', actor, 'version', version)::text"
+	"    'entity_id', entity_id, 'actor', actor, 'version', version)::text AS payload"
 
 /*
  * The project's NOTIFY channel (also intracker.project_channel()); a uuid
@@ -74,13 +75,13 @@ last_published_seq(void)
 	bool		isnull;
 
 	/* not read-only: a fresh snapshot, taken after the lock */
-	if (SPI_execute_plan(intracker_kept_plan(&plan, "SELECT seq FROM intracker_data.events ORDER BY seq DESC LIMIT 1",
-											 0, NULL, 0),
-						 NULL, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the last published seq");
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT seq FROM intracker_data.events"
+															  " ORDER BY seq DESC LIMIT 1", 0, NULL, 0),
+										  NULL, NULL, false, 1),
+						 SPI_OK_SELECT, "read the last published seq");
 	if (SPI_processed == 0)
 		return 0;
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "seq", &isnull));
 }
 
 /*
@@ -99,10 +100,11 @@ fan_out(int64 after_seq, int64 last_seq)
 		return 0;
 	values[0] = Int64GetDatum(after_seq);
 	values[1] = Int64GetDatum(last_seq);
-	if (SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.fan_out_events($1, $2)", 2, argtypes, 0),
-						 values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not queue deliveries");
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.fan_out_events($1, $2)"
+															  " AS queued", 2, argtypes, 0),
+										  values, NULL, false, 1),
+						 SPI_OK_SELECT, "queue deliveries");
+	return DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "queued", &isnull));
 }
 
 /*
@@ -120,8 +122,7 @@ intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queu
 	uint64		published;
 	int64		last_seq;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 
 	/* the one writer of events: SHARE ROW EXCLUSIVE conflicts with itself only (and DDL) */
 	(void) RangeVarGetRelid(makeRangeVar("intracker_data", "events", -1), ShareRowExclusiveLock, false);
@@ -129,16 +130,15 @@ intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queu
 	last_seq = last_published_seq();
 	values[1] = Int64GetDatum(last_seq);
 
-	if (SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 2, argtypes, 0), values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not publish events");
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 2, argtypes, 0),
+										  values, NULL, false, 0),
+						 SPI_OK_INSERT_RETURNING, "publish events");
 	published = SPI_processed;
 
 	for (uint64 i = 0; send_notify && i < published; i++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-		char	   *project_id = SPI_getvalue(row, tupdesc, 2);
-		char	   *payload = SPI_getvalue(row, tupdesc, 3);
+		char	   *project_id = intracker_result_text(SPI_tuptable, i, "project_id");
+		char	   *payload = intracker_result_text(SPI_tuptable, i, "payload");
 
 		Async_Notify("intracker", payload);
 		Async_Notify(intracker_project_channel(project_id), payload);
@@ -166,18 +166,17 @@ intracker_prune_events(const char *retention, int max_events, TimestampTz *next_
 	uint64		pruned;
 	bool		isnull;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 	values[0] = Int32GetDatum(max_events);
 	values[1] = CStringGetTextDatum(retention);
 
 	/* only the oldest max_events are candidates, so a pass costs O(batch) */
-	if (SPI_execute_with_args("DELETE FROM intracker_data.events"
-							  " WHERE seq IN (SELECT seq FROM intracker_data.events ORDER BY seq LIMIT $1)"
-							  "   AND published_at < pg_catalog.now() - $2::pg_catalog.interval"
-							  "   AND seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)",
-							  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune events");
+	intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.events"
+											   " WHERE seq IN (SELECT seq FROM intracker_data.events ORDER BY seq LIMIT $1)"
+											   "   AND published_at < pg_catalog.now() - $2::pg_catalog.interval"
+											   "   AND seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)",
+											   2, argtypes, values, NULL, false, 0),
+						 SPI_OK_DELETE, "prune events");
 	pruned = SPI_processed;
 
 	/*
@@ -186,26 +185,27 @@ intracker_prune_events(const char *retention, int max_events, TimestampTz *next_
 	 */
 	if (intracker_missing_schema("deliveries") == NULL)
 	{
-		if (SPI_execute_with_args("DELETE FROM intracker_data.deliveries"
-								  " WHERE id IN (SELECT id FROM intracker_data.deliveries"
-								  "               WHERE state IN ('delivered', 'dead')"
-								  "                 AND created_at < pg_catalog.now() - $2::pg_catalog.interval"
-								  "               ORDER BY created_at LIMIT $1)",
-								  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not prune deliveries");
+		intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.deliveries"
+												   " WHERE id IN (SELECT id FROM intracker_data.deliveries"
+												   "               WHERE state IN ('delivered', 'dead')"
+												   "                 AND created_at < pg_catalog.now() - $2::pg_catalog.interval"
+												   "               ORDER BY created_at LIMIT $1)",
+												   2, argtypes, values, NULL, false, 0),
+							 SPI_OK_DELETE, "prune deliveries");
 		pruned = Max(pruned, SPI_processed);
 	}
 
 	/* the oldest event that can go (never the newest one) */
-	if (SPI_execute_with_args("SELECT published_at + $1::pg_catalog.interval FROM intracker_data.events"
-							  " WHERE seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)"
-							  " ORDER BY seq LIMIT 1",
-							  1, &argtypes[1], &values[1], NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the oldest event");
+	intracker_spi_expect(SPI_execute_with_args("SELECT published_at + $1::pg_catalog.interval AS due"
+											   "  FROM intracker_data.events"
+											   " WHERE seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)"
+											   " ORDER BY seq LIMIT 1",
+											   1, &argtypes[1], &values[1], NULL, true, 1),
+						 SPI_OK_SELECT, "read the oldest event");
 	*next_due = 0;
 	if (SPI_processed == 1)
 	{
-		Datum		due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		due = intracker_result_datum(SPI_tuptable, 0, "due", &isnull);
 
 		if (!isnull)
 			*next_due = DatumGetTimestampTz(due);
@@ -225,8 +225,7 @@ intracker_record_rejected_writes(const RejectedWrite *writes, int count)
 
 	if (count == 0)
 		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 	for (int i = 0; i < count; i++)
 	{
 		const RejectedWrite *w = &writes[i];
@@ -246,13 +245,13 @@ intracker_record_rejected_writes(const RejectedWrite *writes, int count)
 		values[6] = CStringGetTextDatum(w->sqlstate);
 		values[7] = TimestampTzGetDatum(w->at);
 
-		if (SPI_execute_with_args("INSERT INTO intracker_data.outbox"
-								  " (type, project_id, entity_id, actor, version, changes, occurred_at)"
-								  " VALUES ('conflict.rejected', $1, $2, $3, $4,"
-								  "  pg_catalog.jsonb_build_object('entity', $5, 'attempted_version', $6,"
-								  "    'current_version', $4, 'sqlstate', $7), $8)",
-								  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record a rejected write");
+		intracker_spi_expect(SPI_execute_with_args("INSERT INTO intracker_data.outbox"
+												   " (type, project_id, entity_id, actor, version, changes, occurred_at)"
+												   " VALUES ('conflict.rejected', $1, $2, $3, $4,"
+												   "  pg_catalog.jsonb_build_object('entity', $5, 'attempted_version', $6,"
+												   "    'current_version', $4, 'sqlstate', $7), $8)",
+												   8, argtypes, values, nulls, false, 0),
+							 SPI_OK_INSERT, "record a rejected write");
 	}
 	SPI_finish();
 }
@@ -278,11 +277,10 @@ intracker_publish_pending_events(PG_FUNCTION_ARGS)
 	if (intracker_worker_serves_database(MyDatabaseId) || IsolationUsesXactSnapshot())
 		PG_RETURN_INT32(0);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT EXISTS (SELECT FROM intracker_data.outbox)", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the outbox");
-	pending = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute("SELECT EXISTS (SELECT FROM intracker_data.outbox) AS pending", true, 1),
+						 SPI_OK_SELECT, "read the outbox");
+	pending = intracker_result_datum(SPI_tuptable, 0, "pending", &isnull);
 	SPI_finish();
 
 	while (DatumGetBool(pending))

@@ -75,6 +75,7 @@
 #include "utils/timestamp.h"
 
 #include "intracker.h"
+#include "spi_util.h"
 
 #define REJECTED_WRITE_RING_SIZE	1024
 #define MAX_PAUSE_MS				60000	/* longest pause after failures */
@@ -842,13 +843,14 @@ report_start(void)
 	{
 		bool		isnull;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events),"
-						" (SELECT pg_catalog.count(*) FROM intracker_data.outbox)", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the publication state");
-		last_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		backlog = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		intracker_spi_connect();
+		intracker_spi_expect(SPI_execute("SELECT (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events)"
+										 "         AS last_seq,"
+										 "       (SELECT pg_catalog.count(*) FROM intracker_data.outbox) AS backlog",
+										 true, 1),
+							 SPI_OK_SELECT, "read the publication state");
+		last_seq = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "last_seq", &isnull));
+		backlog = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "backlog", &isnull));
 		SPI_finish();
 	}
 	PopActiveSnapshot();
