@@ -791,8 +791,15 @@ intracker_deliverer_main(Datum main_arg)
 
 	intracker_child_start(main_arg, INTRACKER_DELIVERER);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
-		ereport(ERROR, (errmsg("intracker deliverer: could not initialize libcurl")));
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("intracker deliverer: could not initialize libcurl")));
+	if ((multi = curl_multi_init()) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("intracker deliverer: libcurl could not allocate a multi handle.")));
 	before_shmem_exit(deliverer_cleanup, (Datum) 0);
 	slots = MemoryContextAllocZero(TopMemoryContext, sizeof(Slot) * INTRACKER_HTTP_MAX_CONCURRENCY);
 	results_cxt = AllocSetContextCreate(TopMemoryContext, "intracker delivery results", ALLOCSET_DEFAULT_SIZES);

@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "intracker.h"
+#include "trigger_util.h"
 #include "spi_util.h"
 
 /* Did the current transaction write to the outbox?  Queue deliveries? */
@@ -322,11 +323,25 @@ append_event(Relation as_owner_of, const char *type, Datum project_id, Datum ent
 	events_written_in_xact = true;
 }
 
+/* The attribute number of a column a trigger argument names. */
+static int
+trigger_column(TupleDesc tupdesc, const char *column)
+{
+	int			attnum = SPI_fnumber(tupdesc, column);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("intracker_record_event: no column \"%s\"", column),
+				 errdetail("Trigger arguments 2 and 3 name the columns of the entity id and the project id.")));
+	return attnum;
+}
+
 PG_FUNCTION_INFO_V1(intracker_record_event);
 Datum
 intracker_record_event(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 	Trigger    *trigger;
 	TupleDesc	tupdesc;
 	HeapTuple	old_row = NULL;
@@ -341,12 +356,7 @@ intracker_record_event(PG_FUNCTION_ARGS)
 	bool		entity_isnull;
 	bool		version_isnull;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs < 3)
-		elog(ERROR, "intracker_record_event must be an AFTER ... FOR EACH ROW trigger with at least 3 arguments");
-
+	trigdata = intracker_check_row_trigger(fcinfo, "intracker_record_event", TRIGGER_EVENT_AFTER, false, 3);
 	trigger = trigdata->tg_trigger;
 	tupdesc = trigdata->tg_relation->rd_att;
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
@@ -373,11 +383,14 @@ intracker_record_event(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 	}
 
-	entity_id = column_or_null(row, tupdesc, trigger->tgargs[1], &entity_isnull);
-	project_id = column_or_null(row, tupdesc, trigger->tgargs[2], &project_isnull);
+	entity_id = heap_getattr(row, trigger_column(tupdesc, trigger->tgargs[1]), tupdesc, &entity_isnull);
+	project_id = heap_getattr(row, trigger_column(tupdesc, trigger->tgargs[2]), tupdesc, &project_isnull);
 	if (entity_isnull || project_isnull)
-		elog(ERROR, "intracker_record_event: columns \"%s\" and \"%s\" must exist and not be NULL",
-			 trigger->tgargs[1], trigger->tgargs[2]);
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("intracker_record_event: column \"%s\" is null",
+						entity_isnull ? trigger->tgargs[1] : trigger->tgargs[2]),
+				 errdetail("An event needs the ids of its entity and of its project.")));
 
 	append_event(trigdata->tg_relation, event_type(trigdata, changed_columns),
 				 project_id, entity_id, !version_isnull,

@@ -120,7 +120,10 @@ intracker_url_problem(const char *url, bool *denied_host)
 
 	*denied_host = false;
 	if (parsed == NULL)
-		elog(ERROR, "out of memory parsing a URL");
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("libcurl could not allocate a URL handle.")));
 	if (curl_url_set(parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
 		curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
 		problem = psprintf("\"%s\" is not a valid URL", url);

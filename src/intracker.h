@@ -63,9 +63,6 @@ typedef struct RejectedWrite
 	TimestampTz at;
 } RejectedWrite;
 
-/* row_diff.c */
-extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
-
 /* events.c: the outbox trigger */
 extern void EventsInit(void);
 extern void intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_row,

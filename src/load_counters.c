@@ -39,6 +39,7 @@
 #include "utils/uuid.h"
 
 #include "intracker.h"
+#include "trigger_util.h"
 #include "spi_util.h"
 
 /* What one row adds to its assignee's counters. */
@@ -165,7 +166,7 @@ PG_FUNCTION_INFO_V1(intracker_member_load_counter);
 Datum
 intracker_member_load_counter(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 	TupleDesc	tupdesc;
 	bool		is_todo;
 	LoadContribution old_c = {0};
@@ -173,11 +174,7 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	bool		newly_assigned = false;
 	OwnerContext saved;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "intracker_member_load_counter must be an AFTER ... FOR EACH ROW trigger");
-
+	trigdata = intracker_check_row_trigger(fcinfo, "intracker_member_load_counter", TRIGGER_EVENT_AFTER, false, 0);
 	tupdesc = trigdata->tg_relation->rd_att;
 	is_todo = SPI_fnumber(tupdesc, "estimate") > 0;
 

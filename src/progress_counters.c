@@ -49,6 +49,7 @@
 #include "utils/uuid.h"
 
 #include "intracker.h"
+#include "trigger_util.h"
 #include "spi_util.h"
 
 #define PROGRESS_SLOTS 32
@@ -180,7 +181,7 @@ PG_FUNCTION_INFO_V1(intracker_progress_counter);
 Datum
 intracker_progress_counter(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 	TupleDesc	tupdesc;
 	bool		has_old;
 	bool		has_new;
@@ -192,11 +193,7 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	int16		slot = (int16) (hash_bytes_uint32((uint32) MyProcPid) % PROGRESS_SLOTS);
 	OwnerContext saved;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "intracker_progress_counter must be an AFTER ... FOR EACH ROW trigger");
-
+	trigdata = intracker_check_row_trigger(fcinfo, "intracker_progress_counter", TRIGGER_EVENT_AFTER, false, 0);
 	tupdesc = trigdata->tg_relation->rd_att;
 	has_old = !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
 	has_new = !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event);
