@@ -3,10 +3,11 @@
  * deliverer.c
  *	  The process that sends webhook deliveries and GitHub calls.
  *
- * Started by the supervisor (worker.c) in intracker.database next to the
- * publisher, so that no endpoint, however slow, can hold up publication.
- * The publisher turns events into rows of intracker_data.deliveries in its
- * own transaction; this process sends them.
+ * Started by the supervisor (supervisor.c) in intracker.database next to
+ * the publisher, so that no endpoint, however slow, can hold up
+ * publication; supervisor.h names the three processes.  The publisher
+ * turns events into rows of intracker_data.deliveries in its own
+ * transaction; this process sends them.
  *
  * Queues and order: every delivery belongs to a queue (its webhook, or its
  * project's GitHub repository) and a queue is sent strictly in order, one
@@ -58,6 +59,9 @@
 #include "utils/uuid.h"
 
 #include "intracker.h"
+#include "schema.h"
+#include "shared_state.h"
+#include "supervisor.h"
 #include "spi_util.h"
 #include "http.h"
 

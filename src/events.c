@@ -6,9 +6,9 @@
  * intracker_record_event() is an AFTER INSERT OR UPDATE OR DELETE FOR EACH
  * ROW trigger on every table whose changes teams follow.  It appends one
  * row to intracker_data.outbox in the writer's transaction, so an event
- * exists exactly when its change committed.  The background worker
- * (worker.c, publisher.c) later gives it its publication number and sends
- * the NOTIFY.
+ * exists exactly when its change committed.  The publisher (publisher.c,
+ * publication.c) later gives it its publication number and sends the
+ * NOTIFY.
  *
  * Trigger arguments:
  *	 0: entity name, the prefix of the event type ("todo" -> "todo.created")
@@ -31,12 +31,13 @@
  *
  * Rejected stale writes (PT409/PT412) abort the writer's transaction, so
  * they cannot go through the outbox: intracker_note_rejected_write() hands
- * them to the worker through shared memory instead (worker.c), and the
- * worker writes them to the outbox in its own transaction.
+ * them to the publisher through shared memory instead (shared_state.c),
+ * and the publisher writes them to the outbox in its own transaction.
  *
- * Waking the worker: the trigger only sets a flag; a transaction callback
- * sets the worker's latch when the transaction commits.  Rolled-back work
- * wakes nobody, and an idle system costs nothing.
+ * Waking the publisher: the trigger only sets a flag; a transaction
+ * callback sets the publisher's latch when the transaction commits (and
+ * the deliverer's, when the transaction queued deliveries).  Rolled-back
+ * work wakes nobody, and an idle system costs nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "intracker.h"
+#include "shared_state.h"
 #include "trigger_util.h"
 #include "spi_util.h"
 
@@ -67,9 +69,10 @@ static bool deliveries_queued_in_xact = false;
 static SPIPlanPtr insert_event_plan = NULL;
 
 /*
- * Wake the worker when a transaction that wrote events commits.  A prepared
- * transaction's events wait for its COMMIT PREPARED (worker.c's utility
- * hook wakes the worker then).
+ * Wake the publisher when a transaction that wrote events commits, the
+ * deliverer when it queued deliveries.  A prepared transaction's events
+ * wait for its COMMIT PREPARED (supervisor.c's utility hook wakes both
+ * then).
  */
 static void
 events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
@@ -78,9 +81,9 @@ events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	{
 		case XACT_EVENT_COMMIT:
 			if (events_written_in_xact)
-				intracker_worker_wake();
+				intracker_publisher_wake();
 			if (deliveries_queued_in_xact)
-				intracker_worker_wake_deliverer();
+				intracker_deliverer_wake();
 			events_written_in_xact = false;
 			deliveries_queued_in_xact = false;
 			break;
@@ -400,9 +403,9 @@ intracker_record_event(PG_FUNCTION_ARGS)
 
 /*
  * A stale write was rejected (optimistic_lock.c, just before it raises the
- * error): hand a conflict.rejected event to the worker, which records it in
- * its own transaction since this one is about to abort.  Nothing happens
- * without the worker (library not preloaded, or another database).
+ * error): hand a conflict.rejected event to the publisher, which records it
+ * in its own transaction since this one is about to abort.  Nothing happens
+ * without a publisher (library not preloaded, or another database).
  */
 void
 intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_row,
@@ -433,5 +436,5 @@ intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_ro
 	strlcpy(rejected.sqlstate, unpack_sql_state(sqlerrcode), sizeof(rejected.sqlstate));
 	rejected.at = GetCurrentTimestamp();
 
-	intracker_worker_queue_rejected_write(&rejected);
+	intracker_queue_rejected_write(&rejected);
 }

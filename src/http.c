@@ -45,7 +45,7 @@ void
 HttpInit(void)
 {
 	DefineCustomIntVariable("intracker.http_max_concurrency",
-							"Most HTTP requests (webhooks, GitHub calls) the worker has in flight at once.",
+							"Most HTTP requests (webhooks, GitHub calls) the deliverer has in flight at once.",
 							"Each webhook (and each project's GitHub queue) has at most one request in flight, to keep its order.",
 							&intracker_http_max_concurrency, 32, 1, INTRACKER_HTTP_MAX_CONCURRENCY,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
@@ -66,7 +66,7 @@ HttpInit(void)
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomStringVariable("intracker.http_allowed_hosts",
 							   "Hosts webhooks may be sent to, comma-separated (\"*.example.com\" for subdomains); empty allows any.",
-							   "A defence against requests to internal services. The worker checks it before every request.",
+							   "A defence against requests to internal services. The deliverer checks it before every request.",
 							   &http_allowed_hosts, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("intracker.github_api_url",

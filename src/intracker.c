@@ -15,6 +15,9 @@
 #include "utils/guc.h"
 
 #include "intracker.h"
+#include "publisher.h"
+#include "shared_state.h"
+#include "supervisor.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,7 +30,9 @@ _PG_init(void)
 	ContextInit();
 	EventsInit();
 	HttpInit();
-	WorkerInit();
+	SharedStateInit();
+	PublisherInit();
+	SupervisorInit();
 
 	MarkGUCPrefixReserved("intracker");
 }

@@ -44,69 +44,11 @@ extern void intracker_restore_user(OwnerContext *saved);
 extern void IdentityInit(void);
 extern bool intracker_acting_user(pg_uuid_t *user_id);
 
-/*
- * A stale write that was rejected (PT409/PT412), on its way from the failing
- * backend to the worker through shared memory (events.c -> worker.c ->
- * publisher.c): the worker records it as a conflict.rejected event.
- */
-typedef struct RejectedWrite
-{
-	char		entity[16];		/* "todo", "feature", "project" */
-	pg_uuid_t	project_id;
-	pg_uuid_t	entity_id;
-	pg_uuid_t	actor;
-	bool		has_actor;
-	bool		has_attempted;	/* false: the write supplied no version */
-	int32		attempted_version;
-	int32		current_version;
-	char		sqlstate[6];
-	TimestampTz at;
-} RejectedWrite;
-
 /* events.c: the outbox trigger */
 extern void EventsInit(void);
 extern void intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_row,
 										  bool has_attempted, int32 attempted, int32 current,
 										  int sqlerrcode);
-
-/* publisher.c: numbering, NOTIFY and retention of events */
-extern char *intracker_project_channel(const char *project_id);
-extern int	intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queued);
-extern int	intracker_prune_events(const char *retention, int max_events, TimestampTz *next_due);
-extern void intracker_record_rejected_writes(const RejectedWrite *writes, int count);
-
-/*
- * The deliverer's figures, kept in the worker's shared memory (worker.c)
- * for intracker.deliverer_status.
- */
-typedef struct DelivererStatus
-{
-	char		state[32];
-	int			in_flight;
-	uint64		attempts;
-	uint64		delivered;
-	uint64		dead;
-	char		last_error[256];
-	TimestampTz last_error_at;
-	TimestampTz started_at;
-} DelivererStatus;
-
-/* worker.c: the background worker and its shared memory */
-extern void WorkerInit(void);
-extern bool intracker_worker_serves_database(Oid dboid);
-extern void intracker_worker_wake(void);
-extern void intracker_worker_queue_rejected_write(const RejectedWrite *rejected);
-extern void intracker_worker_wake_deliverer(void);
-extern long intracker_ms_until(TimestampTz when);
-typedef enum IntrackerChild
-{
-	INTRACKER_PUBLISHER,
-	INTRACKER_DELIVERER
-} IntrackerChild;
-extern void intracker_child_start(Datum main_arg, IntrackerChild child);
-extern const char *intracker_missing_schema(const char *relname);
-extern uint64 intracker_deliverer_wake_requests(void);
-extern void intracker_deliverer_report(const DelivererStatus *status);
 
 /* signature.c: "sha256=" + 64 hex digits */
 #define INTRACKER_SIGNATURE_LEN		71
