@@ -62,6 +62,7 @@
 
 #include "intracker.h"
 #include "deliveries.h"
+#include "github.h"
 #include "http.h"
 #include "schema.h"
 #include "shared_state.h"

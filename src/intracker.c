@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "intracker.h"
+#include "context.h"
 #include "publisher.h"
 #include "shared_state.h"
 #include "supervisor.h"

@@ -28,17 +28,8 @@
 #define ERRCODE_INTRACKER_VERSION_CONFLICT		MAKE_SQLSTATE('P','T','4','0','9')
 #define ERRCODE_INTRACKER_PRECONDITION_FAILED	MAKE_SQLSTATE('P','T','4','1','2')
 
-/* owner_context.c: counter triggers write derived tables as their owner */
-typedef struct OwnerContext
-{
-	Oid			userid;
-	int			sec_context;
-	int			guc_nestlevel;
-} OwnerContext;
-
-extern void intracker_become_owner(Relation rel, OwnerContext *saved);
-extern void intracker_become_data_owner(OwnerContext *saved);
-extern void intracker_restore_user(OwnerContext *saved);
+#include "owner_context.h"
+#include "request.h"
 
 /* identity.c */
 extern void IdentityInit(void);
@@ -65,15 +56,6 @@ extern char *intracker_github_api_url;
 extern void HttpInit(void);
 extern char *intracker_url_problem(const char *url, bool *denied_host);
 
-/* github.c */
-extern bool intracker_github_created_issue(const char *answer, size_t len, int *number, char **url);
 
-
-/* context.c */
-extern void ContextInit(void);
-
-/* request.c: the context PostgREST puts in GUCs for each request */
-extern char *intracker_request_claim(const char *claim);
-extern char *intracker_request_header(const char *header);
 
 #endif							/* INTRACKER_H */
