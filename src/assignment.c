@@ -43,7 +43,7 @@
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
+#include "errcodes.h"
 #include "spi_util.h"
 
 /* The two kinds of assignable rows and what differs between them. */

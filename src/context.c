@@ -46,7 +46,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/guc.h"
-#include "utils/jsonb.h"
 
 #include "context.h"
 #include "context_trim.h"

@@ -53,14 +53,15 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "intracker.h"
+#include "events.h"
+#include "identity.h"
+#include "owner_context.h"
 #include "shared_state.h"
-#include "trigger_util.h"
 #include "spi_util.h"
+#include "trigger_util.h"
 
 /* Did the current transaction write to the outbox?  Queue deliveries? */
 static bool events_written_in_xact = false;

@@ -25,11 +25,9 @@
 #include <curl/curl.h>
 
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
-#include "intracker.h"
 #include "http.h"
 
 #define RESPONSE_CAP		(256 * 1024)	/* bytes of a response body kept */

@@ -35,7 +35,9 @@
 #include "utils/guc.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
+#include "errcodes.h"
+#include "identity.h"
+#include "request.h"
 #include "spi_util.h"
 
 #define ADMIN_ROLE "intracker_admin"

@@ -14,8 +14,10 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "intracker.h"
 #include "context.h"
+#include "events.h"
+#include "http.h"
+#include "identity.h"
 #include "publisher.h"
 #include "shared_state.h"
 #include "supervisor.h"

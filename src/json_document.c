@@ -29,7 +29,6 @@
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
-#include "utils/memutils.h"
 
 #include "json_document.h"
 

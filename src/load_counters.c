@@ -38,9 +38,9 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
-#include "trigger_util.h"
+#include "owner_context.h"
 #include "spi_util.h"
+#include "trigger_util.h"
 
 /* What one row adds to its assignee's counters. */
 typedef struct LoadContribution

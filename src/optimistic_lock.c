@@ -37,14 +37,15 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
-#include "nodes/bitmapset.h"
 #include "executor/spi.h"
+#include "nodes/bitmapset.h"
 #include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "intracker.h"
+#include "errcodes.h"
+#include "events.h"
+#include "request.h"
 #include "trigger_util.h"
 
 /*

@@ -48,9 +48,9 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
-#include "trigger_util.h"
+#include "owner_context.h"
 #include "spi_util.h"
+#include "trigger_util.h"
 
 #define PROGRESS_SLOTS 32
 

@@ -15,10 +15,9 @@
 #include "common/hmac.h"
 #include "common/sha2.h"
 #include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/resowner.h"
 
-#include "intracker.h"
+#include "signature.h"
 
 /*
  * Write "sha256=" and the hex HMAC-SHA256 of body under secret into out
