@@ -225,8 +225,8 @@ intracker_context_append_todo(json_t *array, uint64 row)
  * todo objects with a "blocked_by" list.  Returns the todo object of `row`:
  * `current` (the previous row's) when the row adds a blocker to it.
  */
-json_t *
-intracker_context_append_todo_with_blockers(json_t *array, uint64 row, json_t *current)
+static json_t *
+append_todo_with_blockers(json_t *array, uint64 row, json_t *current)
 {
 	if (current == NULL ||
 		strcmp(json_string_value(json_object_get(current, "id")), intracker_context_col(row, "id")) != 0)
@@ -244,6 +244,23 @@ intracker_context_append_todo_with_blockers(json_t *array, uint64 row, json_t *c
 		PUT_FIELDS(intracker_json_append_object(json_object_get(current, "blocked_by")), row, blocker_fields);
 	}
 	return current;
+}
+
+/*
+ * Every row of the last query, with TODO_COLUMNS, BLOCKER_COLUMNS and the
+ * columns of `extra`, one row per (todo, open blocker) in order: appended
+ * to array as todo objects with their "blocked_by" list and extra fields.
+ */
+void
+intracker_context_append_blocked_todos(json_t *array, const Field *extra, int nextra)
+{
+	json_t	   *current = NULL;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		current = append_todo_with_blockers(array, i, current);
+		intracker_context_put_fields(current, i, extra, nextra);
+	}
 }
 
 /* ----------------------------------------------------------------

@@ -66,7 +66,7 @@ typedef struct Field
 
 /*
  * Open blockers of todo t, joined as blocker_* columns: one row each
- * (intracker_context_append_todo_with_blockers).
+ * (intracker_context_append_blocked_todos).
  */
 #define BLOCKER_COLUMNS \
 	"b.id AS blocker_id, b.title AS blocker_title, b.status AS blocker_status," \
@@ -88,6 +88,6 @@ extern void intracker_context_put_fields(json_t *object, uint64 row, const Field
 
 extern void intracker_context_put_project(ContextCall *call);
 extern json_t *intracker_context_append_todo(json_t *array, uint64 row);
-extern json_t *intracker_context_append_todo_with_blockers(json_t *array, uint64 row, json_t *current);
+extern void intracker_context_append_blocked_todos(json_t *array, const Field *extra, int nextra);
 
 #endif							/* INTRACKER_CONTEXT_H */

@@ -592,13 +592,8 @@ intracker_deliverer_main(Datum main_arg)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *error;
+				ErrorData  *error = intracker_child_recover(round_context);
 
-				MemoryContextSwitchTo(round_context);
-				error = CopyErrorData();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				pgstat_report_activity(STATE_IDLE, NULL);
 				ereport(WARNING,
 						(errmsg("intracker deliverer: %s", error->message),
 						 errdetail("Nothing was lost; retrying in %ld ms.", pause_ms)));

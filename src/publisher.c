@@ -366,13 +366,7 @@ prune_round(void)
 static void
 recover_from_error(MemoryContext cxt, const char *consequence, long pause_ms)
 {
-	ErrorData  *error;
-
-	MemoryContextSwitchTo(cxt);
-	error = CopyErrorData();
-	FlushErrorState();
-	AbortCurrentTransaction();
-	pgstat_report_activity(STATE_IDLE, NULL);
+	ErrorData  *error = intracker_child_recover(cxt);
 
 	ereport(WARNING,
 			(errmsg("intracker publisher: %s", error->message),

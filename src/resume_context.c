@@ -57,7 +57,6 @@ put_my_todos(const ContextCall *call)
 		{"feature_id", NULL, FIELD_TEXT}, {"blocked_reason", NULL, FIELD_TEXT},
 	};
 	json_t	   *todos = intracker_json_put_array(call->root, "your_open_todos");
-	json_t	   *current = NULL;
 
 	intracker_context_query("SELECT " TODO_COLUMNS ", t.feature_id, " BLOCKER_COLUMNS
 							"  FROM (SELECT t.*, CASE WHEN t.status = 'in_progress' THEN 0"
@@ -72,11 +71,7 @@ put_my_todos(const ContextCall *call)
 							" ORDER BY t.claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
 							"          t.due_date ASC NULLS LAST, t.created_at, t.id, b.created_at, b.id",
 							call->project_id, call->me, call->list_limit);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		current = intracker_context_append_todo_with_blockers(todos, i, current);
-		PUT_FIELDS(current, i, my_todo_fields);
-	}
+	intracker_context_append_blocked_todos(todos, my_todo_fields, lengthof(my_todo_fields));
 }
 
 /*

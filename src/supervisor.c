@@ -374,6 +374,24 @@ intracker_child_start(Datum main_arg, IntrackerChild child)
 	}
 }
 
+/*
+ * After an error in a child's round, inside PG_CATCH: undo the round's
+ * transaction and return the error (copied into cxt, the round's memory)
+ * for the child to report.
+ */
+ErrorData *
+intracker_child_recover(MemoryContext cxt)
+{
+	ErrorData  *error;
+
+	MemoryContextSwitchTo(cxt);
+	error = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return error;
+}
+
 /* Milliseconds from now until when (rounded up; negative when past). */
 long
 intracker_ms_until(TimestampTz when)

@@ -36,6 +36,7 @@
 
 extern void SupervisorInit(void);
 extern void intracker_child_start(Datum main_arg, IntrackerChild child);
+extern ErrorData *intracker_child_recover(MemoryContext cxt);
 extern long intracker_ms_until(TimestampTz when);
 
 #endif							/* INTRACKER_SUPERVISOR_H */

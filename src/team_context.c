@@ -135,7 +135,6 @@ put_shared_blockers(const ContextCall *call)
 		{"blocked_reason", NULL, FIELD_TEXT}, {"assigned_to", NULL, FIELD_TEXT},
 	};
 	json_t	   *blockers = json_object_get(call->root, "shared_blockers");
-	json_t	   *current = NULL;
 
 	intracker_context_query("SELECT " TODO_COLUMNS ", t.assigned_to, " BLOCKER_COLUMNS
 							"  FROM (SELECT * FROM intracker_data.todos t"
@@ -145,12 +144,7 @@ put_shared_blockers(const ContextCall *call)
 							OPEN_BLOCKERS_OF_T
 							" ORDER BY t.priority_rank DESC, t.created_at, t.id, b.created_at, b.id",
 							call->project_id, (Datum) 0, call->list_limit);
-
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		current = intracker_context_append_todo_with_blockers(blockers, i, current);
-		PUT_FIELDS(current, i, blocked_fields);
-	}
+	intracker_context_append_blocked_todos(blockers, blocked_fields, lengthof(blocked_fields));
 }
 
 /* The most important features in progress, with their progress. */
