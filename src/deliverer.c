@@ -21,12 +21,12 @@
  *
  * Transactions are never open across network I/O.  One round: record the
  * results gathered since the last round, then load chains for free slots,
- * and commit; then the requests run on a libcurl multi handle.  The
- * round's statements are in deliveries.c; this file holds the queues in
- * hand (slots), the requests, and the loop.  Nothing is
- * claimed in the database (there is one deliverer): after a crash,
+ * and commit; then the requests run on a libcurl multi handle.  Nothing
+ * is claimed in the database (there is one deliverer): after a crash,
  * whatever was not recorded as delivered is sent again, with the same
- * X-Intracker-Delivery id (at-least-once).
+ * X-Intracker-Delivery id (at-least-once).  The round's statements are in
+ * deliveries.c; this file holds the queues in hand (slots), the requests
+ * and the loop.
  *
  * Waiting: while requests are in flight the process polls libcurl's
  * sockets for at most POLL_MS at a time and checks its latch in between;
@@ -97,6 +97,8 @@ static TimestampTz oldest_result_at;
 static DelivererStatus status;
 static bool schema_warned;		/* said that the extension is missing */
 static bool issues_to_link = true;	/* created issues not yet on their todos (at start: look) */
+
+PGDLLEXPORT void intracker_deliverer_main(Datum main_arg);
 
 static void
 set_state(const char *state)
@@ -445,8 +447,9 @@ collect_finished(void)
 
 /*
  * One round in one transaction: record results, stop the chains of queues
- * paused meanwhile (when woken), then load chains when a slot is free.  Returns false while the extension is missing; *next_due
- * gets when to load again without being woken.
+ * paused meanwhile (when woken), then load chains when a slot is free.
+ * Returns false while the extension is missing; *next_due gets when to
+ * load again without being woken.
  */
 static bool
 delivery_round(bool load, bool woken, TimestampTz *next_due)
@@ -516,8 +519,6 @@ deliverer_cleanup(int code pg_attribute_unused(), Datum arg pg_attribute_unused(
 	multi = NULL;
 	curl_global_cleanup();
 }
-
-PGDLLEXPORT void intracker_deliverer_main(Datum main_arg);
 
 void
 intracker_deliverer_main(Datum main_arg)

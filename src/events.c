@@ -69,6 +69,10 @@ static bool deliveries_queued_in_xact = false;
 
 static SPIPlanPtr insert_event_plan = NULL;
 
+#define INSERT_EVENT_QUERY \
+	"INSERT INTO intracker_data.outbox (type, project_id, entity_id, actor, version, changes)" \
+	" VALUES ($1, $2, $3, $4, $5, $6)"
+
 /*
  * Wake the publisher when a transaction that wrote events commits, the
  * deliverer when it queued deliveries.  A prepared transaction's events
@@ -315,30 +319,13 @@ append_event(Relation as_owner_of, const char *type, Datum project_id, Datum ent
 
 	intracker_become_owner(as_owner_of, &saved);
 	intracker_spi_connect();
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&insert_event_plan,
-															  "INSERT INTO intracker_data.outbox "
-															  "(type, project_id, entity_id, actor, version, changes) "
-															  "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, 0),
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&insert_event_plan, INSERT_EVENT_QUERY, 6, argtypes, 0),
 										  values, nulls, false, 0),
 						 SPI_OK_INSERT, "append to the outbox");
 	SPI_finish();
 	intracker_restore_user(&saved);
 
 	events_written_in_xact = true;
-}
-
-/* The attribute number of a column a trigger argument names. */
-static int
-trigger_column(TupleDesc tupdesc, const char *column)
-{
-	int			attnum = SPI_fnumber(tupdesc, column);
-
-	if (attnum <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("intracker_record_event: no column \"%s\"", column),
-				 errdetail("Trigger arguments 2 and 3 name the columns of the entity id and the project id.")));
-	return attnum;
 }
 
 PG_FUNCTION_INFO_V1(intracker_record_event);
@@ -387,8 +374,10 @@ intracker_record_event(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 	}
 
-	entity_id = heap_getattr(row, trigger_column(tupdesc, trigger->tgargs[1]), tupdesc, &entity_isnull);
-	project_id = heap_getattr(row, trigger_column(tupdesc, trigger->tgargs[2]), tupdesc, &project_isnull);
+	entity_id = heap_getattr(row, intracker_trigger_column(trigdata->tg_relation, trigger->tgargs[1]),
+							 tupdesc, &entity_isnull);
+	project_id = heap_getattr(row, intracker_trigger_column(trigdata->tg_relation, trigger->tgargs[2]),
+							  tupdesc, &project_isnull);
 	if (entity_isnull || project_isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),

@@ -55,6 +55,17 @@ typedef struct LoadContribution
 
 static SPIPlanPtr apply_plan = NULL;
 
+/* $1 project, $2 user, $3..$5 deltas of todos, points, features; $6 stamp */
+#define APPLY_QUERY \
+	"UPDATE intracker_data.member_load" \
+	"   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3," \
+	"       open_points = open_points OPERATOR(pg_catalog.+) $4," \
+	"       open_features = open_features OPERATOR(pg_catalog.+) $5," \
+	"       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()" \
+	"                               ELSE last_assigned_at END" \
+	" WHERE project_id OPERATOR(pg_catalog.=) $1" \
+	"   AND user_id OPERATOR(pg_catalog.=) $2"
+
 static bool
 attribute_text_equals(HeapTuple tuple, TupleDesc tupdesc, int attnum, const char *value)
 {
@@ -65,14 +76,15 @@ attribute_text_equals(HeapTuple tuple, TupleDesc tupdesc, int attnum, const char
 }
 
 static LoadContribution
-contribution_of(HeapTuple tuple, TupleDesc tupdesc, bool is_todo)
+contribution_of(HeapTuple tuple, Relation rel, bool is_todo)
 {
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	LoadContribution c = {0};
 	bool		isnull;
-	int			status_attnum = intracker_column_number(tupdesc, "status");
+	int			status_attnum = intracker_trigger_column(rel, "status");
 	bool		open;
 
-	c.user_id = heap_getattr(tuple, intracker_column_number(tupdesc, "assigned_to"), tupdesc, &isnull);
+	c.user_id = heap_getattr(tuple, intracker_trigger_column(rel, "assigned_to"), tupdesc, &isnull);
 	if (isnull)
 		return c;
 	if (is_todo)
@@ -84,11 +96,11 @@ contribution_of(HeapTuple tuple, TupleDesc tupdesc, bool is_todo)
 		return c;
 
 	c.counts = true;
-	c.project_id = heap_getattr(tuple, intracker_column_number(tupdesc, "project_id"), tupdesc, &isnull);
+	c.project_id = heap_getattr(tuple, intracker_trigger_column(rel, "project_id"), tupdesc, &isnull);
 	if (is_todo)
 	{
 		c.todos = 1;
-		c.points = DatumGetInt32(heap_getattr(tuple, intracker_column_number(tupdesc, "estimate"), tupdesc, &isnull));
+		c.points = DatumGetInt32(heap_getattr(tuple, intracker_trigger_column(rel, "estimate"), tupdesc, &isnull));
 	}
 	else
 		c.features = 1;
@@ -116,13 +128,14 @@ member_precedes(const LoadContribution *a, const LoadContribution *b)
 
 /* Same project and same assignee (both possibly NULL) before and after? */
 static bool
-assignment_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc)
+assignment_unchanged(HeapTuple old_row, HeapTuple new_row, Relation rel)
 {
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	const char *columns[2] = {"project_id", "assigned_to"};
 
 	for (int i = 0; i < 2; i++)
 	{
-		int			attnum = intracker_column_number(tupdesc, columns[i]);
+		int			attnum = intracker_trigger_column(rel, columns[i]);
 		bool		old_isnull;
 		bool		new_isnull;
 		Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
@@ -148,16 +161,7 @@ apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 	values[3] = Int32GetDatum(sign * c->points);
 	values[4] = Int32GetDatum(sign * c->features);
 	values[5] = BoolGetDatum(stamp_assignment);
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan,
-															  "UPDATE intracker_data.member_load"
-															  "   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3,"
-															  "       open_points = open_points OPERATOR(pg_catalog.+) $4,"
-															  "       open_features = open_features OPERATOR(pg_catalog.+) $5,"
-															  "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
-															  "                               ELSE last_assigned_at END"
-															  " WHERE project_id OPERATOR(pg_catalog.=) $1"
-															  "   AND user_id OPERATOR(pg_catalog.=) $2",
-															  6, argtypes, 0),
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan, APPLY_QUERY, 6, argtypes, 0),
 										  values, NULL, false, 0),
 						 SPI_OK_UPDATE, "update member_load");
 }
@@ -179,19 +183,19 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	is_todo = SPI_fnumber(tupdesc, "estimate") > 0;
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		new_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
+		new_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		old_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
+		old_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
 	else
 	{
-		old_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
-		new_c = contribution_of(trigdata->tg_newtuple, tupdesc, is_todo);
+		old_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
+		new_c = contribution_of(trigdata->tg_newtuple, trigdata->tg_relation, is_todo);
 	}
 
 	/* A new assignee, not a status or estimate change under the same one. */
 	newly_assigned = new_c.counts &&
 		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
-		 !assignment_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc));
+		 !assignment_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, trigdata->tg_relation));
 
 	if (!old_c.counts && !new_c.counts)
 		return PointerGetDatum(NULL);

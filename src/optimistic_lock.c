@@ -100,13 +100,8 @@ only_internal_columns_change(TriggerData *trigdata)
 
 	for (int i = 1; i < trigger->tgnargs; i++)
 	{
-		int			attnum = SPI_fnumber(tupdesc, trigger->tgargs[i]);
+		int			attnum = intracker_trigger_column(trigdata->tg_relation, trigger->tgargs[i]);
 
-		if (attnum <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-					 errmsg("intracker_row_version: no column \"%s\"", trigger->tgargs[i]),
-					 errdetail("Trigger arguments after the first name internal columns of the table.")));
 		internal = bms_add_member(internal, attnum);
 		if (intracker_column_changed(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
 			internal_changed = true;

@@ -75,17 +75,18 @@ static SPIPlanPtr daily_plan = NULL;
 static SPIPlanPtr feature_plan = NULL;
 
 static TodoProgress
-progress_of(HeapTuple tuple, TupleDesc tupdesc)
+progress_of(HeapTuple tuple, Relation rel)
 {
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	TodoProgress p = {0};
 	bool		isnull;
-	char	   *status = TextDatumGetCString(heap_getattr(tuple, intracker_column_number(tupdesc, "status"),
+	char	   *status = TextDatumGetCString(heap_getattr(tuple, intracker_trigger_column(rel, "status"),
 														  tupdesc, &isnull));
-	Datum		completed_at = heap_getattr(tuple, intracker_column_number(tupdesc, "completed_at"), tupdesc, &isnull);
+	Datum		completed_at = heap_getattr(tuple, intracker_trigger_column(rel, "completed_at"), tupdesc, &isnull);
 	bool		done = strcmp(status, "done") == 0;
 	bool		cancelled = strcmp(status, "cancelled") == 0;
 
-	p.project_id = heap_getattr(tuple, intracker_column_number(tupdesc, "project_id"), tupdesc, &isnull);
+	p.project_id = heap_getattr(tuple, intracker_trigger_column(rel, "project_id"), tupdesc, &isnull);
 	p.open = !done && !cancelled;
 	p.done = done;
 	p.cancelled = cancelled;
@@ -99,10 +100,10 @@ progress_of(HeapTuple tuple, TupleDesc tupdesc)
 			days--;				/* floor, for completeness before 2000 */
 		p.has_day = true;
 		p.day = (DateADT) days;
-		p.points = DatumGetInt32(heap_getattr(tuple, intracker_column_number(tupdesc, "estimate"), tupdesc, &isnull));
+		p.points = DatumGetInt32(heap_getattr(tuple, intracker_trigger_column(rel, "estimate"), tupdesc, &isnull));
 	}
 
-	p.feature_id = heap_getattr(tuple, intracker_column_number(tupdesc, "feature_id"), tupdesc, &isnull);
+	p.feature_id = heap_getattr(tuple, intracker_trigger_column(rel, "feature_id"), tupdesc, &isnull);
 	p.has_feature = !isnull;
 	p.feature_total = !cancelled;
 	p.feature_done = done;
@@ -182,7 +183,6 @@ Datum
 intracker_progress_counter(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata;
-	TupleDesc	tupdesc;
 	bool		has_old;
 	bool		has_new;
 	TodoProgress old_p = {0};
@@ -194,14 +194,13 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	OwnerContext saved;
 
 	trigdata = intracker_check_row_trigger(fcinfo, "intracker_progress_counter", TRIGGER_EVENT_AFTER, false, 0);
-	tupdesc = trigdata->tg_relation->rd_att;
 	has_old = !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
 	has_new = !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event);
 	if (has_old)
-		old_p = progress_of(trigdata->tg_trigtuple, tupdesc);
+		old_p = progress_of(trigdata->tg_trigtuple, trigdata->tg_relation);
 	if (has_new)
 		new_p = progress_of(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
-							trigdata->tg_newtuple : trigdata->tg_trigtuple, tupdesc);
+							trigdata->tg_newtuple : trigdata->tg_trigtuple, trigdata->tg_relation);
 
 	/* Dimensions this change leaves exactly as they were. */
 	project_same = has_old && has_new && uuid_equal(old_p.project_id, new_p.project_id) &&

@@ -7,7 +7,8 @@
  * The check follows PostgreSQL's own contrib triggers (tcn, spi/refint):
  * a trigger function created with the wrong timing, level, event or
  * arguments fails with ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, saying
- * which rule it broke.
+ * which rule it broke, and so does a table without a column the trigger
+ * needs.
  *
  * Column comparison is shared by the row-version trigger (an update of
  * internal columns only is not a new version) and the outbox trigger
@@ -21,8 +22,10 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/datum.h"
+#include "utils/rel.h"
 
 #include "trigger_util.h"
 
@@ -62,6 +65,23 @@ intracker_check_row_trigger(FunctionCallInfo fcinfo, const char *name, uint32 ti
 							   "%s: must be given at least %d trigger arguments",
 							   min_args, name, min_args)));
 	return trigdata;
+}
+
+/*
+ * The attribute number of `column` in the trigger's table; an error when
+ * the trigger was created on a table without it.
+ */
+int
+intracker_trigger_column(Relation rel, const char *column)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), column);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("intracker trigger on table \"%s\" needs column \"%s\"",
+						RelationGetRelationName(rel), column)));
+	return attnum;
 }
 
 /* Does column attnum differ between the old and the new row? */

@@ -12,9 +12,11 @@
 #include "access/tupdesc.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/relcache.h"
 
 extern TriggerData *intracker_check_row_trigger(FunctionCallInfo fcinfo, const char *name, uint32 timing,
 												bool update_only, int min_args);
+extern int	intracker_trigger_column(Relation rel, const char *column);
 extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
 
 #endif							/* INTRACKER_TRIGGER_UTIL_H */
