@@ -21,17 +21,19 @@
 #include "context_trim.h"
 #include "json_document.h"
 
+#define MY_SESSION_QUERY \
+	"SELECT to_json(s.started_at) #>> '{}' AS started_at, to_json(s.ended_at) #>> '{}' AS ended_at," \
+	"       s.goal, s.summary, to_json(s.next_steps)::text AS next_steps," \
+	"       to_json(s.blockers)::text AS blockers, to_json(s.todo_ids)::text AS todo_ids" \
+	"  FROM intracker_data.sessions s" \
+	" WHERE s.user_id = $2 AND s.project_id = $1" \
+	" ORDER BY s.started_at DESC LIMIT 1"
+
 /* My last session in the project, with its notes. */
 static void
 put_my_session(const ContextCall *call)
 {
-	intracker_context_query("SELECT to_json(s.started_at) #>> '{}' AS started_at, to_json(s.ended_at) #>> '{}' AS ended_at,"
-							"       s.goal, s.summary, to_json(s.next_steps)::text AS next_steps,"
-							"       to_json(s.blockers)::text AS blockers, to_json(s.todo_ids)::text AS todo_ids"
-							"  FROM intracker_data.sessions s"
-							" WHERE s.user_id = $2 AND s.project_id = $1"
-							" ORDER BY s.started_at DESC LIMIT 1",
-							call->project_id, call->me, 0);
+	intracker_context_query(MY_SESSION_QUERY, call->project_id, call->me, 0);
 	if (SPI_processed == 0)
 		intracker_json_put(call->root, "last_session", json_null());
 	else
@@ -46,6 +48,20 @@ put_my_session(const ContextCall *call)
 	}
 }
 
+#define MY_TODOS_QUERY \
+	"SELECT " TODO_COLUMNS ", t.feature_id, " BLOCKER_COLUMNS \
+	"  FROM (SELECT t.*, CASE WHEN t.status = 'in_progress' THEN 0" \
+	"                         WHEN t.status = 'todo' AND t.open_blocker_count = 0 THEN 1" \
+	"                         ELSE 2 END AS claim_rank" \
+	"          FROM intracker_data.todos t" \
+	"         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')" \
+	"         ORDER BY claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
+	"                  t.due_date ASC NULLS LAST, t.created_at, t.id" \
+	"         LIMIT $3) t " \
+	OPEN_BLOCKERS_OF_T \
+	" ORDER BY t.claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
+	"          t.due_date ASC NULLS LAST, t.created_at, t.id, b.created_at, b.id"
+
 /*
  * My open todos: the one in progress, then the claimable ones in claim
  * order, then the rest (blocked, in review).
@@ -58,21 +74,31 @@ put_my_todos(const ContextCall *call)
 	};
 	json_t	   *todos = intracker_json_put_array(call->root, "your_open_todos");
 
-	intracker_context_query("SELECT " TODO_COLUMNS ", t.feature_id, " BLOCKER_COLUMNS
-							"  FROM (SELECT t.*, CASE WHEN t.status = 'in_progress' THEN 0"
-							"                         WHEN t.status = 'todo' AND t.open_blocker_count = 0 THEN 1"
-							"                         ELSE 2 END AS claim_rank"
-							"          FROM intracker_data.todos t"
-							"         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
-							"         ORDER BY claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
-							"                  t.due_date ASC NULLS LAST, t.created_at, t.id"
-							"         LIMIT $3) t "
-							OPEN_BLOCKERS_OF_T
-							" ORDER BY t.claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC,"
-							"          t.due_date ASC NULLS LAST, t.created_at, t.id, b.created_at, b.id",
-							call->project_id, call->me, call->list_limit);
+	intracker_context_query(MY_TODOS_QUERY, call->project_id, call->me, call->list_limit);
 	intracker_context_append_blocked_todos(todos, my_todo_fields, lengthof(my_todo_fields));
 }
+
+#define TEAM_ACTIVITY_QUERY \
+	"WITH mine AS (" \
+	"    SELECT t.feature_id AS id FROM (" \
+	"        SELECT t.feature_id FROM intracker_data.todos t" \
+	"         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')" \
+	"         ORDER BY t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id" \
+	"         LIMIT $3) t" \
+	"     WHERE t.feature_id IS NOT NULL" \
+	"    UNION" \
+	"    SELECT f.id FROM (" \
+	"        SELECT f.id FROM intracker_data.features f" \
+	"         WHERE f.project_id = $1 AND f.assigned_to = $2 AND f.status <> 'done'" \
+	"         ORDER BY f.created_at DESC, f.id LIMIT $3) f)" \
+	"SELECT t.id, t.title, t.status, t.assigned_to, t.version, f.title AS feature_title," \
+	"       to_json(t.updated_at) #>> '{}' AS updated_at" \
+	"  FROM mine" \
+	"  JOIN intracker_data.features f ON f.id = mine.id" \
+	" CROSS JOIN LATERAL (SELECT * FROM intracker_data.todos t" \
+	"                      WHERE t.feature_id = mine.id AND t.assigned_to IS DISTINCT FROM $2" \
+	"                      ORDER BY t.updated_at DESC, t.id LIMIT $3) t" \
+	" ORDER BY t.updated_at DESC, t.id LIMIT $3"
 
 /*
  * Recent changes by others to todos in my features, newest first.  "My
@@ -85,27 +111,7 @@ put_team_activity(const ContextCall *call)
 {
 	json_t	   *activity = intracker_json_put_array(call->root, "team_activity_in_your_features");
 
-	intracker_context_query("WITH mine AS ("
-							"    SELECT t.feature_id AS id FROM ("
-							"        SELECT t.feature_id FROM intracker_data.todos t"
-							"         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')"
-							"         ORDER BY t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id"
-							"         LIMIT $3) t"
-							"     WHERE t.feature_id IS NOT NULL"
-							"    UNION"
-							"    SELECT f.id FROM ("
-							"        SELECT f.id FROM intracker_data.features f"
-							"         WHERE f.project_id = $1 AND f.assigned_to = $2 AND f.status <> 'done'"
-							"         ORDER BY f.created_at DESC, f.id LIMIT $3) f)"
-							"SELECT t.id, t.title, t.status, t.assigned_to, t.version, f.title AS feature_title,"
-							"       to_json(t.updated_at) #>> '{}' AS updated_at"
-							"  FROM mine"
-							"  JOIN intracker_data.features f ON f.id = mine.id"
-							" CROSS JOIN LATERAL (SELECT * FROM intracker_data.todos t"
-							"                      WHERE t.feature_id = mine.id AND t.assigned_to IS DISTINCT FROM $2"
-							"                      ORDER BY t.updated_at DESC, t.id LIMIT $3) t"
-							" ORDER BY t.updated_at DESC, t.id LIMIT $3",
-							call->project_id, call->me, call->list_limit);
+	intracker_context_query(TEAM_ACTIVITY_QUERY, call->project_id, call->me, call->list_limit);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		static const Field activity_fields[] = {

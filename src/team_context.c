@@ -23,6 +23,30 @@
 #include "context_trim.h"
 #include "json_document.h"
 
+#define MEMBERS_QUERY \
+	"SELECT m.user_id, u.name, u.kind, m.role, m.available," \
+	"       coalesce(l.open_todos, 0) AS open_todos, coalesce(l.open_points, 0) AS open_points," \
+	"       focus.id AS focus_id, focus.title AS focus_title, focus.version AS focus_version," \
+	"       f.id AS feature_id, f.title AS feature_title," \
+	"       to_json(s.started_at) #>> '{}' AS session_started_at," \
+	"       to_json(s.ended_at) #>> '{}' AS session_ended_at," \
+	"       s.goal AS session_goal, s.summary AS session_summary," \
+	"       to_json(s.next_steps)::text AS session_next_steps," \
+	"       m.user_id = $2 AS is_me" \
+	"  FROM intracker_data.project_members m" \
+	"  JOIN intracker_data.users u ON u.id = m.user_id" \
+	"  LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id" \
+	"  LEFT JOIN LATERAL (SELECT t.id, t.title, t.version, t.feature_id FROM intracker_data.todos t" \
+	"                      WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id" \
+	"                        AND t.status = 'in_progress'" \
+	"                      ORDER BY t.updated_at DESC, t.id LIMIT 1) focus ON true" \
+	"  LEFT JOIN intracker_data.features f ON f.id = focus.feature_id" \
+	"  LEFT JOIN LATERAL (SELECT * FROM intracker_data.sessions s" \
+	"                      WHERE s.user_id = m.user_id AND s.project_id = m.project_id" \
+	"                      ORDER BY s.started_at DESC LIMIT 1) s ON true" \
+	" WHERE m.project_id = $1" \
+	" ORDER BY intracker_data.role_rank(m.role) DESC, u.name, m.user_id"
+
 /*
  * The members with their load, current focus and last session; by_user
  * maps each user id to the member's object.
@@ -33,29 +57,7 @@ put_members(const ContextCall *call, json_t *by_user)
 	json_t	   *members = intracker_json_put_array(call->root, "team_members");
 	bool		viewer = strcmp(call->role, "viewer") == 0;
 
-	intracker_context_query("SELECT m.user_id, u.name, u.kind, m.role, m.available,"
-							"       coalesce(l.open_todos, 0) AS open_todos, coalesce(l.open_points, 0) AS open_points,"
-							"       focus.id AS focus_id, focus.title AS focus_title, focus.version AS focus_version,"
-							"       f.id AS feature_id, f.title AS feature_title,"
-							"       to_json(s.started_at) #>> '{}' AS session_started_at,"
-							"       to_json(s.ended_at) #>> '{}' AS session_ended_at,"
-							"       s.goal AS session_goal, s.summary AS session_summary,"
-							"       to_json(s.next_steps)::text AS session_next_steps,"
-							"       m.user_id = $2 AS is_me"
-							"  FROM intracker_data.project_members m"
-							"  JOIN intracker_data.users u ON u.id = m.user_id"
-							"  LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id"
-							"  LEFT JOIN LATERAL (SELECT t.id, t.title, t.version, t.feature_id FROM intracker_data.todos t"
-							"                      WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id"
-							"                        AND t.status = 'in_progress'"
-							"                      ORDER BY t.updated_at DESC, t.id LIMIT 1) focus ON true"
-							"  LEFT JOIN intracker_data.features f ON f.id = focus.feature_id"
-							"  LEFT JOIN LATERAL (SELECT * FROM intracker_data.sessions s"
-							"                      WHERE s.user_id = m.user_id AND s.project_id = m.project_id"
-							"                      ORDER BY s.started_at DESC LIMIT 1) s ON true"
-							" WHERE m.project_id = $1"
-							" ORDER BY intracker_data.role_rank(m.role) DESC, u.name, m.user_id",
-							call->project_id, call->me, 0);
+	intracker_context_query(MEMBERS_QUERY, call->project_id, call->me, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -105,20 +107,22 @@ put_members(const ContextCall *call, json_t *by_user)
 	}
 }
 
+#define ACTIVE_TODOS_QUERY \
+	"SELECT m.user_id, " TODO_COLUMNS \
+	"  FROM intracker_data.project_members m" \
+	" CROSS JOIN LATERAL (SELECT * FROM intracker_data.todos t" \
+	"                      WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id" \
+	"                        AND t.status NOT IN ('done', 'cancelled')" \
+	"                      ORDER BY t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id" \
+	"                      LIMIT $3) t" \
+	" WHERE m.project_id = $1" \
+	" ORDER BY m.user_id, t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id"
+
 /* Each member's most important open todos, into their active_todos. */
 static void
 put_active_todos(const ContextCall *call, json_t *by_user)
 {
-	intracker_context_query("SELECT m.user_id, " TODO_COLUMNS
-							"  FROM intracker_data.project_members m"
-							" CROSS JOIN LATERAL (SELECT * FROM intracker_data.todos t"
-							"                      WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id"
-							"                        AND t.status NOT IN ('done', 'cancelled')"
-							"                      ORDER BY t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id"
-							"                      LIMIT $3) t"
-							" WHERE m.project_id = $1"
-							" ORDER BY m.user_id, t.priority_rank DESC, t.due_date ASC NULLS LAST, t.created_at, t.id",
-							call->project_id, (Datum) 0, call->list_limit);
+	intracker_context_query(ACTIVE_TODOS_QUERY, call->project_id, (Datum) 0, call->list_limit);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		json_t	   *member = json_object_get(by_user, intracker_context_col(i, "user_id"));
@@ -126,6 +130,15 @@ put_active_todos(const ContextCall *call, json_t *by_user)
 		intracker_context_append_todo(json_object_get(member, "active_todos"), i);
 	}
 }
+
+#define SHARED_BLOCKERS_QUERY \
+	"SELECT " TODO_COLUMNS ", t.assigned_to, " BLOCKER_COLUMNS \
+	"  FROM (SELECT * FROM intracker_data.todos t" \
+	"         WHERE t.project_id = $1 AND t.status NOT IN ('done', 'cancelled')" \
+	"           AND (t.status = 'blocked' OR t.open_blocker_count > 0)" \
+	"         ORDER BY t.priority_rank DESC, t.created_at, t.id LIMIT $3) t " \
+	OPEN_BLOCKERS_OF_T \
+	" ORDER BY t.priority_rank DESC, t.created_at, t.id, b.created_at, b.id"
 
 /* The most important blocked todos, with their open blockers. */
 static void
@@ -136,16 +149,23 @@ put_shared_blockers(const ContextCall *call)
 	};
 	json_t	   *blockers = json_object_get(call->root, "shared_blockers");
 
-	intracker_context_query("SELECT " TODO_COLUMNS ", t.assigned_to, " BLOCKER_COLUMNS
-							"  FROM (SELECT * FROM intracker_data.todos t"
-							"         WHERE t.project_id = $1 AND t.status NOT IN ('done', 'cancelled')"
-							"           AND (t.status = 'blocked' OR t.open_blocker_count > 0)"
-							"         ORDER BY t.priority_rank DESC, t.created_at, t.id LIMIT $3) t "
-							OPEN_BLOCKERS_OF_T
-							" ORDER BY t.priority_rank DESC, t.created_at, t.id, b.created_at, b.id",
-							call->project_id, (Datum) 0, call->list_limit);
+	intracker_context_query(SHARED_BLOCKERS_QUERY, call->project_id, (Datum) 0, call->list_limit);
 	intracker_context_append_blocked_todos(blockers, blocked_fields, lengthof(blocked_fields));
 }
+
+#define FEATURES_IN_PROGRESS_QUERY \
+	"SELECT f.id, f.title, f.priority, f.assigned_to," \
+	"       coalesce(sum(s.todos_total), 0) AS todos_total, coalesce(sum(s.todos_done), 0) AS todos_done," \
+	"       CASE WHEN coalesce(sum(s.todos_total), 0) = 0 THEN 0" \
+	"            ELSE (100 * sum(s.todos_done) / sum(s.todos_total))::integer END AS progress" \
+	"  FROM (SELECT * FROM intracker_data.features f" \
+	"         WHERE f.project_id = $1 AND f.status = 'in_progress'" \
+	"         ORDER BY CASE f.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC," \
+	"                  f.created_at, f.id LIMIT $3) f" \
+	"  LEFT JOIN intracker_data.feature_stats s ON s.feature_id = f.id" \
+	" GROUP BY f.id, f.title, f.priority, f.assigned_to, f.created_at" \
+	" ORDER BY CASE f.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC," \
+	"          f.created_at, f.id"
 
 /* The most important features in progress, with their progress. */
 static void
@@ -153,19 +173,7 @@ put_features_in_progress(const ContextCall *call)
 {
 	json_t	   *features = json_object_get(json_object_get(call->root, "team_progress"), "features_in_progress");
 
-	intracker_context_query("SELECT f.id, f.title, f.priority, f.assigned_to,"
-							"       coalesce(sum(s.todos_total), 0) AS todos_total, coalesce(sum(s.todos_done), 0) AS todos_done,"
-							"       CASE WHEN coalesce(sum(s.todos_total), 0) = 0 THEN 0"
-							"            ELSE (100 * sum(s.todos_done) / sum(s.todos_total))::integer END AS progress"
-							"  FROM (SELECT * FROM intracker_data.features f"
-							"         WHERE f.project_id = $1 AND f.status = 'in_progress'"
-							"         ORDER BY CASE f.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC,"
-							"                  f.created_at, f.id LIMIT $3) f"
-							"  LEFT JOIN intracker_data.feature_stats s ON s.feature_id = f.id"
-							" GROUP BY f.id, f.title, f.priority, f.assigned_to, f.created_at"
-							" ORDER BY CASE f.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC,"
-							"          f.created_at, f.id",
-							call->project_id, (Datum) 0, call->list_limit);
+	intracker_context_query(FEATURES_IN_PROGRESS_QUERY, call->project_id, (Datum) 0, call->list_limit);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		static const Field feature_fields[] = {
@@ -178,6 +186,11 @@ put_features_in_progress(const ContextCall *call)
 	}
 }
 
+#define PROGRESS_QUERY \
+	"SELECT d.todos_total, d.todos_open, d.todos_done, d.completion_rate::float8 AS completion_rate," \
+	"       d.todos_completed_today, d.points_done_last_7_days, d.features_in_progress, d.todos_blocked" \
+	"  FROM intracker.team_dashboard d WHERE d.project_id = $1"
+
 /* The counters of team_progress, and its (still empty) features list. */
 static void
 put_progress(const ContextCall *call)
@@ -185,10 +198,7 @@ put_progress(const ContextCall *call)
 	json_t	   *progress = intracker_json_put_object(call->root, "team_progress");
 
 	intracker_json_put_array(progress, "features_in_progress");
-	intracker_context_query("SELECT d.todos_total, d.todos_open, d.todos_done, d.completion_rate::float8 AS completion_rate,"
-							"       d.todos_completed_today, d.points_done_last_7_days, d.features_in_progress, d.todos_blocked"
-							"  FROM intracker.team_dashboard d WHERE d.project_id = $1",
-							call->project_id, (Datum) 0, 0);
+	intracker_context_query(PROGRESS_QUERY, call->project_id, (Datum) 0, 0);
 	{
 		static const Field progress_fields[] = {
 			{"todos_total", NULL, FIELD_INT}, {"todos_open", NULL, FIELD_INT}, {"todos_done", NULL, FIELD_INT},
@@ -210,6 +220,13 @@ shared_blockers_fetch(const char *project)
 					"AND (t.status = 'blocked' OR EXISTS (SELECT FROM intracker.todo_dependencies d "
 					"JOIN intracker.todos b ON b.id = d.blocked_by "
 					"WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled')))", project);
+}
+
+/* The query that lists every feature in progress of the project. */
+static char *
+features_in_progress_fetch(const char *project)
+{
+	return psprintf("SELECT * FROM intracker.features WHERE project_id = '%s' AND status = 'in_progress'", project);
 }
 
 /* Omission counts for what the list limits (not the byte cap) left out. */
@@ -237,7 +254,7 @@ count_limited_lists(json_t *doc, const char *project)
 	if (features > (json_int_t) json_array_size(json_object_get(progress, "features_in_progress")))
 		intracker_count_omission(doc, "features_in_progress",
 								 features - json_array_size(json_object_get(progress, "features_in_progress")),
-								 psprintf("SELECT * FROM intracker.features WHERE project_id = '%s' AND status = 'in_progress'", project));
+								 features_in_progress_fetch(project));
 }
 
 /*
@@ -317,7 +334,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	{
 		json_object_get(json_object_get(root, "team_progress"), "features_in_progress"),
 			NULL, "features_in_progress",
-			psprintf("SELECT * FROM intracker.features WHERE project_id = '%s' AND status = 'in_progress'", call.project),
+			features_in_progress_fetch(call.project),
 			NULL
 	};
 	plan.lists[plan.nlists++] = (TrimmableList)
