@@ -98,6 +98,7 @@ ContextInit(void)
  * ----------------------------------------------------------------
  */
 
+/* The kept plan of a context query, prepared on its first use. */
 static SPIPlanPtr
 prepared_query(const char *sql)
 {

@@ -130,6 +130,12 @@ retry_time(int attempts, const HttpOutcome *outcome)
 	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) delay_ms);
 }
 
+/*
+ * Keep what an attempt came to, for the next round to record: delivered
+ * (for a created GitHub issue, with its number and address), failed with
+ * the time of the next attempt, or dead once the attempts are used up or
+ * the failure is permanent.  Counts it in the deliverer's status.
+ */
 static void
 add_result(Delivery *delivery, const HttpOutcome *outcome, HttpRequest *request)
 {
@@ -304,6 +310,7 @@ load_chains(void)
  * ----------------------------------------------------------------
  */
 
+/* Drop the slot's chain; its queue may have more, so load again soon. */
 static void
 release_slot(Slot *slot)
 {
@@ -500,6 +507,7 @@ delivery_round(bool load, bool woken, TimestampTz *next_due)
 	return ready;
 }
 
+/* At exit: release what libcurl holds (handles, header lists, bodies). */
 static void
 deliverer_cleanup(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 {
@@ -520,6 +528,12 @@ deliverer_cleanup(int code pg_attribute_unused(), Datum arg pg_attribute_unused(
 	curl_global_cleanup();
 }
 
+/*
+ * The deliverer's loop: a round (record results, load chains) when woken,
+ * when a slot was released, when a retry is due or results wait; then start
+ * the chains just loaded and let libcurl work, polling its sockets while
+ * requests are in flight and sleeping on the latch otherwise.
+ */
 void
 intracker_deliverer_main(Datum main_arg)
 {

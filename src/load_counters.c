@@ -75,6 +75,7 @@ attribute_text_equals(HeapTuple tuple, TupleDesc tupdesc, int attnum, const char
 	return !isnull && strcmp(TextDatumGetCString(datum), value) == 0;
 }
 
+/* What a row adds to its assignee's counters (nothing unless assigned and open). */
 static LoadContribution
 contribution_of(HeapTuple tuple, Relation rel, bool is_todo)
 {

@@ -74,6 +74,7 @@ static SPIPlanPtr project_plan = NULL;
 static SPIPlanPtr daily_plan = NULL;
 static SPIPlanPtr feature_plan = NULL;
 
+/* What a todo row adds to its project's, day's and feature's counters. */
 static TodoProgress
 progress_of(HeapTuple tuple, Relation rel)
 {

@@ -69,6 +69,7 @@ project_channel(const char *project_id)
 	return psprintf("intracker.project.%s", project_id);
 }
 
+/* The highest seq published so far (0 before the first). */
 static int64
 last_published_seq(void)
 {

@@ -78,6 +78,7 @@ PGDLLEXPORT void intracker_publisher_main(Datum main_arg);
  * ----------------------------------------------------------------
  */
 
+/* intracker.event_retention must be a positive interval of at most 100 years. */
 static bool
 check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
 {
@@ -381,6 +382,11 @@ recover_from_error(MemoryContext cxt, const char *consequence, long pause_ms)
  * ----------------------------------------------------------------
  */
 
+/*
+ * The publisher's loop: publishing rounds as long as full batches come,
+ * then a pruning round when one is due, then sleep on the latch until a
+ * commit wakes it, the next prune is due, or a failed round's pause ends.
+ */
 void
 intracker_publisher_main(Datum main_arg)
 {

@@ -121,6 +121,7 @@ shared_state_request(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(IntrackerShared)));
 }
 
+/* Create (postmaster) or attach to (EXEC_BACKEND) the shared state. */
 static void
 shared_state_startup(void)
 {
@@ -287,6 +288,7 @@ intracker_publisher_set_state(PublisherState state)
 	SpinLockRelease(&shared->mutex);
 }
 
+/* At a child's exit: free its slot (if still its own) and say it stopped. */
 static void
 child_detach(int code pg_attribute_unused(), Datum arg)
 {

@@ -212,6 +212,10 @@ typedef struct Child
 	long		pause_ms;		/* before the next restart, if it fails soon */
 } Child;
 
+/*
+ * Register a dynamic background worker for the child, which tells this
+ * process when it starts and stops (SIGUSR1).  False when no slot was free.
+ */
 static bool
 start_child(Child *child, IntrackerChild kind, Oid dboid)
 {
@@ -271,6 +275,11 @@ supervisor_wait(long timeout_ms)
 	}
 }
 
+/*
+ * The supervisor's loop: notice children that stopped, find the database
+ * (waiting while it does not exist), start each stopped child when its
+ * pause is over, sleep until the next restart or a child's start or stop.
+ */
 void
 intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 {
