@@ -43,7 +43,8 @@
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
+#include "errcodes.h"
+#include "spi_util.h"
 
 /* The two kinds of assignable rows and what differs between them. */
 typedef struct AssignableKind
@@ -96,27 +97,23 @@ static void
 run(const char *sql, int nargs, Datum *uuids, int expected_ret)
 {
 	Oid			argtypes[3] = {UUIDOID, UUIDOID, UUIDOID};
-	int			ret;
 
 	Assert(nargs <= 3);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, uuids, NULL, false, 0);
-	if (ret != expected_ret)
-		elog(ERROR, "SPI query failed (%s): %s", SPI_result_code_string(ret), sql);
+	intracker_spi_expect(SPI_execute_with_args(sql, nargs, argtypes, uuids, NULL, false, 0),
+						 expected_ret, "run an assignment query");
 }
 
 /* A column of row `row` of the last SPI result; valid until SPI_finish. */
 static Datum
 column(uint64 row, const char *name, bool *isnull)
 {
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						 SPI_fnumber(SPI_tuptable->tupdesc, name), isnull);
+	return intracker_result_datum(SPI_tuptable, row, name, isnull);
 }
 
 static char *
 column_text(uint64 row, const char *name)
 {
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						SPI_fnumber(SPI_tuptable->tupdesc, name));
+	return intracker_result_text(SPI_tuptable, row, name);
 }
 
 static char *
@@ -271,8 +268,7 @@ intracker_assign(PG_FUNCTION_ARGS)
 				 errdetail("Its snapshot must include the assignments committed while it waited for its turn."),
 				 errhint("Pass an assignee, or run it in a READ COMMITTED transaction.")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 
 	action = psprintf("assign %ss", kind->entity);
 	project_id = require_editor_of(kind->table, action, row_id);
@@ -327,10 +323,11 @@ intracker_assign(PG_FUNCTION_ARGS)
 		Datum		values[3] = {row_id, assignee, PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3)};
 		char		nulls[3] = {' ', ' ', PG_ARGISNULL(3) ? 'n' : ' '};
 
-		if (SPI_execute_with_args(psprintf("UPDATE %s SET assigned_to = $2, version = coalesce($3, version)"
-										   " WHERE id = $1", kind->table),
-								  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "assignment update failed");
+		intracker_spi_expect(SPI_execute_with_args(psprintf("UPDATE %s SET assigned_to = $2,"
+															" version = coalesce($3, version)"
+															" WHERE id = $1", kind->table),
+												   3, argtypes, values, nulls, false, 0),
+							 SPI_OK_UPDATE, "assign");
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTRACKER_NOT_FOUND),
@@ -374,7 +371,7 @@ claim_candidate(const char *sql, Datum *args)
 static char *
 candidate_text(SPITupleTable *candidate, const char *name)
 {
-	return SPI_getvalue(candidate->vals[0], candidate->tupdesc, SPI_fnumber(candidate->tupdesc, name));
+	return intracker_result_text(candidate, 0, name);
 }
 
 /* Does candidate a come before b in claim order (b may be absent)? */
@@ -482,8 +479,7 @@ intracker_claim_next_todo(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("project_id must not be null")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 
 	run("SELECT intracker_data.require_user() AS me", 0, NULL, SPI_OK_SELECT);
 	args[1] = column(0, "me", &isnull);
@@ -508,7 +504,7 @@ intracker_claim_next_todo(PG_FUNCTION_ARGS)
 		{
 			Datum		claim_args[2];
 
-			result[0] = SPI_getbinval(chosen->vals[0], chosen->tupdesc, 1, &isnull);
+			result[0] = intracker_result_datum(chosen, 0, "id", &isnull);
 			result[1] = CStringGetTextDatum(claim_reason(chosen));
 			claim_args[0] = result[0];
 			claim_args[1] = args[1];

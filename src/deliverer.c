@@ -3,10 +3,11 @@
  * deliverer.c
  *	  The process that sends webhook deliveries and GitHub calls.
  *
- * Started by the supervisor (worker.c) in intracker.database next to the
- * publisher, so that no endpoint, however slow, can hold up publication.
- * The publisher turns events into rows of intracker_data.deliveries in its
- * own transaction; this process sends them.
+ * Started by the supervisor (supervisor.c) in intracker.database next to
+ * the publisher, so that no endpoint, however slow, can hold up
+ * publication; supervisor.h names the three processes.  The publisher
+ * turns events into rows of intracker_data.deliveries in its own
+ * transaction; this process sends them.
  *
  * Queues and order: every delivery belongs to a queue (its webhook, or its
  * project's GitHub repository) and a queue is sent strictly in order, one
@@ -20,10 +21,12 @@
  *
  * Transactions are never open across network I/O.  One round: record the
  * results gathered since the last round, then load chains for free slots,
- * and commit; then the requests run on a libcurl multi handle.  Nothing is
- * claimed in the database (there is one deliverer): after a crash,
+ * and commit; then the requests run on a libcurl multi handle.  Nothing
+ * is claimed in the database (there is one deliverer): after a crash,
  * whatever was not recorded as delivered is sent again, with the same
- * X-Intracker-Delivery id (at-least-once).
+ * X-Intracker-Delivery id (at-least-once).  The round's statements are in
+ * deliveries.c; this file holds the queues in hand (slots), the requests
+ * and the loop.
  *
  * Waiting: while requests are in flight the process polls libcurl's
  * sockets for at most POLL_MS at a time and checks its latch in between;
@@ -37,28 +40,29 @@
 #include <math.h>
 
 #include "access/xact.h"
-#include "catalog/pg_type_d.h"
 #include "commands/dbcommands.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "tcop/tcopprot.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
+#include "deliveries.h"
+#include "github.h"
 #include "http.h"
+#include "schema.h"
+#include "shared_state.h"
+#include "signature.h"
+#include "spi_util.h"
+#include "supervisor.h"
 
 #define CHAIN_LENGTH		16		/* deliveries of one queue held at once */
 #define POLL_MS				10		/* longest libcurl poll before checking the latch */
@@ -67,23 +71,6 @@
 #define WAIT_FOR_SCHEMA_MS	10000
 #define MAX_PAUSE_MS		60000
 #define MAX_RETRY_DELAY_MS	(3600 * 1000)
-#define UUID_TEXT_LEN		36
-
-typedef struct Delivery
-{
-	pg_uuid_t	id;
-	char		id_text[UUID_TEXT_LEN + 1];
-	bool		is_github;
-	char	   *event_type;
-	char	   *method;
-	char	   *url;			/* NULL: no target any more (see problem) */
-	char	   *problem;
-	char	   *body;
-	char	   *credential;		/* webhook secret or GitHub token, or NULL */
-	int			attempts;		/* before this one */
-	bool		has_todo;
-	pg_uuid_t	todo_id;
-} Delivery;
 
 /* A queue in hand: its chain and the one request in flight. */
 typedef struct Slot
@@ -98,30 +85,6 @@ typedef struct Slot
 	HttpRequest request;
 } Slot;
 
-/* What one attempt came to, waiting to be recorded. */
-typedef struct DeliveryResult
-{
-	pg_uuid_t	id;
-	const char *state;			/* delivered, failed, dead */
-	int			status;
-	char	   *error;
-	TimestampTz attempted_at;
-	TimestampTz next_attempt_at;	/* failed only */
-	double		duration_ms;
-	bool		links_issue;	/* a created GitHub issue, to store on the todo */
-	pg_uuid_t	todo_id;
-	int			issue_number;
-	char	   *issue_url;
-} DeliveryResult;
-
-/* A queue's head row from the load query, before slots are chosen. */
-typedef struct Candidate
-{
-	int			first_row;
-	int			rows;
-	TimestampTz head_due;
-} Candidate;
-
 static Slot *slots;
 static int	slots_in_use;
 static int	slots_in_flight;
@@ -135,85 +98,7 @@ static DelivererStatus status;
 static bool schema_warned;		/* said that the extension is missing */
 static bool issues_to_link = true;	/* created issues not yet on their todos (at start: look) */
 
-/*
- * Each queue's next deliveries, with what sending them takes.  The GitHub
- * columns are subqueries inside CASE, so that webhook rows never touch
- * projects or todos (joins made the planner scan todos on every load).
- */
-#define LOAD_QUERY \
-	"WITH queues AS (" \
-	"  SELECT w.id FROM intracker_data.webhooks w WHERE w.active" \
-	"  UNION ALL" \
-	"  SELECT c.project_id FROM intracker_data.github_credentials c WHERE c.token IS NOT NULL" \
-	") " \
-	"SELECT d.id, d.queue_id, d.kind = 'github', d.event_type, d.body, d.attempts, d.next_attempt_at," \
-	"       CASE WHEN d.kind = 'webhook' THEN w.url" \
-	"            ELSE (SELECT pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues' ||" \
-	"                         CASE WHEN d.event_type = 'github.create_issue' THEN ''" \
-	"                              ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t" \
-	"                                                     WHERE t.id = d.todo_id)," \
-	"                                                   (SELECT c.issue_number FROM intracker_data.deliveries c" \
-	"                                                     WHERE c.todo_id = d.todo_id" \
-	"                                                       AND c.event_type = 'github.create_issue'" \
-	"                                                       AND c.state = 'delivered'" \
-	"                                                     ORDER BY c.position DESC LIMIT 1)) END" \
-	"                    FROM intracker_data.projects p WHERE p.id = d.project_id) END," \
-	"       CASE WHEN d.kind = 'webhook' THEN NULL" \
-	"            WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL" \
-	"              THEN 'the project has no GitHub repository'" \
-	"            WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL" \
-	"              THEN 'the todo was deleted'" \
-	"            ELSE 'the todo has no linked GitHub issue' END," \
-	"       CASE WHEN d.kind = 'webhook' THEN w.secret" \
-	"            ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END," \
-	"       d.todo_id" \
-	"  FROM queues q" \
-	"  CROSS JOIN LATERAL (SELECT * FROM intracker_data.deliveries d" \
-	"                       WHERE d.queue_id = q.id AND d.state IN ('pending', 'failed')" \
-	"                       ORDER BY d.position LIMIT $3) d" \
-	"  LEFT JOIN intracker_data.webhooks w ON w.id = d.webhook_id" \
-	" WHERE q.id <> ALL ($1)" \
-	" ORDER BY q.id, d.position"
-
-/* queues in hand that are no longer active (paused, deleted, token removed) */
-#define STALE_QUEUES_QUERY \
-	"SELECT q FROM pg_catalog.unnest($1::pg_catalog.uuid[]) q" \
-	" WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = q AND w.active)" \
-	"   AND NOT EXISTS (SELECT FROM intracker_data.github_credentials c" \
-	"                    WHERE c.project_id = q AND c.token IS NOT NULL)"
-
-#define RECORD_QUERY \
-	"UPDATE intracker_data.deliveries" \
-	"   SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4," \
-	"       next_attempt_at = coalesce($5, next_attempt_at), last_attempt_at = $6, duration_ms = $7," \
-	"       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 END, issue_number = $8, issue_url = $9" \
-	" WHERE id = $1"
-
-/*
- * Store created issues on their todos.  A todo locked by a user's open
- * transaction is skipped (the deliverer must never wait for a user) and
- * linked in a later round; a todo linked meanwhile keeps its link.
- */
-#define LINK_ISSUES_QUERY \
-	"UPDATE intracker_data.todos t SET github_issue = l.issue_number, github_issue_url = l.issue_url" \
-	"  FROM (SELECT u.id AS todo_id, c.issue_number, c.issue_url" \
-	"          FROM intracker_data.todos u" \
-	"          CROSS JOIN LATERAL (SELECT d.issue_number, d.issue_url FROM intracker_data.deliveries d" \
-	"                               WHERE d.todo_id = u.id AND d.event_type = 'github.create_issue'" \
-	"                                 AND d.state = 'delivered' AND d.issue_number IS NOT NULL" \
-	"                               ORDER BY d.position DESC LIMIT 1) c" \
-	"         WHERE u.github_issue IS NULL" \
-	"           AND u.id IN (SELECT d.todo_id FROM intracker_data.deliveries d" \
-	"                         WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
-	"                           AND d.issue_number IS NOT NULL)" \
-	"           FOR UPDATE OF u SKIP LOCKED) l" \
-	" WHERE t.id = l.todo_id"
-
-#define ISSUES_TO_LINK_QUERY \
-	"SELECT EXISTS (SELECT FROM intracker_data.deliveries d" \
-	"                 JOIN intracker_data.todos u ON u.id = d.todo_id AND u.github_issue IS NULL" \
-	"                WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
-	"                  AND d.issue_number IS NOT NULL)"
+PGDLLEXPORT void intracker_deliverer_main(Datum main_arg);
 
 static void
 set_state(const char *state)
@@ -245,6 +130,12 @@ retry_time(int attempts, const HttpOutcome *outcome)
 	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) delay_ms);
 }
 
+/*
+ * Keep what an attempt came to, for the next round to record: delivered
+ * (for a created GitHub issue, with its number and address), failed with
+ * the time of the next attempt, or dead once the attempts are used up or
+ * the failure is permanent.  Counts it in the deliverer's status.
+ */
 static void
 add_result(Delivery *delivery, const HttpOutcome *outcome, HttpRequest *request)
 {
@@ -273,7 +164,6 @@ add_result(Delivery *delivery, const HttpOutcome *outcome, HttpRequest *request)
 		status.delivered++;
 		if (delivery->is_github && strcmp(delivery->event_type, "github.create_issue") == 0 && delivery->has_todo)
 		{
-			r->todo_id = delivery->todo_id;
 			r->links_issue = intracker_github_created_issue(request->response, request->response_len,
 															&r->issue_number, &r->issue_url);
 			if (!r->links_issue)
@@ -305,63 +195,6 @@ add_unsendable(Delivery *delivery, const char *problem)
 	add_result(delivery, &outcome, NULL);
 }
 
-static void
-record_results(void)
-{
-	static SPIPlanPtr record_plan = NULL;
-	Oid			record_types[9] = {UUIDOID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID,
-	INT4OID, TEXTOID};
-
-	for (int i = 0; i < n_results; i++)
-	{
-		DeliveryResult *r = &results[i];
-		Datum		values[9];
-		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n'};
-
-		values[0] = UUIDPGetDatum(&r->id);
-		values[1] = CStringGetTextDatum(r->state);
-		values[2] = Int32GetDatum(r->status);
-		if (r->status == 0)
-			nulls[2] = 'n';
-		values[3] = r->error ? CStringGetTextDatum(r->error) : (Datum) 0;
-		if (r->error == NULL)
-			nulls[3] = 'n';
-		values[4] = TimestampTzGetDatum(r->next_attempt_at);
-		if (r->next_attempt_at == 0)
-			nulls[4] = 'n';
-		values[5] = TimestampTzGetDatum(r->attempted_at);
-		values[6] = Float8GetDatum(r->duration_ms);
-		if (r->links_issue)
-		{
-			values[7] = Int32GetDatum(r->issue_number);
-			nulls[7] = ' ';
-			values[8] = r->issue_url ? CStringGetTextDatum(r->issue_url) : (Datum) 0;
-			nulls[8] = r->issue_url ? ' ' : 'n';
-			issues_to_link = true;
-		}
-		if (SPI_execute_plan(intracker_kept_plan(&record_plan, RECORD_QUERY, 9, record_types, 0),
-							 values, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record a delivery");
-	}
-}
-
-/* Link created issues to their todos; some may wait for a user's lock. */
-static void
-link_created_issues(void)
-{
-	static SPIPlanPtr link_plan = NULL;
-	static SPIPlanPtr left_plan = NULL;
-	bool		isnull;
-
-	if (SPI_execute_plan(intracker_kept_plan(&link_plan, LINK_ISSUES_QUERY, 0, NULL, 0),
-						 NULL, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not store created GitHub issues");
-	if (SPI_execute_plan(intracker_kept_plan(&left_plan, ISSUES_TO_LINK_QUERY, 0, NULL, 0),
-						 NULL, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the GitHub issues left to link");
-	issues_to_link = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 /* ----------------------------------------------------------------
  * Loading chains into free slots
  * ----------------------------------------------------------------
@@ -369,69 +202,33 @@ link_created_issues(void)
 
 static void release_slot(Slot *slot);
 
-static char *
-text_or_null(HeapTuple row, TupleDesc tupdesc, int col)
-{
-	return SPI_getvalue(row, tupdesc, col);	/* NULL for SQL NULL */
-}
-
-static int
-by_head_due(const void *a, const void *b)
-{
-	TimestampTz x = ((const Candidate *) a)->head_due;
-	TimestampTz y = ((const Candidate *) b)->head_due;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
+/* Give a free slot the chain of a queue that is due. */
 static void
-fill_slot(Slot *slot, SPITupleTable *tuptable, const Candidate *candidate, TimestampTz now)
+fill_slot(Slot *slot, const QueueHead *head, TimestampTz now)
 {
-	TupleDesc	tupdesc = tuptable->tupdesc;
 	MemoryContext old;
-	bool		isnull;
 
 	slot->cxt = AllocSetContextCreate(TopMemoryContext, "intracker delivery chain", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(slot->cxt);
-	slot->chain = palloc0(sizeof(Delivery) * candidate->rows);
-	slot->chain_len = 0;
-	for (int i = 0; i < candidate->rows; i++)
-	{
-		HeapTuple	row = tuptable->vals[candidate->first_row + i];
-		Delivery   *d = &slot->chain[slot->chain_len];
-		TimestampTz due = DatumGetTimestampTz(SPI_getbinval(row, tupdesc, 7, &isnull));
-		Datum		todo;
-
-		/* the chain stops at the first delivery still waiting for its retry */
-		if (due > now)
-			break;
-		d->id = *DatumGetUUIDP(SPI_getbinval(row, tupdesc, 1, &isnull));
-		if (i == 0)
-			slot->queue_id = *DatumGetUUIDP(SPI_getbinval(row, tupdesc, 2, &isnull));
-		d->is_github = DatumGetBool(SPI_getbinval(row, tupdesc, 3, &isnull));
-		d->event_type = text_or_null(row, tupdesc, 4);
-		d->body = text_or_null(row, tupdesc, 5);
-		d->attempts = DatumGetInt32(SPI_getbinval(row, tupdesc, 6, &isnull));
-		d->url = text_or_null(row, tupdesc, 8);
-		d->problem = text_or_null(row, tupdesc, 9);
-		d->credential = text_or_null(row, tupdesc, 10);
-		todo = SPI_getbinval(row, tupdesc, 11, &isnull);
-		d->has_todo = !isnull;
-		if (!isnull)
-			d->todo_id = *DatumGetUUIDP(todo);
-		d->method = !d->is_github || strcmp(d->event_type, "github.create_issue") == 0 ? "POST" : "PATCH";
-		strlcpy(d->id_text, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->id))),
-				sizeof(d->id_text));
-		slot->chain_len++;
-		/* what follows a creation may need its issue number: loaded once it is recorded */
-		if (strcmp(d->method, "POST") == 0 && d->is_github)
-			break;
-	}
+	slot->chain = intracker_deliveries_chain(head, now, &slot->chain_len);
 	MemoryContextSwitchTo(old);
+	slot->queue_id = head->queue_id;
 	slot->in_use = true;
 	slot->in_flight = false;
 	slot->next = 0;
 	slots_in_use++;
+}
+
+/* The queues in hand (room for slots_in_use); returns how many. */
+static int
+queues_in_hand(pg_uuid_t *queues)
+{
+	int			n = 0;
+
+	for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
+		if (slots[i].in_use)
+			queues[n++] = slots[i].queue_id;
+	return n;
 }
 
 /*
@@ -442,31 +239,21 @@ fill_slot(Slot *slot, SPITupleTable *tuptable, const Candidate *candidate, Times
 static void
 drop_stale_chains(void)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[1] = {UUIDARRAYOID};
-	Datum		values[1];
-	Datum	   *in_hand;
-	int			n = 0;
+	pg_uuid_t  *in_hand;
+	pg_uuid_t  *stale;
+	int			n_stale;
 
 	if (slots_in_use == 0)
 		return;
-	in_hand = palloc(sizeof(Datum) * slots_in_use);
-	for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
-		if (slots[i].in_use)
-			in_hand[n++] = UUIDPGetDatum(&slots[i].queue_id);
-	values[0] = PointerGetDatum(construct_array(in_hand, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	if (SPI_execute_plan(intracker_kept_plan(&plan, STALE_QUEUES_QUERY, 1, argtypes, 0), values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not check the queues in hand");
-	for (uint64 r = 0; r < SPI_processed; r++)
+	in_hand = palloc(sizeof(pg_uuid_t) * slots_in_use);
+	stale = intracker_deliveries_stale_queues(in_hand, queues_in_hand(in_hand), &n_stale);
+	for (int r = 0; r < n_stale; r++)
 	{
-		bool		isnull;
-		pg_uuid_t  *stale = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-
 		for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
 		{
 			Slot	   *slot = &slots[i];
 
-			if (!slot->in_use || memcmp(&slot->queue_id, stale, UUID_LEN) != 0)
+			if (!slot->in_use || memcmp(&slot->queue_id, &stale[r], UUID_LEN) != 0)
 				continue;
 			if (slot->in_flight)
 				slot->chain_len = slot->next + 1;
@@ -483,66 +270,21 @@ drop_stale_chains(void)
 static TimestampTz
 load_chains(void)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[3] = {UUIDARRAYOID, TEXTOID, INT4OID};
-	Datum		values[3];
-	Datum	   *busy;
-	int			n_busy = 0;
+	pg_uuid_t  *busy = palloc(sizeof(pg_uuid_t) * (slots_in_use + 1));
 	int			free_slots = intracker_http_max_concurrency - slots_in_use;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next_due = 0;
-	Candidate  *candidates;
-	int			n_candidates = 0;
-	SPITupleTable *tuptable;
-	uint64		nrows;
+	QueueHead  *heads;
+	int			n_heads;
 
-	busy = palloc(sizeof(Datum) * (slots_in_use + 1));
-	for (int i = 0; i < INTRACKER_HTTP_MAX_CONCURRENCY; i++)
-		if (slots[i].in_use)
-			busy[n_busy++] = UUIDPGetDatum(&slots[i].queue_id);
-	values[0] = PointerGetDatum(construct_array(busy, n_busy, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[1] = CStringGetTextDatum(intracker_github_api_url);
-	values[2] = Int32GetDatum(CHAIN_LENGTH);
-	/*
-	 * Generic plan always: with a large deliveries table the planner would
-	 * otherwise prefer custom plans and plan every call (a third of the
-	 * deliverer's CPU, measured by test/bench/webhooks.sh).  Not read-only:
-	 * it must see the results just recorded in this transaction.
-	 */
-	if (SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, CURSOR_OPT_GENERIC_PLAN),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pending deliveries");
-	tuptable = SPI_tuptable;
-	nrows = SPI_processed;
-
-	/* rows come grouped by queue, in queue order */
-	candidates = palloc(sizeof(Candidate) * (nrows + 1));
-	for (uint64 i = 0; i < nrows; i++)
+	heads = intracker_deliveries_load_heads(busy, queues_in_hand(busy), intracker_github_api_url,
+											CHAIN_LENGTH, &n_heads);
+	for (int h = 0; h < n_heads; h++)
 	{
-		bool		isnull;
-		bool		new_queue = i == 0 ||
-			memcmp(DatumGetUUIDP(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull)),
-				   DatumGetUUIDP(SPI_getbinval(tuptable->vals[i - 1], tuptable->tupdesc, 2, &isnull)),
-				   UUID_LEN) != 0;
-
-		if (new_queue)
-		{
-			Candidate  *c = &candidates[n_candidates++];
-
-			c->first_row = (int) i;
-			c->rows = 0;
-			c->head_due = DatumGetTimestampTz(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 7, &isnull));
-		}
-		candidates[n_candidates - 1].rows++;
-	}
-	qsort(candidates, n_candidates, sizeof(Candidate), by_head_due);
-
-	for (int c = 0; c < n_candidates; c++)
-	{
-		if (candidates[c].head_due > now)
+		if (heads[h].head_due > now)
 		{
 			/* sorted: every later one waits too; the first says when to look again */
-			next_due = candidates[c].head_due;
+			next_due = heads[h].head_due;
 			break;
 		}
 		if (free_slots == 0)
@@ -554,7 +296,7 @@ load_chains(void)
 		{
 			if (!slots[s].in_use)
 			{
-				fill_slot(&slots[s], tuptable, &candidates[c], now);
+				fill_slot(&slots[s], &heads[h], now);
 				free_slots--;
 				break;
 			}
@@ -568,6 +310,7 @@ load_chains(void)
  * ----------------------------------------------------------------
  */
 
+/* Drop the slot's chain; its queue may have more, so load again soon. */
 static void
 release_slot(Slot *slot)
 {
@@ -711,8 +454,9 @@ collect_finished(void)
 
 /*
  * One round in one transaction: record results, stop the chains of queues
- * paused meanwhile (when woken), then load chains when a slot is free.  Returns false while the extension is missing; *next_due
- * gets when to load again without being woken.
+ * paused meanwhile (when woken), then load chains when a slot is free.
+ * Returns false while the extension is missing; *next_due gets when to
+ * load again without being woken.
  */
 static bool
 delivery_round(bool load, bool woken, TimestampTz *next_due)
@@ -732,11 +476,11 @@ delivery_round(bool load, bool woken, TimestampTz *next_due)
 	schema_warned = !ready;
 	if (ready)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		record_results();
+		intracker_spi_connect();
+		if (intracker_deliveries_record(results, n_results))
+			issues_to_link = true;
 		if (issues_to_link)
-			link_created_issues();
+			issues_to_link = intracker_deliveries_link_issues();
 		if (woken)
 			drop_stale_chains();
 		if (load && slots_in_use < intracker_http_max_concurrency)
@@ -763,6 +507,7 @@ delivery_round(bool load, bool woken, TimestampTz *next_due)
 	return ready;
 }
 
+/* At exit: release what libcurl holds (handles, header lists, bodies). */
 static void
 deliverer_cleanup(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 {
@@ -783,8 +528,12 @@ deliverer_cleanup(int code pg_attribute_unused(), Datum arg pg_attribute_unused(
 	curl_global_cleanup();
 }
 
-PGDLLEXPORT void intracker_deliverer_main(Datum main_arg);
-
+/*
+ * The deliverer's loop: a round (record results, load chains) when woken,
+ * when a slot was released, when a retry is due or results wait; then start
+ * the chains just loaded and let libcurl work, polling its sockets while
+ * requests are in flight and sleeping on the latch otherwise.
+ */
 void
 intracker_deliverer_main(Datum main_arg)
 {
@@ -795,8 +544,15 @@ intracker_deliverer_main(Datum main_arg)
 
 	intracker_child_start(main_arg, INTRACKER_DELIVERER);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
-		ereport(ERROR, (errmsg("intracker deliverer: could not initialize libcurl")));
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("intracker deliverer: could not initialize libcurl")));
+	if ((multi = curl_multi_init()) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("intracker deliverer: libcurl could not allocate a multi handle.")));
 	before_shmem_exit(deliverer_cleanup, (Datum) 0);
 	slots = MemoryContextAllocZero(TopMemoryContext, sizeof(Slot) * INTRACKER_HTTP_MAX_CONCURRENCY);
 	results_cxt = AllocSetContextCreate(TopMemoryContext, "intracker delivery results", ALLOCSET_DEFAULT_SIZES);
@@ -851,13 +607,8 @@ intracker_deliverer_main(Datum main_arg)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *error;
+				ErrorData  *error = intracker_child_recover(round_context);
 
-				MemoryContextSwitchTo(round_context);
-				error = CopyErrorData();
-				FlushErrorState();
-				AbortCurrentTransaction();
-				pgstat_report_activity(STATE_IDLE, NULL);
 				ereport(WARNING,
 						(errmsg("intracker deliverer: %s", error->message),
 						 errdetail("Nothing was lost; retrying in %ld ms.", pause_ms)));

@@ -6,9 +6,9 @@
  * intracker_record_event() is an AFTER INSERT OR UPDATE OR DELETE FOR EACH
  * ROW trigger on every table whose changes teams follow.  It appends one
  * row to intracker_data.outbox in the writer's transaction, so an event
- * exists exactly when its change committed.  The background worker
- * (worker.c, publisher.c) later gives it its publication number and sends
- * the NOTIFY.
+ * exists exactly when its change committed.  The publisher (publisher.c,
+ * publication.c) later gives it its publication number and sends the
+ * NOTIFY.
  *
  * Trigger arguments:
  *	 0: entity name, the prefix of the event type ("todo" -> "todo.created")
@@ -31,12 +31,13 @@
  *
  * Rejected stale writes (PT409/PT412) abort the writer's transaction, so
  * they cannot go through the outbox: intracker_note_rejected_write() hands
- * them to the worker through shared memory instead (worker.c), and the
- * worker writes them to the outbox in its own transaction.
+ * them to the publisher through shared memory instead (shared_state.c),
+ * and the publisher writes them to the outbox in its own transaction.
  *
- * Waking the worker: the trigger only sets a flag; a transaction callback
- * sets the worker's latch when the transaction commits.  Rolled-back work
- * wakes nobody, and an idle system costs nothing.
+ * Waking the publisher: the trigger only sets a flag; a transaction
+ * callback sets the publisher's latch when the transaction commits (and
+ * the deliverer's, when the transaction queued deliveries).  Rolled-back
+ * work wakes nobody, and an idle system costs nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,11 +53,15 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "intracker.h"
+#include "events.h"
+#include "identity.h"
+#include "owner_context.h"
+#include "shared_state.h"
+#include "spi_util.h"
+#include "trigger_util.h"
 
 /* Did the current transaction write to the outbox?  Queue deliveries? */
 static bool events_written_in_xact = false;
@@ -64,10 +69,15 @@ static bool deliveries_queued_in_xact = false;
 
 static SPIPlanPtr insert_event_plan = NULL;
 
+#define INSERT_EVENT_QUERY \
+	"INSERT INTO intracker_data.outbox (type, project_id, entity_id, actor, version, changes)" \
+	" VALUES ($1, $2, $3, $4, $5, $6)"
+
 /*
- * Wake the worker when a transaction that wrote events commits.  A prepared
- * transaction's events wait for its COMMIT PREPARED (worker.c's utility
- * hook wakes the worker then).
+ * Wake the publisher when a transaction that wrote events commits, the
+ * deliverer when it queued deliveries.  A prepared transaction's events
+ * wait for its COMMIT PREPARED (supervisor.c's utility hook wakes both
+ * then).
  */
 static void
 events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
@@ -76,9 +86,9 @@ events_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	{
 		case XACT_EVENT_COMMIT:
 			if (events_written_in_xact)
-				intracker_worker_wake();
+				intracker_publisher_wake();
 			if (deliveries_queued_in_xact)
-				intracker_worker_wake_deliverer();
+				intracker_deliverer_wake();
 			events_written_in_xact = false;
 			deliveries_queued_in_xact = false;
 			break;
@@ -294,7 +304,6 @@ append_event(Relation as_owner_of, const char *type, Datum project_id, Datum ent
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	pg_uuid_t	actor;
 	OwnerContext saved;
-	int			rc;
 
 	values[0] = CStringGetTextDatum(type);
 	values[1] = project_id;
@@ -309,15 +318,10 @@ append_event(Relation as_owner_of, const char *type, Datum project_id, Datum ent
 	values[5] = JsonbPGetDatum(changes);
 
 	intracker_become_owner(as_owner_of, &saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_plan(intracker_kept_plan(&insert_event_plan,
-											  "INSERT INTO intracker_data.outbox "
-											  "(type, project_id, entity_id, actor, version, changes) "
-											  "VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, 0),
-						  values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "outbox insert failed: %s", SPI_result_code_string(rc));
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&insert_event_plan, INSERT_EVENT_QUERY, 6, argtypes, 0),
+										  values, nulls, false, 0),
+						 SPI_OK_INSERT, "append to the outbox");
 	SPI_finish();
 	intracker_restore_user(&saved);
 
@@ -328,7 +332,7 @@ PG_FUNCTION_INFO_V1(intracker_record_event);
 Datum
 intracker_record_event(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 	Trigger    *trigger;
 	TupleDesc	tupdesc;
 	HeapTuple	old_row = NULL;
@@ -343,12 +347,7 @@ intracker_record_event(PG_FUNCTION_ARGS)
 	bool		entity_isnull;
 	bool		version_isnull;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs < 3)
-		elog(ERROR, "intracker_record_event must be an AFTER ... FOR EACH ROW trigger with at least 3 arguments");
-
+	trigdata = intracker_check_row_trigger(fcinfo, "intracker_record_event", TRIGGER_EVENT_AFTER, false, 3);
 	trigger = trigdata->tg_trigger;
 	tupdesc = trigdata->tg_relation->rd_att;
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
@@ -375,11 +374,16 @@ intracker_record_event(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 	}
 
-	entity_id = column_or_null(row, tupdesc, trigger->tgargs[1], &entity_isnull);
-	project_id = column_or_null(row, tupdesc, trigger->tgargs[2], &project_isnull);
+	entity_id = heap_getattr(row, intracker_trigger_column(trigdata->tg_relation, trigger->tgargs[1]),
+							 tupdesc, &entity_isnull);
+	project_id = heap_getattr(row, intracker_trigger_column(trigdata->tg_relation, trigger->tgargs[2]),
+							  tupdesc, &project_isnull);
 	if (entity_isnull || project_isnull)
-		elog(ERROR, "intracker_record_event: columns \"%s\" and \"%s\" must exist and not be NULL",
-			 trigger->tgargs[1], trigger->tgargs[2]);
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("intracker_record_event: column \"%s\" is null",
+						entity_isnull ? trigger->tgargs[1] : trigger->tgargs[2]),
+				 errdetail("An event needs the ids of its entity and of its project.")));
 
 	append_event(trigdata->tg_relation, event_type(trigdata, changed_columns),
 				 project_id, entity_id, !version_isnull,
@@ -389,9 +393,9 @@ intracker_record_event(PG_FUNCTION_ARGS)
 
 /*
  * A stale write was rejected (optimistic_lock.c, just before it raises the
- * error): hand a conflict.rejected event to the worker, which records it in
- * its own transaction since this one is about to abort.  Nothing happens
- * without the worker (library not preloaded, or another database).
+ * error): hand a conflict.rejected event to the publisher, which records it
+ * in its own transaction since this one is about to abort.  Nothing happens
+ * without a publisher (library not preloaded, or another database).
  */
 void
 intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_row,
@@ -422,5 +426,5 @@ intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_ro
 	strlcpy(rejected.sqlstate, unpack_sql_state(sqlerrcode), sizeof(rejected.sqlstate));
 	rejected.at = GetCurrentTimestamp();
 
-	intracker_worker_queue_rejected_write(&rejected);
+	intracker_queue_rejected_write(&rejected);
 }

@@ -1,18 +1,43 @@
 /*-------------------------------------------------------------------------
  *
  * github.c
- *	  Reading GitHub's REST API answers (jansson).
+ *	  Reading GitHub's REST API answers.
  *
  * Kept apart from deliverer.c because jansson's json_object() collides
- * with PostgreSQL's SQL-callable json_object() of utils/builtins.h.
+ * with PostgreSQL's SQL-callable json_object() of utils/builtins.h
+ * (json_document.h explains).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <jansson.h>
+#include "github.h"
+#include "json_document.h"
 
-#include "intracker.h"
+/* What the answer to "create an issue" says. */
+typedef struct CreatedIssue
+{
+	bool		ok;
+	int			number;
+	char	   *url;
+} CreatedIssue;
+
+static void
+read_created_issue(json_t *answer, void *arg)
+{
+	CreatedIssue *issue = (CreatedIssue *) arg;
+	json_t	   *n = json_object_get(answer, "number");
+	char	   *address;
+
+	issue->ok = json_is_integer(n) && json_integer_value(n) > 0 && json_integer_value(n) <= PG_INT32_MAX;
+	if (!issue->ok)
+		return;
+	issue->number = (int) json_integer_value(n);
+	address = intracker_json_string_member(answer, "html_url");
+	if (address != NULL && strlen(address) <= 2000 &&
+		(strncmp(address, "https://", 8) == 0 || strncmp(address, "http://", 7) == 0))
+		issue->url = address;
+}
 
 /*
  * The number and web address of the issue in the answer to "create an
@@ -23,22 +48,12 @@
 bool
 intracker_github_created_issue(const char *answer, size_t len, int *number, char **url)
 {
-	json_error_t error;
-	json_t	   *doc = answer ? json_loadb(answer, len, 0, &error) : NULL;
-	json_t	   *n = doc ? json_object_get(doc, "number") : NULL;
-	json_t	   *u = doc ? json_object_get(doc, "html_url") : NULL;
-	bool		ok = json_is_integer(n) && json_integer_value(n) > 0 && json_integer_value(n) <= PG_INT32_MAX;
+	CreatedIssue issue = {false, 0, NULL};
 
-	*url = NULL;
-	if (ok)
-	{
-		const char *address = json_is_string(u) ? json_string_value(u) : "";
-
-		*number = (int) json_integer_value(n);
-		if (strlen(address) <= 2000 &&
-			(strncmp(address, "https://", 8) == 0 || strncmp(address, "http://", 7) == 0))
-			*url = pstrdup(address);
-	}
-	json_decref(doc);
-	return ok;
+	if (answer != NULL)
+		(void) intracker_json_read(answer, len, 0, read_created_issue, &issue);
+	*url = issue.url;
+	if (issue.ok)
+		*number = issue.number;
+	return issue.ok;
 }

@@ -25,11 +25,9 @@
 #include <curl/curl.h>
 
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
-#include "intracker.h"
 #include "http.h"
 
 #define RESPONSE_CAP		(256 * 1024)	/* bytes of a response body kept */
@@ -45,7 +43,7 @@ void
 HttpInit(void)
 {
 	DefineCustomIntVariable("intracker.http_max_concurrency",
-							"Most HTTP requests (webhooks, GitHub calls) the worker has in flight at once.",
+							"Most HTTP requests (webhooks, GitHub calls) the deliverer has in flight at once.",
 							"Each webhook (and each project's GitHub queue) has at most one request in flight, to keep its order.",
 							&intracker_http_max_concurrency, 32, 1, INTRACKER_HTTP_MAX_CONCURRENCY,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
@@ -66,7 +64,7 @@ HttpInit(void)
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomStringVariable("intracker.http_allowed_hosts",
 							   "Hosts webhooks may be sent to, comma-separated (\"*.example.com\" for subdomains); empty allows any.",
-							   "A defence against requests to internal services. The worker checks it before every request.",
+							   "A defence against requests to internal services. The deliverer checks it before every request.",
 							   &http_allowed_hosts, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("intracker.github_api_url",
@@ -120,7 +118,10 @@ intracker_url_problem(const char *url, bool *denied_host)
 
 	*denied_host = false;
 	if (parsed == NULL)
-		elog(ERROR, "out of memory parsing a URL");
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("libcurl could not allocate a URL handle.")));
 	if (curl_url_set(parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
 		curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
 		problem = psprintf("\"%s\" is not a valid URL", url);

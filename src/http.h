@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * http.h
- *	  One HTTP request with libcurl (http.c), for the deliverer.
+ *	  Outgoing HTTP (http.c): its settings, the URL policy, and one
+ *	  request with libcurl, for the deliverer.
  *
  *-------------------------------------------------------------------------
  */
@@ -9,6 +10,18 @@
 #define INTRACKER_HTTP_H
 
 #include <curl/curl.h>
+
+/* intracker.http_max_concurrency's upper bound, and the deliverer's slots */
+#define INTRACKER_HTTP_MAX_CONCURRENCY	1000
+
+extern int	intracker_http_max_concurrency;
+extern int	intracker_http_timeout_ms;
+extern int	intracker_http_max_attempts;
+extern int	intracker_http_retry_base_ms;
+extern char *intracker_github_api_url;
+
+extern void HttpInit(void);
+extern char *intracker_url_problem(const char *url, bool *denied_host);
 
 typedef enum HttpOutcomeKind
 {

@@ -35,7 +35,10 @@
 #include "utils/guc.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
+#include "errcodes.h"
+#include "identity.h"
+#include "request.h"
+#include "spi_util.h"
 
 #define ADMIN_ROLE "intracker_admin"
 
@@ -183,16 +186,12 @@ user_is_active(pg_uuid_t *user_id, bool *exists)
 	Datum		values[1] = {UUIDPGetDatum(user_id)};
 	bool		isnull;
 	bool		active;
-	int			ret;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_with_args("SELECT intracker_data.user_is_active($1)",
-								1, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "user lookup failed: SPI result %d", ret);
-	active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute_with_args("SELECT intracker_data.user_is_active($1) AS active",
+											   1, argtypes, values, NULL, true, 1),
+						 SPI_OK_SELECT, "look up a user");
+	active = DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "active", &isnull));
 	*exists = !isnull;
 	SPI_finish();
 	return *exists && active;

@@ -14,7 +14,13 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "intracker.h"
+#include "context.h"
+#include "events.h"
+#include "http.h"
+#include "identity.h"
+#include "publisher.h"
+#include "shared_state.h"
+#include "supervisor.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,7 +33,9 @@ _PG_init(void)
 	ContextInit();
 	EventsInit();
 	HttpInit();
-	WorkerInit();
+	SharedStateInit();
+	PublisherInit();
+	SupervisorInit();
 
 	MarkGUCPrefixReserved("intracker");
 }

@@ -38,7 +38,9 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
+#include "owner_context.h"
+#include "spi_util.h"
+#include "trigger_util.h"
 
 /* What one row adds to its assignee's counters. */
 typedef struct LoadContribution
@@ -53,6 +55,17 @@ typedef struct LoadContribution
 
 static SPIPlanPtr apply_plan = NULL;
 
+/* $1 project, $2 user, $3..$5 deltas of todos, points, features; $6 stamp */
+#define APPLY_QUERY \
+	"UPDATE intracker_data.member_load" \
+	"   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3," \
+	"       open_points = open_points OPERATOR(pg_catalog.+) $4," \
+	"       open_features = open_features OPERATOR(pg_catalog.+) $5," \
+	"       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()" \
+	"                               ELSE last_assigned_at END" \
+	" WHERE project_id OPERATOR(pg_catalog.=) $1" \
+	"   AND user_id OPERATOR(pg_catalog.=) $2"
+
 static bool
 attribute_text_equals(HeapTuple tuple, TupleDesc tupdesc, int attnum, const char *value)
 {
@@ -62,15 +75,17 @@ attribute_text_equals(HeapTuple tuple, TupleDesc tupdesc, int attnum, const char
 	return !isnull && strcmp(TextDatumGetCString(datum), value) == 0;
 }
 
+/* What a row adds to its assignee's counters (nothing unless assigned and open). */
 static LoadContribution
-contribution_of(HeapTuple tuple, TupleDesc tupdesc, bool is_todo)
+contribution_of(HeapTuple tuple, Relation rel, bool is_todo)
 {
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	LoadContribution c = {0};
 	bool		isnull;
-	int			status_attnum = SPI_fnumber(tupdesc, "status");
+	int			status_attnum = intracker_trigger_column(rel, "status");
 	bool		open;
 
-	c.user_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "assigned_to"), tupdesc, &isnull);
+	c.user_id = heap_getattr(tuple, intracker_trigger_column(rel, "assigned_to"), tupdesc, &isnull);
 	if (isnull)
 		return c;
 	if (is_todo)
@@ -82,11 +97,11 @@ contribution_of(HeapTuple tuple, TupleDesc tupdesc, bool is_todo)
 		return c;
 
 	c.counts = true;
-	c.project_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "project_id"), tupdesc, &isnull);
+	c.project_id = heap_getattr(tuple, intracker_trigger_column(rel, "project_id"), tupdesc, &isnull);
 	if (is_todo)
 	{
 		c.todos = 1;
-		c.points = DatumGetInt32(heap_getattr(tuple, SPI_fnumber(tupdesc, "estimate"), tupdesc, &isnull));
+		c.points = DatumGetInt32(heap_getattr(tuple, intracker_trigger_column(rel, "estimate"), tupdesc, &isnull));
 	}
 	else
 		c.features = 1;
@@ -114,13 +129,14 @@ member_precedes(const LoadContribution *a, const LoadContribution *b)
 
 /* Same project and same assignee (both possibly NULL) before and after? */
 static bool
-assignment_unchanged(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc)
+assignment_unchanged(HeapTuple old_row, HeapTuple new_row, Relation rel)
 {
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	const char *columns[2] = {"project_id", "assigned_to"};
 
 	for (int i = 0; i < 2; i++)
 	{
-		int			attnum = SPI_fnumber(tupdesc, columns[i]);
+		int			attnum = intracker_trigger_column(rel, columns[i]);
 		bool		old_isnull;
 		bool		new_isnull;
 		Datum		old_value = heap_getattr(old_row, attnum, tupdesc, &old_isnull);
@@ -139,7 +155,6 @@ apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 {
 	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, BOOLOID};
 	Datum		values[6];
-	int			ret;
 
 	values[0] = c->project_id;
 	values[1] = c->user_id;
@@ -147,26 +162,16 @@ apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 	values[3] = Int32GetDatum(sign * c->points);
 	values[4] = Int32GetDatum(sign * c->features);
 	values[5] = BoolGetDatum(stamp_assignment);
-	ret = SPI_execute_plan(intracker_kept_plan(&apply_plan,
-											   "UPDATE intracker_data.member_load"
-											   "   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3,"
-											   "       open_points = open_points OPERATOR(pg_catalog.+) $4,"
-											   "       open_features = open_features OPERATOR(pg_catalog.+) $5,"
-											   "       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()"
-											   "                               ELSE last_assigned_at END"
-											   " WHERE project_id OPERATOR(pg_catalog.=) $1"
-											   "   AND user_id OPERATOR(pg_catalog.=) $2",
-											   6, argtypes, 0),
-						   values, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "member_load update failed: %s", SPI_result_code_string(ret));
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan, APPLY_QUERY, 6, argtypes, 0),
+										  values, NULL, false, 0),
+						 SPI_OK_UPDATE, "update member_load");
 }
 
 PG_FUNCTION_INFO_V1(intracker_member_load_counter);
 Datum
 intracker_member_load_counter(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 	TupleDesc	tupdesc;
 	bool		is_todo;
 	LoadContribution old_c = {0};
@@ -174,35 +179,30 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	bool		newly_assigned = false;
 	OwnerContext saved;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "intracker_member_load_counter must be an AFTER ... FOR EACH ROW trigger");
-
+	trigdata = intracker_check_row_trigger(fcinfo, "intracker_member_load_counter", TRIGGER_EVENT_AFTER, false, 0);
 	tupdesc = trigdata->tg_relation->rd_att;
 	is_todo = SPI_fnumber(tupdesc, "estimate") > 0;
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		new_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
+		new_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		old_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
+		old_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
 	else
 	{
-		old_c = contribution_of(trigdata->tg_trigtuple, tupdesc, is_todo);
-		new_c = contribution_of(trigdata->tg_newtuple, tupdesc, is_todo);
+		old_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
+		new_c = contribution_of(trigdata->tg_newtuple, trigdata->tg_relation, is_todo);
 	}
 
 	/* A new assignee, not a status or estimate change under the same one. */
 	newly_assigned = new_c.counts &&
 		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
-		 !assignment_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc));
+		 !assignment_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, trigdata->tg_relation));
 
 	if (!old_c.counts && !new_c.counts)
 		return PointerGetDatum(NULL);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 
 	if (same_member(&old_c, &new_c))
 	{

@@ -37,14 +37,16 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
-#include "nodes/bitmapset.h"
 #include "executor/spi.h"
+#include "nodes/bitmapset.h"
 #include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "intracker.h"
+#include "errcodes.h"
+#include "events.h"
+#include "request.h"
+#include "trigger_util.h"
 
 /*
  * Does an If-Match header value (a list of entity tags, or "*") match
@@ -98,10 +100,8 @@ only_internal_columns_change(TriggerData *trigdata)
 
 	for (int i = 1; i < trigger->tgnargs; i++)
 	{
-		int			attnum = SPI_fnumber(tupdesc, trigger->tgargs[i]);
+		int			attnum = intracker_trigger_column(trigdata->tg_relation, trigger->tgargs[i]);
 
-		if (attnum <= 0)
-			elog(ERROR, "intracker_row_version: no column \"%s\"", trigger->tgargs[i]);
 		internal = bms_add_member(internal, attnum);
 		if (intracker_column_changed(trigdata->tg_trigtuple, trigdata->tg_newtuple, tupdesc, attnum))
 			internal_changed = true;
@@ -133,7 +133,7 @@ PG_FUNCTION_INFO_V1(intracker_row_version);
 Datum
 intracker_row_version(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 	TupleDesc	tupdesc;
 	HeapTuple	old_row;
 	HeapTuple	new_row;
@@ -145,13 +145,7 @@ intracker_row_version(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {false, false};
 	int			ncols = 0;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
-		trigdata->tg_trigger->tgnargs < 1)
-		elog(ERROR, "intracker_row_version must be a BEFORE UPDATE FOR EACH ROW trigger with arguments");
-
+	trigdata = intracker_check_row_trigger(fcinfo, "intracker_row_version", TRIGGER_EVENT_BEFORE, true, 1);
 	tupdesc = trigdata->tg_relation->rd_att;
 	old_row = trigdata->tg_trigtuple;
 	new_row = trigdata->tg_newtuple;

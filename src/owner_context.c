@@ -33,7 +33,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "intracker.h"
+#include "owner_context.h"
 
 static void
 become(Oid role, OwnerContext *saved)

@@ -48,7 +48,9 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
-#include "intracker.h"
+#include "owner_context.h"
+#include "spi_util.h"
+#include "trigger_util.h"
 
 #define PROGRESS_SLOTS 32
 
@@ -72,18 +74,20 @@ static SPIPlanPtr project_plan = NULL;
 static SPIPlanPtr daily_plan = NULL;
 static SPIPlanPtr feature_plan = NULL;
 
+/* What a todo row adds to its project's, day's and feature's counters. */
 static TodoProgress
-progress_of(HeapTuple tuple, TupleDesc tupdesc)
+progress_of(HeapTuple tuple, Relation rel)
 {
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	TodoProgress p = {0};
 	bool		isnull;
-	char	   *status = TextDatumGetCString(heap_getattr(tuple, SPI_fnumber(tupdesc, "status"),
+	char	   *status = TextDatumGetCString(heap_getattr(tuple, intracker_trigger_column(rel, "status"),
 														  tupdesc, &isnull));
-	Datum		completed_at = heap_getattr(tuple, SPI_fnumber(tupdesc, "completed_at"), tupdesc, &isnull);
+	Datum		completed_at = heap_getattr(tuple, intracker_trigger_column(rel, "completed_at"), tupdesc, &isnull);
 	bool		done = strcmp(status, "done") == 0;
 	bool		cancelled = strcmp(status, "cancelled") == 0;
 
-	p.project_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "project_id"), tupdesc, &isnull);
+	p.project_id = heap_getattr(tuple, intracker_trigger_column(rel, "project_id"), tupdesc, &isnull);
 	p.open = !done && !cancelled;
 	p.done = done;
 	p.cancelled = cancelled;
@@ -97,10 +101,10 @@ progress_of(HeapTuple tuple, TupleDesc tupdesc)
 			days--;				/* floor, for completeness before 2000 */
 		p.has_day = true;
 		p.day = (DateADT) days;
-		p.points = DatumGetInt32(heap_getattr(tuple, SPI_fnumber(tupdesc, "estimate"), tupdesc, &isnull));
+		p.points = DatumGetInt32(heap_getattr(tuple, intracker_trigger_column(rel, "estimate"), tupdesc, &isnull));
 	}
 
-	p.feature_id = heap_getattr(tuple, SPI_fnumber(tupdesc, "feature_id"), tupdesc, &isnull);
+	p.feature_id = heap_getattr(tuple, intracker_trigger_column(rel, "feature_id"), tupdesc, &isnull);
 	p.has_feature = !isnull;
 	p.feature_total = !cancelled;
 	p.feature_done = done;
@@ -116,10 +120,8 @@ uuid_equal(Datum a, Datum b)
 static void
 execute(SPIPlanPtr plan, Datum *values)
 {
-	int			ret = SPI_execute_plan(plan, values, NULL, false, 0);
-
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "progress counter update failed: %s", SPI_result_code_string(ret));
+	intracker_spi_expect(SPI_execute_plan(plan, values, NULL, false, 0), SPI_OK_INSERT,
+						 "update a progress counter");
 }
 
 /* Add a contribution (sign +1) or take it back (-1). */
@@ -181,8 +183,7 @@ PG_FUNCTION_INFO_V1(intracker_progress_counter);
 Datum
 intracker_progress_counter(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	TupleDesc	tupdesc;
+	TriggerData *trigdata;
 	bool		has_old;
 	bool		has_new;
 	TodoProgress old_p = {0};
@@ -193,19 +194,14 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	int16		slot = (int16) (hash_bytes_uint32((uint32) MyProcPid) % PROGRESS_SLOTS);
 	OwnerContext saved;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "intracker_progress_counter must be an AFTER ... FOR EACH ROW trigger");
-
-	tupdesc = trigdata->tg_relation->rd_att;
+	trigdata = intracker_check_row_trigger(fcinfo, "intracker_progress_counter", TRIGGER_EVENT_AFTER, false, 0);
 	has_old = !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
 	has_new = !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event);
 	if (has_old)
-		old_p = progress_of(trigdata->tg_trigtuple, tupdesc);
+		old_p = progress_of(trigdata->tg_trigtuple, trigdata->tg_relation);
 	if (has_new)
 		new_p = progress_of(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
-							trigdata->tg_newtuple : trigdata->tg_trigtuple, tupdesc);
+							trigdata->tg_newtuple : trigdata->tg_trigtuple, trigdata->tg_relation);
 
 	/* Dimensions this change leaves exactly as they were. */
 	project_same = has_old && has_new && uuid_equal(old_p.project_id, new_p.project_id) &&
@@ -220,8 +216,7 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 
 	/*
 	 * When a change touches two rows of one table (a todo moved between

@@ -1,232 +1,148 @@
 /*-------------------------------------------------------------------------
  *
  * publisher.c
- *	  Publication of outbox events: sequence numbers, NOTIFY, retention.
+ *	  The publisher: the process that publishes outbox events in the
+ *	  background, records rejected writes and prunes expired events.
  *
- * Writers append to intracker_data.outbox (events.c).  Publishing moves a
- * batch of committed outbox rows into intracker_data.events, numbering them
- * seq = last seq + 1, + 2, ... in outbox id order, and NOTIFYs each one, all
- * in one transaction.  That transaction is the only writer of events
- * (SHARE ROW EXCLUSIVE lock on the table), so the sequence is gap-free and
- * increasing, and a batch becomes visible to readers, NOTIFYs included, at
- * once when it commits.
+ * Started by the supervisor (supervisor.c) in intracker.database;
+ * supervisor.h names the three processes.  What publishing does, and why
+ * replay is exact, is in publication.c.
  *
- * Why replay is exact although writers commit out of id order: seq is given
- * at publication, not when the writer inserts.  A reader that saw seq N has
- * seen every batch up to the one holding N, and any later event gets a seq
- * above N whenever it commits.  Within a batch, id order respects every
- * order a client can observe: if transaction A committed before B wrote,
- * A's ids are lower and A is published before (or with) B.
+ * Waking: the publisher sleeps on its latch.  Committing transactions that
+ * wrote events set it (events.c), so it runs when there is work and costs
+ * nothing when idle.  A lock wait inside a round sleeps on the same latch
+ * and resets it, which could swallow a commit's wake-up: every wake-up
+ * also bumps a counter in shared memory (shared_state.c), and the
+ * publisher goes round again instead of sleeping when the counter moved
+ * during its round.
  *
- * The worker runs this in the background (worker.c).  Without it (library
- * not preloaded, or another database) intracker.events_since() publishes
- * what is pending itself, without NOTIFY.
+ * Rounds: each round, in one transaction, writes the queued rejected
+ * writes to the outbox (backends whose stale writes failed leave them in
+ * shared memory, since their own transaction aborts) and publishes a batch
+ * of at most intracker.publish_batch_size events; a full batch is followed
+ * by another round at once.  When a round leaves nothing waiting and the
+ * oldest event has expired, a pruning round follows, in a transaction of
+ * its own, so that a failing prune never holds publication back.
  *
- * Retention keeps the newest event whatever its age: max(seq) is where the
- * numbering continues, so it must survive.
+ * Retention: events older than intracker.event_retention go, in batches of
+ * PRUNE_BATCH, with the finished deliveries made from them; the newest
+ * event always stays, whatever its age, since max(seq) is where the
+ * numbering continues.
+ *
+ * Errors: an error in a round is logged as a WARNING, kept for
+ * intracker.worker_status, and the round is retried after a pause that
+ * doubles up to MAX_PAUSE_MS; the process does not exit.  While the
+ * extension is missing (or older than 0.4) it says so once and waits.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
-#include "commands/async.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "intracker.h"
+#include "publication.h"
+#include "publisher.h"
+#include "schema.h"
+#include "shared_state.h"
+#include "spi_util.h"
+#include "supervisor.h"
 
-#define PUBLISH_QUERY \
-	"WITH batch AS (" \
-	"  DELETE FROM intracker_data.outbox" \
-	"   WHERE id = ANY (ARRAY(SELECT id FROM intracker_data.outbox ORDER BY id LIMIT $1))" \
-	"  RETURNING *" \
-	") " \
-	"INSERT INTO intracker_data.events" \
-	"  (seq, outbox_id, type, project_id, entity_id, actor, version, changes, occurred_at, published_at) " \
-	"SELECT $2 + row_number() OVER (ORDER BY b.id), b.id, b.type, b.project_id, b.entity_id," \
-	"       b.actor, b.version, b.changes, b.occurred_at, pg_catalog.statement_timestamp()" \
-	"  FROM batch b ORDER BY b.id " \
-	"RETURNING seq, project_id," \
-	"  pg_catalog.json_build_object('seq', seq, 'type', type, 'project_id', project_id," \
-	"    'entity_id', entity_id, 'actor', actor, 'version', version)::text"
+#define MAX_PAUSE_MS		60000	/* longest pause after failures */
+#define WAIT_FOR_SCHEMA_MS	10000	/* recheck for CREATE EXTENSION */
+#define PRUNE_BATCH			1000
+#define MAX_RETENTION_DAYS	(100 * 365) /* now() - retention stays a timestamp */
 
-/*
- * The project's NOTIFY channel (also intracker.project_channel()); a uuid
- * keeps it well below NAMEDATALEN.
+/* GUCs */
+static char *event_retention = NULL;
+static int	publish_batch_size = 1000;
+
+static bool schema_warned;		/* said that the extension is missing */
+
+PGDLLEXPORT void intracker_publisher_main(Datum main_arg);
+
+/* ----------------------------------------------------------------
+ * Settings
+ * ----------------------------------------------------------------
  */
-char *
-intracker_project_channel(const char *project_id)
+
+/* intracker.event_retention must be a positive interval of at most 100 years. */
+static bool
+check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
 {
-	return psprintf("intracker.project.%s", project_id);
-}
+	volatile bool valid = true;
+	MemoryContext cxt = CurrentMemoryContext;
 
-static int64
-last_published_seq(void)
-{
-	static SPIPlanPtr plan = NULL;
-	bool		isnull;
-
-	/* not read-only: a fresh snapshot, taken after the lock */
-	if (SPI_execute_plan(intracker_kept_plan(&plan, "SELECT seq FROM intracker_data.events ORDER BY seq DESC LIMIT 1",
-											 0, NULL, 0),
-						 NULL, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the last published seq");
-	if (SPI_processed == 0)
-		return 0;
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/*
- * Queue the webhook deliveries and GitHub calls of the events just
- * published (intracker_data.fan_out_events, from 0.5 on).  Returns how many.
- */
-static int
-fan_out(int64 after_seq, int64 last_seq)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2];
-	bool		isnull;
-
-	if (intracker_missing_schema("deliveries") != NULL)
-		return 0;
-	values[0] = Int64GetDatum(after_seq);
-	values[1] = Int64GetDatum(last_seq);
-	if (SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.fan_out_events($1, $2)", 2, argtypes, 0),
-						 values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not queue deliveries");
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/*
- * Publish up to max_events pending events in the current transaction; with
- * send_notify, NOTIFY each on "intracker" and on its project's channel.
- * Queues their deliveries (*deliveries_queued says how many).  Returns how
- * many events were published.
- */
-int
-intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queued)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		values[2];
-	uint64		published;
-	int64		last_seq;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	/* the one writer of events: SHARE ROW EXCLUSIVE conflicts with itself only (and DDL) */
-	(void) RangeVarGetRelid(makeRangeVar("intracker_data", "events", -1), ShareRowExclusiveLock, false);
-	values[0] = Int32GetDatum(max_events);
-	last_seq = last_published_seq();
-	values[1] = Int64GetDatum(last_seq);
-
-	if (SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 2, argtypes, 0), values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not publish events");
-	published = SPI_processed;
-
-	for (uint64 i = 0; send_notify && i < published; i++)
+	/* interval_in raises errors; GUC check hooks must not, so catch it */
+	PG_TRY();
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-		char	   *project_id = SPI_getvalue(row, tupdesc, 2);
-		char	   *payload = SPI_getvalue(row, tupdesc, 3);
+		Interval   *interval = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+																	 CStringGetDatum(*newval),
+																	 ObjectIdGetDatum(InvalidOid),
+																	 Int32GetDatum(-1)));
 
-		Async_Notify("intracker", payload);
-		Async_Notify(intracker_project_channel(project_id), payload);
-		pfree(project_id);
-		pfree(payload);
+		/* months of 30 days, as interval comparison counts them */
+		double		days = interval->month * 30.0 + interval->day + interval->time / (double) USECS_PER_DAY;
+
+		valid = days > 0 && days <= MAX_RETENTION_DAYS;
 	}
-	*deliveries_queued = published > 0 ? fan_out(last_seq, last_seq + (int64) published) : 0;
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		valid = false;
+	}
+	PG_END_TRY();
 
-	SPI_finish();
-	return (int) published;
+	if (!valid)
+		GUC_check_errdetail("intracker.event_retention must be a positive interval of at most 100 years, such as '7 days'.");
+	return valid;
 }
 
-/*
- * Delete up to max_events events published more than retention ago (an
- * interval in text form), oldest first, and as many finished deliveries.
- * Returns how many went (the larger count); *next_due
- * gets when the oldest remaining event that may go expires (0 when every
- * event left is the newest one, which stays).
- */
-int
-intracker_prune_events(const char *retention, int max_events, TimestampTz *next_due)
+void
+PublisherInit(void)
 {
-	Oid			argtypes[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
-	uint64		pruned;
-	bool		isnull;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	values[0] = Int32GetDatum(max_events);
-	values[1] = CStringGetTextDatum(retention);
-
-	/* only the oldest max_events are candidates, so a pass costs O(batch) */
-	if (SPI_execute_with_args("DELETE FROM intracker_data.events"
-							  " WHERE seq IN (SELECT seq FROM intracker_data.events ORDER BY seq LIMIT $1)"
-							  "   AND published_at < pg_catalog.now() - $2::pg_catalog.interval"
-							  "   AND seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)",
-							  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune events");
-	pruned = SPI_processed;
-
-	/*
-	 * Finished deliveries (0.5) go after the same retention.  They come from
-	 * events, so they expire with them: no schedule of their own.
-	 */
-	if (intracker_missing_schema("deliveries") == NULL)
-	{
-		if (SPI_execute_with_args("DELETE FROM intracker_data.deliveries"
-								  " WHERE id IN (SELECT id FROM intracker_data.deliveries"
-								  "               WHERE state IN ('delivered', 'dead')"
-								  "                 AND created_at < pg_catalog.now() - $2::pg_catalog.interval"
-								  "               ORDER BY created_at LIMIT $1)",
-								  2, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not prune deliveries");
-		pruned = Max(pruned, SPI_processed);
-	}
-
-	/* the oldest event that can go (never the newest one) */
-	if (SPI_execute_with_args("SELECT published_at + $1::pg_catalog.interval FROM intracker_data.events"
-							  " WHERE seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)"
-							  " ORDER BY seq LIMIT 1",
-							  1, &argtypes[1], &values[1], NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the oldest event");
-	*next_due = 0;
-	if (SPI_processed == 1)
-	{
-		Datum		due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			*next_due = DatumGetTimestampTz(due);
-	}
-	SPI_finish();
-	return (int) pruned;
+	DefineCustomStringVariable("intracker.event_retention",
+							   "How long published events are kept for replay.",
+							   "The publisher deletes older events in small batches; the newest event is always kept.",
+							   &event_retention, "7 days",
+							   PGC_SIGHUP, 0, check_event_retention, NULL, NULL);
+	DefineCustomIntVariable("intracker.publish_batch_size",
+							"Most events the publisher publishes in one transaction.",
+							NULL,
+							&publish_batch_size, 1000, 1, 100000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 }
+
+/* ----------------------------------------------------------------
+ * Statements
+ * ----------------------------------------------------------------
+ */
 
 /*
  * Write rejected stale writes (queued by backends whose transactions
  * aborted) to the outbox as conflict.rejected events.
  */
-void
-intracker_record_rejected_writes(const RejectedWrite *writes, int count)
+static void
+record_rejected_writes(const RejectedWrite *writes, int count)
 {
 	Oid			argtypes[8] = {UUIDOID, UUIDOID, UUIDOID, INT4OID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID};
 
 	if (count == 0)
 		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	intracker_spi_connect();
 	for (int i = 0; i < count; i++)
 	{
 		const RejectedWrite *w = &writes[i];
@@ -246,64 +162,330 @@ intracker_record_rejected_writes(const RejectedWrite *writes, int count)
 		values[6] = CStringGetTextDatum(w->sqlstate);
 		values[7] = TimestampTzGetDatum(w->at);
 
-		if (SPI_execute_with_args("INSERT INTO intracker_data.outbox"
-								  " (type, project_id, entity_id, actor, version, changes, occurred_at)"
-								  " VALUES ('conflict.rejected', $1, $2, $3, $4,"
-								  "  pg_catalog.jsonb_build_object('entity', $5, 'attempted_version', $6,"
-								  "    'current_version', $4, 'sqlstate', $7), $8)",
-								  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record a rejected write");
+		intracker_spi_expect(SPI_execute_with_args("INSERT INTO intracker_data.outbox"
+												   " (type, project_id, entity_id, actor, version, changes, occurred_at)"
+												   " VALUES ('conflict.rejected', $1, $2, $3, $4,"
+												   "  pg_catalog.jsonb_build_object('entity', $5, 'attempted_version', $6,"
+												   "    'current_version', $4, 'sqlstate', $7), $8)",
+												   8, argtypes, values, nulls, false, 0),
+							 SPI_OK_INSERT, "record a rejected write");
 	}
 	SPI_finish();
 }
 
 /*
- * intracker_data.publish_pending_events() returns integer
- *
- * Called by intracker.events_since() before it reads: when no worker
- * publishes for this database, publish what is pending (without NOTIFY).
- * Only under READ COMMITTED, whose next statement sees the result; a
- * REPEATABLE READ reader sees what was published before it started.
+ * Delete up to max_events events published more than retention ago (an
+ * interval in text form), oldest first, and as many finished deliveries.
+ * Returns how many went (the larger count); *next_due
+ * gets when the oldest remaining event that may go expires (0 when every
+ * event left is the newest one, which stays).
  */
-#define ON_READ_BATCH 10000		/* events per publishing statement on read */
-
-PG_FUNCTION_INFO_V1(intracker_publish_pending_events);
-Datum
-intracker_publish_pending_events(PG_FUNCTION_ARGS)
+static int
+prune_events(const char *retention, int max_events, TimestampTz *next_due)
 {
-	int			published = 0;
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+	uint64		pruned;
 	bool		isnull;
-	Datum		pending;
 
-	if (intracker_worker_serves_database(MyDatabaseId) || IsolationUsesXactSnapshot())
-		PG_RETURN_INT32(0);
+	intracker_spi_connect();
+	values[0] = Int32GetDatum(max_events);
+	values[1] = CStringGetTextDatum(retention);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT EXISTS (SELECT FROM intracker_data.outbox)", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the outbox");
-	pending = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	SPI_finish();
+	/* only the oldest max_events are candidates, so a pass costs O(batch) */
+	intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.events"
+											   " WHERE seq IN (SELECT seq FROM intracker_data.events ORDER BY seq LIMIT $1)"
+											   "   AND published_at < pg_catalog.now() - $2::pg_catalog.interval"
+											   "   AND seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)",
+											   2, argtypes, values, NULL, false, 0),
+						 SPI_OK_DELETE, "prune events");
+	pruned = SPI_processed;
 
-	while (DatumGetBool(pending))
+	/*
+	 * Finished deliveries (0.5) go after the same retention.  They come from
+	 * events, so they expire with them: no schedule of their own.
+	 */
+	if (intracker_missing_schema("deliveries") == NULL)
 	{
-		int			queued;
-		int			batch = intracker_publish_pending(ON_READ_BATCH, false, &queued);
-
-		published += batch;
-		if (batch < ON_READ_BATCH)
-			break;
-		CHECK_FOR_INTERRUPTS();
+		intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.deliveries"
+												   " WHERE id IN (SELECT id FROM intracker_data.deliveries"
+												   "               WHERE state IN ('delivered', 'dead')"
+												   "                 AND created_at < pg_catalog.now() - $2::pg_catalog.interval"
+												   "               ORDER BY created_at LIMIT $1)",
+												   2, argtypes, values, NULL, false, 0),
+							 SPI_OK_DELETE, "prune deliveries");
+		pruned = Max(pruned, SPI_processed);
 	}
-	PG_RETURN_INT32(published);
+
+	/* the oldest event that can go (never the newest one) */
+	intracker_spi_expect(SPI_execute_with_args("SELECT published_at + $1::pg_catalog.interval AS due"
+											   "  FROM intracker_data.events"
+											   " WHERE seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)"
+											   " ORDER BY seq LIMIT 1",
+											   1, &argtypes[1], &values[1], NULL, true, 1),
+						 SPI_OK_SELECT, "read the oldest event");
+	*next_due = 0;
+	if (SPI_processed == 1)
+	{
+		Datum		due = intracker_result_datum(SPI_tuptable, 0, "due", &isnull);
+
+		if (!isnull)
+			*next_due = DatumGetTimestampTz(due);
+	}
+	SPI_finish();
+	return (int) pruned;
 }
 
-/* intracker.project_channel(project_id uuid) returns text */
-PG_FUNCTION_INFO_V1(intracker_project_channel_sql);
-Datum
-intracker_project_channel_sql(PG_FUNCTION_ARGS)
+/* First round after (re)start: where numbering stands and what is waiting. */
+static void
+report_start(void)
 {
-	char	   *project_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+	int64		last_seq = 0;
+	int64		backlog = 0;
 
-	PG_RETURN_TEXT_P(cstring_to_text(intracker_project_channel(project_id)));
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (intracker_missing_schema("outbox") == NULL)
+	{
+		bool		isnull;
+
+		intracker_spi_connect();
+		intracker_spi_expect(SPI_execute("SELECT (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events)"
+										 "         AS last_seq,"
+										 "       (SELECT pg_catalog.count(*) FROM intracker_data.outbox) AS backlog",
+										 true, 1),
+							 SPI_OK_SELECT, "read the publication state");
+		last_seq = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "last_seq", &isnull));
+		backlog = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "backlog", &isnull));
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	ereport(LOG,
+			(errmsg("intracker publisher started: last published seq " INT64_FORMAT ", %lld events waiting",
+					last_seq, (long long) backlog)));
+}
+
+/* ----------------------------------------------------------------
+ * Rounds
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * One publishing round, in one transaction: record the queued rejected
+ * writes and publish a batch.  Returns how many events it published, or -1
+ * while the extension is missing.  Errors propagate to the caller.
+ */
+static int
+publish_round(void)
+{
+	RejectedWrite *rejected;
+	int			nrejected;
+	int			published;
+	int			deliveries_queued;
+	const char *missing;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "intracker: publishing events");
+
+	missing = intracker_missing_schema("outbox");
+	if (missing != NULL)
+	{
+		if (!schema_warned)
+			ereport(WARNING,
+					(errmsg("intracker: publisher is waiting for %s in database \"%s\"",
+							missing, get_database_name(MyDatabaseId))));
+		schema_warned = true;
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		intracker_publisher_set_state(PUBLISHER_WAITING_FOR_EXTENSION);
+		return -1;
+	}
+	schema_warned = false;
+	intracker_publisher_set_state(PUBLISHER_PUBLISHING);
+
+	/* copy the queued rejected writes (into transaction memory); they leave the ring once recorded */
+	rejected = palloc(sizeof(RejectedWrite) * REJECTED_WRITE_RING_SIZE);
+	nrejected = intracker_rejected_writes_peek(rejected);
+	record_rejected_writes(rejected, nrejected);
+
+	published = intracker_publish_pending(publish_batch_size, true, &deliveries_queued);
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (deliveries_queued > 0)
+		intracker_deliverer_wake();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	intracker_rejected_writes_forget(nrejected);
+	intracker_publisher_set_state(PUBLISHER_IDLE);
+	if (published > 0)
+		intracker_publisher_count_published(published);
+	return published;
+}
+
+/*
+ * One pruning round, in a transaction of its own so that a failing prune
+ * never holds publication back.  Returns when to prune next: now if there
+ * is more to delete, when the oldest deletable event expires, or 0 when
+ * nothing can be deleted until more events are published.
+ */
+static TimestampTz
+prune_round(void)
+{
+	TimestampTz next_due;
+	int			pruned;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "intracker: pruning events");
+	pruned = prune_events(event_retention, PRUNE_BATCH, &next_due);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (pruned == PRUNE_BATCH)
+		return GetCurrentTimestamp();	/* the rest after the next publishing round */
+	/* a clock step back must not turn this into a busy loop */
+	if (next_due != 0 && next_due <= GetCurrentTimestamp())
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+	return next_due;
+}
+
+/*
+ * After an error in a round: undo its transaction, log a WARNING saying
+ * what happens next, and keep the message for worker_status.
+ */
+static void
+recover_from_error(MemoryContext cxt, const char *consequence, long pause_ms)
+{
+	ErrorData  *error = intracker_child_recover(cxt);
+
+	ereport(WARNING,
+			(errmsg("intracker publisher: %s", error->message),
+			 errdetail("%s Retrying in %ld ms.", consequence, pause_ms)));
+	intracker_publisher_note_error(error->message);
+	/* (a missing extension is worth saying again after an error) */
+	schema_warned = false;
+}
+
+/* ----------------------------------------------------------------
+ * The process
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The publisher's loop: publishing rounds as long as full batches come,
+ * then a pruning round when one is due, then sleep on the latch until a
+ * commit wakes it, the next prune is due, or a failed round's pause ends.
+ */
+void
+intracker_publisher_main(Datum main_arg)
+{
+	MemoryContext round_context;
+	/* volatile: changed inside PG_TRY blocks and read after them */
+	volatile TimestampTz next_prune;
+	volatile long publish_pause_ms = 1000;
+	volatile long prune_pause_ms = 1000;
+	volatile bool start_reported = false;
+
+	intracker_child_start(main_arg, INTRACKER_PUBLISHER);
+	intracker_publisher_starting();
+
+	/* prune at once: the retention may have passed while we were away */
+	next_prune = GetCurrentTimestamp();
+
+	round_context = AllocSetContextCreate(TopMemoryContext, "intracker publisher round",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		volatile int published = 0;
+		volatile long wait_ms = -1;
+		volatile bool failed = false;
+		uint64		wake_requests_seen;
+
+		/* reset before the round: a commit during it sets the latch again (and see the header) */
+		wake_requests_seen = intracker_publisher_wake_requests();
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			next_prune = GetCurrentTimestamp();
+		}
+
+		MemoryContextSwitchTo(round_context);
+		PG_TRY();
+		{
+			if (!start_reported)
+			{
+				report_start();
+				start_reported = true;
+			}
+			published = publish_round();
+			publish_pause_ms = 1000;
+		}
+		PG_CATCH();
+		{
+			recover_from_error(round_context, "Nothing was lost; the events stay in the outbox.",
+							   publish_pause_ms);
+			published = 0;
+			failed = true;
+			wait_ms = publish_pause_ms;
+			publish_pause_ms = Min(publish_pause_ms * 2, MAX_PAUSE_MS);
+		}
+		PG_END_TRY();
+
+		if (published == publish_batch_size)
+		{
+			/* a full batch: more may be waiting */
+			MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContextReset(round_context);
+			continue;
+		}
+		if (published < 0)
+			wait_ms = WAIT_FOR_SCHEMA_MS;
+		else
+		{
+			/* what was just published expires some day */
+			if (published > 0 && next_prune == 0)
+				next_prune = GetCurrentTimestamp();
+			if (next_prune != 0 && GetCurrentTimestamp() >= next_prune)
+			{
+				PG_TRY();
+				{
+					next_prune = prune_round();
+					prune_pause_ms = 1000;
+				}
+				PG_CATCH();
+				{
+					recover_from_error(round_context, "Publishing goes on; pruning is retried later.",
+									   prune_pause_ms);
+					next_prune = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), prune_pause_ms);
+					prune_pause_ms = Min(prune_pause_ms * 2, MAX_PAUSE_MS);
+				}
+				PG_END_TRY();
+			}
+			if (next_prune != 0 && (wait_ms < 0 || intracker_ms_until(next_prune) < wait_ms))
+				wait_ms = intracker_ms_until(next_prune);
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(round_context);
+
+		/* (after a failure, the pause comes first) */
+		if (!failed && published >= 0 && intracker_publisher_wake_requests() != wake_requests_seen)
+			continue;
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (wait_ms >= 0 ? WL_TIMEOUT : 0),
+						 wait_ms, PG_WAIT_EXTENSION);
+	}
 }

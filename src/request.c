@@ -10,18 +10,32 @@
  * trusts the claims only on PostgREST's own connection, and the version
  * trigger uses If-Match only to make a write stricter, never looser.
  *
- * jansson allocates with malloc: every path below releases the parsed
- * document before it can raise an error, so nothing leaks on ERROR.
+ * jansson allocates with malloc: intracker_json_read (json_document.c)
+ * releases the parsed document on every path, errors included.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <jansson.h>
-
 #include "utils/guc.h"
 
-#include "intracker.h"
+#include "json_document.h"
+#include "request.h"
+
+/* A string member to look up, and what was found. */
+typedef struct StringMember
+{
+	const char *key;
+	char	   *value;
+} StringMember;
+
+static void
+read_string_member(json_t *root, void *arg)
+{
+	StringMember *member = (StringMember *) arg;
+
+	member->value = intracker_json_string_member(root, member->key);
+}
 
 /*
  * Return a palloc'd copy of the string member "key" of the JSON object held
@@ -33,23 +47,12 @@ static char *
 json_guc_string_member(const char *guc_name, const char *key)
 {
 	const char *json_text = GetConfigOption(guc_name, true, false);
-	json_t	   *root;
-	json_t	   *member;
-	char	   *result = NULL;
+	StringMember member = {key, NULL};
 
 	if (json_text == NULL || json_text[0] == '\0')
 		return NULL;
-
-	root = json_loads(json_text, JSON_REJECT_DUPLICATES, NULL);
-	if (root == NULL)
-		return NULL;
-
-	member = json_object_get(root, key);
-	if (json_is_string(member))
-		result = pnstrdup(json_string_value(member), json_string_length(member));
-
-	json_decref(root);
-	return result;
+	(void) intracker_json_read(json_text, strlen(json_text), JSON_REJECT_DUPLICATES, read_string_member, &member);
+	return member.value;
 }
 
 /* A claim of the current request's verified JWT, e.g. "sub". */

@@ -15,10 +15,9 @@
 #include "common/hmac.h"
 #include "common/sha2.h"
 #include "fmgr.h"
-#include "utils/builtins.h"
 #include "utils/resowner.h"
 
-#include "intracker.h"
+#include "signature.h"
 
 /*
  * Write "sha256=" and the hex HMAC-SHA256 of body under secret into out
@@ -46,15 +45,20 @@ intracker_sign(const char *secret, size_t secret_len, const char *body, size_t b
 	}
 	ctx = pg_hmac_create(PG_SHA256);
 	if (ctx == NULL)
-		elog(ERROR, "out of memory creating an HMAC context");
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Could not create an HMAC-SHA256 context.")));
 	if (pg_hmac_init(ctx, (const uint8 *) secret, secret_len) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) body, body_len) < 0 ||
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 	{
-		const char *problem = pg_hmac_error(ctx);
+		char	   *problem = pstrdup(pg_hmac_error(ctx));
 
 		pg_hmac_free(ctx);
-		elog(ERROR, "could not compute HMAC-SHA256: %s", problem);
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("could not compute HMAC-SHA256: %s", problem)));
 	}
 	pg_hmac_free(ctx);
 	CurrentResourceOwner = saved_owner;

@@ -1,0 +1,348 @@
+/*-------------------------------------------------------------------------
+ *
+ * deliveries.c
+ *	  The deliverer's database side: the statements on
+ *	  intracker_data.deliveries that load what to send and record what
+ *	  happened.
+ *
+ * deliverer.c holds the queues in hand and talks HTTP; this file turns the
+ * database into chains of deliveries for it, and its results back into
+ * rows.  Each call runs in the deliverer's round, one transaction that is
+ * never open across network I/O (deliverer.c explains the round).
+ *
+ * - Loading: one statement returns, for every active queue not in hand,
+ *   its next deliveries (at most a chain's length) with everything sending
+ *   them takes: URL, body, secret or token, or why it cannot be sent.  The
+ *   rows come grouped by queue; a QueueHead points at each queue's rows,
+ *   and intracker_deliveries_chain() copies the rows of a queue that gets a
+ *   slot into Delivery structs.
+ *
+ * - Stale queues: of the queues in hand, those paused or deleted since
+ *   they were loaded.
+ *
+ * - Recording: one UPDATE per result; then created GitHub issues are
+ *   stored on their todos, skipping todos a user holds locked (the
+ *   deliverer never waits for a user), which are linked in a later round.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "deliveries.h"
+#include "spi_util.h"
+
+/*
+ * Each queue's next deliveries, with what sending them takes.  The GitHub
+ * columns are subqueries inside CASE, so that webhook rows never touch
+ * projects or todos (joins made the planner scan todos on every load).
+ */
+#define LOAD_QUERY \
+	"WITH queues AS (" \
+	"  SELECT w.id FROM intracker_data.webhooks w WHERE w.active" \
+	"  UNION ALL" \
+	"  SELECT c.project_id FROM intracker_data.github_credentials c WHERE c.token IS NOT NULL" \
+	") " \
+	"SELECT d.id, d.queue_id, d.kind = 'github' AS is_github, d.event_type, d.body, d.attempts," \
+	"       d.next_attempt_at," \
+	"       CASE WHEN d.kind = 'webhook' THEN w.url" \
+	"            ELSE (SELECT pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues' ||" \
+	"                         CASE WHEN d.event_type = 'github.create_issue' THEN ''" \
+	"                              ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t" \
+	"                                                     WHERE t.id = d.todo_id)," \
+	"                                                   (SELECT c.issue_number FROM intracker_data.deliveries c" \
+	"                                                     WHERE c.todo_id = d.todo_id" \
+	"                                                       AND c.event_type = 'github.create_issue'" \
+	"                                                       AND c.state = 'delivered'" \
+	"                                                     ORDER BY c.position DESC LIMIT 1)) END" \
+	"                    FROM intracker_data.projects p WHERE p.id = d.project_id) END AS url," \
+	"       CASE WHEN d.kind = 'webhook' THEN NULL" \
+	"            WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL" \
+	"              THEN 'the project has no GitHub repository'" \
+	"            WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL" \
+	"              THEN 'the todo was deleted'" \
+	"            ELSE 'the todo has no linked GitHub issue' END AS problem," \
+	"       CASE WHEN d.kind = 'webhook' THEN w.secret" \
+	"            ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END" \
+	"         AS credential," \
+	"       d.todo_id" \
+	"  FROM queues q" \
+	"  CROSS JOIN LATERAL (SELECT * FROM intracker_data.deliveries d" \
+	"                       WHERE d.queue_id = q.id AND d.state IN ('pending', 'failed')" \
+	"                       ORDER BY d.position LIMIT $3) d" \
+	"  LEFT JOIN intracker_data.webhooks w ON w.id = d.webhook_id" \
+	" WHERE q.id <> ALL ($1)" \
+	" ORDER BY q.id, d.position"
+
+/* queues in hand that are no longer active (paused, deleted, token removed) */
+#define STALE_QUEUES_QUERY \
+	"SELECT q AS queue_id FROM pg_catalog.unnest($1::pg_catalog.uuid[]) q" \
+	" WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = q AND w.active)" \
+	"   AND NOT EXISTS (SELECT FROM intracker_data.github_credentials c" \
+	"                    WHERE c.project_id = q AND c.token IS NOT NULL)"
+
+#define RECORD_QUERY \
+	"UPDATE intracker_data.deliveries" \
+	"   SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4," \
+	"       next_attempt_at = coalesce($5, next_attempt_at), last_attempt_at = $6, duration_ms = $7," \
+	"       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 END, issue_number = $8, issue_url = $9" \
+	" WHERE id = $1"
+
+/*
+ * Store created issues on their todos.  A todo locked by a user's open
+ * transaction is skipped (the deliverer must never wait for a user) and
+ * linked in a later round; a todo linked meanwhile keeps its link.
+ */
+#define LINK_ISSUES_QUERY \
+	"UPDATE intracker_data.todos t SET github_issue = l.issue_number, github_issue_url = l.issue_url" \
+	"  FROM (SELECT u.id AS todo_id, c.issue_number, c.issue_url" \
+	"          FROM intracker_data.todos u" \
+	"          CROSS JOIN LATERAL (SELECT d.issue_number, d.issue_url FROM intracker_data.deliveries d" \
+	"                               WHERE d.todo_id = u.id AND d.event_type = 'github.create_issue'" \
+	"                                 AND d.state = 'delivered' AND d.issue_number IS NOT NULL" \
+	"                               ORDER BY d.position DESC LIMIT 1) c" \
+	"         WHERE u.github_issue IS NULL" \
+	"           AND u.id IN (SELECT d.todo_id FROM intracker_data.deliveries d" \
+	"                         WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
+	"                           AND d.issue_number IS NOT NULL)" \
+	"           FOR UPDATE OF u SKIP LOCKED) l" \
+	" WHERE t.id = l.todo_id"
+
+#define ISSUES_TO_LINK_QUERY \
+	"SELECT EXISTS (SELECT FROM intracker_data.deliveries d" \
+	"                 JOIN intracker_data.todos u ON u.id = d.todo_id AND u.github_issue IS NULL" \
+	"                WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
+	"                  AND d.issue_number IS NOT NULL) AS left_to_link"
+
+/* ----------------------------------------------------------------
+ * Loading
+ * ----------------------------------------------------------------
+ */
+
+/* A uuid[] array of n uuids. */
+static Datum
+uuid_array(const pg_uuid_t *uuids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * (n + 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = UUIDPGetDatum(&uuids[i]);
+	return PointerGetDatum(construct_array(elems, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+static int
+by_head_due(const void *a, const void *b)
+{
+	TimestampTz x = ((const QueueHead *) a)->head_due;
+	TimestampTz y = ((const QueueHead *) b)->head_due;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Load the next deliveries (up to chain_length) of every active queue but
+ * the busy ones.  Returns the queues, the earliest due first; *n_heads
+ * says how many.
+ */
+QueueHead *
+intracker_deliveries_load_heads(const pg_uuid_t *busy, int n_busy, const char *github_api_url,
+								int chain_length, int *n_heads)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {UUIDARRAYOID, TEXTOID, INT4OID};
+	Datum		values[3];
+	SPITupleTable *tuptable;
+	uint64		nrows;
+	QueueHead  *heads;
+	int			n = 0;
+
+	values[0] = uuid_array(busy, n_busy);
+	values[1] = CStringGetTextDatum(github_api_url);
+	values[2] = Int32GetDatum(chain_length);
+
+	/*
+	 * Generic plan always: with a large deliveries table the planner would
+	 * otherwise prefer custom plans and plan every call (a third of the
+	 * deliverer's CPU, measured by test/bench/webhooks.sh).  Not read-only:
+	 * it must see the results just recorded in this transaction.
+	 */
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, LOAD_QUERY, 3, argtypes, CURSOR_OPT_GENERIC_PLAN),
+										  values, NULL, false, 0),
+						 SPI_OK_SELECT, "read pending deliveries");
+	tuptable = SPI_tuptable;
+	nrows = SPI_processed;
+
+	/* rows come grouped by queue, in queue order */
+	heads = palloc(sizeof(QueueHead) * (nrows + 1));
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *queue_id = DatumGetUUIDP(intracker_result_datum(tuptable, i, "queue_id", &isnull));
+
+		if (n == 0 || memcmp(queue_id, &heads[n - 1].queue_id, UUID_LEN) != 0)
+		{
+			QueueHead  *head = &heads[n++];
+
+			head->queue_id = *queue_id;
+			head->head_due = DatumGetTimestampTz(intracker_result_datum(tuptable, i, "next_attempt_at", &isnull));
+			head->rows = tuptable;
+			head->first_row = (int) i;
+			head->nrows = 0;
+		}
+		heads[n - 1].nrows++;
+	}
+	qsort(heads, n, sizeof(QueueHead), by_head_due);
+	*n_heads = n;
+	return heads;
+}
+
+/*
+ * The chain of a queue's deliveries that may go now, in the current memory
+ * context; *chain_len says how many.  It stops at the first one still
+ * waiting for its retry, and after a GitHub issue's creation: what follows
+ * may need the issue's number, so it is loaded once that is recorded.
+ */
+Delivery *
+intracker_deliveries_chain(const QueueHead *head, TimestampTz now, int *chain_len)
+{
+	SPITupleTable *rows = head->rows;
+	Delivery   *chain = palloc0(sizeof(Delivery) * head->nrows);
+	int			len = 0;
+	bool		isnull;
+
+	for (int i = 0; i < head->nrows; i++)
+	{
+		uint64		row = head->first_row + i;
+		Delivery   *d = &chain[len];
+		TimestampTz due = DatumGetTimestampTz(intracker_result_datum(rows, row, "next_attempt_at", &isnull));
+		Datum		todo;
+
+		if (due > now)
+			break;
+		d->id = *DatumGetUUIDP(intracker_result_datum(rows, row, "id", &isnull));
+		d->is_github = DatumGetBool(intracker_result_datum(rows, row, "is_github", &isnull));
+		d->event_type = intracker_result_text(rows, row, "event_type");
+		d->body = intracker_result_text(rows, row, "body");
+		d->attempts = DatumGetInt32(intracker_result_datum(rows, row, "attempts", &isnull));
+		d->url = intracker_result_text(rows, row, "url");
+		d->problem = intracker_result_text(rows, row, "problem");
+		d->credential = intracker_result_text(rows, row, "credential");
+		todo = intracker_result_datum(rows, row, "todo_id", &isnull);
+		d->has_todo = !isnull;
+		if (!isnull)
+			d->todo_id = *DatumGetUUIDP(todo);
+		d->method = !d->is_github || strcmp(d->event_type, "github.create_issue") == 0 ? "POST" : "PATCH";
+		strlcpy(d->id_text, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->id))),
+				sizeof(d->id_text));
+		len++;
+		if (strcmp(d->method, "POST") == 0 && d->is_github)
+			break;
+	}
+	*chain_len = len;
+	return chain;
+}
+
+/*
+ * Of the queues in hand, those no longer active (paused, deleted, token
+ * removed); *n_stale says how many.
+ */
+pg_uuid_t *
+intracker_deliveries_stale_queues(const pg_uuid_t *in_hand, int n_in_hand, int *n_stale)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {UUIDARRAYOID};
+	Datum		values[1];
+	pg_uuid_t  *stale;
+
+	values[0] = uuid_array(in_hand, n_in_hand);
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, STALE_QUEUES_QUERY, 1, argtypes, 0),
+										  values, NULL, false, 0),
+						 SPI_OK_SELECT, "check the queues in hand");
+	stale = palloc(sizeof(pg_uuid_t) * (SPI_processed + 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+
+		stale[r] = *DatumGetUUIDP(intracker_result_datum(SPI_tuptable, r, "queue_id", &isnull));
+	}
+	*n_stale = (int) SPI_processed;
+	return stale;
+}
+
+/* ----------------------------------------------------------------
+ * Recording
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Record what the attempts came to.  Returns whether one of them created
+ * a GitHub issue, to be stored on its todo.
+ */
+bool
+intracker_deliveries_record(const DeliveryResult *results, int n_results)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[9] = {UUIDOID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID,
+	INT4OID, TEXTOID};
+	bool		links_issue = false;
+
+	for (int i = 0; i < n_results; i++)
+	{
+		const DeliveryResult *r = &results[i];
+		Datum		values[9];
+		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n'};
+
+		values[0] = UUIDPGetDatum(&r->id);
+		values[1] = CStringGetTextDatum(r->state);
+		values[2] = Int32GetDatum(r->status);
+		if (r->status == 0)
+			nulls[2] = 'n';
+		values[3] = r->error ? CStringGetTextDatum(r->error) : (Datum) 0;
+		if (r->error == NULL)
+			nulls[3] = 'n';
+		values[4] = TimestampTzGetDatum(r->next_attempt_at);
+		if (r->next_attempt_at == 0)
+			nulls[4] = 'n';
+		values[5] = TimestampTzGetDatum(r->attempted_at);
+		values[6] = Float8GetDatum(r->duration_ms);
+		if (r->links_issue)
+		{
+			values[7] = Int32GetDatum(r->issue_number);
+			nulls[7] = ' ';
+			values[8] = r->issue_url ? CStringGetTextDatum(r->issue_url) : (Datum) 0;
+			nulls[8] = r->issue_url ? ' ' : 'n';
+			links_issue = true;
+		}
+		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, RECORD_QUERY, 9, argtypes, 0),
+											  values, nulls, false, 0),
+							 SPI_OK_UPDATE, "record a delivery");
+	}
+	return links_issue;
+}
+
+/*
+ * Link created issues to their todos.  Returns whether some are left,
+ * their todos locked by a user.
+ */
+bool
+intracker_deliveries_link_issues(void)
+{
+	static SPIPlanPtr link_plan = NULL;
+	static SPIPlanPtr left_plan = NULL;
+	bool		isnull;
+
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&link_plan, LINK_ISSUES_QUERY, 0, NULL, 0),
+										  NULL, NULL, false, 0),
+						 SPI_OK_UPDATE, "store created GitHub issues");
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&left_plan, ISSUES_TO_LINK_QUERY, 0, NULL, 0),
+										  NULL, NULL, false, 1),
+						 SPI_OK_SELECT, "read the GitHub issues left to link");
+	return DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "left_to_link", &isnull));
+}

@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * publication.c
+ *	  Publication of outbox events: sequence numbers, NOTIFY, fan-out.
+ *
+ * Writers append to intracker_data.outbox (events.c).  Publishing moves a
+ * batch of committed outbox rows into intracker_data.events, numbering them
+ * seq = last seq + 1, + 2, ... in outbox id order, and NOTIFYs each one, all
+ * in one transaction.  That transaction is the only writer of events
+ * (SHARE ROW EXCLUSIVE lock on the table), so the sequence is gap-free and
+ * increasing, and a batch becomes visible to readers, NOTIFYs included, at
+ * once when it commits.  The same transaction queues the webhook
+ * deliveries and GitHub calls of the events it published, for the
+ * deliverer.
+ *
+ * Why replay is exact although writers commit out of id order: seq is given
+ * at publication, not when the writer inserts.  A reader that saw seq N has
+ * seen every batch up to the one holding N, and any later event gets a seq
+ * above N whenever it commits.  Within a batch, id order respects every
+ * order a client can observe: if transaction A committed before B wrote,
+ * A's ids are lower and A is published before (or with) B.
+ *
+ * Two callers: the publisher, in the background (publisher.c), and where
+ * no publisher serves the database (library not preloaded, or another
+ * database) intracker.events_since(), which publishes what is pending
+ * itself, without NOTIFY.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type_d.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+
+#include "publication.h"
+#include "schema.h"
+#include "shared_state.h"
+#include "spi_util.h"
+
+#define PUBLISH_QUERY \
+	"WITH batch AS (" \
+	"  DELETE FROM intracker_data.outbox" \
+	"   WHERE id = ANY (ARRAY(SELECT id FROM intracker_data.outbox ORDER BY id LIMIT $1))" \
+	"  RETURNING *" \
+	") " \
+	"INSERT INTO intracker_data.events" \
+	"  (seq, outbox_id, type, project_id, entity_id, actor, version, changes, occurred_at, published_at) " \
+	"SELECT $2 + row_number() OVER (ORDER BY b.id), b.id, b.type, b.project_id, b.entity_id," \
+	"       b.actor, b.version, b.changes, b.occurred_at, pg_catalog.statement_timestamp()" \
+	"  FROM batch b ORDER BY b.id " \
+	"RETURNING seq, project_id," \
+	"  pg_catalog.json_build_object('seq', seq, 'type', type, 'project_id', project_id," \
+	"    'entity_id', entity_id, 'actor', actor, 'version', version)::text AS payload"
+
+/*
+ * The project's NOTIFY channel (also intracker.project_channel()); a uuid
+ * keeps it well below NAMEDATALEN.
+ */
+static char *
+project_channel(const char *project_id)
+{
+	return psprintf("intracker.project.%s", project_id);
+}
+
+/* The highest seq published so far (0 before the first). */
+static int64
+last_published_seq(void)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		isnull;
+
+	/* not read-only: a fresh snapshot, taken after the lock */
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT seq FROM intracker_data.events"
+															  " ORDER BY seq DESC LIMIT 1", 0, NULL, 0),
+										  NULL, NULL, false, 1),
+						 SPI_OK_SELECT, "read the last published seq");
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "seq", &isnull));
+}
+
+/*
+ * Queue the webhook deliveries and GitHub calls of the events just
+ * published (intracker_data.fan_out_events, from 0.5 on).  Returns how many.
+ */
+static int
+fan_out(int64 after_seq, int64 last_seq)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	bool		isnull;
+
+	if (intracker_missing_schema("deliveries") != NULL)
+		return 0;
+	values[0] = Int64GetDatum(after_seq);
+	values[1] = Int64GetDatum(last_seq);
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.fan_out_events($1, $2)"
+															  " AS queued", 2, argtypes, 0),
+										  values, NULL, false, 1),
+						 SPI_OK_SELECT, "queue deliveries");
+	return DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "queued", &isnull));
+}
+
+/*
+ * Publish up to max_events pending events in the current transaction; with
+ * send_notify, NOTIFY each on "intracker" and on its project's channel.
+ * Queues their deliveries (*deliveries_queued says how many).  Returns how
+ * many events were published.
+ */
+int
+intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queued)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		values[2];
+	uint64		published;
+	int64		last_seq;
+
+	intracker_spi_connect();
+
+	/* the one writer of events: SHARE ROW EXCLUSIVE conflicts with itself only (and DDL) */
+	(void) RangeVarGetRelid(makeRangeVar("intracker_data", "events", -1), ShareRowExclusiveLock, false);
+	values[0] = Int32GetDatum(max_events);
+	last_seq = last_published_seq();
+	values[1] = Int64GetDatum(last_seq);
+
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 2, argtypes, 0),
+										  values, NULL, false, 0),
+						 SPI_OK_INSERT_RETURNING, "publish events");
+	published = SPI_processed;
+
+	for (uint64 i = 0; send_notify && i < published; i++)
+	{
+		char	   *project_id = intracker_result_text(SPI_tuptable, i, "project_id");
+		char	   *payload = intracker_result_text(SPI_tuptable, i, "payload");
+
+		Async_Notify("intracker", payload);
+		Async_Notify(project_channel(project_id), payload);
+		pfree(project_id);
+		pfree(payload);
+	}
+	*deliveries_queued = published > 0 ? fan_out(last_seq, last_seq + (int64) published) : 0;
+
+	SPI_finish();
+	return (int) published;
+}
+
+/*
+ * intracker_data.publish_pending_events() returns integer
+ *
+ * Called by intracker.events_since() before it reads: when no publisher
+ * serves this database, publish what is pending (without NOTIFY).
+ * Only under READ COMMITTED, whose next statement sees the result; a
+ * REPEATABLE READ reader sees what was published before it started.
+ */
+#define ON_READ_BATCH 10000		/* events per publishing statement on read */
+
+PG_FUNCTION_INFO_V1(intracker_publish_pending_events);
+Datum
+intracker_publish_pending_events(PG_FUNCTION_ARGS)
+{
+	int			published = 0;
+	bool		isnull;
+	Datum		pending;
+
+	if (intracker_publisher_serves_database(MyDatabaseId) || IsolationUsesXactSnapshot())
+		PG_RETURN_INT32(0);
+
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute("SELECT EXISTS (SELECT FROM intracker_data.outbox) AS pending", true, 1),
+						 SPI_OK_SELECT, "read the outbox");
+	pending = intracker_result_datum(SPI_tuptable, 0, "pending", &isnull);
+	SPI_finish();
+
+	while (DatumGetBool(pending))
+	{
+		int			queued;
+		int			batch = intracker_publish_pending(ON_READ_BATCH, false, &queued);
+
+		published += batch;
+		if (batch < ON_READ_BATCH)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_INT32(published);
+}
+
+/* intracker.project_channel(project_id uuid) returns text */
+PG_FUNCTION_INFO_V1(intracker_project_channel_sql);
+Datum
+intracker_project_channel_sql(PG_FUNCTION_ARGS)
+{
+	char	   *project_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+
+	PG_RETURN_TEXT_P(cstring_to_text(project_channel(project_id)));
+}

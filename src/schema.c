@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * schema.c
+ *	  Is intracker's schema, at a given version, installed in this
+ *	  database?
+ *
+ * The publisher and the deliverer run in intracker.database whether or
+ * not the extension was created there, and the publisher of a database
+ * still at an older version must not touch tables it does not have yet.
+ * Before a round, they ask here, and wait quietly while the answer is no.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "utils/lsyscache.h"
+
+#include "schema.h"
+
+/*
+ * Is a version of intracker with table intracker_data.<relname> installed
+ * here?  NULL if so, otherwise what is missing.  The publisher needs the
+ * outbox (0.4), the deliverer and the fan-out the deliveries (0.5).
+ */
+const char *
+intracker_missing_schema(const char *relname)
+{
+	Oid			nspid;
+
+	if (!OidIsValid(get_extension_oid("intracker", true)))
+		return "CREATE EXTENSION intracker";
+	nspid = get_namespace_oid("intracker_data", true);
+	if (!OidIsValid(nspid) || !OidIsValid(get_relname_relid(relname, nspid)))
+		return "ALTER EXTENSION intracker UPDATE";
+	return NULL;
+}

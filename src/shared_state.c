@@ -1,0 +1,608 @@
+/*-------------------------------------------------------------------------
+ *
+ * shared_state.c
+ *	  The shared memory of intracker's processes, and the status functions
+ *	  that read it (intracker.worker_status, intracker.deliverer_status).
+ *
+ * One IntrackerShared per server, created at postmaster start when
+ * intracker is in shared_preload_libraries; without it (library loaded
+ * later) every function here does nothing, and the status functions say
+ * "not running".  It holds:
+ *
+ * - who runs: the supervisor's pid, and a slot per child (publisher,
+ *   deliverer) with its pid and latch, in the one database they serve;
+ *
+ * - wake-ups: backends set a child's latch at commit (events.c) and bump
+ *   the slot's wake_requests counter.  A child that resets its latch while
+ *   it works (a lock wait sleeps on the same latch) could swallow a
+ *   wake-up; the counter tells it that one came, so it goes round again
+ *   instead of sleeping;
+ *
+ * - the publisher's status, which it and the supervisor update, and the
+ *   deliverer's, which the deliverer copies in as a whole;
+ *
+ * - a ring of rejected writes: backends whose stale writes fail
+ *   (PT409/PT412) leave them here because their own transaction aborts;
+ *   the publisher copies them out, records them, and removes them only
+ *   after the transaction that recorded them committed.  The ring is not
+ *   durable: a server crash loses the warnings that were waiting (never any
+ *   events).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "shared_state.h"
+
+/* A child's place: who runs, and how to wake it. */
+typedef struct ChildSlot
+{
+	pid_t		pid;			/* 0: not running */
+	Latch	   *latch;			/* its MyLatch while it runs */
+	uint64		wake_requests;	/* bumped by every wake-up */
+} ChildSlot;
+
+/* The publisher's figures, for intracker.worker_status. */
+typedef struct PublisherStatus
+{
+	PublisherState state;
+	TimestampTz started_at;
+	uint64		events_published;
+	TimestampTz rate_window_start;	/* events/s over windows of about 10 s */
+	uint64		rate_window_events; /* events_published when it started */
+	double		events_per_second;	/* of the last full window */
+	char		last_error[512];
+	TimestampTz last_error_at;
+} PublisherStatus;
+
+/*
+ * Locking: the spinlock `mutex` protects all the fields after it.  It is
+ * held only to copy fields in or out, never across a call that may raise
+ * an error, allocate, sleep or make a system call (a latch is set, a
+ * process signalled, after it is released).  Every read takes it too.
+ */
+typedef struct IntrackerShared
+{
+	slock_t		mutex;			/* protects all the following fields */
+	pid_t		supervisor_pid; /* 0: no supervisor */
+	Oid			dboid;			/* the database the children serve */
+	ChildSlot	children[INTRACKER_CHILDREN];
+	PublisherStatus publisher;
+	DelivererStatus deliverer;
+	/* the ring of rejected writes: [ring_start, ring_start + ring_count) */
+	int			ring_start;
+	int			ring_count;
+	uint64		rejected_writes_dropped;	/* arrived while the ring was full */
+	RejectedWrite ring[REJECTED_WRITE_RING_SIZE];
+} IntrackerShared;
+
+static IntrackerShared *shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* intracker.worker_status's names of the publisher's states */
+static const char *const publisher_state_names[] = {
+	[PUBLISHER_STOPPED] = "stopped",
+	[PUBLISHER_WAITING_FOR_DATABASE] = "waiting for database",
+	[PUBLISHER_STARTING] = "starting",
+	[PUBLISHER_WAITING_FOR_EXTENSION] = "waiting for extension",
+	[PUBLISHER_IDLE] = "idle",
+	[PUBLISHER_PUBLISHING] = "publishing",
+	[PUBLISHER_RETRYING] = "retrying after error",
+};
+StaticAssertDecl(lengthof(publisher_state_names) == PUBLISHER_RETRYING + 1, "one name per publisher state");
+
+/* ----------------------------------------------------------------
+ * Creation
+ * ----------------------------------------------------------------
+ */
+
+static void
+shared_state_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(IntrackerShared)));
+}
+
+/* Create (postmaster) or attach to (EXEC_BACKEND) the shared state. */
+static void
+shared_state_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("intracker shared state", sizeof(IntrackerShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(IntrackerShared));
+		SpinLockInit(&shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Only a library preloaded at server start can have shared memory. */
+void
+SharedStateInit(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shared_state_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shared_state_startup;
+}
+
+/* ----------------------------------------------------------------
+ * Used by every backend
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Is dboid the database the publisher serves?  True also while it
+ * restarts: the next one publishes what waits, with the NOTIFYs that
+ * readers publishing on their own would skip.
+ */
+bool
+intracker_publisher_serves_database(Oid dboid)
+{
+	bool		serves;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	serves = shared->supervisor_pid != 0 && OidIsValid(shared->dboid) && shared->dboid == dboid;
+	SpinLockRelease(&shared->mutex);
+	return serves;
+}
+
+/* Wake a child if it serves this backend's database. */
+static void
+wake_child(IntrackerChild child)
+{
+	Latch	   *latch = NULL;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->dboid == MyDatabaseId)
+	{
+		shared->children[child].wake_requests++;
+		latch = shared->children[child].latch;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * Wake the publisher: at commit of a transaction that wrote events
+ * (events.c), and when there is something new for it to look at.
+ */
+void
+intracker_publisher_wake(void)
+{
+	wake_child(INTRACKER_PUBLISHER);
+}
+
+/*
+ * Wake the deliverer: called by the publisher after committing new
+ * deliveries, and at commit of transactions that queued some (events.c).
+ */
+void
+intracker_deliverer_wake(void)
+{
+	wake_child(INTRACKER_DELIVERER);
+}
+
+/*
+ * Hand a rejected write to the publisher, if one serves this database;
+ * counted as dropped when the ring is full.
+ */
+void
+intracker_queue_rejected_write(const RejectedWrite *rejected)
+{
+	bool		queued = false;
+
+	if (!intracker_publisher_serves_database(MyDatabaseId))
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->ring_count < REJECTED_WRITE_RING_SIZE)
+	{
+		int			slot = (shared->ring_start + shared->ring_count) % REJECTED_WRITE_RING_SIZE;
+
+		shared->ring[slot] = *rejected;
+		shared->ring_count++;
+		queued = true;
+	}
+	else
+		shared->rejected_writes_dropped++;
+	SpinLockRelease(&shared->mutex);
+	if (queued)
+		intracker_publisher_wake();
+}
+
+/* The pids of the children that serve dboid (0: none), for DROP DATABASE. */
+void
+intracker_children_in_database(Oid dboid, pid_t pids[INTRACKER_CHILDREN])
+{
+	for (int i = 0; i < INTRACKER_CHILDREN; i++)
+		pids[i] = 0;
+	if (shared == NULL || !OidIsValid(dboid))
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->dboid == dboid)
+		for (int i = 0; i < INTRACKER_CHILDREN; i++)
+			pids[i] = shared->children[i].pid;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* ----------------------------------------------------------------
+ * The supervisor and its children
+ * ----------------------------------------------------------------
+ */
+
+static void
+supervisor_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
+{
+	SpinLockAcquire(&shared->mutex);
+	if (shared->supervisor_pid == MyProcPid)
+		shared->supervisor_pid = 0;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* The supervisor is running: the children's database is served. */
+void
+intracker_supervisor_attach(void)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->supervisor_pid = MyProcPid;
+	SpinLockRelease(&shared->mutex);
+	before_shmem_exit(supervisor_detach, (Datum) 0);
+}
+
+void
+intracker_publisher_set_state(PublisherState state)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->publisher.state = state;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* At a child's exit: free its slot (if still its own) and say it stopped. */
+static void
+child_detach(int code pg_attribute_unused(), Datum arg)
+{
+	IntrackerChild child = (IntrackerChild) DatumGetInt32(arg);
+	ChildSlot  *slot = &shared->children[child];
+
+	SpinLockAcquire(&shared->mutex);
+	if (slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		slot->latch = NULL;
+		if (child == INTRACKER_PUBLISHER)
+			shared->publisher.state = PUBLISHER_STOPPED;
+		else
+		{
+			strlcpy(shared->deliverer.state, "stopped", sizeof(shared->deliverer.state));
+			shared->deliverer.in_flight = 0;
+		}
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * Take the child's slot for this process, in this database, until it
+ * exits.  Returns 0, or the pid of another process of the same kind that
+ * is still alive and keeps the slot.  (Whether it is alive is asked
+ * without the lock; the slot is taken only if nobody changed it meanwhile.)
+ */
+pid_t
+intracker_child_attach(IntrackerChild child)
+{
+	ChildSlot  *slot = &shared->children[child];
+
+	for (;;)
+	{
+		pid_t		other;
+		bool		attached = false;
+
+		SpinLockAcquire(&shared->mutex);
+		other = slot->pid;
+		SpinLockRelease(&shared->mutex);
+		if (other != 0 && kill(other, 0) == 0)
+			return other;
+
+		SpinLockAcquire(&shared->mutex);
+		if (slot->pid == other)
+		{
+			slot->pid = MyProcPid;
+			slot->latch = MyLatch;
+			shared->dboid = MyDatabaseId;
+			attached = true;
+		}
+		SpinLockRelease(&shared->mutex);
+		if (attached)
+			break;
+	}
+	before_shmem_exit(child_detach, Int32GetDatum(child));
+	return 0;
+}
+
+/* ----------------------------------------------------------------
+ * The publisher
+ * ----------------------------------------------------------------
+ */
+
+/* A new publisher starts: its figures start again (the total goes on). */
+void
+intracker_publisher_starting(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&shared->mutex);
+	shared->publisher.state = PUBLISHER_STARTING;
+	shared->publisher.started_at = now;
+	shared->publisher.rate_window_start = now;
+	shared->publisher.rate_window_events = shared->publisher.events_published;
+	shared->publisher.events_per_second = 0;
+	SpinLockRelease(&shared->mutex);
+}
+
+uint64
+intracker_publisher_wake_requests(void)
+{
+	uint64		requests;
+
+	SpinLockAcquire(&shared->mutex);
+	requests = shared->children[INTRACKER_PUBLISHER].wake_requests;
+	SpinLockRelease(&shared->mutex);
+	return requests;
+}
+
+/* Count published events; the rate is measured over windows of ~10 s. */
+void
+intracker_publisher_count_published(int published)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	PublisherStatus *status = &shared->publisher;
+
+	SpinLockAcquire(&shared->mutex);
+	status->events_published += published;
+	if (TimestampDifferenceExceeds(status->rate_window_start, now, 10000))
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(status->rate_window_start, now, &secs, &usecs);
+		status->events_per_second =
+			(status->events_published - status->rate_window_events) / (secs + usecs / 1e6);
+		status->rate_window_start = now;
+		status->rate_window_events = status->events_published;
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+/* A round failed: keep the message for worker_status. */
+void
+intracker_publisher_note_error(const char *message)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&shared->mutex);
+	strlcpy(shared->publisher.last_error, message, sizeof(shared->publisher.last_error));
+	shared->publisher.last_error_at = now;
+	shared->publisher.state = PUBLISHER_RETRYING;
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * Copy the waiting rejected writes, oldest first, into writes (room for
+ * REJECTED_WRITE_RING_SIZE); returns how many.  They stay in the ring
+ * until intracker_rejected_writes_forget.
+ */
+int
+intracker_rejected_writes_peek(RejectedWrite *writes)
+{
+	int			count;
+
+	SpinLockAcquire(&shared->mutex);
+	count = shared->ring_count;
+	for (int i = 0; i < count; i++)
+		writes[i] = shared->ring[(shared->ring_start + i) % REJECTED_WRITE_RING_SIZE];
+	SpinLockRelease(&shared->mutex);
+	return count;
+}
+
+/* The oldest count rejected writes are recorded: remove them. */
+void
+intracker_rejected_writes_forget(int count)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->ring_start = (shared->ring_start + count) % REJECTED_WRITE_RING_SIZE;
+	shared->ring_count -= count;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* ----------------------------------------------------------------
+ * The deliverer
+ * ----------------------------------------------------------------
+ */
+
+uint64
+intracker_deliverer_wake_requests(void)
+{
+	uint64		requests;
+
+	SpinLockAcquire(&shared->mutex);
+	requests = shared->children[INTRACKER_DELIVERER].wake_requests;
+	SpinLockRelease(&shared->mutex);
+	return requests;
+}
+
+void
+intracker_deliverer_report(const DelivererStatus *status)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->deliverer = *status;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* ----------------------------------------------------------------
+ * Status functions
+ * ----------------------------------------------------------------
+ */
+
+#define SET_COL(col, value) (values[(col)] = (value), nulls[(col)] = false)
+
+/*
+ * intracker_data.worker_state(): the row behind intracker.worker_status,
+ * the publisher's status (the SQL name predates the glossary in
+ * supervisor.h).  Figures only for the database the publisher serves.
+ */
+PG_FUNCTION_INFO_V1(intracker_worker_state);
+Datum
+intracker_worker_state(PG_FUNCTION_ARGS)
+{
+	enum
+	{
+		COL_PID, COL_STATE, COL_EVENTS_PER_SECOND, COL_STARTED_AT, COL_LAST_ERROR,
+		COL_LAST_ERROR_AT, COL_REJECTED_WRITES_DROPPED, COL_DATABASE, NCOLS
+	};
+	TupleDesc	tupdesc;
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	PublisherStatus status;
+	pid_t		supervisor_pid;
+	pid_t		pid;
+	Oid			dboid;
+	uint64		rejected_writes_dropped;
+	bool		own_database;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, true, sizeof(nulls));
+
+	if (shared == NULL)
+	{
+		SET_COL(COL_STATE, CStringGetTextDatum("not running"));
+		SET_COL(COL_LAST_ERROR, CStringGetTextDatum("intracker is not in shared_preload_libraries: "
+													"events are published when read, without NOTIFY"));
+		return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+	}
+
+	SpinLockAcquire(&shared->mutex);
+	status = shared->publisher;
+	supervisor_pid = shared->supervisor_pid;
+	pid = shared->children[INTRACKER_PUBLISHER].pid;
+	dboid = shared->dboid;
+	rejected_writes_dropped = shared->rejected_writes_dropped;
+	SpinLockRelease(&shared->mutex);
+	own_database = pid != 0 && dboid == MyDatabaseId;
+
+	/* (intracker.database is fixed at server start, like this memory) */
+	SET_COL(COL_DATABASE, CStringGetTextDatum(GetConfigOption("intracker.database", false, false)));
+	if (pid != 0)
+		SET_COL(COL_PID, Int32GetDatum(pid));
+	SET_COL(COL_STATE, CStringGetTextDatum(supervisor_pid == 0 ? "not running" :
+										   pid != 0 && !own_database ? "serving another database" :
+										   publisher_state_names[status.state]));
+	/* the publisher's figures describe its own database only */
+	if (own_database)
+	{
+		long		secs;
+		int			usecs;
+		double		elapsed;
+
+		/* the last full window's rate, decaying once the current one runs long */
+		TimestampDifference(status.rate_window_start, GetCurrentTimestamp(), &secs, &usecs);
+		elapsed = secs + usecs / 1e6;
+		SET_COL(COL_EVENTS_PER_SECOND,
+				Float8GetDatum(elapsed > 20 ?
+							   (status.events_published - status.rate_window_events) / elapsed :
+							   status.events_per_second));
+		SET_COL(COL_STARTED_AT, TimestampTzGetDatum(status.started_at));
+		if (status.last_error[0] != '\0')
+		{
+			SET_COL(COL_LAST_ERROR, CStringGetTextDatum(status.last_error));
+			SET_COL(COL_LAST_ERROR_AT, TimestampTzGetDatum(status.last_error_at));
+		}
+		SET_COL(COL_REJECTED_WRITES_DROPPED, Int64GetDatum((int64) rejected_writes_dropped));
+	}
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/*
+ * intracker_data.deliverer_state(): the row behind intracker.deliverer_status.
+ * Figures only for the database the deliverer serves.
+ */
+PG_FUNCTION_INFO_V1(intracker_deliverer_state);
+Datum
+intracker_deliverer_state(PG_FUNCTION_ARGS)
+{
+	enum
+	{
+		COL_PID, COL_STATE, COL_IN_FLIGHT, COL_ATTEMPTS, COL_DELIVERED, COL_DEAD,
+		COL_LAST_ERROR, COL_LAST_ERROR_AT, COL_STARTED_AT, NCOLS
+	};
+	TupleDesc	tupdesc;
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	DelivererStatus status;
+	pid_t		pid = 0;
+	bool		own_database = false;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, true, sizeof(nulls));
+	if (shared != NULL)
+	{
+		SpinLockAcquire(&shared->mutex);
+		status = shared->deliverer;
+		pid = shared->children[INTRACKER_DELIVERER].pid;
+		own_database = pid != 0 && shared->dboid == MyDatabaseId;
+		SpinLockRelease(&shared->mutex);
+	}
+	if (shared == NULL)
+		SET_COL(COL_STATE, CStringGetTextDatum("not running"));
+	else if (pid != 0 && !own_database)
+		SET_COL(COL_STATE, CStringGetTextDatum("serving another database"));
+	else if (pid == 0)
+		SET_COL(COL_STATE, CStringGetTextDatum("stopped"));
+	else
+	{
+		SET_COL(COL_PID, Int32GetDatum(pid));
+		SET_COL(COL_STATE, CStringGetTextDatum(status.state));
+		SET_COL(COL_IN_FLIGHT, Int32GetDatum(status.in_flight));
+		SET_COL(COL_ATTEMPTS, Int64GetDatum((int64) status.attempts));
+		SET_COL(COL_DELIVERED, Int64GetDatum((int64) status.delivered));
+		SET_COL(COL_DEAD, Int64GetDatum((int64) status.dead));
+		if (status.last_error[0] != '\0')
+		{
+			SET_COL(COL_LAST_ERROR, CStringGetTextDatum(status.last_error));
+			SET_COL(COL_LAST_ERROR_AT, TimestampTzGetDatum(status.last_error_at));
+		}
+		SET_COL(COL_STARTED_AT, TimestampTzGetDatum(status.started_at));
+	}
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}

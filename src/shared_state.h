@@ -1,0 +1,104 @@
+/*-------------------------------------------------------------------------
+ *
+ * shared_state.h
+ *	  The state intracker's processes share (shared_state.c): who runs,
+ *	  their latches, the publisher's and the deliverer's status, and the
+ *	  ring of rejected writes.
+ *
+ * The structure itself is private to shared_state.c; everyone else goes
+ * through the functions below, each of which takes the lock for as long
+ * as it copies fields in or out.  supervisor.h explains the processes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef INTRACKER_SHARED_STATE_H
+#define INTRACKER_SHARED_STATE_H
+
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+/* The supervisor's children, each with a slot in shared memory. */
+typedef enum IntrackerChild
+{
+	INTRACKER_PUBLISHER,
+	INTRACKER_DELIVERER
+} IntrackerChild;
+
+#define INTRACKER_CHILDREN	(INTRACKER_DELIVERER + 1)
+
+/* What the publisher is doing, for intracker.worker_status. */
+typedef enum PublisherState
+{
+	PUBLISHER_STOPPED = 0,
+	PUBLISHER_WAITING_FOR_DATABASE,
+	PUBLISHER_STARTING,
+	PUBLISHER_WAITING_FOR_EXTENSION,
+	PUBLISHER_IDLE,
+	PUBLISHER_PUBLISHING,
+	PUBLISHER_RETRYING
+} PublisherState;
+
+/*
+ * A stale write that was rejected (PT409/PT412), on its way from the
+ * failing backend to the publisher through shared memory (events.c ->
+ * here -> publisher.c): the publisher records it as a conflict.rejected
+ * event.
+ */
+typedef struct RejectedWrite
+{
+	char		entity[16];		/* "todo", "feature", "project" */
+	pg_uuid_t	project_id;
+	pg_uuid_t	entity_id;
+	pg_uuid_t	actor;
+	bool		has_actor;
+	bool		has_attempted;	/* false: the write supplied no version */
+	int32		attempted_version;
+	int32		current_version;
+	char		sqlstate[6];
+	TimestampTz at;
+} RejectedWrite;
+
+#define REJECTED_WRITE_RING_SIZE	1024
+
+/* The deliverer's figures, for intracker.deliverer_status. */
+typedef struct DelivererStatus
+{
+	char		state[32];
+	int			in_flight;
+	uint64		attempts;
+	uint64		delivered;
+	uint64		dead;
+	char		last_error[256];
+	TimestampTz last_error_at;
+	TimestampTz started_at;
+} DelivererStatus;
+
+extern void SharedStateInit(void);
+
+/* any backend */
+extern bool intracker_publisher_serves_database(Oid dboid);
+extern void intracker_publisher_wake(void);
+extern void intracker_deliverer_wake(void);
+extern void intracker_queue_rejected_write(const RejectedWrite *rejected);
+extern void intracker_children_in_database(Oid dboid, pid_t pids[INTRACKER_CHILDREN]);
+
+/* the supervisor */
+extern void intracker_supervisor_attach(void);
+extern void intracker_publisher_set_state(PublisherState state);
+
+/* the supervisor's children */
+extern pid_t intracker_child_attach(IntrackerChild child);
+
+/* the publisher */
+extern void intracker_publisher_starting(void);
+extern uint64 intracker_publisher_wake_requests(void);
+extern void intracker_publisher_count_published(int published);
+extern void intracker_publisher_note_error(const char *message);
+extern int	intracker_rejected_writes_peek(RejectedWrite *writes);
+extern void intracker_rejected_writes_forget(int count);
+
+/* the deliverer */
+extern uint64 intracker_deliverer_wake_requests(void);
+extern void intracker_deliverer_report(const DelivererStatus *status);
+
+#endif							/* INTRACKER_SHARED_STATE_H */

@@ -1,0 +1,413 @@
+/*-------------------------------------------------------------------------
+ *
+ * supervisor.c
+ *	  The supervisor: registration, the utility hook, the loop that
+ *	  starts and restarts the publisher and the deliverer, and the start
+ *	  of each of them.
+ *
+ * supervisor.h names the three processes.  All of them run only when
+ * intracker is in shared_preload_libraries; otherwise the SQL functions
+ * still work, intracker.events_since() publishes on read without NOTIFY,
+ * and webhooks wait.
+ *
+ * The supervisor (a static background worker) connects to no database.
+ * It looks up intracker.database in pg_database, starts the publisher and
+ * the deliverer there, and starts each again when it exits: at once if it
+ * ran a while, after a pause that doubles up to MAX_PAUSE_MS if it keeps
+ * failing, so a deliverer in trouble never stops publication.  A missing
+ * database is a WARNING and a wait, not a crash loop, and since the
+ * supervisor holds no database connection it never stands in the way of
+ * DROP DATABASE.
+ *
+ * The utility hook, in every backend: DROP DATABASE of the children's
+ * database stops them first, or DROP would wait for them and fail ("being
+ * accessed by other users"); COMMIT PREPARED wakes them (the committing
+ * backend wrote no events itself), and so do CREATE and ALTER EXTENSION
+ * intracker (they may be waiting for the schema).
+ *
+ * Both children start the same way (intracker_child_start) and then run
+ * their own loops: publisher.c and deliverer.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "supervisor.h"
+
+#define MAX_PAUSE_MS		60000	/* longest pause before a restart */
+#define WAIT_FOR_DATABASE_MS 10000	/* recheck for CREATE DATABASE */
+
+/* bgw_type and application_name of each child */
+static const char *const child_types[] = {
+	[INTRACKER_PUBLISHER] = "intracker publisher",
+	[INTRACKER_DELIVERER] = "intracker deliverer",
+};
+
+/* their entry points in this library */
+static const char *const child_functions[] = {
+	[INTRACKER_PUBLISHER] = "intracker_publisher_main",
+	[INTRACKER_DELIVERER] = "intracker_deliverer_main",
+};
+
+/* GUC intracker.database */
+static char *database_name = NULL;
+
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+PGDLLEXPORT void intracker_supervisor_main(Datum main_arg);
+
+/* ----------------------------------------------------------------
+ * Registration and the utility hook
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Stop the children before DROP DATABASE of their database; wake them
+ * after COMMIT PREPARED and CREATE / ALTER EXTENSION intracker.
+ */
+static void
+intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						  ProcessUtilityContext context, ParamListInfo params,
+						  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	bool		wake_after = false;
+
+	if (IsA(stmt, DropdbStmt))
+	{
+		pid_t		pids[INTRACKER_CHILDREN];
+
+		intracker_children_in_database(get_database_oid(((DropdbStmt *) stmt)->dbname, true), pids);
+		for (int i = 0; i < INTRACKER_CHILDREN; i++)
+			if (pids[i] != 0)
+				kill(pids[i], SIGTERM);
+	}
+	else if (IsA(stmt, TransactionStmt))
+		wake_after = ((TransactionStmt *) stmt)->kind == TRANS_STMT_COMMIT_PREPARED;
+	else if (IsA(stmt, CreateExtensionStmt))
+		wake_after = strcmp(((CreateExtensionStmt *) stmt)->extname, "intracker") == 0;
+	else if (IsA(stmt, AlterExtensionStmt))
+		wake_after = strcmp(((AlterExtensionStmt *) stmt)->extname, "intracker") == 0;
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+
+	/* CREATE/ALTER EXTENSION are not committed yet: both recheck every few seconds */
+	if (wake_after)
+	{
+		intracker_publisher_wake();
+		intracker_deliverer_wake();
+	}
+}
+
+/*
+ * intracker.database, and under shared_preload_libraries the utility hook
+ * and the supervisor (not in binary upgrade).
+ */
+void
+SupervisorInit(void)
+{
+	BackgroundWorker worker;
+
+	/*
+	 * Only at server start can the processes run, and only then may a
+	 * setting be PGC_POSTMASTER.  Loaded later, the setting still exists (a
+	 * postgresql.conf that names it must not cause warnings), with no effect.
+	 */
+	DefineCustomStringVariable("intracker.database",
+							   "Database in which the publisher publishes events and the deliverer sends webhooks.",
+							   "Only one database per server gets NOTIFY and pruning; elsewhere events_since() publishes on read. "
+							   "Takes effect at server start, with intracker in shared_preload_libraries.",
+							   &database_name, "postgres",
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = intracker_process_utility;
+
+	if (IsBinaryUpgrade)
+		return;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "intracker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "intracker_supervisor_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "intracker supervisor", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "intracker supervisor", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ----------------------------------------------------------------
+ * The supervisor's loop
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The database's oid, or InvalidOid.  With no database selected only a
+ * plain heap scan of the shared catalog works (no syscache, no index), as
+ * in autovacuum's get_database_list().
+ */
+static Oid
+lookup_database(const char *name)
+{
+	Oid			dboid = InvalidOid;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+
+		if (strcmp(NameStr(db->datname), name) == 0)
+		{
+			dboid = db->oid;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dboid;
+}
+
+/* A child as the supervisor sees it. */
+typedef struct Child
+{
+	BackgroundWorkerHandle *handle; /* NULL while not running */
+	TimestampTz started;
+	TimestampTz restart_at;
+	long		pause_ms;		/* before the next restart, if it fails soon */
+} Child;
+
+/*
+ * Register a dynamic background worker for the child, which tells this
+ * process when it starts and stops (SIGUSR1).  False when no slot was free.
+ */
+static bool
+start_child(Child *child, IntrackerChild kind, Oid dboid)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "intracker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, child_functions[kind], BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s %s " EXTVERSION, child_types[kind], database_name);
+	strlcpy(worker.bgw_type, child_types[kind], BGW_MAXLEN);
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &child->handle))
+	{
+		child->handle = NULL;
+		return false;
+	}
+	child->started = GetCurrentTimestamp();
+	return true;
+}
+
+/* Has the child exited?  Then plan its restart and say so. */
+static bool
+check_child(Child *child)
+{
+	pid_t		pid;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (child->handle == NULL || GetBackgroundWorkerPid(child->handle, &pid) != BGWH_STOPPED)
+		return false;
+	pfree(child->handle);
+	child->handle = NULL;
+	/* one that ran a while is restarted at once; one that keeps failing, ever slower */
+	if (TimestampDifferenceExceeds(child->started, now, MAX_PAUSE_MS))
+		child->pause_ms = 1000;
+	else
+		child->pause_ms = Min(child->pause_ms * 2, MAX_PAUSE_MS);
+	child->restart_at = TimestampTzPlusMilliseconds(now, child->pause_ms);
+	return true;
+}
+
+/* Sleep on the latch (SIGHUP, SIGUSR1 from the postmaster) for up to timeout_ms. */
+static void
+supervisor_wait(long timeout_ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 timeout_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * The supervisor's loop: notice children that stopped, find the database
+ * (waiting while it does not exist), start each stopped child when its
+ * pause is over, sleep until the next restart or a child's start or stop.
+ */
+void
+intracker_supervisor_main(Datum main_arg pg_attribute_unused())
+{
+	Child		children[INTRACKER_CHILDREN] = {
+		[INTRACKER_PUBLISHER] = {NULL, 0, 0, 500},
+		[INTRACKER_DELIVERER] = {NULL, 0, 0, 500},
+	};
+	bool		warned_missing = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);	/* shared catalogs only */
+	intracker_supervisor_attach();
+
+	for (;;)
+	{
+		Oid			dboid = InvalidOid;
+		long		wait_ms = MAX_PAUSE_MS;
+		bool		any_stopped = false;
+
+		for (int i = 0; i < INTRACKER_CHILDREN; i++)
+		{
+			if (check_child(&children[i]) && i == INTRACKER_PUBLISHER)
+				intracker_publisher_set_state(PUBLISHER_STOPPED);
+			any_stopped |= children[i].handle == NULL;
+		}
+		if (any_stopped)
+			dboid = lookup_database(database_name);
+		if (any_stopped && !OidIsValid(dboid))
+		{
+			if (!warned_missing)
+				ereport(WARNING,
+						(errmsg("intracker: database \"%s\" does not exist", database_name),
+						 errdetail("Events are published when read, without NOTIFY, and webhooks wait, until it does."),
+						 errhint("Create the database or set intracker.database and restart the server.")));
+			warned_missing = true;
+			if (children[INTRACKER_PUBLISHER].handle == NULL)
+				intracker_publisher_set_state(PUBLISHER_WAITING_FOR_DATABASE);
+			supervisor_wait(WAIT_FOR_DATABASE_MS);
+			continue;
+		}
+		warned_missing = false;
+
+		for (int i = 0; i < INTRACKER_CHILDREN; i++)
+		{
+			Child	   *child = &children[i];
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (child->handle != NULL)
+				continue;
+			if (child->restart_at > now)
+			{
+				wait_ms = Min(wait_ms, intracker_ms_until(child->restart_at));
+				continue;
+			}
+			if (i == INTRACKER_PUBLISHER)
+				intracker_publisher_set_state(PUBLISHER_STARTING);
+			if (!start_child(child, (IntrackerChild) i, dboid))
+			{
+				ereport(WARNING,
+						(errmsg("intracker: could not start the %s", child_types[i] + strlen("intracker ")),
+						 errhint("Raise max_worker_processes.")));
+				child->restart_at = TimestampTzPlusMilliseconds(now, MAX_PAUSE_MS);
+			}
+		}
+		/* SIGUSR1 from the postmaster (a child started or stopped) sets the latch */
+		supervisor_wait(wait_ms);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * What both children share
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * What both children do first: signals, a connection to their database,
+ * JIT off (their short statements run thousands of times, and JIT would
+ * compile them on every call once the tables grow), then their slot in
+ * shared memory, unless another one of the same kind is still alive, in
+ * which case this one exits.
+ */
+void
+intracker_child_start(Datum main_arg, IntrackerChild child)
+{
+	pid_t		other;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+	pgstat_report_appname(child_types[child]);
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	other = intracker_child_attach(child);
+	if (other != 0)
+	{
+		ereport(LOG, (errmsg("%s: another one (pid %d) is running", child_types[child], (int) other)));
+		proc_exit(0);
+	}
+}
+
+/*
+ * After an error in a child's round, inside PG_CATCH: undo the round's
+ * transaction and return the error (copied into cxt, the round's memory)
+ * for the child to report.
+ */
+ErrorData *
+intracker_child_recover(MemoryContext cxt)
+{
+	ErrorData  *error;
+
+	MemoryContextSwitchTo(cxt);
+	error = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return error;
+}
+
+/* Milliseconds from now until when (rounded up; negative when past). */
+long
+intracker_ms_until(TimestampTz when)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(GetCurrentTimestamp(), when, &secs, &usecs);
+	return secs * 1000 + usecs / 1000 + 1;
+}

@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger_util.h
+ *	  Helpers shared by intracker's C trigger functions (trigger_util.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef INTRACKER_TRIGGER_UTIL_H
+#define INTRACKER_TRIGGER_UTIL_H
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/relcache.h"
+
+extern TriggerData *intracker_check_row_trigger(FunctionCallInfo fcinfo, const char *name, uint32 timing,
+												bool update_only, int min_args);
+extern int	intracker_trigger_column(Relation rel, const char *column);
+extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
+
+#endif							/* INTRACKER_TRIGGER_UTIL_H */
