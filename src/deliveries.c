@@ -10,9 +10,10 @@
  * rows.  Each call runs in the deliverer's round, one transaction that is
  * never open across network I/O (deliverer.c explains the round).
  *
- * - Loading: one statement returns, for every active queue not in hand,
- *   its next deliveries (at most a chain's length) with everything sending
- *   them takes: URL, body, secret or token, or why it cannot be sent.  The
+ * - Loading: intracker_data.deliverer_next_deliveries() returns, for
+ *   every active queue not in hand, its next deliveries (at most a chain's
+ *   length) with everything sending them takes: URL, body, secret or token,
+ *   or why it cannot be sent.  The
  *   rows come grouped by queue; a QueueHead points at each queue's rows,
  *   and intracker_deliveries_chain() copies the rows of a queue that gets a
  *   slot into Delivery structs.
@@ -39,47 +40,11 @@
 #include "deliveries.h"
 #include "spi_util.h"
 
-/*
- * Each queue's next deliveries, with what sending them takes.  The GitHub
- * columns are subqueries inside CASE, so that webhook rows never touch
- * projects or todos (joins made the planner scan todos on every load).
- */
+/* intracker_data.deliverer_next_deliveries (src/sql/91_webhooks.sql) says what */
 #define LOAD_QUERY \
-	"WITH queues AS (" \
-	"  SELECT w.id FROM intracker_data.webhooks w WHERE w.active" \
-	"  UNION ALL" \
-	"  SELECT c.project_id FROM intracker_data.github_credentials c WHERE c.token IS NOT NULL" \
-	") " \
-	"SELECT d.id, d.queue_id, d.kind = 'github' AS is_github, d.event_type, d.body, d.attempts," \
-	"       d.next_attempt_at," \
-	"       CASE WHEN d.kind = 'webhook' THEN w.url" \
-	"            ELSE (SELECT pg_catalog.rtrim($2, '/') || '/repos/' || p.github_repo || '/issues' ||" \
-	"                         CASE WHEN d.event_type = 'github.create_issue' THEN ''" \
-	"                              ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t" \
-	"                                                     WHERE t.id = d.todo_id)," \
-	"                                                   (SELECT c.issue_number FROM intracker_data.deliveries c" \
-	"                                                     WHERE c.todo_id = d.todo_id" \
-	"                                                       AND c.event_type = 'github.create_issue'" \
-	"                                                       AND c.state = 'delivered'" \
-	"                                                     ORDER BY c.position DESC LIMIT 1)) END" \
-	"                    FROM intracker_data.projects p WHERE p.id = d.project_id) END AS url," \
-	"       CASE WHEN d.kind = 'webhook' THEN NULL" \
-	"            WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL" \
-	"              THEN 'the project has no GitHub repository'" \
-	"            WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL" \
-	"              THEN 'the todo was deleted'" \
-	"            ELSE 'the todo has no linked GitHub issue' END AS problem," \
-	"       CASE WHEN d.kind = 'webhook' THEN w.secret" \
-	"            ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END" \
-	"         AS credential," \
-	"       d.todo_id" \
-	"  FROM queues q" \
-	"  CROSS JOIN LATERAL (SELECT * FROM intracker_data.deliveries d" \
-	"                       WHERE d.queue_id = q.id AND d.state IN ('pending', 'failed')" \
-	"                       ORDER BY d.position LIMIT $3) d" \
-	"  LEFT JOIN intracker_data.webhooks w ON w.id = d.webhook_id" \
-	" WHERE q.id <> ALL ($1)" \
-	" ORDER BY q.id, d.position"
+	"SELECT id, queue_id, is_github, event_type, body, attempts, next_attempt_at, url, problem, credential," \
+	"       todo_id" \
+	"  FROM intracker_data.deliverer_next_deliveries($1, $2, $3)"
 
 /* queues in hand that are no longer active (paused, deleted, token removed) */
 #define STALE_QUEUES_QUERY \

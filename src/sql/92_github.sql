@@ -370,6 +370,61 @@ $$;
 COMMENT ON FUNCTION intracker.github_webhook(jsonb, text, text) IS
     'Inbound GitHub webhook (PostgREST RPC): verifies signature (X-Hub-Signature-256, sha256=<hex HMAC>) with the GitHub webhook secret of the projects linked to payload.repository.full_name (PT401 when none matches), then applies: issues closed -> linked todos done (cancelled when not planned), reopened -> todo; a merged pull request saying "Fixes #N" -> the todos linked to #N done, with the PR recorded. Every outcome, conflicts included, is kept in intracker.github_inbound. signature and event default to the request''s X-Hub-Signature-256 and X-GitHub-Event headers.';
 
+------------------------------------------------------------------------------
+-- What the deliverer sends next (here, after both kinds of queue exist)
+------------------------------------------------------------------------------
+
+-- src/deliveries.c reads it: for every active queue
+-- not in hand (busy), its next deliveries in order, at most chain_length,
+-- with what sending them takes: URL, body, secret or token, or the problem
+-- that makes one unsendable.  A SQL-standard body, bound to its objects
+-- when created, and inlined into the deliverer's kept generic plan; the
+-- GitHub columns are subqueries inside CASE, so that webhook rows never
+-- touch projects or todos (joins made the planner scan todos every time).
+CREATE FUNCTION intracker_data.deliverer_next_deliveries(busy uuid[], github_api_url text, chain_length integer)
+RETURNS TABLE (id uuid, queue_id uuid, is_github boolean, event_type text, body text, attempts integer,
+               next_attempt_at timestamptz, url text, problem text, credential text, todo_id uuid)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH queues AS (
+        SELECT w.id FROM intracker_data.webhooks w WHERE w.active
+        UNION ALL
+        SELECT c.project_id FROM intracker_data.github_credentials c WHERE c.token IS NOT NULL
+    )
+    SELECT d.id, d.queue_id, d.kind = 'github' AS is_github, d.event_type, d.body, d.attempts, d.next_attempt_at,
+           CASE WHEN d.kind = 'webhook' THEN w.url
+                ELSE (SELECT pg_catalog.rtrim(deliverer_next_deliveries.github_api_url, '/') || '/repos/' || p.github_repo
+                             || '/issues'
+                             || CASE WHEN d.event_type = 'github.create_issue' THEN ''
+                                     ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t
+                                                            WHERE t.id = d.todo_id),
+                                                          (SELECT c.issue_number FROM intracker_data.deliveries c
+                                                            WHERE c.todo_id = d.todo_id
+                                                              AND c.event_type = 'github.create_issue'
+                                                              AND c.state = 'delivered'
+                                                            ORDER BY c.position DESC LIMIT 1)) END
+                        FROM intracker_data.projects p WHERE p.id = d.project_id) END AS url,
+           CASE WHEN d.kind = 'webhook' THEN NULL
+                WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL
+                  THEN 'the project has no GitHub repository'
+                WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL
+                  THEN 'the todo was deleted'
+                ELSE 'the todo has no linked GitHub issue' END AS problem,
+           CASE WHEN d.kind = 'webhook' THEN w.secret
+                ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END
+             AS credential,
+           d.todo_id
+      FROM queues q
+     CROSS JOIN LATERAL (SELECT * FROM intracker_data.deliveries d
+                          WHERE d.queue_id = q.id AND d.state IN ('pending', 'failed')
+                          ORDER BY d.position LIMIT deliverer_next_deliveries.chain_length) d
+      LEFT JOIN intracker_data.webhooks w ON w.id = d.webhook_id
+     WHERE q.id <> ALL (deliverer_next_deliveries.busy)
+     ORDER BY q.id, d.position;
+END;
+COMMENT ON FUNCTION intracker_data.deliverer_next_deliveries(uuid[], text, integer) IS
+    'The deliverer''s load: each active queue''s next deliveries (at most chain_length) but those of the busy queues, with URL, body, credential or the problem that stops one; secrets included, so for the deliverer only.';
+
 GRANT SELECT ON intracker_data.github_inbound, intracker.github_calls, intracker.github_inbound,
     intracker.github_settings TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker.set_github_token(uuid, text), intracker.set_github_webhook_secret(uuid, text),

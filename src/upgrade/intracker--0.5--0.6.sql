@@ -11,10 +11,6 @@
 -- waiting for a table the update already altered).
 LOCK TABLE intracker_data.users IN ACCESS EXCLUSIVE MODE;
 
--- Nothing is PUBLIC (src/sql/99_privileges.sql): 0.5 left the identity
--- sequence of github_inbound with its default privileges.
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA intracker_data FROM PUBLIC;
-
 -- The three processes are the supervisor, the publisher and the deliverer;
 -- the comments say which one does what ("the worker" said it of two).
 COMMENT ON TABLE intracker_data.outbox IS
@@ -111,3 +107,56 @@ END
 $$;
 COMMENT ON FUNCTION intracker_data.todo_dependencies_no_cycle() IS
     'Trigger: rejects a dependency that would close a cycle (23514 with the cycle in DETAIL, shortened past 12 todos); visits each reachable todo once.';
+
+-- The deliverer reads its load through a function, by column name (it was
+-- a statement in C read by position).
+CREATE FUNCTION intracker_data.deliverer_next_deliveries(busy uuid[], github_api_url text, chain_length integer)
+RETURNS TABLE (id uuid, queue_id uuid, is_github boolean, event_type text, body text, attempts integer,
+               next_attempt_at timestamptz, url text, problem text, credential text, todo_id uuid)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH queues AS (
+        SELECT w.id FROM intracker_data.webhooks w WHERE w.active
+        UNION ALL
+        SELECT c.project_id FROM intracker_data.github_credentials c WHERE c.token IS NOT NULL
+    )
+    SELECT d.id, d.queue_id, d.kind = 'github' AS is_github, d.event_type, d.body, d.attempts, d.next_attempt_at,
+           CASE WHEN d.kind = 'webhook' THEN w.url
+                ELSE (SELECT pg_catalog.rtrim(deliverer_next_deliveries.github_api_url, '/') || '/repos/' || p.github_repo
+                             || '/issues'
+                             || CASE WHEN d.event_type = 'github.create_issue' THEN ''
+                                     ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t
+                                                            WHERE t.id = d.todo_id),
+                                                          (SELECT c.issue_number FROM intracker_data.deliveries c
+                                                            WHERE c.todo_id = d.todo_id
+                                                              AND c.event_type = 'github.create_issue'
+                                                              AND c.state = 'delivered'
+                                                            ORDER BY c.position DESC LIMIT 1)) END
+                        FROM intracker_data.projects p WHERE p.id = d.project_id) END AS url,
+           CASE WHEN d.kind = 'webhook' THEN NULL
+                WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL
+                  THEN 'the project has no GitHub repository'
+                WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL
+                  THEN 'the todo was deleted'
+                ELSE 'the todo has no linked GitHub issue' END AS problem,
+           CASE WHEN d.kind = 'webhook' THEN w.secret
+                ELSE (SELECT c.token FROM intracker_data.github_credentials c WHERE c.project_id = d.project_id) END
+             AS credential,
+           d.todo_id
+      FROM queues q
+     CROSS JOIN LATERAL (SELECT * FROM intracker_data.deliveries d
+                          WHERE d.queue_id = q.id AND d.state IN ('pending', 'failed')
+                          ORDER BY d.position LIMIT deliverer_next_deliveries.chain_length) d
+      LEFT JOIN intracker_data.webhooks w ON w.id = d.webhook_id
+     WHERE q.id <> ALL (deliverer_next_deliveries.busy)
+     ORDER BY q.id, d.position;
+END;
+COMMENT ON FUNCTION intracker_data.deliverer_next_deliveries(uuid[], text, integer) IS
+    'The deliverer''s load: each active queue''s next deliveries (at most chain_length) but those of the busy queues, with URL, body, credential or the problem that stops one; secrets included, so for the deliverer only.';
+
+-- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
+-- script created (0.5 had also left the identity sequence of
+-- github_inbound with its default privileges).
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA intracker, intracker_data FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA intracker, intracker_data FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA intracker_data FROM PUBLIC;

@@ -888,20 +888,21 @@ SELECT is_empty($$
      WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
        AND c ~ '^search_path=.*\m(public|"\$user"|\$user)\M'
 $$, 'no pinned search_path includes public or $user');
--- The one allowed exception: an IMMUTABLE, SECURITY INVOKER SQL function
--- with a SQL-standard body (RETURN / BEGIN ATOMIC).  Its names are resolved
--- when it is created, not when it runs, so the caller's search_path cannot
--- change what it calls, and without a SET clause the planner can inline it
--- (intracker_data.role_rank, called for every membership row by the RLS
--- helpers).
+-- The one allowed exception: an IMMUTABLE or STABLE, SECURITY INVOKER SQL
+-- function with a SQL-standard body (RETURN / BEGIN ATOMIC).  Its names are
+-- resolved when it is created, not when it runs, so the caller's search_path
+-- cannot change what it calls, and without a SET clause the planner can
+-- inline it (intracker_data.role_rank, called for every membership row by
+-- the RLS helpers; the deliverer's load, deliverer_next_deliveries, inlined
+-- into its kept generic plan).
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
       JOIN pg_language l ON l.oid = p.prolang
      WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
        AND l.lanname <> 'c'
        AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%')
-       AND NOT (l.lanname = 'sql' AND p.prosqlbody IS NOT NULL AND p.provolatile = 'i' AND NOT p.prosecdef)
-$$, 'every SQL and PL/pgSQL function pins search_path (house style), except inlinable IMMUTABLE SQL-standard bodies bound at creation');
+       AND NOT (l.lanname = 'sql' AND p.prosqlbody IS NOT NULL AND p.provolatile IN ('i', 's') AND NOT p.prosecdef)
+$$, 'every SQL and PL/pgSQL function pins search_path (house style), except inlinable IMMUTABLE or STABLE SQL-standard bodies bound at creation');
 SELECT ok((SELECT p.prosqlbody IS NOT NULL AND p.provolatile = 'i' AND NOT p.prosecdef
              FROM pg_proc p WHERE p.oid = 'intracker_data.role_rank(text)'::regprocedure),
           'role_rank is an IMMUTABLE SQL-standard body (inlinable; its names are bound at CREATE time)');
