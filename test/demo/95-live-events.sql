@@ -1,11 +1,11 @@
 -- Demo section 9b: live events.  test/bin/demo runs a real libpq listener
 -- (test/helpers/listen.c) on channel "intracker" in the background; its
--- "[live]" lines appear as the worker publishes each committed change.
+-- "[live]" lines appear as the publisher publishes each committed change.
 \ir lib/settings.psql
 
 \echo
 \echo '================================================================================'
-\echo ' 10. Live events: every committed change is NOTIFYed by the worker, and replayable'
+\echo ' 10. Live events: every committed change is NOTIFYed by the publisher, and replayable'
 \echo '================================================================================'
 SELECT intracker.act_as(:'ada') AS acting \gset
 SELECT id AS project FROM intracker.projects WHERE name = 'intracker' \gset
@@ -45,6 +45,6 @@ SELECT pg_sleep(0.2) AS pause \gset
 SELECT seq, type, version, changes - 'id' - 'created_at' - 'created_by' - 'project_id' AS changes
   FROM intracker.events_since(:before, :'project');
 
-\echo 'The worker:'
+\echo 'The publisher (intracker.worker_status):'
 SELECT pid IS NOT NULL AS running, state, database, last_published_seq, backlog FROM intracker.worker_status;
 SELECT intracker.act_as(NULL) AS acting \gset

@@ -5,7 +5,7 @@
 
 \echo
 \echo '================================================================================'
-\echo ' 11. Webhooks and GitHub: the worker delivers, signed, in order, with retries'
+\echo ' 11. Webhooks and GitHub: the deliverer sends, signed, in order, with retries'
 \echo '================================================================================'
 SELECT intracker.act_as(:'ada') AS acting \gset
 SELECT id AS project FROM intracker.projects WHERE name = 'intracker' \gset
@@ -38,7 +38,7 @@ SELECT version AS v FROM intracker.set_todo_status(:'todo', 'in_progress', :v) \
 SELECT version AS v FROM intracker.set_todo_status(:'todo', 'done', :v) \gset
 SELECT intracker.act_as(:'ada') AS acting \gset
 
-\echo 'Waiting for the worker (the CI hook answers 500 once, so its first delivery is retried):'
+\echo 'Waiting for the deliverer (the CI hook answers 500 once, so its first delivery is retried):'
 DO $$
 BEGIN
     FOR i IN 1 .. 100 LOOP

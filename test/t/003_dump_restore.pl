@@ -106,7 +106,7 @@ cmp_ok(scalar(@tables), '>=', 7, 'found the extension\'s tables (' . join(', ', 
 #
 # Dump and restore.
 #
-# Publish the events the sample wrote (no worker serves this database, so
+# Publish the events the sample wrote (no publisher serves this database, so
 # reading publishes them), so that the dump holds a non-empty event log.
 cmp_ok($node->safe_psql('source', 'SELECT count(*) FROM intracker.events_since(0, max_events => 10000)'),
 	'>', 0, 'the sample\'s events are published before the dump');

@@ -3,7 +3,7 @@
 # replay with intracker.events_since().
 #
 # One server preloads the library with intracker.database pointing at the
-# test database, so the real publisher worker runs.  Every change is made by
+# test database, so the real publisher runs.  Every change is made by
 # a non-superuser acting as an intracker user (act_as on tracker_admin, or
 # the PostgREST path on authenticator with JWT claims), so RLS applies.
 #
@@ -225,7 +225,7 @@ sub check_action
 		$last_seq = max_seq();
 		return;
 	}
-	# A conflict is recorded by the worker, so poll for the seqs as well.
+	# A conflict is recorded by the publisher, so poll for the seqs as well.
 	wait_published($want) or diag("$label: events not published in time");
 	my $now = max_seq();
 	is($now, $want, "$label: exactly " . scalar(@exp) . " event(s) published");

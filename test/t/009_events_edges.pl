@@ -1,4 +1,4 @@
-# test/t/009_events_edges.pl — corners of the event worker the other event
+# test/t/009_events_edges.pl — corners of the publisher the other event
 # tests do not reach:
 #
 #  1. A prepared transaction's events: the committing backend of COMMIT

@@ -82,7 +82,7 @@ intracker.database = '$db'
 intracker.github_api_url = '$API'
 intracker.http_retry_base_delay = '100ms'
 EOC
-# The extension exists before the restart, so the workers find it at once.
+# The extension exists before the restart, so the publisher and the deliverer find it at once.
 $node->restart;
 $node->poll_query_until($db,
 	"SELECT state = 'idle' FROM intracker.deliverer_status")

@@ -1,11 +1,11 @@
-# 008_events_worker_ops.pl — the event publisher's operational behaviour
+# 008_publisher_ops.pl — the publisher's operational behaviour
 # (issue 5): settings reloads, DROP DATABASE / DROP EXTENSION under a running
-# worker, a missing extension, no preload, shutdown and restarts, errors.
+# publisher, a missing extension, no preload, shutdown and restarts, errors.
 #
 # Two servers:
 #
 #   ops     preloaded, intracker.database = 'tracker'; databases tracker (the
-#           worker's) and other, both with the extension.
+#           served one) and other, both with the extension.
 #   nopre   first NOT preloaded (database nopre), later restarted preloaded
 #           with intracker.database = 'plain', a database without the
 #           extension, and intracker.event_retention = '1s'.
@@ -163,7 +163,7 @@ sub status_of
 
 sub describe { my ($h) = @_; return join(', ', map { "$_=$h->{$_}" } sort keys %$h) }
 
-# Wait until the worker published everything ($db is its database).
+# Wait until the publisher published everything ($db is its database).
 sub wait_published
 {
 	my ($node, $db, $name) = @_;
@@ -198,7 +198,7 @@ sub add_todos
 }
 
 # Published events after seq $after, read with events_since() (so it also
-# publishes on read where no worker serves the database), as [seq, type,
+# publishes on read where no publisher serves the database), as [seq, type,
 # entity_id, title of a created todo or ''].
 sub events_after
 {
@@ -780,7 +780,7 @@ my ($drop_off, $warn_off, $t_warn);
 {
 	$drop_off = log_size($node);
 	my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE tracker');
-	is($ret, 0, 'DROP DATABASE of the worker\'s database succeeds') or diag($err);
+	is($ret, 0, 'DROP DATABASE of the served database succeeds') or diag($err);
 	unlike($err, qr/being accessed by other users/, 'DROP DATABASE: not "being accessed by other users"');
 	poll_ok($node, 'other',
 		"SELECT state = 'waiting for database' AND pid IS NULL FROM intracker.worker_status",
