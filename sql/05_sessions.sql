@@ -34,9 +34,11 @@ SELECT * FROM regress.try($$SELECT intracker.end_session((SELECT id FROM regress
 -- With that one ended, a new session can start.
 SELECT goal, ended_at IS NULL AS open FROM intracker.start_session(:tracker, 'Logout');
 
--- Viewers read sessions but do not record them; outsiders see none.
+-- Viewers read sessions but do not record them; outsiders see none.  The
+-- working notes (summary, next steps) of others' sessions are not for
+-- viewers: NULL (0.5 showed them).
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000c') IS NOT NULL AS acting_as_vic;
-SELECT regress.named(user_id::text) AS user_name, goal, summary FROM intracker.sessions ORDER BY started_at;
+SELECT regress.named(user_id::text) AS user_name, goal, summary, next_steps FROM intracker.sessions ORDER BY started_at;
 SELECT * FROM regress.try($$SELECT intracker.start_session((SELECT id FROM regress.names WHERE name = 'tracker'))$$);
 SELECT intracker.act_as('00000000-0000-0000-0000-00000000000d') IS NOT NULL AS acting_as_outsider;
 SELECT count(*) AS sessions_outsider_sees FROM intracker.sessions;

@@ -39,11 +39,78 @@ CREATE POLICY sessions_delete ON intracker_data.sessions FOR DELETE
     USING (project_id = ANY ((SELECT intracker_data.my_project_ids('owner'))::uuid[]));
 
 
-CREATE VIEW intracker.sessions WITH (security_invoker = true) AS
-SELECT id, project_id, user_id, started_at, ended_at, goal, summary, next_steps, blockers, todo_ids
-  FROM intracker_data.sessions;
-COMMENT ON VIEW intracker.sessions IS 'Work sessions of people and agents in your projects; one open session per user and project.';
+-- May the acting user read the working notes of a session of this user in
+-- this project?  Its author may, and the project's editors and owners (and
+-- an admin acting as nobody); viewers may not.  SECURITY DEFINER like the
+-- membership helpers it calls; it tells the caller nothing about projects
+-- they are not in.
+CREATE FUNCTION intracker_data.may_read_session_notes(project_id uuid, author uuid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN author = intracker.current_user_id()
+       OR intracker_data.role_rank(intracker_data.my_role(project_id)) >= intracker_data.role_rank('editor')
+       OR (intracker.current_user_id() IS NULL AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER'));
+COMMENT ON FUNCTION intracker_data.may_read_session_notes(uuid, uuid) IS
+    'Whether the acting user may read a session''s summary and next steps: its author, editors and owners of the project, admins acting as nobody; not viewers.';
+
+-- Working notes (summary, next steps) are for the people doing the work:
+-- a viewer reads them only in their own sessions.  The one rule lives in
+-- intracker_data.may_read_session_notes(); here, in intracker.events and in
+-- the context documents it is applied, and users cannot read the note
+-- columns of the table itself (its grants below).  So the view reads the
+-- table as its owner (not security_invoker), keeps only the caller's
+-- projects, as the table's RLS would, and is a security barrier so that no
+-- function in a caller's WHERE clause sees rows before that filter.  Writes
+-- through it go to the table as the caller (INSTEAD OF triggers), under RLS.
+CREATE VIEW intracker.sessions WITH (security_barrier = true) AS
+SELECT s.id, s.project_id, s.user_id, s.started_at, s.ended_at, s.goal,
+       CASE WHEN intracker_data.may_read_session_notes(s.project_id, s.user_id) THEN s.summary END AS summary,
+       CASE WHEN intracker_data.may_read_session_notes(s.project_id, s.user_id) THEN s.next_steps END AS next_steps,
+       s.blockers, s.todo_ids
+  FROM intracker_data.sessions s
+ WHERE s.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]);
+COMMENT ON VIEW intracker.sessions IS 'Work sessions of people and agents in your projects; one open session per user and project. Summary and next steps (working notes) are NULL for viewers but in their own sessions.';
 COMMENT ON COLUMN intracker.sessions.todo_ids IS 'Todos worked on during the session.';
+
+-- Writes through the view: as the caller, to the table, where RLS lets a
+-- user change and delete only their own sessions (owners delete any).  The
+-- row returned is the view's, as the caller reads it.
+CREATE FUNCTION intracker_data.sessions_view_write()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    written uuid;
+    result intracker.sessions;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO intracker_data.sessions AS s (id, project_id, user_id, goal)
+        VALUES (coalesce(NEW.id, gen_random_uuid()), NEW.project_id, coalesce(NEW.user_id, intracker.current_user_id()),
+                NEW.goal)
+        RETURNING s.id INTO written;
+    ELSIF TG_OP = 'UPDATE' THEN
+        UPDATE intracker_data.sessions AS s
+           SET goal = NEW.goal, summary = NEW.summary, next_steps = NEW.next_steps, blockers = NEW.blockers,
+               todo_ids = NEW.todo_ids, ended_at = NEW.ended_at
+         WHERE s.id = OLD.id
+        RETURNING s.id INTO written;
+    ELSE
+        DELETE FROM intracker_data.sessions AS s WHERE s.id = OLD.id RETURNING s.id INTO written;
+        RETURN CASE WHEN written IS NULL THEN NULL ELSE OLD END;
+    END IF;
+    IF written IS NULL THEN
+        RETURN NULL;    -- RLS hid the row: nothing written, no row reported
+    END IF;
+    SELECT * INTO result FROM intracker.sessions v WHERE v.id = written;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.sessions_view_write() IS
+    'INSTEAD OF INSERT/UPDATE/DELETE on intracker.sessions: writes the table as the caller (RLS applies) and returns the view''s row.';
+CREATE TRIGGER sessions_write INSTEAD OF INSERT OR UPDATE OR DELETE ON intracker.sessions
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.sessions_view_write();
 
 CREATE FUNCTION intracker.start_session(project_id uuid, goal text DEFAULT NULL)
 RETURNS intracker.sessions
@@ -66,9 +133,8 @@ BEGIN
     END IF;
     INSERT INTO intracker_data.sessions AS s (project_id, user_id, goal)
     VALUES (start_session.project_id, me, start_session.goal)
-    RETURNING s.id, s.project_id, s.user_id, s.started_at, s.ended_at, s.goal, s.summary,
-              s.next_steps, s.blockers, s.todo_ids
-         INTO started;
+    RETURNING s.id INTO started.id;
+    SELECT * INTO started FROM intracker.sessions v WHERE v.id = started.id;
     RETURN started;
 END
 $$;
@@ -83,11 +149,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     me uuid := intracker_data.require_user();
-    session intracker_data.sessions;
+    session record;
     unknown_todos uuid[];
     ended intracker.sessions;
 BEGIN
-    SELECT * INTO session FROM intracker_data.sessions s WHERE s.id = end_session.session_id;
+    SELECT s.id, s.project_id, s.user_id INTO session FROM intracker_data.sessions s WHERE s.id = end_session.session_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'session % not found', end_session.session_id
             USING ERRCODE = 'PT404',
@@ -115,23 +181,24 @@ BEGIN
            next_steps = coalesce(end_session.next_steps, '{}'),
            blockers = coalesce(end_session.blockers, '{}'),
            todo_ids = coalesce(end_session.todo_ids, '{}')
-     WHERE s.id = session.id AND s.ended_at IS NULL
-    RETURNING s.id, s.project_id, s.user_id, s.started_at, s.ended_at, s.goal, s.summary,
-              s.next_steps, s.blockers, s.todo_ids
-         INTO ended;
+     WHERE s.id = session.id AND s.ended_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'session % has already ended', session.id
             USING ERRCODE = '22023',
                   HINT = 'Start a new session with intracker.start_session().';
     END IF;
+    SELECT * INTO ended FROM intracker.sessions v WHERE v.id = session.id;
     RETURN ended;
 END
 $$;
 COMMENT ON FUNCTION intracker.end_session(uuid, text, text[], text[], uuid[]) IS
     'End your open session with a summary, next steps, blockers and the todos worked on; the next agent resumes from these.';
 
-GRANT SELECT ON intracker_data.sessions, intracker.sessions TO intracker_user;
+-- Not the note columns of the table: users read notes through the view.
+GRANT SELECT (id, project_id, user_id, started_at, ended_at, goal, blockers, todo_ids)
+    ON intracker_data.sessions TO intracker_user;
+GRANT SELECT ON intracker.sessions TO intracker_user;
 GRANT INSERT (id, project_id, user_id, goal), UPDATE (goal, summary, next_steps, blockers, todo_ids, ended_at), DELETE
     ON intracker.sessions, intracker_data.sessions TO intracker_user;
-GRANT EXECUTE ON FUNCTION intracker.start_session(uuid, text),
+GRANT EXECUTE ON FUNCTION intracker_data.may_read_session_notes(uuid, uuid), intracker.start_session(uuid, text),
     intracker.end_session(uuid, text, text[], text[], uuid[]) TO intracker_user;

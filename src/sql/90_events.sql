@@ -104,12 +104,22 @@ CREATE TRIGGER sessions_events AFTER INSERT OR UPDATE OR DELETE ON intracker_dat
 -- API
 ------------------------------------------------------------------------------
 
-CREATE VIEW intracker.events WITH (security_invoker = true) AS
-SELECT e.seq, e.type, e.project_id, e.entity_id, e.actor, e.version, e.changes,
+-- Like intracker.sessions, the view applies the rule on session working
+-- notes (intracker_data.may_read_session_notes: a session's events carry
+-- its summary and next steps, whose author is the event's actor), so it
+-- reads the table as its owner, keeps the rows the table's policy would,
+-- and is a security barrier; users cannot read the table itself.
+CREATE VIEW intracker.events WITH (security_barrier = true) AS
+SELECT e.seq, e.type, e.project_id, e.entity_id, e.actor, e.version,
+       CASE WHEN e.type LIKE 'session.%' AND NOT intracker_data.may_read_session_notes(e.project_id, e.actor)
+            THEN e.changes - 'summary' - 'next_steps' ELSE e.changes END AS changes,
        e.occurred_at, e.published_at
-  FROM intracker_data.events e;
+  FROM intracker_data.events e
+ WHERE e.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
+    OR (e.type LIKE 'member.%' AND e.entity_id = (SELECT intracker.current_user_id()))
+    OR ((SELECT intracker.current_user_id()) IS NULL AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER'));
 COMMENT ON VIEW intracker.events IS
-    'Published change events of the projects you are a member of (and of your own memberships, removal included), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}. Members of intracker_admin acting as nobody see all events.';
+    'Published change events of the projects you are a member of (and of your own memberships, removal included), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}; viewers get session events without others'' summary and next steps. Members of intracker_admin acting as nobody see all events.';
 COMMENT ON COLUMN intracker.events.seq IS 'Gap-free publication sequence over all projects; the "seq" of the NOTIFY payload.';
 COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, conflict.rejected.';
 COMMENT ON COLUMN intracker.events.entity_id IS 'The todo, feature, project or session; for member.* the user; for dependency.* the dependent todo.';
@@ -225,7 +235,7 @@ SELECT w.pid,
 COMMENT ON VIEW intracker.worker_status IS
     'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full.';
 
-GRANT SELECT ON intracker_data.events, intracker.events, intracker.worker_status TO intracker_user;
+GRANT SELECT ON intracker.events, intracker.worker_status TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker.project_channel(uuid), intracker.listen_project(uuid),
     intracker_data.publish_pending_events(), intracker.events_since(bigint, uuid, integer),
     intracker_data.worker_state(), intracker_data.event_log_state() TO intracker_user;

@@ -68,7 +68,7 @@ COMMENT ON VIEW intracker.github_inbound IS
     'Inbound GitHub events received by github_webhook() and their outcome: applied, unchanged, ignored, no linked todo, conflict (a concurrent change won; nothing applied) or rejected (the change was not allowed).';
 
 -- Members see whether GitHub sync is configured, never the secrets.
-CREATE VIEW intracker.github_settings AS
+CREATE VIEW intracker.github_settings WITH (security_barrier = true) AS
 SELECT p.id AS project_id, p.github_repo,
        c.token IS NOT NULL AS has_token,
        c.webhook_secret IS NOT NULL AS has_webhook_secret,

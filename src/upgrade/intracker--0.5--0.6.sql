@@ -154,6 +154,167 @@ END;
 COMMENT ON FUNCTION intracker_data.deliverer_next_deliveries(uuid[], text, integer) IS
     'The deliverer''s load: each active queue''s next deliveries (at most chain_length) but those of the busy queues, with URL, body, credential or the problem that stops one; secrets included, so for the deliverer only.';
 
+-- Session working notes (summary, next steps): one rule for every place
+-- they appear.  Viewers read them only in their own sessions; the views
+-- intracker.sessions and intracker.events apply it, reading their tables
+-- as the owner behind a security barrier, and users no longer read the
+-- note columns of intracker_data.sessions nor intracker_data.events.
+CREATE FUNCTION intracker_data.may_read_session_notes(project_id uuid, author uuid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN author = intracker.current_user_id()
+       OR intracker_data.role_rank(intracker_data.my_role(project_id)) >= intracker_data.role_rank('editor')
+       OR (intracker.current_user_id() IS NULL AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER'));
+COMMENT ON FUNCTION intracker_data.may_read_session_notes(uuid, uuid) IS
+    'Whether the acting user may read a session''s summary and next steps: its author, editors and owners of the project, admins acting as nobody; not viewers.';
+
+CREATE OR REPLACE VIEW intracker.sessions AS
+SELECT s.id, s.project_id, s.user_id, s.started_at, s.ended_at, s.goal,
+       CASE WHEN intracker_data.may_read_session_notes(s.project_id, s.user_id) THEN s.summary END AS summary,
+       CASE WHEN intracker_data.may_read_session_notes(s.project_id, s.user_id) THEN s.next_steps END AS next_steps,
+       s.blockers, s.todo_ids
+  FROM intracker_data.sessions s
+ WHERE s.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]);
+ALTER VIEW intracker.sessions RESET (security_invoker);
+ALTER VIEW intracker.sessions SET (security_barrier = true);
+COMMENT ON VIEW intracker.sessions IS 'Work sessions of people and agents in your projects; one open session per user and project. Summary and next steps (working notes) are NULL for viewers but in their own sessions.';
+CREATE FUNCTION intracker_data.sessions_view_write()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    written uuid;
+    result intracker.sessions;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO intracker_data.sessions AS s (id, project_id, user_id, goal)
+        VALUES (coalesce(NEW.id, gen_random_uuid()), NEW.project_id, coalesce(NEW.user_id, intracker.current_user_id()),
+                NEW.goal)
+        RETURNING s.id INTO written;
+    ELSIF TG_OP = 'UPDATE' THEN
+        UPDATE intracker_data.sessions AS s
+           SET goal = NEW.goal, summary = NEW.summary, next_steps = NEW.next_steps, blockers = NEW.blockers,
+               todo_ids = NEW.todo_ids, ended_at = NEW.ended_at
+         WHERE s.id = OLD.id
+        RETURNING s.id INTO written;
+    ELSE
+        DELETE FROM intracker_data.sessions AS s WHERE s.id = OLD.id RETURNING s.id INTO written;
+        RETURN CASE WHEN written IS NULL THEN NULL ELSE OLD END;
+    END IF;
+    IF written IS NULL THEN
+        RETURN NULL;    -- RLS hid the row: nothing written, no row reported
+    END IF;
+    SELECT * INTO result FROM intracker.sessions v WHERE v.id = written;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.sessions_view_write() IS
+    'INSTEAD OF INSERT/UPDATE/DELETE on intracker.sessions: writes the table as the caller (RLS applies) and returns the view''s row.';
+CREATE TRIGGER sessions_write INSTEAD OF INSERT OR UPDATE OR DELETE ON intracker.sessions
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.sessions_view_write();
+CREATE OR REPLACE FUNCTION intracker.start_session(project_id uuid, goal text DEFAULT NULL)
+RETURNS intracker.sessions
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    open_session uuid;
+    started intracker.sessions;
+BEGIN
+    PERFORM intracker_data.require_role(start_session.project_id, 'editor', 'record work sessions');
+    SELECT s.id INTO open_session FROM intracker_data.sessions s
+     WHERE s.project_id = start_session.project_id AND s.user_id = me AND s.ended_at IS NULL;
+    IF open_session IS NOT NULL THEN
+        RAISE EXCEPTION 'you already have an open session in project %', start_session.project_id
+            USING ERRCODE = '23505',
+                  DETAIL = format('Session %s is still open.', open_session),
+                  HINT = 'End it with intracker.end_session() first.';
+    END IF;
+    INSERT INTO intracker_data.sessions AS s (project_id, user_id, goal)
+    VALUES (start_session.project_id, me, start_session.goal)
+    RETURNING s.id INTO started.id;
+    SELECT * INTO started FROM intracker.sessions v WHERE v.id = started.id;
+    RETURN started;
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker.end_session(session_id uuid, summary text, next_steps text[] DEFAULT NULL,
+                                      blockers text[] DEFAULT NULL, todo_ids uuid[] DEFAULT NULL)
+RETURNS intracker.sessions
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    session record;
+    unknown_todos uuid[];
+    ended intracker.sessions;
+BEGIN
+    SELECT s.id, s.project_id, s.user_id INTO session FROM intracker_data.sessions s WHERE s.id = end_session.session_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'session % not found', end_session.session_id
+            USING ERRCODE = 'PT404',
+                  HINT = 'The session does not exist or you are not a member of its project.';
+    END IF;
+    IF session.user_id <> me THEN
+        RAISE EXCEPTION 'permission denied to end another user''s session'
+            USING ERRCODE = '42501',
+                  DETAIL = format('Session %s belongs to user %s.', session.id, session.user_id);
+    END IF;
+    SELECT array_agg(wanted) INTO unknown_todos
+      FROM unnest(end_session.todo_ids) AS wanted
+     WHERE NOT EXISTS (SELECT FROM intracker_data.todos t WHERE t.id = wanted AND t.project_id = session.project_id);
+    IF unknown_todos IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid value for todo_ids'
+            USING ERRCODE = '22023',
+                  DETAIL = format('Not todos of project %s: %s.', session.project_id, array_to_string(unknown_todos, ', '));
+    END IF;
+
+    -- "ended_at IS NULL" here, not in a check above, so that of two
+    -- concurrent calls exactly one ends the session.
+    UPDATE intracker_data.sessions AS s
+       SET ended_at = now(),
+           summary = end_session.summary,
+           next_steps = coalesce(end_session.next_steps, '{}'),
+           blockers = coalesce(end_session.blockers, '{}'),
+           todo_ids = coalesce(end_session.todo_ids, '{}')
+     WHERE s.id = session.id AND s.ended_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'session % has already ended', session.id
+            USING ERRCODE = '22023',
+                  HINT = 'Start a new session with intracker.start_session().';
+    END IF;
+    SELECT * INTO ended FROM intracker.sessions v WHERE v.id = session.id;
+    RETURN ended;
+END
+$$;
+REVOKE SELECT ON intracker_data.sessions FROM intracker_user;
+GRANT SELECT (id, project_id, user_id, started_at, ended_at, goal, blockers, todo_ids)
+    ON intracker_data.sessions TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker_data.may_read_session_notes(uuid, uuid) TO intracker_user;
+
+CREATE OR REPLACE VIEW intracker.events AS
+SELECT e.seq, e.type, e.project_id, e.entity_id, e.actor, e.version,
+       CASE WHEN e.type LIKE 'session.%' AND NOT intracker_data.may_read_session_notes(e.project_id, e.actor)
+            THEN e.changes - 'summary' - 'next_steps' ELSE e.changes END AS changes,
+       e.occurred_at, e.published_at
+  FROM intracker_data.events e
+ WHERE e.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
+    OR (e.type LIKE 'member.%' AND e.entity_id = (SELECT intracker.current_user_id()))
+    OR ((SELECT intracker.current_user_id()) IS NULL AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER'));
+ALTER VIEW intracker.events RESET (security_invoker);
+ALTER VIEW intracker.events SET (security_barrier = true);
+COMMENT ON VIEW intracker.events IS
+    'Published change events of the projects you are a member of (and of your own memberships, removal included), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}; viewers get session events without others'' summary and next steps. Members of intracker_admin acting as nobody see all events.';
+REVOKE SELECT ON intracker_data.events FROM intracker_user;
+
+-- intracker.github_settings filters projects itself: without a security
+-- barrier a function in a caller's WHERE clause could see other projects'
+-- rows first.
+ALTER VIEW intracker.github_settings SET (security_barrier = true);
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -612,7 +612,7 @@ SELECT is(test_helpers.affected($$UPDATE intracker.sessions SET summary = 'outsi
 SELECT test_helpers.as_user(NULL);
 SELECT is(test_helpers.affected($$UPDATE intracker.sessions SET summary = 'anonymous edit'$$), 0,
           'anonymous: UPDATE sessions updates 0 rows');
-SELECT test_helpers.as_user('viewer');
+SELECT test_helpers.as_user('editor');
 SELECT is((SELECT summary FROM intracker.sessions WHERE id = test_helpers.id('s_editor')), 'editor edit',
           'the editor''s session kept his summary');
 

@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(179);
+SELECT plan(183);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -171,11 +171,17 @@ SELECT ok(NOT has_sequence_privilege('intracker_user', 'intracker_data.delivery_
           AND NOT has_sequence_privilege('intracker_admin', 'intracker_data.delivery_position_seq', 'USAGE, SELECT, UPDATE'),
           'intracker_user and intracker_admin have no privilege on the delivery order sequence');
 SELECT policies_are('intracker_data', 'events', ARRAY['events_select'],
-    'events: a SELECT policy only (the worker writes it)');
-SELECT ok(has_table_privilege('intracker_user', 'intracker_data.events', 'SELECT')
-          AND NOT has_table_privilege('intracker_user', 'intracker_data.events', 'INSERT, UPDATE, DELETE, TRUNCATE')
+    'events: a SELECT policy only (the publisher writes it)');
+-- 0.6: events carry sessions' working notes, which viewers may not read:
+-- users read events through intracker.events only, which applies that rule.
+SELECT ok(NOT has_table_privilege('intracker_user', 'intracker_data.events', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_any_column_privilege('intracker_user', 'intracker_data.events', 'SELECT')
           AND NOT has_table_privilege('intracker_admin', 'intracker_data.events', 'INSERT, UPDATE, DELETE, TRUNCATE'),
-          'intracker_user may read intracker_data.events (under RLS) but nobody but the owner writes it');
+          'intracker_user cannot read intracker_data.events (only intracker.events), and nobody but the owner writes it');
+SELECT ok(NOT has_column_privilege('intracker_user', 'intracker_data.sessions', 'summary', 'SELECT')
+          AND NOT has_column_privilege('intracker_user', 'intracker_data.sessions', 'next_steps', 'SELECT')
+          AND has_column_privilege('intracker_user', 'intracker_data.sessions', 'goal', 'SELECT'),
+          'intracker_user cannot read the working notes (summary, next_steps) of intracker_data.sessions, only through intracker.sessions');
 SELECT set_eq($$
     SELECT c.relname::text COLLATE "default" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
      WHERE t.tgfoid = 'intracker_data.record_event'::regproc AND t.tgenabled = 'O'
@@ -512,8 +518,23 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind = 'v'
        AND NOT coalesce('security_invoker=true' = ANY (c.reloptions)
                         OR 'security_invoker=on' = ANY (c.reloptions), false)
-       AND c.oid <> 'intracker.github_settings'::regclass  -- a definer view on purpose, asserted below
+       -- definer views on purpose, asserted below
+       AND c.oid NOT IN ('intracker.github_settings'::regclass, 'intracker.sessions'::regclass, 'intracker.events'::regclass)
 $$, 'every view in intracker is security_invoker, so RLS applies to the caller');
+-- 0.6: the definer views filter rows themselves, so each is a security
+-- barrier (a function in a caller's WHERE clause sees no row first), and
+-- each keeps only the caller's projects.
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c
+     WHERE c.oid IN ('intracker.github_settings'::regclass, 'intracker.sessions'::regclass, 'intracker.events'::regclass)
+       AND (coalesce('security_invoker=true' = ANY (c.reloptions), false)
+            OR NOT coalesce('security_barrier=true' = ANY (c.reloptions), false)
+            OR pg_get_viewdef(c.oid) NOT LIKE '%intracker_data.my_project_ids(''viewer''::text)%'
+            OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = c.relowner))
+$$, 'github_settings, sessions and events run as their (superuser) owner, as security barriers filtering by the caller''s memberships');
+SELECT ok(pg_get_viewdef('intracker.sessions'::regclass) LIKE '%intracker_data.may_read_session_notes(%'
+          AND pg_get_viewdef('intracker.events'::regclass) LIKE '%intracker_data.may_read_session_notes(%',
+          'intracker.sessions and intracker.events apply the one rule on working notes (may_read_session_notes)');
 -- 0.5: github_settings tells members whether a token and a webhook secret are
 -- set, which they may not read from github_credentials: it runs as its owner
 -- (the superuser who created the extension) and filters by membership itself.
@@ -706,10 +727,14 @@ $$, ARRAY['action', 'next_attempt_at'], 'only the computed action and next_attem
 SELECT is_empty($$
     SELECT table_name, column_name FROM information_schema.columns
      WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard', 'worker_status',
-                                                             'deliverer_status', 'github_settings',  -- read-only views
-                                                             'webhook_deliveries', 'github_calls')  -- asserted above
+                                                             'deliverer_status', 'github_settings', 'events',  -- read-only views
+                                                             'webhook_deliveries', 'github_calls',  -- asserted above
+                                                             'sessions')  -- INSTEAD OF triggers, asserted below
        AND is_updatable = 'NO'
 $$, 'every column of the other updatable views maps to a table column (updatable, embeddable)');
+SELECT is((SELECT array[is_trigger_insertable_into, is_trigger_updatable, is_trigger_deletable]::text FROM information_schema.views
+            WHERE table_schema = 'intracker' AND table_name = 'sessions'),
+          '{YES,YES,YES}', 'intracker.sessions is written through INSTEAD OF triggers (sessions_view_write, as the caller)');
 SELECT is_empty($$
     SELECT table_name FROM information_schema.columns
      WHERE table_schema = 'intracker' AND table_name IN ('projects', 'features', 'todos', 'my_todos')

@@ -590,8 +590,12 @@ check_action(
 		  changes => { goal => [ 'SECRET goal', 'SECRET goal 2' ], blockers => [ [], ['SECRET b'] ] } },
 	]);
 
+# A session's working notes (summary, next steps) are for its author, the
+# project's editors and owners: replayed as the owner here, and as a viewer
+# (carol) without them just after.
 check_action(
 	label  => 'end_session',
+	reader => $alice,
 	run    => sub {
 		as($bob, "SELECT FROM intracker.end_session('$S', 'SECRET summary', next_steps => ARRAY['SECRET n'], todo_ids => ARRAY['$T1']::uuid[])");
 	},
@@ -602,13 +606,28 @@ check_action(
 		  also => ['ended_at'] },
 	]);
 
+{
+	my ($ended) = grep { $_->{type} eq 'session.ended' } @{ replay($carol, 0, project => $P) };
+	ok($ended && !exists $ended->{changes}{summary} && !exists $ended->{changes}{next_steps}
+		  && exists $ended->{changes}{todo_ids} && exists $ended->{changes}{ended_at},
+		'end_session: a viewer replays session.ended without its summary and next steps, with the rest of its changes')
+	  or diag(explain($ended));
+}
+
 check_action(
 	label  => 'DELETE FROM intracker.sessions',
+	reader => $alice,
 	run    => sub { as($alice, "DELETE FROM intracker.sessions WHERE id = '$S'") },
 	expect => [
 		{ type => 'session.deleted', entity => $S, actor => $alice, version => undef, name => 'bob\'s session',
 		  deleted => { id => $S, user_id => $bob, goal => 'SECRET goal 2', summary => 'SECRET summary' } },
 	]);
+{
+	my ($deleted) = grep { $_->{type} eq 'session.deleted' } @{ replay($carol, 0, project => $P) };
+	ok($deleted && !exists $deleted->{changes}{summary} && ($deleted->{changes}{goal}{old} // '') eq 'SECRET goal 2',
+		'DELETE FROM intracker.sessions: a viewer replays session.deleted without the old summary, with the rest')
+	  or diag(explain($deleted));
+}
 
 check_action(
 	label  => 'DELETE FROM intracker.todos',
