@@ -27,7 +27,13 @@
  *
  * The changes are a jsonb object {"column": {"old": ..., "new": ...}}, the
  * values converted by to_jsonb() as SQL would; inserts have only "new",
- * deletes only "old".
+ * deletes only "old".  An event stays small whatever a row holds: a value
+ * whose JSON is over EVENT_VALUE_MAX_BYTES is shortened (a string keeps its
+ * first EVENT_VALUE_MAX_BYTES bytes and gains an ellipsis; any other value
+ * becomes null) and its column's entry says "truncated": true.  The whole
+ * value is in the row.  (A 0.5 event carried whatever a description held,
+ * and one that could not be rendered into a webhook's body stopped
+ * publication for everyone.)
  *
  * Rejected stale writes (PT409/PT412) abort the writer's transaction, so
  * they cannot go through the outbox: intracker_note_rejected_write() hands
@@ -50,6 +56,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -62,6 +69,10 @@
 #include "shared_state.h"
 #include "spi_util.h"
 #include "trigger_util.h"
+
+/* The longest value an event carries for a column (JSON bytes), and what ends a shortened one */
+#define EVENT_VALUE_MAX_BYTES	4096
+#define TRUNCATION_MARK			"\u2026"	/* ... */
 
 /* Did the current transaction write to the outbox?  Queue deliveries? */
 static bool events_written_in_xact = false;
@@ -121,6 +132,18 @@ intracker_wake_deliverer(PG_FUNCTION_ARGS)
 }
 
 /*
+ * intracker_data.wake_publisher(): wake the publisher when this transaction
+ * commits (requeue_dead_events() writes the outbox directly).
+ */
+PG_FUNCTION_INFO_V1(intracker_wake_publisher);
+Datum
+intracker_wake_publisher(PG_FUNCTION_ARGS)
+{
+	events_written_in_xact = true;
+	PG_RETURN_VOID();
+}
+
+/*
  * The jsonb of a column value, as to_jsonb() makes it in SQL.  to_jsonb
  * reads its argument's type from the call expression, so we give it one.
  */
@@ -149,12 +172,16 @@ push_key(JsonbParseState **state, const char *key)
 	(void) pushJsonbValue(state, WJB_KEY, &k);
 }
 
-/* key: value, the value a column's (NULL becomes JSON null) */
-static void
+/*
+ * key: value, the value a column's (NULL becomes JSON null), shortened when
+ * its JSON is too long (see the file header).  Returns whether it was.
+ */
+static bool
 push_column_value(JsonbParseState **state, const char *key, Datum value, bool isnull,
 				  Form_pg_attribute att)
 {
 	JsonbValue	v;
+	bool		truncated = false;
 
 	push_key(state, key);
 
@@ -163,12 +190,33 @@ push_column_value(JsonbParseState **state, const char *key, Datum value, bool is
 	else
 	{
 		Jsonb	   *jsonb = value_to_jsonb(value, att);
+		JsonbValue	scalar;
 
-		v.type = jbvBinary;
-		v.val.binary.data = &jsonb->root;
-		v.val.binary.len = VARSIZE(jsonb) - VARHDRSZ;
+		if (VARSIZE(jsonb) - VARHDRSZ <= EVENT_VALUE_MAX_BYTES)
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = &jsonb->root;
+			v.val.binary.len = VARSIZE(jsonb) - VARHDRSZ;
+		}
+		else
+		{
+			truncated = true;
+			if (JsonbExtractScalar(&jsonb->root, &scalar) && scalar.type == jbvString)
+			{
+				/* the longest prefix of whole characters, then an ellipsis */
+				int			len = pg_mbcliplen(scalar.val.string.val, scalar.val.string.len,
+											   EVENT_VALUE_MAX_BYTES);
+
+				v.type = jbvString;
+				v.val.string.val = psprintf("%.*s" TRUNCATION_MARK, len, scalar.val.string.val);
+				v.val.string.len = strlen(v.val.string.val);
+			}
+			else
+				v.type = jbvNull;
+		}
 	}
 	(void) pushJsonbValue(state, WJB_VALUE, &v);
+	return truncated;
 }
 
 static bool
@@ -207,6 +255,7 @@ build_changes(TriggerData *trigdata, HeapTuple old_row, HeapTuple new_row, List 
 		bool		new_isnull = true;
 		Datum		old_value = (Datum) 0;
 		Datum		new_value = (Datum) 0;
+		bool		truncated;
 
 		if (column_is_hidden(att, trigdata))
 			continue;
@@ -223,10 +272,18 @@ build_changes(TriggerData *trigdata, HeapTuple old_row, HeapTuple new_row, List 
 		*changed_columns = lappend(*changed_columns, NameStr(att->attname));
 		push_key(&state, NameStr(att->attname));
 		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		truncated = false;
 		if (old_row)
-			push_column_value(&state, "old", old_value, old_isnull, att);
+			truncated |= push_column_value(&state, "old", old_value, old_isnull, att);
 		if (new_row)
-			push_column_value(&state, "new", new_value, new_isnull, att);
+			truncated |= push_column_value(&state, "new", new_value, new_isnull, att);
+		if (truncated)
+		{
+			JsonbValue	yes = {.type = jbvBool, .val.boolean = true};
+
+			push_key(&state, "truncated");
+			(void) pushJsonbValue(&state, WJB_VALUE, &yes);
+		}
 		(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);

@@ -37,7 +37,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 
 #include "publication.h"
 #include "schema.h"
@@ -47,7 +49,8 @@
 #define PUBLISH_QUERY \
 	"WITH batch AS (" \
 	"  DELETE FROM intracker_data.outbox" \
-	"   WHERE id = ANY (ARRAY(SELECT id FROM intracker_data.outbox ORDER BY id LIMIT $1))" \
+	"   WHERE id = ANY (ARRAY(SELECT id FROM intracker_data.outbox WHERE id OPERATOR(pg_catalog.<>) $3" \
+	"                          ORDER BY id LIMIT $1))" \
 	"  RETURNING *" \
 	") " \
 	"INSERT INTO intracker_data.events" \
@@ -110,29 +113,49 @@ fan_out(int64 after_seq, int64 last_seq)
 }
 
 /*
- * Publish up to max_events pending events in the current transaction; with
+ * Take the lock that makes this transaction the one writer of events
+ * (SHARE ROW EXCLUSIVE conflicts with itself only, and DDL).  The publisher
+ * waits for it; a reader publishing on read does not (a user's open
+ * transaction that published on read holds it until it ends): false then.
+ */
+static bool
+lock_event_log(bool wait)
+{
+	Oid			events = RangeVarGetRelid(makeRangeVar("intracker_data", "events", -1), NoLock, false);
+
+	if (wait)
+	{
+		LockRelationOid(events, ShareRowExclusiveLock);
+		return true;
+	}
+	return ConditionalLockRelationOid(events, ShareRowExclusiveLock);
+}
+
+/*
+ * Publish up to max_events pending events in the current transaction, in
+ * outbox order, passing over the one with outbox id skip_id (0: none); with
  * send_notify, NOTIFY each on "intracker" and on its project's channel.
  * Queues their deliveries (*deliveries_queued says how many).  Returns how
  * many events were published.
  */
 int
-intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queued)
+intracker_publish_pending(int max_events, bool send_notify, int64 skip_id, int *deliveries_queued)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		values[2];
+	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		values[3];
 	uint64		published;
 	int64		last_seq;
 
 	intracker_spi_connect();
 
-	/* the one writer of events: SHARE ROW EXCLUSIVE conflicts with itself only (and DDL) */
-	(void) RangeVarGetRelid(makeRangeVar("intracker_data", "events", -1), ShareRowExclusiveLock, false);
+	(void) lock_event_log(true);
 	values[0] = Int32GetDatum(max_events);
 	last_seq = last_published_seq();
 	values[1] = Int64GetDatum(last_seq);
+	values[2] = Int64GetDatum(skip_id);
 
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 2, argtypes, 0),
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, PUBLISH_QUERY, 3, argtypes, 0),
 										  values, NULL, false, 0),
 						 SPI_OK_INSERT_RETURNING, "publish events");
 	published = SPI_processed;
@@ -153,6 +176,54 @@ intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queu
 	return (int) published;
 }
 
+/* The outbox id of the next event to publish, 0 when none waits. */
+int64
+intracker_next_pending_event(void)
+{
+	static SPIPlanPtr plan = NULL;
+	int64		id = 0;
+	bool		isnull;
+
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT id FROM intracker_data.outbox"
+															  " ORDER BY id LIMIT 1", 0, NULL, 0),
+										  NULL, NULL, false, 1),
+						 SPI_OK_SELECT, "read the next pending event");
+	if (SPI_processed == 1)
+		id = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "id", &isnull));
+	SPI_finish();
+	return id;
+}
+
+/*
+ * Set an outbox event aside as dead (intracker_data.dead_events), with the
+ * error that kept it from being published.
+ */
+void
+intracker_dead_letter_event(int64 outbox_id, const char *sqlstate, const char *message)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+
+	values[0] = Int64GetDatum(outbox_id);
+	values[1] = CStringGetTextDatum(sqlstate);
+	values[2] = CStringGetTextDatum(message);
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan,
+															  "WITH dead AS (DELETE FROM intracker_data.outbox"
+															  "               WHERE id OPERATOR(pg_catalog.=) $1 RETURNING *)"
+															  " INSERT INTO intracker_data.dead_events"
+															  "  (outbox_id, type, project_id, entity_id, actor, version,"
+															  "   changes, occurred_at, sqlstate, error)"
+															  " SELECT d.id, d.type, d.project_id, d.entity_id, d.actor,"
+															  "        d.version, d.changes, d.occurred_at, $2, $3 FROM dead d",
+															  3, argtypes, 0),
+										  values, NULL, false, 0),
+						 SPI_OK_INSERT, "set a dead event aside");
+	SPI_finish();
+}
+
 /*
  * intracker_data.publish_pending_events() returns integer
  *
@@ -160,6 +231,13 @@ intracker_publish_pending(int max_events, bool send_notify, int *deliveries_queu
  * serves this database, publish what is pending (without NOTIFY).
  * Only under READ COMMITTED, whose next statement sees the result; a
  * REPEATABLE READ reader sees what was published before it started.
+ *
+ * A reader never waits for another reader's open transaction that
+ * published (it holds the event log's lock until it ends): it reads what
+ * is published.  And a reader whose publishing fails (an event that cannot
+ * be published or fanned out) still reads: the failure is a WARNING, in a
+ * subtransaction rolled back; setting such an event aside is the
+ * publisher's work (publisher.c).
  */
 #define ON_READ_BATCH 10000		/* events per publishing statement on read */
 
@@ -167,9 +245,11 @@ PG_FUNCTION_INFO_V1(intracker_publish_pending_events);
 Datum
 intracker_publish_pending_events(PG_FUNCTION_ARGS)
 {
-	int			published = 0;
+	volatile int published = 0;
 	bool		isnull;
 	Datum		pending;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 
 	if (intracker_publisher_serves_database(MyDatabaseId) || IsolationUsesXactSnapshot())
 		PG_RETURN_INT32(0);
@@ -179,17 +259,42 @@ intracker_publish_pending_events(PG_FUNCTION_ARGS)
 						 SPI_OK_SELECT, "read the outbox");
 	pending = intracker_result_datum(SPI_tuptable, 0, "pending", &isnull);
 	SPI_finish();
+	if (!DatumGetBool(pending) || !lock_event_log(false))
+		PG_RETURN_INT32(0);
 
-	while (DatumGetBool(pending))
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
 	{
-		int			queued;
-		int			batch = intracker_publish_pending(ON_READ_BATCH, false, &queued);
+		for (;;)
+		{
+			int			queued;
+			int			batch = intracker_publish_pending(ON_READ_BATCH, false, 0, &queued);
 
-		published += batch;
-		if (batch < ON_READ_BATCH)
-			break;
-		CHECK_FOR_INTERRUPTS();
+			published += batch;
+			if (batch < ON_READ_BATCH)
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+		ReleaseCurrentSubTransaction();
 	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(cxt);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		published = 0;
+		ereport(WARNING,
+				(errmsg("intracker: pending events were not published: %s", error->message),
+				 errdetail("Events already published are read as usual."),
+				 errhint("Where no publisher runs, an event that cannot be published waits; the publisher sets such an event aside.")));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 	PG_RETURN_INT32(published);
 }
 

@@ -34,6 +34,19 @@
  * doubles up to MAX_PAUSE_MS; the process does not exit.  While the
  * extension is missing (or older than 0.4) it says so once and waits.
  *
+ * Dead letters: one event that cannot be published or fanned out (0.5: a
+ * huge text whose webhook body could not be rendered) must not hold back
+ * every project's events.  When a batch fails for a reason of the data
+ * (not a transient one: see transient_failure()), the publisher publishes
+ * one event per round for a batch's worth of events.  When such a round
+ * fails, it tries, in a subtransaction it rolls back, to publish the next
+ * event without that one: if that works, the first event alone is at
+ * fault and goes to intracker_data.dead_events with its error (and
+ * publication goes on); if it fails too, or no other event waits, the
+ * cause is not that event (a full disk, a constraint an operator added)
+ * and the round is retried after the pause, as before.
+ * intracker.requeue_dead_events() puts dead events back.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -70,6 +83,8 @@ static char *event_retention = NULL;
 static int	publish_batch_size = 1000;
 
 static bool schema_warned;		/* said that the extension is missing */
+static bool committing;			/* a round's error came from its COMMIT */
+static int	publish_singly;		/* events still to publish one per round */
 
 PGDLLEXPORT void intracker_publisher_main(Datum main_arg);
 
@@ -275,11 +290,12 @@ report_start(void)
 
 /*
  * One publishing round, in one transaction: record the queued rejected
- * writes and publish a batch.  Returns how many events it published, or -1
- * while the extension is missing.  Errors propagate to the caller.
+ * writes and publish up to max_events.  Returns how many events it
+ * published, or -1 while the extension is missing.  Errors propagate to
+ * the caller (committing says whether they came from the COMMIT).
  */
 static int
-publish_round(void)
+publish_round(int max_events)
 {
 	RejectedWrite *rejected;
 	int			nrejected;
@@ -314,10 +330,12 @@ publish_round(void)
 	nrejected = intracker_rejected_writes_peek(rejected);
 	record_rejected_writes(rejected, nrejected);
 
-	published = intracker_publish_pending(publish_batch_size, true, &deliveries_queued);
+	published = intracker_publish_pending(max_events, true, 0, &deliveries_queued);
 
 	PopActiveSnapshot();
+	committing = true;
 	CommitTransactionCommand();
+	committing = false;
 	if (deliveries_queued > 0)
 		intracker_deliverer_wake();
 	pgstat_report_stat(false);
@@ -362,9 +380,10 @@ prune_round(void)
 
 /*
  * After an error in a round: undo its transaction, log a WARNING saying
- * what happens next, and keep the message for worker_status.
+ * what happens next, and keep the message for worker_status.  Returns the
+ * error.
  */
-static void
+static ErrorData *
 recover_from_error(MemoryContext cxt, const char *consequence, long pause_ms)
 {
 	ErrorData  *error = intracker_child_recover(cxt);
@@ -375,6 +394,85 @@ recover_from_error(MemoryContext cxt, const char *consequence, long pause_ms)
 	intracker_publisher_note_error(error->message);
 	/* (a missing extension is worth saying again after an error) */
 	schema_warned = false;
+	return error;
+}
+
+/*
+ * Would the same round work a moment later?  Failures of the moment
+ * (connection, serialization and deadlocks, resources, locks, operator
+ * intervention, system errors) and anything the COMMIT raised (a full
+ * NOTIFY queue) are; an error about the data of the events is not.
+ */
+static bool
+transient_failure(const ErrorData *error, bool at_commit)
+{
+	switch (ERRCODE_TO_CATEGORY(error->sqlerrcode))
+	{
+		case ERRCODE_CONNECTION_EXCEPTION:
+		case ERRCODE_TRANSACTION_ROLLBACK:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+		case ERRCODE_OPERATOR_INTERVENTION:
+		case ERRCODE_SYSTEM_ERROR:
+			return true;
+		default:
+			return at_commit;
+	}
+}
+
+/*
+ * A round that published one event failed for a reason of the data: is the
+ * event at fault?  In a transaction of its own, publish the next event
+ * without it, in a subtransaction rolled back whatever happens; if that
+ * works, set the first one aside as dead.  Returns whether it did.
+ */
+static bool
+set_aside_if_alone(const ErrorData *failure)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner;
+	int64		suspect;
+	volatile bool others_publish = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	owner = CurrentResourceOwner;	/* the transaction's, to come back to after the probe */
+	pgstat_report_activity(STATE_RUNNING, "intracker: checking an event that fails");
+	suspect = intracker_next_pending_event();
+	if (suspect != 0)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			int			queued;
+
+			others_publish = intracker_publish_pending(1, false, suspect, &queued) == 1;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	if (others_publish)
+	{
+		intracker_dead_letter_event(suspect, unpack_sql_state(failure->sqlerrcode), failure->message);
+		ereport(WARNING,
+				(errmsg("intracker publisher: event %lld set aside as dead: %s", (long long) suspect,
+						failure->message),
+				 errdetail("The events after it are published; it alone failed."),
+				 errhint("See intracker_data.dead_events; intracker.requeue_dead_events() puts it back.")));
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return others_publish;
 }
 
 /* ----------------------------------------------------------------
@@ -410,6 +508,9 @@ intracker_publisher_main(Datum main_arg)
 		volatile int published = 0;
 		volatile long wait_ms = -1;
 		volatile bool failed = false;
+		int			batch = publish_singly > 0 ? 1 : publish_batch_size;
+		ErrorData  *volatile error = NULL;
+		volatile bool again = false;
 		uint64		wake_requests_seen;
 
 		/* reset before the round: a commit during it sets the latch again (and see the header) */
@@ -431,13 +532,15 @@ intracker_publisher_main(Datum main_arg)
 				report_start();
 				start_reported = true;
 			}
-			published = publish_round();
+			published = publish_round(batch);
 			publish_pause_ms = 1000;
+			if (published > 0 && publish_singly > 0)
+				publish_singly--;
 		}
 		PG_CATCH();
 		{
-			recover_from_error(round_context, "Nothing was lost; the events stay in the outbox.",
-							   publish_pause_ms);
+			error = recover_from_error(round_context, "Nothing was lost; the events stay in the outbox.",
+									   publish_pause_ms);
 			published = 0;
 			failed = true;
 			wait_ms = publish_pause_ms;
@@ -445,9 +548,34 @@ intracker_publisher_main(Datum main_arg)
 		}
 		PG_END_TRY();
 
-		if (published == publish_batch_size)
+		/* an error of the data: find the event at fault (see the header) */
+		if (failed && !transient_failure(error, committing))
 		{
-			/* a full batch: more may be waiting */
+			if (batch > 1)
+			{
+				publish_singly = batch;
+				again = true;
+			}
+			else
+			{
+				PG_TRY();
+				{
+					again = set_aside_if_alone(error);
+				}
+				PG_CATCH();
+				{
+					(void) recover_from_error(round_context, "Publishing is retried.", publish_pause_ms);
+				}
+				PG_END_TRY();
+			}
+			if (again)
+				publish_pause_ms = 1000;
+		}
+		committing = false;
+
+		/* a full batch: more may be waiting; or on at once after an event set aside */
+		if (again || (published == batch && published > 0))
+		{
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(round_context);
 			continue;

@@ -50,13 +50,36 @@ COMMENT ON TABLE intracker_data.events IS
 COMMENT ON COLUMN intracker_data.events.seq IS 'Publication sequence: replay with intracker.events_since(last seq seen).';
 COMMENT ON COLUMN intracker_data.events.outbox_id IS 'The id the event had in the outbox (the order it was written in).';
 
+-- Events the publisher could not publish or fan out on their own while the
+-- events after them could be (src/publisher.c, "Dead letters"): kept with
+-- their error instead of holding every project's events back, until an
+-- admin requeues them with intracker.requeue_dead_events().
+CREATE TABLE intracker_data.dead_events (
+    outbox_id       bigint PRIMARY KEY,
+    type            text NOT NULL,
+    project_id      uuid NOT NULL,
+    entity_id       uuid NOT NULL,
+    actor           uuid,
+    version         integer,
+    changes         jsonb NOT NULL,
+    occurred_at     timestamptz NOT NULL,
+    sqlstate        text NOT NULL,
+    error           text NOT NULL,
+    dead_at         timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE intracker_data.dead_events IS
+    'Outbox events the publisher set aside because they alone could not be published or fanned out (the error says why); intracker.worker_status counts them, intracker.requeue_dead_events() puts them back.';
+
 -- The published log is history: dumped.  The outbox is not: restoring the
 -- rows re-creates events for them, and restored outbox ids would collide
 -- with those.
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.events', '');
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.dead_events', '');
 
--- The outbox has no policy: only its owner (the trigger, the publisher) uses it.
+-- The outbox and the dead events have no policy: only their owner (the
+-- trigger, the publisher) uses them.
 ALTER TABLE intracker_data.outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE intracker_data.dead_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE intracker_data.events ENABLE ROW LEVEL SECURITY;
 -- Members read their projects' events; a user reads the events of their own
 -- membership (so someone removed can still learn it); an admin who acts as
@@ -209,16 +232,17 @@ AS 'MODULE_PATHNAME', 'intracker_worker_state';
 COMMENT ON FUNCTION intracker_data.worker_state() IS
     'The publisher''s state from shared memory (C); read it through intracker.worker_status.';
 
-CREATE FUNCTION intracker_data.event_log_state(OUT backlog bigint, OUT last_seq bigint)
+CREATE FUNCTION intracker_data.event_log_state(OUT backlog bigint, OUT last_seq bigint, OUT dead_events bigint)
 RETURNS record
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT (SELECT pg_catalog.count(*) FROM intracker_data.outbox),
-           (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events);
+           (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events),
+           (SELECT pg_catalog.count(*) FROM intracker_data.dead_events);
 END;
 COMMENT ON FUNCTION intracker_data.event_log_state() IS
-    'Events waiting in the outbox, and the last published seq (whoever may read it: the counts reveal no content).';
+    'Events waiting in the outbox, the last published seq and the dead events (whoever may read it: the counts reveal no content).';
 
 CREATE VIEW intracker.worker_status WITH (security_invoker = true) AS
 SELECT w.pid,
@@ -230,12 +254,47 @@ SELECT w.pid,
        w.last_error,
        w.last_error_at,
        w.started_at,
-       w.rejected_writes_dropped
+       w.rejected_writes_dropped,
+       l.dead_events
   FROM intracker_data.worker_state() w, intracker_data.event_log_state() l;
 COMMENT ON VIEW intracker.worker_status IS
-    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full.';
+    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
+
+CREATE FUNCTION intracker_data.wake_publisher()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'intracker_wake_publisher';
+COMMENT ON FUNCTION intracker_data.wake_publisher() IS
+    'Wake the publisher when the current transaction commits (nothing happens if it rolls back).';
+
+-- For operators, once they fixed what made events dead: back to the outbox
+-- under their first id, so they are published in their place in the order
+-- of the events still waiting.  intracker_admin only (its only grant).
+CREATE FUNCTION intracker.requeue_dead_events(outbox_ids bigint[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    requeued integer;
+BEGIN
+    WITH moved AS (
+        DELETE FROM intracker_data.dead_events d
+         WHERE requeue_dead_events.outbox_ids IS NULL OR d.outbox_id = ANY (requeue_dead_events.outbox_ids)
+        RETURNING d.*
+    )
+    INSERT INTO intracker_data.outbox (id, type, project_id, entity_id, actor, version, changes, occurred_at)
+    SELECT m.outbox_id, m.type, m.project_id, m.entity_id, m.actor, m.version, m.changes, m.occurred_at FROM moved m;
+    GET DIAGNOSTICS requeued = ROW_COUNT;
+    PERFORM intracker_data.wake_publisher();
+    RETURN requeued;
+END
+$$;
+COMMENT ON FUNCTION intracker.requeue_dead_events(bigint[]) IS
+    'intracker_admin: put dead events (all, or those with the given outbox ids) back in the outbox, to be published again; returns how many. See intracker.worker_status.dead_events.';
 
 GRANT SELECT ON intracker.events, intracker.worker_status TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker.requeue_dead_events(bigint[]) TO intracker_admin;
 GRANT EXECUTE ON FUNCTION intracker.project_channel(uuid), intracker.listen_project(uuid),
     intracker_data.publish_pending_events(), intracker.events_since(bigint, uuid, integer),
     intracker_data.worker_state(), intracker_data.event_log_state() TO intracker_user;

@@ -315,6 +315,87 @@ REVOKE SELECT ON intracker_data.events FROM intracker_user;
 -- rows first.
 ALTER VIEW intracker.github_settings SET (security_barrier = true);
 
+-- Dead events: an event that alone cannot be published or fanned out is
+-- set aside (intracker_data.dead_events) instead of holding back every
+-- project's events; worker_status counts them (a new last column, so the
+-- view and the function under it are made again).
+CREATE TABLE intracker_data.dead_events (
+    outbox_id       bigint PRIMARY KEY,
+    type            text NOT NULL,
+    project_id      uuid NOT NULL,
+    entity_id       uuid NOT NULL,
+    actor           uuid,
+    version         integer,
+    changes         jsonb NOT NULL,
+    occurred_at     timestamptz NOT NULL,
+    sqlstate        text NOT NULL,
+    error           text NOT NULL,
+    dead_at         timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE intracker_data.dead_events IS
+    'Outbox events the publisher set aside because they alone could not be published or fanned out (the error says why); intracker.worker_status counts them, intracker.requeue_dead_events() puts them back.';
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.dead_events', '');
+ALTER TABLE intracker_data.dead_events ENABLE ROW LEVEL SECURITY;
+DROP VIEW intracker.worker_status;
+DROP FUNCTION intracker_data.event_log_state();
+CREATE FUNCTION intracker_data.event_log_state(OUT backlog bigint, OUT last_seq bigint, OUT dead_events bigint)
+RETURNS record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT (SELECT pg_catalog.count(*) FROM intracker_data.outbox),
+           (SELECT coalesce(pg_catalog.max(seq), 0) FROM intracker_data.events),
+           (SELECT pg_catalog.count(*) FROM intracker_data.dead_events);
+END;
+COMMENT ON FUNCTION intracker_data.event_log_state() IS
+    'Events waiting in the outbox, the last published seq and the dead events (whoever may read it: the counts reveal no content).';
+CREATE VIEW intracker.worker_status WITH (security_invoker = true) AS
+SELECT w.pid,
+       w.state,
+       w.database,
+       l.last_seq AS last_published_seq,
+       l.backlog,
+       w.events_per_second,
+       w.last_error,
+       w.last_error_at,
+       w.started_at,
+       w.rejected_writes_dropped,
+       l.dead_events
+  FROM intracker_data.worker_state() w, intracker_data.event_log_state() l;
+COMMENT ON VIEW intracker.worker_status IS
+    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
+GRANT SELECT ON intracker.worker_status TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker_data.event_log_state() TO intracker_user;
+CREATE FUNCTION intracker_data.wake_publisher()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'intracker_wake_publisher';
+COMMENT ON FUNCTION intracker_data.wake_publisher() IS
+    'Wake the publisher when the current transaction commits (nothing happens if it rolls back).';
+CREATE FUNCTION intracker.requeue_dead_events(outbox_ids bigint[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    requeued integer;
+BEGIN
+    WITH moved AS (
+        DELETE FROM intracker_data.dead_events d
+         WHERE requeue_dead_events.outbox_ids IS NULL OR d.outbox_id = ANY (requeue_dead_events.outbox_ids)
+        RETURNING d.*
+    )
+    INSERT INTO intracker_data.outbox (id, type, project_id, entity_id, actor, version, changes, occurred_at)
+    SELECT m.outbox_id, m.type, m.project_id, m.entity_id, m.actor, m.version, m.changes, m.occurred_at FROM moved m;
+    GET DIAGNOSTICS requeued = ROW_COUNT;
+    PERFORM intracker_data.wake_publisher();
+    RETURN requeued;
+END
+$$;
+COMMENT ON FUNCTION intracker.requeue_dead_events(bigint[]) IS
+    'intracker_admin: put dead events (all, or those with the given outbox ids) back in the outbox, to be published again; returns how many. See intracker.worker_status.dead_events.';
+GRANT EXECUTE ON FUNCTION intracker.requeue_dead_events(bigint[]) TO intracker_admin;
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(183);
+SELECT plan(185);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -104,8 +104,8 @@ $$, $$ VALUES ('intracker.http_max_attempts', 'integer', '', '1', '100'),
 SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
           'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
-          'webhooks', 'github_credentials', 'deliveries', 'github_inbound'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, and the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log');
+          'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -119,7 +119,13 @@ SELECT is_empty($$
        AND NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*'))
        AND c.oid <> 'intracker_data.outbox'::regclass  -- owner-only on purpose, asserted below
        AND c.oid <> 'intracker_data.github_credentials'::regclass  -- secrets: owner-only on purpose, asserted below
+       AND c.oid <> 'intracker_data.dead_events'::regclass  -- owner-only like the outbox, asserted below
 $$, 'every table in intracker_data has a SELECT policy (RLS without one would hide everything)');
+-- 0.6: the dead events are the outbox's set-aside rows: no policy, no privilege.
+SELECT ok(NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = 'intracker_data.dead_events'::regclass)
+          AND NOT has_table_privilege('intracker_user', 'intracker_data.dead_events', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.dead_events', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+          'intracker_data.dead_events: no policy and no privilege for API roles (requeue_dead_events is the way back)');
 -- 0.4: nobody but the extension's owner (the trigger, the worker) touches the
 -- outbox, so nobody can forge an event; users read published events under RLS.
 SELECT is_empty($$
@@ -339,6 +345,7 @@ SELECT is_empty($$
        AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indpred IS NULL
                                               AND i.indkey[0] = a.attnum)
        AND c.oid <> 'intracker_data.outbox'::regclass  -- a queue: read in id order only
+       AND c.oid <> 'intracker_data.dead_events'::regclass  -- set aside, read by operators only
 $$, 'every table with a project_id has an index leading with project_id (the hot path)');
 SELECT has_index('intracker_data', 'users', 'users_email_key', 'users has an index on lower(email)');
 SELECT is((SELECT indisunique AND pg_get_indexdef(indexrelid) LIKE '%lower(email)%'
@@ -354,7 +361,7 @@ SELECT is_empty($$
     SELECT c.relname FROM pg_class c
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
-       AND c.relname NOT IN ('outbox', 'events')
+       AND c.relname NOT IN ('outbox', 'events', 'dead_events')
        AND NOT EXISTS (SELECT FROM pg_trigger t
                         WHERE t.tgrelid = c.oid AND t.tgfoid = 'intracker_data.row_version'::regproc
                           AND t.tgenabled = 'O')
@@ -363,7 +370,7 @@ SELECT set_eq($$
     SELECT c.relname::text COLLATE "default" FROM pg_class c
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
-       AND c.relname NOT IN ('outbox', 'events')
+       AND c.relname NOT IN ('outbox', 'events', 'dead_events')
 $$, ARRAY['projects', 'features', 'todos'], 'projects, features and todos are versioned');
 SELECT function_lang_is('intracker_data', 'row_version', '{}'::name[], 'c', 'the row-version trigger is written in C');
 SELECT trigger_is('intracker_data', 'todos', 'todos_blocker_gate', 'intracker_data', 'todos_blocker_gate',
@@ -779,7 +786,9 @@ SELECT functions_are('intracker',
           'events_since', 'listen_project', 'project_channel',
           -- 0.5: webhooks and GitHub sync
           'create_webhook', 'set_webhook_active', 'delete_webhook', 'redeliver', 'set_github_token',
-          'set_github_webhook_secret', 'link_github_issue', 'create_github_issue', 'github_webhook'],
+          'set_github_webhook_secret', 'link_github_issue', 'create_github_issue', 'github_webhook',
+          -- 0.6: operations
+          'requeue_dead_events'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -963,7 +972,10 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           -- before anything else (GitHub has no role) ...
           'intracker.github_webhook(jsonb,text,text)',
           -- ... and deliverer_status counts the deliveries of all projects (counts only).
-          'intracker_data.delivery_backlog()'],
+          'intracker_data.delivery_backlog()',
+          -- 0.6: admins put dead events back in the outbox, which nobody else writes
+          -- (only intracker_admin may execute it).
+          'intracker.requeue_dead_events(bigint[])'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
@@ -980,7 +992,11 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
      WHERE p.pronamespace = 'intracker'::regnamespace
        AND NOT has_function_privilege('intracker_user', p.oid, 'EXECUTE')
+       AND p.oid <> 'intracker.requeue_dead_events(bigint[])'::regprocedure  -- admins only, asserted below
 $$, 'intracker_user may execute every API function');
+SELECT ok(NOT has_function_privilege('intracker_user', 'intracker.requeue_dead_events(bigint[])', 'EXECUTE')
+          AND has_function_privilege('intracker_admin', 'intracker.requeue_dead_events(bigint[])', 'EXECUTE'),
+          'intracker.requeue_dead_events is for intracker_admin only');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
