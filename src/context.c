@@ -279,14 +279,16 @@ finishing_bytes(const char *generated_at)
 	return strlen(", \"context_version\": \"0123456789abcdef\", \"generated_at\": \"\"") + strlen(generated_at);
 }
 
-/* A trim plan for the call's document, with nothing to cut yet. */
+/* A trim plan for the call's document, with nothing to cut yet but its notes. */
 void
-intracker_context_trim_plan(const ContextCall *call, TrimPlan *plan)
+intracker_context_trim_plan(ContextCall *call, TrimPlan *plan)
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->doc = call->root;
 	plan->max_bytes = context_max_bytes;
 	plan->reserved = finishing_bytes(call->generated_at);
+	plan->notes = &call->notes;
+	plan->notes_fetch = psprintf("SELECT resume_context FROM intracker.projects WHERE id = '%s'", call->project);
 }
 
 /* Finish: content hash, time stamp, and the jsonb result. */

@@ -78,7 +78,7 @@ typedef struct Field
 
 extern void ContextInit(void);
 extern void intracker_context_begin(FunctionCallInfo fcinfo, ContextCall *call);
-extern void intracker_context_trim_plan(const ContextCall *call, TrimPlan *plan);
+extern void intracker_context_trim_plan(ContextCall *call, TrimPlan *plan);
 extern Datum intracker_context_end(ContextCall *call);
 
 extern void intracker_context_query(const char *sql, Datum project_id, Datum user_id, int limit);

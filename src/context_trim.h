@@ -38,6 +38,8 @@ typedef struct TrimPlan
 	const char **text_keys;		/* ... and the text's key in each */
 	int			ntexts;
 	TrimmableList *members;		/* team_members (last resort), or NULL */
+	char	  **notes;			/* the project notes' text, put back after trimming (NULL: dropped) */
+	const char *notes_fetch;
 } TrimPlan;
 
 extern void intracker_count_omission(json_t *doc, const char *what, int n, const char *fetch);

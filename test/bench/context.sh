@@ -309,9 +309,7 @@ if set(rc) < need_rc:
 size = len(tc_text.encode("utf-8"))
 compact = len(json.dumps(tc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 if compact > cap:
-    problems.append("compact size %d > context_max_bytes %d%s" % (compact, cap,
-        " (the document says still_over_max_bytes: nothing left it would cut)"
-        if tc.get("omitted", {}).get("still_over_max_bytes") else ""))
+    problems.append("compact size %d > context_max_bytes %d" % (compact, cap))
 if size > cap:
     problems.append("size as received %d > context_max_bytes %d (compact %d)" % (size, cap, compact))
 members = tc.get("team_members", [])
