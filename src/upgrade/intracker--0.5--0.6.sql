@@ -154,6 +154,21 @@ END;
 COMMENT ON FUNCTION intracker_data.deliverer_next_deliveries(uuid[], text, integer) IS
     'The deliverer''s load: each active queue''s next deliveries (at most chain_length) but those of the busy queues, with URL, body, credential or the problem that stops one; secrets included, so for the deliverer only.';
 
+------------------------------------------------------------------------------
+-- Issue 12, item 10: one rule for every assignee.
+------------------------------------------------------------------------------
+-- Who may hold work: one trigger for every write that names an assignee.
+CREATE FUNCTION intracker_data.check_assignee()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'intracker_check_assignee';
+COMMENT ON FUNCTION intracker_data.check_assignee() IS
+    'BEFORE ROW trigger (C) on todos and features: refuses a new assignee who is not a member, a viewer, inactive, unavailable or without capacity for the row, with the errors of assign_todo; rows restored from a dump are accepted as they were.';
+CREATE TRIGGER todos_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, project_id
+    ON intracker_data.todos FOR EACH ROW EXECUTE FUNCTION intracker_data.check_assignee('todo');
+CREATE TRIGGER features_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, project_id
+    ON intracker_data.features FOR EACH ROW EXECUTE FUNCTION intracker_data.check_assignee('feature');
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).
