@@ -343,7 +343,7 @@ static char *
 claim_reason(SPITupleTable *chosen)
 {
 	StringInfoData reason;
-	int32		unblocks = atoi(candidate_text(chosen, "open_dependent_count"));
+	int64		unblocks = pg_strtoint64(candidate_text(chosen, "open_dependent_count"));
 	char	   *feature = candidate_text(chosen, "feature_title");
 	char	   *due = candidate_text(chosen, "due_date");
 
@@ -352,7 +352,7 @@ claim_reason(SPITupleTable *chosen)
 	if (feature != NULL && strcmp(candidate_text(chosen, "feature_active"), "t") == 0)
 		appendStringInfo(&reason, "; feature \"%s\" is in progress", feature);
 	if (unblocks > 0)
-		appendStringInfo(&reason, "; unblocks %d todo%s", unblocks, unblocks == 1 ? "" : "s");
+		appendStringInfo(&reason, "; unblocks %lld todo%s", (long long) unblocks, unblocks == 1 ? "" : "s");
 	if (due != NULL)
 		appendStringInfo(&reason, "; due %s", due);
 	appendStringInfoString(&reason, "; oldest of its rank");

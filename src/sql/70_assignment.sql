@@ -7,7 +7,8 @@
 --   membership, maintained incrementally by C triggers on todos and features.
 --   They are derived data: not dumped, rebuilt by those triggers when
 --   pg_restore inserts the todos.  intracker.verify_counters() recomputes
---   every counter from scratch and lists any drift.
+--   every counter from scratch and lists any drift.  Every counter is
+--   bigint: a member's open points add up estimates without bound.
 -- * Who may hold work is one rule (src/assignee.c), enforced by a trigger on
 --   every write that gives a todo or feature a new assignee.
 -- * claim_next_todo walks two indexes in claim order (the caller's todos,
@@ -23,9 +24,9 @@
 CREATE TABLE intracker_data.member_load (
     project_id       uuid NOT NULL,
     user_id          uuid NOT NULL,
-    open_todos       integer NOT NULL DEFAULT 0,
-    open_points      integer NOT NULL DEFAULT 0,
-    open_features    integer NOT NULL DEFAULT 0,
+    open_todos       bigint NOT NULL DEFAULT 0,
+    open_points      bigint NOT NULL DEFAULT 0,
+    open_features    bigint NOT NULL DEFAULT 0,
     last_assigned_at timestamptz,
     PRIMARY KEY (project_id, user_id),
     CONSTRAINT member_load_member FOREIGN KEY (project_id, user_id)
@@ -281,10 +282,12 @@ CREATE TRIGGER users_unassign_deactivated AFTER UPDATE OF is_active ON intracker
 -- API
 ------------------------------------------------------------------------------
 
+-- open_points is bigint (a sum of estimates); the counts stay integer, as
+-- no member holds two billion todos.
 CREATE VIEW intracker.member_load WITH (security_invoker = true) AS
 SELECT m.project_id, m.user_id, m.role, m.available, m.capacity,
-       coalesce(l.open_todos, 0) AS open_todos, coalesce(l.open_points, 0) AS open_points,
-       coalesce(l.open_features, 0) AS open_features, l.last_assigned_at
+       coalesce(l.open_todos, 0)::integer AS open_todos, coalesce(l.open_points, 0) AS open_points,
+       coalesce(l.open_features, 0)::integer AS open_features, l.last_assigned_at
   FROM intracker_data.project_members m
   LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id;
 COMMENT ON VIEW intracker.member_load IS
@@ -474,7 +477,7 @@ BEGIN
     PERFORM intracker_data.require_role(rebalance.project_id, 'owner', 'rebalance');
     PERFORM intracker_data.lock_assignment(rebalance.project_id);
 
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.rebalance_load (user_id uuid PRIMARY KEY, points integer, eligible boolean, capacity integer) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.rebalance_load (user_id uuid PRIMARY KEY, points bigint, eligible boolean, capacity integer) ON COMMIT DROP;
     TRUNCATE pg_temp.rebalance_load;
     INSERT INTO pg_temp.rebalance_load
     SELECT l.user_id, l.open_points,
