@@ -299,20 +299,17 @@ intracker_assign(PG_FUNCTION_ARGS)
 
 /*
  * Claim candidates.  CLAIM_ORDER is the order claim_next_todo takes todos
- * in; CLAIM_KEY is a text that sorts the same way, so that the best of two
- * candidates from two queries can be picked in C.
+ * in, and the only statement of it: the claim indexes (70_assignment.sql)
+ * follow it, and the better of two candidates is also picked by a query in
+ * this order (claims_before), comparing the columns as what they are, not
+ * as text (a text key put the year 12345 before 2030).
  */
 #define CLAIM_ORDER \
 	"t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
 	" t.due_date ASC NULLS LAST, t.created_at, t.id"
-#define CLAIM_KEY \
-	"concat(9 - t.priority_rank, CASE WHEN t.feature_active THEN 0 ELSE 1 END," \
-	"       lpad((1000000000 - t.open_dependent_count)::text, 10, '0')," \
-	"       coalesce(to_char(t.due_date, 'YYYYMMDD'), '99999999')," \
-	"       to_char(t.created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS'), t.id)"
 #define CLAIM_CANDIDATE \
 	"SELECT t.id, t.priority, t.feature_active, t.open_dependent_count, t.estimate," \
-	"       to_char(t.due_date, 'YYYY-MM-DD') AS due_date, " CLAIM_KEY " AS claim_key," \
+	"       to_char(t.due_date, 'YYYY-MM-DD') AS due_date," \
 	"       (SELECT f.title FROM intracker_data.features f WHERE f.id = t.feature_id) AS feature_title" \
 	"  FROM intracker_data.todos t" \
 	" WHERE t.project_id = $1 AND t.status = 'todo' AND t.open_blocker_count = 0"
@@ -331,11 +328,31 @@ candidate_text(SPITupleTable *candidate, const char *name)
 	return intracker_result_text(candidate, 0, name);
 }
 
+static Datum
+candidate_id(SPITupleTable *candidate)
+{
+	bool		isnull;
+
+	return intracker_result_datum(candidate, 0, "id", &isnull);
+}
+
 /* Does candidate a come before b in claim order (b may be absent)? */
 static bool
 claims_before(SPITupleTable *a, SPITupleTable *b)
 {
-	return a != NULL && (b == NULL || strcmp(candidate_text(a, "claim_key"), candidate_text(b, "claim_key")) < 0);
+	Datum		ids[2];
+	bool		isnull;
+
+	if (a == NULL)
+		return false;
+	if (b == NULL)
+		return true;
+	ids[0] = candidate_id(a);
+	ids[1] = candidate_id(b);
+	run("SELECT t.id FROM intracker_data.todos t WHERE t.id IN ($1, $2) ORDER BY " CLAIM_ORDER " LIMIT 1",
+		2, ids, SPI_OK_SELECT);
+	return SPI_processed > 0 &&
+		memcmp(DatumGetUUIDP(column(0, "id", &isnull)), DatumGetUUIDP(ids[0]), UUID_LEN) == 0;
 }
 
 /* Why a todo was chosen, in words: its claim-order keys, most important first. */

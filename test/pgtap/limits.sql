@@ -1,4 +1,5 @@
--- test/pgtap/limits.sql — issue 12, item 11: numbers at their limits.
+-- test/pgtap/limits.sql — issue 12, items 11 and 14 (claim order): numbers
+-- and dates at their limits.
 --
 --   E  estimates are bounded (1 .. 1000000): 2^31-1 is refused with 22023
 --      naming estimate, on every write path
@@ -7,12 +8,13 @@
 --      context documents follow, verify_counters() finds no drift, and the
 --      member can still be given work
 --   K  every other counter takes a step past 2^31-1 (set there by hand)
+--   C  claim order compares due dates as dates: 2030 before 12345
 --
 -- Runs as PostgREST does (authenticator, web_user, JWT claims); section K
 -- sets counters as the superuser.
 
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 
 SELECT count(test_helpers.add_user(u, ('00000000-0000-4000-b000-0000000000' || n)::uuid))
   FROM (VALUES ('boss', '01'), ('heavy', '02'), ('light', '03')) AS x (u, n);
@@ -131,6 +133,24 @@ SELECT test_helpers.as_user('light');
 SELECT results_eq($$SELECT title, claim_reason FROM intracker.claim_next_todo(test_helpers.id('big'))$$,
                   $$VALUES ('k_blocker', 'priority medium; unblocks 2147483648 todos; oldest of its rank')$$,
                   'claim_next_todo takes it before light''s own todos and says how many it unblocks');
+
+------------------------------------------------------------------------------
+-- C. Claim order compares due dates as dates
+------------------------------------------------------------------------------
+
+-- The caller's own best todo against the best unassigned one: the two are
+-- compared with each other (0.5 compared text keys, '123450101' < '20300101').
+SELECT test_helpers.as_user('boss');
+SELECT test_helpers.todo('far', 'dates', 'heavy', due => '12345-01-01');
+SELECT test_helpers.todo('near', 'dates', due => '2030-01-01');
+SELECT test_helpers.as_user('heavy');
+SELECT results_eq($$SELECT title, claim_reason FROM intracker.claim_next_todo(test_helpers.id('dates'))$$,
+                  $$VALUES ('near', 'priority medium; due 2030-01-01; oldest of its rank')$$,
+                  'claim_next_todo takes the todo due in 2030 before the caller''s own due in 12345, all else equal');
+SELECT lives_ok($$SELECT intracker.set_todo_status(test_helpers.id('near'), 'done', 2)$$, 'heavy finishes it');
+SELECT results_eq($$SELECT title, claim_reason FROM intracker.claim_next_todo(test_helpers.id('dates'))$$,
+                  $$VALUES ('far', 'priority medium; due 12345-01-01; oldest of its rank')$$,
+                  'then the one due in 12345');
 
 SELECT * FROM finish();
 ROLLBACK;
