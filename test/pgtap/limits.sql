@@ -14,7 +14,7 @@
 -- sets counters as the superuser.
 
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 
 SELECT count(test_helpers.add_user(u, ('00000000-0000-4000-b000-0000000000' || n)::uuid))
   FROM (VALUES ('boss', '01'), ('heavy', '02'), ('light', '03')) AS x (u, n);
@@ -42,8 +42,9 @@ SELECT throws_ok($$INSERT INTO intracker.todos (project_id, title, estimate) VAL
                  '23514', NULL, 'INSERT through the view (PostgREST POST) is refused by the CHECK (23514)');
 SELECT throws_ok($$UPDATE intracker.todos SET estimate = 2147483647 WHERE id = test_helpers.id('small')$$,
                  '23514', NULL, 'UPDATE through the view (PostgREST PATCH) too');
-SELECT is((intracker.update_todo(test_helpers.id('small'), '{"estimate": 1000000}', 1)).estimate, 1000000,
-          'the maximum itself is accepted');
+SELECT is((intracker.update_todo(test_helpers.id('small'), '{"estimate": 1000000}',
+                                  (SELECT version FROM intracker.todos WHERE id = test_helpers.id('small')))).estimate,
+          1000000, 'the maximum itself is accepted');
 
 ------------------------------------------------------------------------------
 -- L. A member past 2^31-1 open points
@@ -97,19 +98,23 @@ SELECT test_helpers.feature('kf', 'big');
 SELECT test_helpers.todo('k_blocker', 'big');
 RESET ROLE;
 RESET SESSION AUTHORIZATION;
-UPDATE intracker_data.todos SET open_dependent_count = open_dependent_count + 2147483647
- WHERE id = test_helpers.id('k_blocker');
-UPDATE intracker_data.member_load
-   SET open_todos = open_todos + 2147483647, open_features = open_features + 2147483647
- WHERE project_id = test_helpers.id('big') AND user_id = test_helpers.id('light');
+SELECT lives_ok($$UPDATE intracker_data.todos SET open_dependent_count = open_dependent_count + 2147483647
+                   WHERE id = test_helpers.id('k_blocker')$$,
+                '(set: a blocker''s open_dependent_count 2^31-1 above the truth)');
+SELECT lives_ok($$UPDATE intracker_data.member_load
+                     SET open_todos = open_todos + 2147483647, open_features = open_features + 2147483647
+                   WHERE project_id = test_helpers.id('big') AND user_id = test_helpers.id('light')$$,
+                '(set: light''s open_todos and open_features 2^31-1 above the truth)');
 -- Every writer slot, whichever this backend's is.
-INSERT INTO intracker_data.project_stats AS s (project_id, slot, todos_open, todos_done, todos_cancelled)
-SELECT test_helpers.id('big'), n, 2147483647, 2147483647, 2147483647 FROM generate_series(0, 31) n
-    ON CONFLICT (project_id, slot) DO UPDATE
-   SET todos_open = s.todos_open + 2147483647, todos_done = s.todos_done + 2147483647,
-       todos_cancelled = s.todos_cancelled + 2147483647;
-INSERT INTO intracker_data.feature_stats (feature_id, slot, todos_total, todos_done)
-SELECT test_helpers.id('kf'), s, 2147483647, 2147483647 FROM generate_series(0, 31) s;
+SELECT lives_ok($$INSERT INTO intracker_data.project_stats AS s (project_id, slot, todos_open, todos_done, todos_cancelled)
+                  SELECT test_helpers.id('big'), n, 2147483647, 2147483647, 2147483647 FROM generate_series(0, 31) n
+                      ON CONFLICT (project_id, slot) DO UPDATE
+                     SET todos_open = s.todos_open + 2147483647, todos_done = s.todos_done + 2147483647,
+                         todos_cancelled = s.todos_cancelled + 2147483647$$,
+                '(set: every project_stats slot of big 2^31-1 above the truth)');
+SELECT lives_ok($$INSERT INTO intracker_data.feature_stats (feature_id, slot, todos_total, todos_done)
+                  SELECT test_helpers.id('kf'), n, 2147483647, 2147483647 FROM generate_series(0, 31) n$$,
+                '(set: every feature_stats slot of kf 2^31-1 above the truth)');
 SET SESSION AUTHORIZATION authenticator;
 SET ROLE web_user;
 SELECT test_helpers.as_user('boss');
@@ -127,7 +132,7 @@ SELECT results_eq($$SELECT counter, stored - actual FROM intracker.verify_counte
                            ('project_stats.todos_cancelled', 32 * 2147483647::bigint), ('project_stats.todos_done', 32 * 2147483647::bigint),
                            ('project_stats.todos_open', 32 * 2147483647::bigint), ('todos.open_dependent_count', 2147483647::bigint)$$,
                   'every counter went one past 2^31-1: verify_counters shows exactly the amount set by hand, nothing else');
-SELECT is((SELECT open_dependent_count FROM intracker_data.todos WHERE id = test_helpers.id('k_blocker')), 2147483648::bigint,
+SELECT is((SELECT open_dependent_count::bigint FROM intracker_data.todos WHERE id = test_helpers.id('k_blocker')), 2147483648::bigint,
           'open_dependent_count is 2^31');
 SELECT test_helpers.as_user('light');
 SELECT results_eq($$SELECT title, claim_reason FROM intracker.claim_next_todo(test_helpers.id('big'))$$,
