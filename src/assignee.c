@@ -99,6 +99,16 @@ static SPIPlanPtr edits_project_plan = NULL;
 	"SELECT coalesce(intracker_data.role_rank(intracker_data.my_role($1))" \
 	"                OPERATOR(pg_catalog.>=) intracker_data.role_rank('editor'), false) AS edits"
 
+/* Run a kept plan (prepared on first use) of a SELECT; checks the result code. */
+static void
+select_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls,
+			bool read_only, const char *what)
+{
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(plan, sql, nargs, argtypes, 0),
+										  values, nulls, read_only, 0),
+						 SPI_OK_SELECT, what);
+}
+
 static char *
 uuid_text(Datum uuid)
 {
@@ -220,20 +230,12 @@ intracker_lock_assignee(Datum project_id, Datum user_id, Datum previous_project_
 	intracker_become_data_owner(&saved);
 	intracker_spi_connect();
 
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&lock_member_plan, LOCK_MEMBER_QUERY,
-															  2, member_types, 0),
-										  member, NULL, false, 0),
-						 SPI_OK_SELECT, "lock an assignee");
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&lock_loads_plan, LOCK_LOADS_QUERY,
-															  4, loads_types, 0),
-										  loads, loads_nulls, false, 0),
-						 SPI_OK_SELECT, "lock member loads");
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&member_facts_plan,
-															  INTRACKER_ASSIGNEE_FACTS_QUERY
-															  " AND m.user_id OPERATOR(pg_catalog.=) $5",
-															  5, facts_types, 0),
-										  facts_args, NULL, false, 0),
-						 SPI_OK_SELECT, "read an assignee's facts");
+	select_kept(&lock_member_plan, LOCK_MEMBER_QUERY, 2, member_types, member, NULL, false,
+				"lock an assignee");
+	select_kept(&lock_loads_plan, LOCK_LOADS_QUERY, 4, loads_types, loads, loads_nulls, false,
+				"lock member loads");
+	select_kept(&member_facts_plan, INTRACKER_ASSIGNEE_FACTS_QUERY " AND m.user_id OPERATOR(pg_catalog.=) $5",
+				5, facts_types, facts_args, NULL, false, "read an assignee's facts");
 
 	memset(facts, 0, sizeof(AssigneeFacts));
 	if (SPI_processed > 0)
@@ -258,10 +260,8 @@ acting_user_edits(Datum project_id)
 
 	intracker_become_data_owner(&saved);
 	intracker_spi_connect();
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&edits_project_plan, EDITS_PROJECT_QUERY,
-															  1, argtypes, 0),
-										  args, NULL, true, 0),
-						 SPI_OK_SELECT, "check the acting user's role");
+	select_kept(&edits_project_plan, EDITS_PROJECT_QUERY, 1, argtypes, args, NULL, true,
+				"check the acting user's role");
 	edits = DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "edits", &isnull));
 	SPI_finish();
 	intracker_restore_user(&saved);
