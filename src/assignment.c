@@ -3,15 +3,17 @@
  * assignment.c
  *	  Fair, race-free assignment of todos and features, and claim_next_todo.
  *
- * Eligible assignees of a project: active users who are owner or editor,
- * available, and below capacity (capacity = most open estimate points; NULL
- * unlimited, 0 never assigned automatically).  Automatic assignment gives a
- * todo to the eligible member with the fewest open points, a feature to the
- * one with the fewest open features (then points); ties go to the least
- * recently assigned, then to the lowest user id, so every choice can be
- * explained and tested.  Loads come from intracker_data.member_load, kept by
- * the triggers of load_counters.c: one row per member, whatever the number
- * of todos.
+ * Who may hold work is decided in one place, assignee.c: active owners and
+ * editors who are available and below capacity (capacity = most open
+ * estimate points; NULL unlimited, 0 never assigned).  Its trigger checks
+ * every write that gives a row a new assignee, this file's included, so a
+ * manual assignment here just writes and lets the trigger refuse it.
+ * Automatic assignment gives a todo to the eligible member with the fewest
+ * open points, a feature to the one with the fewest open features (then
+ * points); ties go to the least recently assigned, then to the lowest user
+ * id, so every choice can be explained and tested.  Loads come from
+ * intracker_data.member_load, kept by the triggers of load_counters.c: one
+ * row per member, whatever the number of todos.
  *
  * Concurrency: automatic assignments in one project are serialised by a
  * transaction-level advisory lock (intracker_data.lock_assignment).  Under
@@ -19,14 +21,18 @@
  * previous assigner committed, so greedy least-loaded choices keep the
  * spread between eligible members within the largest single estimate.
  * Under REPEATABLE READ or SERIALIZABLE the snapshot predates the lock, so
- * automatic assignment refuses to run there.
+ * automatic assignment refuses to run there.  The chosen member is locked
+ * (intracker_lock_assignee) before the write: a member deactivated or made
+ * unavailable meanwhile is passed over for the next one.
  *
  * claim_next_todo needs no lock: unassigned candidates are taken in claim
  * order with FOR UPDATE SKIP LOCKED, so two callers never get the same todo
- * (see choose_claim).
+ * (see choose_claim).  Taking an unassigned todo is an assignment to the
+ * caller and follows the same rules; the caller's own todos are theirs
+ * already.
  *
- * Everything runs as the caller through SPI: RLS and the optimistic-locking
- * trigger apply to these writes as to any other.
+ * Everything else runs as the caller through SPI: RLS and the optimistic-
+ * locking trigger apply to these writes as to any other.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +49,7 @@
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
+#include "assignee.h"
 #include "errcodes.h"
 #include "spi_util.h"
 
@@ -53,44 +60,21 @@ typedef struct AssignableKind
 	const char *table;			/* schema-qualified */
 	const char *open_condition; /* SQL on alias r: the row counts as load */
 	const char *estimate_expr;	/* SQL on alias r: points the row carries */
-	const char *feature_count;	/* SQL: features the row counts as (0 or 1) */
+	int			feature_count;	/* features the row counts as (0 or 1) */
 	const char *load_order;		/* ORDER BY of candidates, least loaded first */
 } AssignableKind;
 
 static const AssignableKind todo_kind = {
 	"todo", "intracker_data.todos",
-	"r.status NOT IN ('done', 'cancelled')", "r.estimate", "0",
+	"r.status NOT IN ('done', 'cancelled')", "r.estimate", 0,
 	"load_points, last_assigned_at NULLS FIRST, user_id"
 };
 
 static const AssignableKind feature_kind = {
 	"feature", "intracker_data.features",
-	"r.status <> 'done'", "0", "1",
+	"r.status <> 'done'", "0", 1,
 	"load_features, load_points, last_assigned_at NULLS FIRST, user_id"
 };
-
-/*
- * The members of project $1 with their load, not counting the row $2 being
- * (re)assigned against its current assignee, and the row's estimate.
- */
-static char *
-member_loads_sql(const AssignableKind *kind)
-{
-	return psprintf("SELECT m.user_id, m.role, u.is_active, m.available, m.capacity, t.estimate,"
-					"       l.last_assigned_at,"
-					"       coalesce(l.open_points, 0)"
-					"         - CASE WHEN t.open AND m.user_id = t.assigned_to THEN t.estimate ELSE 0 END AS load_points,"
-					"       coalesce(l.open_features, 0)"
-					"         - CASE WHEN t.open AND m.user_id = t.assigned_to THEN %s ELSE 0 END AS load_features"
-					"  FROM (SELECT r.assigned_to, (%s) AS open, (%s)::integer AS estimate"
-					"          FROM %s r WHERE r.id = $2) t,"
-					"       intracker_data.project_members m"
-					"  JOIN intracker_data.users u ON u.id = m.user_id"
-					"  LEFT JOIN intracker_data.member_load l"
-					"         ON l.project_id = m.project_id AND l.user_id = m.user_id"
-					" WHERE m.project_id = $1",
-					kind->feature_count, kind->open_condition, kind->estimate_expr, kind->table);
-}
 
 /* Run a query whose arguments are all uuids; checks the SPI result code. */
 static void
@@ -149,72 +133,6 @@ require_editor_of(const char *table, const char *action, Datum row_id)
 }
 
 
-/*
- * Check that a manually chosen assignee is eligible; the errors say which
- * rule fails.  The last SPI result holds the member's row of
- * member_loads_sql, or no row for a non-member.
- */
-static void
-check_eligible(const AssignableKind *kind, Datum assignee, Datum project_id)
-{
-	bool		isnull;
-	char	   *who = uuid_text(assignee);
-	char	   *project = uuid_text(project_id);
-	int32		capacity;
-	int32		load;
-	int32		estimate;
-
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("user %s is not a member of project %s", who, project),
-				 errhint("Add them with intracker.add_member() first.")));
-	if (strcmp(column_text(0, "role"), "viewer") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("viewers cannot be assigned work"),
-				 errdetail("User %s is a viewer of project %s.", who, project),
-				 errhint("Make them an editor with intracker.add_member() first.")));
-	if (!DatumGetBool(column(0, "is_active", &isnull)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("user %s is inactive", who)));
-	if (!DatumGetBool(column(0, "available", &isnull)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("user %s is not available in project %s", who, project),
-				 errhint("They can become available again with intracker.set_availability().")));
-
-	capacity = DatumGetInt32(column(0, "capacity", &isnull));
-	if (isnull)
-		return;
-	load = DatumGetInt32(column(0, "load_points", &isnull));
-	estimate = DatumGetInt32(column(0, "estimate", &isnull));
-	if (capacity == 0 || load + estimate > capacity)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("user %s has no capacity for this %s", who, kind->entity),
-				 errdetail("Open points %d plus this %s's %d would exceed capacity %d.",
-						   load, kind->entity, estimate, capacity),
-				 errhint("An owner can raise it with intracker.set_capacity().")));
-}
-
-/*
- * Lock the assignee's user row until the transaction ends, so that a
- * concurrent deactivation either committed first (and this returns false)
- * or waits for this assignment and then unassigns it with the rest of the
- * user's open work.
- */
-static bool
-lock_user_if_active(Datum user_id)
-{
-	Datum		args[1] = {user_id};
-	bool		isnull;
-
-	run("SELECT intracker_data.lock_user_if_active($1) AS active", 1, args, SPI_OK_SELECT);
-	return DatumGetBool(column(0, "active", &isnull));
-}
-
 static const AssignableKind *
 assignable_kind(Oid entity)
 {
@@ -234,6 +152,76 @@ assignable_kind(Oid entity)
 }
 
 /*
+ * Automatic assignment: the least-loaded member the rules of assignee.c
+ * accept, into *assignee; false when there is none.  The members are read
+ * once, least loaded first (the row's own points and feature left out of
+ * the load of the member who already carries it); the first one the rules
+ * accept is locked and judged again on what the lock lets it read, and
+ * passed over if a concurrent change made them ineligible meanwhile.
+ */
+static bool
+choose_automatically(const AssignableKind *kind, Datum project_id, Datum row_id, Datum *assignee)
+{
+	Datum		args[2] = {project_id, row_id};
+	bool		isnull;
+	Datum		carrier;
+	bool		assigned;
+	bool		open;
+	int64		points;
+	SPITupleTable *members;
+	uint64		count;
+
+	run("SELECT intracker_data.lock_assignment($1)", 1, args, SPI_OK_SELECT);
+
+	run(psprintf("SELECT r.assigned_to, (%s) AS open, (%s)::bigint AS points FROM %s r WHERE r.id = $2",
+				 kind->open_condition, kind->estimate_expr, kind->table),
+		2, args, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTRACKER_NOT_FOUND),
+				 errmsg("%s %s not found", kind->entity, uuid_text(row_id))));
+	carrier = column(0, "assigned_to", &isnull);
+	assigned = !isnull;
+	open = DatumGetBool(column(0, "open", &isnull));
+	points = DatumGetInt64(column(0, "points", &isnull));
+
+	{
+		Oid			argtypes[INTRACKER_ASSIGNEE_FACTS_NARGS] = {UUIDOID, UUIDOID, INT8OID, INT8OID};
+		Datum		values[INTRACKER_ASSIGNEE_FACTS_NARGS] = {project_id, carrier,
+			Int64GetDatum(points), Int64GetDatum(kind->feature_count)};
+		char		nulls[INTRACKER_ASSIGNEE_FACTS_NARGS] = {' ', assigned && open ? ' ' : 'n', ' ', ' '};
+
+		intracker_spi_expect(SPI_execute_with_args(psprintf("%s ORDER BY %s", INTRACKER_ASSIGNEE_FACTS_QUERY,
+															kind->load_order),
+												   INTRACKER_ASSIGNEE_FACTS_NARGS, argtypes, values, nulls,
+												   false, 0),
+							 SPI_OK_SELECT, "read member loads");
+	}
+	members = SPI_tuptable;
+	count = SPI_processed;
+
+	for (uint64 i = 0; i < count; i++)
+	{
+		AssigneeFacts facts;
+		Datum		candidate = intracker_result_datum(members, i, "user_id", &isnull);
+		bool		carries = assigned && open &&
+			memcmp(DatumGetUUIDP(candidate), DatumGetUUIDP(carrier), UUID_LEN) == 0;
+
+		intracker_assignee_facts(members, i, &facts);
+		if (intracker_assignee_problem(&facts, points) != ASSIGNEE_ELIGIBLE)
+			continue;
+		intracker_lock_assignee(project_id, candidate, project_id, carrier, assigned,
+								carries ? points : 0, &facts);
+		if (intracker_assignee_problem(&facts, points) == ASSIGNEE_ELIGIBLE)
+		{
+			*assignee = candidate;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * intracker_data.assign(entity regclass, row_id uuid, assignee uuid,
  *                       expected_version integer) returns uuid
  *
@@ -250,8 +238,6 @@ intracker_assign(PG_FUNCTION_ARGS)
 	Datum		row_id;
 	Datum		project_id;
 	Datum		assignee;
-	Datum		args[3];
-	char	   *members_sql;
 	char	   *action;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -272,51 +258,22 @@ intracker_assign(PG_FUNCTION_ARGS)
 
 	action = psprintf("assign %ss", kind->entity);
 	project_id = require_editor_of(kind->table, action, row_id);
-	args[0] = project_id;
-	args[1] = row_id;
-	members_sql = member_loads_sql(kind);
 
 	if (automatic)
 	{
-		char	   *candidates_sql = psprintf("SELECT * FROM (%s) c"
-											  " WHERE c.role IN ('owner', 'editor') AND c.is_active AND c.available"
-											  "   AND (c.capacity IS NULL OR (c.capacity > 0"
-											  "        AND c.load_points + c.estimate <= c.capacity))"
-											  " ORDER BY %s LIMIT 1", members_sql, kind->load_order);
-
-		run("SELECT intracker_data.lock_assignment($1)", 1, args, SPI_OK_SELECT);
-		/* Until the choice is a user still active once locked (see below). */
-		for (;;)
+		if (!choose_automatically(kind, project_id, row_id, &assignee))
 		{
-			bool		isnull;
-
-			run(candidates_sql, 2, args, SPI_OK_SELECT);
-			if (SPI_processed == 0)
-			{
-				ereport(NOTICE,
-						(errmsg("no eligible member for %s %s; it stays as it is",
-								kind->entity, uuid_text(row_id)),
-						 errdetail("Eligible members are active owners and editors who are available and below capacity."),
-						 errhint("See intracker.member_load for availability, capacity and load.")));
-				SPI_finish();
-				PG_RETURN_NULL();
-			}
-			assignee = column(0, "user_id", &isnull);
-			if (lock_user_if_active(assignee))
-				break;
+			ereport(NOTICE,
+					(errmsg("no eligible member for %s %s; it stays as it is",
+							kind->entity, uuid_text(row_id)),
+					 errdetail("Eligible members are active owners and editors who are available and below capacity."),
+					 errhint("See intracker.member_load for availability, capacity and load.")));
+			SPI_finish();
+			PG_RETURN_NULL();
 		}
 	}
 	else
-	{
-		assignee = PG_GETARG_DATUM(2);
-		args[2] = assignee;
-		run(psprintf("%s AND m.user_id = $3", members_sql), 3, args, SPI_OK_SELECT);
-		check_eligible(kind, assignee, project_id);
-		if (!lock_user_if_active(assignee))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("user %s is inactive", uuid_text(assignee))));
-	}
+		assignee = PG_GETARG_DATUM(2);	/* the trigger of assignee.c judges it */
 
 	{
 		Oid			argtypes[3] = {UUIDOID, UUIDOID, INT4OID};
@@ -342,20 +299,17 @@ intracker_assign(PG_FUNCTION_ARGS)
 
 /*
  * Claim candidates.  CLAIM_ORDER is the order claim_next_todo takes todos
- * in; CLAIM_KEY is a text that sorts the same way, so that the best of two
- * candidates from two queries can be picked in C.
+ * in, and the only statement of it: the claim indexes (70_assignment.sql)
+ * follow it, and the better of two candidates is also picked by a query in
+ * this order (claims_before), comparing the columns as what they are, not
+ * as text (a text key put the year 12345 before 2030).
  */
 #define CLAIM_ORDER \
 	"t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
 	" t.due_date ASC NULLS LAST, t.created_at, t.id"
-#define CLAIM_KEY \
-	"concat(9 - t.priority_rank, CASE WHEN t.feature_active THEN 0 ELSE 1 END," \
-	"       lpad((1000000000 - t.open_dependent_count)::text, 10, '0')," \
-	"       coalesce(to_char(t.due_date, 'YYYYMMDD'), '99999999')," \
-	"       to_char(t.created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS'), t.id)"
 #define CLAIM_CANDIDATE \
-	"SELECT t.id, t.priority, t.feature_active, t.open_dependent_count," \
-	"       to_char(t.due_date, 'YYYY-MM-DD') AS due_date, " CLAIM_KEY " AS claim_key," \
+	"SELECT t.id, t.priority, t.feature_active, t.open_dependent_count, t.estimate," \
+	"       to_char(t.due_date, 'YYYY-MM-DD') AS due_date," \
 	"       (SELECT f.title FROM intracker_data.features f WHERE f.id = t.feature_id) AS feature_title" \
 	"  FROM intracker_data.todos t" \
 	" WHERE t.project_id = $1 AND t.status = 'todo' AND t.open_blocker_count = 0"
@@ -374,11 +328,31 @@ candidate_text(SPITupleTable *candidate, const char *name)
 	return intracker_result_text(candidate, 0, name);
 }
 
+static Datum
+candidate_id(SPITupleTable *candidate)
+{
+	bool		isnull;
+
+	return intracker_result_datum(candidate, 0, "id", &isnull);
+}
+
 /* Does candidate a come before b in claim order (b may be absent)? */
 static bool
 claims_before(SPITupleTable *a, SPITupleTable *b)
 {
-	return a != NULL && (b == NULL || strcmp(candidate_text(a, "claim_key"), candidate_text(b, "claim_key")) < 0);
+	Datum		ids[2];
+	bool		isnull;
+
+	if (a == NULL)
+		return false;
+	if (b == NULL)
+		return true;
+	ids[0] = candidate_id(a);
+	ids[1] = candidate_id(b);
+	run("SELECT t.id FROM intracker_data.todos t WHERE t.id IN ($1, $2) ORDER BY " CLAIM_ORDER " LIMIT 1",
+		2, ids, SPI_OK_SELECT);
+	return SPI_processed > 0 &&
+		memcmp(DatumGetUUIDP(column(0, "id", &isnull)), DatumGetUUIDP(ids[0]), UUID_LEN) == 0;
 }
 
 /* Why a todo was chosen, in words: its claim-order keys, most important first. */
@@ -386,7 +360,7 @@ static char *
 claim_reason(SPITupleTable *chosen)
 {
 	StringInfoData reason;
-	int32		unblocks = atoi(candidate_text(chosen, "open_dependent_count"));
+	int64		unblocks = pg_strtoint64(candidate_text(chosen, "open_dependent_count"));
 	char	   *feature = candidate_text(chosen, "feature_title");
 	char	   *due = candidate_text(chosen, "due_date");
 
@@ -395,7 +369,7 @@ claim_reason(SPITupleTable *chosen)
 	if (feature != NULL && strcmp(candidate_text(chosen, "feature_active"), "t") == 0)
 		appendStringInfo(&reason, "; feature \"%s\" is in progress", feature);
 	if (unblocks > 0)
-		appendStringInfo(&reason, "; unblocks %d todo%s", unblocks, unblocks == 1 ? "" : "s");
+		appendStringInfo(&reason, "; unblocks %lld todo%s", (long long) unblocks, unblocks == 1 ? "" : "s");
 	if (due != NULL)
 		appendStringInfo(&reason, "; due %s", due);
 	appendStringInfoString(&reason, "; oldest of its rank");
@@ -436,12 +410,22 @@ report_nothing_to_claim(Datum *args)
  * to prefer the caller's own, the best unassigned one is first peeked at
  * without a lock.  The caller's own todos are not contended (nobody else
  * may claim them) and are locked plainly.
+ *
+ * Taking an unassigned todo assigns it to the caller, so the rules of
+ * assignee.c decide, on the caller's facts locked first (as every
+ * assignment locks its assignee).  A caller who may not take it (they made
+ * themselves unavailable, or it does not fit their capacity) gets their own
+ * best todo instead; with none, the rule's error.
  */
 static SPITupleTable *
 choose_claim(Datum *args)
 {
 	SPITupleTable *mine;
 	SPITupleTable *unassigned;
+	AssigneeFacts facts;
+	AssigneeProblem problem;
+	bool		isnull;
+	int64		points;
 
 	mine = claim_candidate(CLAIM_CANDIDATE " AND t.assigned_to = $2"
 						   " ORDER BY " CLAIM_ORDER " LIMIT 1 FOR UPDATE OF t", args);
@@ -450,9 +434,25 @@ choose_claim(Datum *args)
 	if (!claims_before(unassigned, mine))
 		return mine;
 
-	unassigned = claim_candidate(CLAIM_CANDIDATE " AND t.assigned_to IS NULL"
-								 " ORDER BY " CLAIM_ORDER " LIMIT 1 FOR UPDATE OF t SKIP LOCKED", args);
-	return claims_before(unassigned, mine) ? unassigned : mine;
+	intracker_lock_assignee(args[0], args[1], (Datum) 0, (Datum) 0, false, 0, &facts);
+	points = DatumGetInt32(intracker_result_datum(unassigned, 0, "estimate", &isnull));
+	problem = intracker_assignee_problem(&facts, points);
+	if (problem == ASSIGNEE_ELIGIBLE)
+	{
+		SPITupleTable *locked = claim_candidate(CLAIM_CANDIDATE " AND t.assigned_to IS NULL"
+												" ORDER BY " CLAIM_ORDER " LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
+												args);
+
+		if (!claims_before(locked, mine))
+			return mine;
+		points = DatumGetInt32(intracker_result_datum(locked, 0, "estimate", &isnull));
+		problem = intracker_assignee_problem(&facts, points);
+		if (problem == ASSIGNEE_ELIGIBLE)
+			return locked;
+	}
+	if (mine == NULL)
+		intracker_report_assignee_problem(problem, &facts, "todo", args[1], args[0], points);
+	return mine;
 }
 
 /*

@@ -22,6 +22,9 @@
  * may run after their member_load row is gone; the UPDATE then touches
  * nothing, which is right.
  *
+ * The counters are bigint and the deltas int64: a member's open points are
+ * a sum over todos, which no per-todo bound keeps below 2^31.
+ *
  * Users cannot write member_load, so the UPDATE runs as the table owner
  * (owner_context.c explains the precautions).
  *
@@ -48,9 +51,9 @@ typedef struct LoadContribution
 	bool		counts;			/* assigned and open */
 	Datum		project_id;
 	Datum		user_id;
-	int32		todos;
-	int32		points;
-	int32		features;
+	int64		todos;
+	int64		points;
+	int64		features;
 } LoadContribution;
 
 static SPIPlanPtr apply_plan = NULL;
@@ -153,14 +156,14 @@ assignment_unchanged(HeapTuple old_row, HeapTuple new_row, Relation rel)
 static void
 apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
 {
-	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT4OID, INT4OID, INT4OID, BOOLOID};
+	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT8OID, INT8OID, INT8OID, BOOLOID};
 	Datum		values[6];
 
 	values[0] = c->project_id;
 	values[1] = c->user_id;
-	values[2] = Int32GetDatum(sign * c->todos);
-	values[3] = Int32GetDatum(sign * c->points);
-	values[4] = Int32GetDatum(sign * c->features);
+	values[2] = Int64GetDatum(sign * c->todos);
+	values[3] = Int64GetDatum(sign * c->points);
+	values[4] = Int64GetDatum(sign * c->features);
 	values[5] = BoolGetDatum(stamp_assignment);
 	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan, APPLY_QUERY, 6, argtypes, 0),
 										  values, NULL, false, 0),

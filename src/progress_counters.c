@@ -28,6 +28,10 @@
  * project or feature is being deleted, its counter rows go with it (FK
  * cascade) and the cascading todo deletes must not recreate them.
  *
+ * The counters are bigint and the deltas int64.  A slot is not bounded by
+ * the number of todos: a todo made done by one slot and reopened by
+ * another moves one up and the other down, as often as a user toggles it.
+ *
  * The writes run as the table owner (owner_context.c).
  *
  *-------------------------------------------------------------------------
@@ -58,16 +62,16 @@
 typedef struct TodoProgress
 {
 	Datum		project_id;
-	int32		open;
-	int32		done;
-	int32		cancelled;
+	int64		open;
+	int64		done;
+	int64		cancelled;
 	bool		has_day;		/* done, with a completion time */
 	DateADT		day;
-	int32		points;
+	int64		points;
 	bool		has_feature;
 	Datum		feature_id;
-	int32		feature_total;
-	int32		feature_done;
+	int64		feature_total;
+	int64		feature_done;
 } TodoProgress;
 
 static SPIPlanPtr project_plan = NULL;
@@ -128,9 +132,9 @@ execute(SPIPlanPtr plan, Datum *values)
 static void
 apply_project(const TodoProgress *p, int sign, int16 slot)
 {
-	Oid			argtypes[5] = {UUIDOID, INT2OID, INT4OID, INT4OID, INT4OID};
-	Datum		values[5] = {p->project_id, Int16GetDatum(slot), Int32GetDatum(sign * p->open),
-	Int32GetDatum(sign * p->done), Int32GetDatum(sign * p->cancelled)};
+	Oid			argtypes[5] = {UUIDOID, INT2OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[5] = {p->project_id, Int16GetDatum(slot), Int64GetDatum(sign * p->open),
+	Int64GetDatum(sign * p->done), Int64GetDatum(sign * p->cancelled)};
 
 	execute(intracker_kept_plan(&project_plan,
 					   "INSERT INTO intracker_data.project_stats AS s"
@@ -147,9 +151,9 @@ apply_project(const TodoProgress *p, int sign, int16 slot)
 static void
 apply_day(const TodoProgress *p, int sign, int16 slot)
 {
-	Oid			argtypes[5] = {UUIDOID, DATEOID, INT2OID, INT4OID, INT4OID};
+	Oid			argtypes[5] = {UUIDOID, DATEOID, INT2OID, INT8OID, INT8OID};
 	Datum		values[5] = {p->project_id, DateADTGetDatum(p->day), Int16GetDatum(slot),
-	Int32GetDatum(sign), Int32GetDatum(sign * p->points)};
+	Int64GetDatum(sign), Int64GetDatum(sign * p->points)};
 
 	execute(intracker_kept_plan(&daily_plan,
 					   "INSERT INTO intracker_data.project_daily_done AS s"
@@ -165,9 +169,9 @@ apply_day(const TodoProgress *p, int sign, int16 slot)
 static void
 apply_feature(const TodoProgress *p, int sign, int16 slot)
 {
-	Oid			argtypes[4] = {UUIDOID, INT2OID, INT4OID, INT4OID};
+	Oid			argtypes[4] = {UUIDOID, INT2OID, INT8OID, INT8OID};
 	Datum		values[4] = {p->feature_id, Int16GetDatum(slot),
-	Int32GetDatum(sign * p->feature_total), Int32GetDatum(sign * p->feature_done)};
+	Int64GetDatum(sign * p->feature_total), Int64GetDatum(sign * p->feature_done)};
 
 	execute(intracker_kept_plan(&feature_plan,
 					   "INSERT INTO intracker_data.feature_stats AS s (feature_id, slot, todos_total, todos_done)"

@@ -157,7 +157,7 @@ put_shared_blockers(const ContextCall *call)
 	"SELECT f.id, f.title, f.priority, f.assigned_to," \
 	"       coalesce(sum(s.todos_total), 0) AS todos_total, coalesce(sum(s.todos_done), 0) AS todos_done," \
 	"       CASE WHEN coalesce(sum(s.todos_total), 0) = 0 THEN 0" \
-	"            ELSE (100 * sum(s.todos_done) / sum(s.todos_total))::integer END AS progress" \
+	"            ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END AS progress" \
 	"  FROM (SELECT * FROM intracker_data.features f" \
 	"         WHERE f.project_id = $1 AND f.status = 'in_progress'" \
 	"         ORDER BY CASE f.priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC," \

@@ -16,6 +16,10 @@
  * detoasting: equal values that one side keeps compressed or out of line
  * still compare equal.
  *
+ * Restore mode (intracker_restoring) is the one test of "these rows come
+ * from a dump": triggers that judge or announce a new row by today's state
+ * (the assignee rules, events, counters) ask it before they do.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -24,8 +28,10 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "trigger_util.h"
 
@@ -106,4 +112,32 @@ intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc
 				   VARSIZE_ANY_EXHDR(DatumGetPointer(old_value))) != 0;
 	}
 	return !datumIsEqual(old_value, new_value, att->attbyval, att->attlen);
+}
+
+/*
+ * Is this backend restoring a dump?  True only for a superuser's own client
+ * session with row_security off, which is how pg_dump's scripts (and so
+ * pg_restore) run: they SET row_security = off first, so that a policy can
+ * never silently drop a row.  Triggers use it to accept restored INSERTs
+ * as they were dumped, not as today's rules would judge a new row (a done
+ * todo of a user deactivated since, a member over a capacity lowered
+ * since); callers apply it to INSERTs only, since a restore only inserts.
+ *
+ * Why each condition: row_security is an ordinary setting that any role
+ * may turn off (it then only makes RLS-governed queries fail), so it proves
+ * nothing alone.  The session user must be a superuser, which nobody else
+ * can become (SET ROLE changes only the current user), and so must the
+ * current user: a superuser's session after SET ROLE to an API role, or an
+ * API role's call of a SECURITY DEFINER function owned by a superuser, is
+ * not a restore.  The background processes connect as a superuser too, and
+ * a database owner could set row_security = off for their database with
+ * ALTER DATABASE; they are not client backends, so they never count.
+ */
+bool
+intracker_restoring(void)
+{
+	return !row_security &&
+		MyBackendType == B_BACKEND &&
+		superuser_arg(GetSessionUserId()) &&
+		superuser();
 }

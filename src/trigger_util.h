@@ -18,5 +18,6 @@ extern TriggerData *intracker_check_row_trigger(FunctionCallInfo fcinfo, const c
 												bool update_only, int min_args);
 extern int	intracker_trigger_column(Relation rel, const char *column);
 extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
+extern bool intracker_restoring(void);
 
 #endif							/* INTRACKER_TRIGGER_UTIL_H */

@@ -42,8 +42,10 @@ CREATE TABLE intracker_data.todos (
                     CONSTRAINT todos_status_valid CHECK (status IN ('todo', 'in_progress', 'blocked', 'review', 'done', 'cancelled')),
     priority        text NOT NULL DEFAULT 'medium'
                     CONSTRAINT todos_priority_valid CHECK (priority IN ('low', 'medium', 'high', 'critical')),
+    -- bounded, so that one todo cannot carry a nonsensical load; the
+    -- counters that add estimates up are bigint regardless
     estimate        integer NOT NULL DEFAULT 1
-                    CONSTRAINT todos_estimate_positive CHECK (estimate > 0),
+                    CONSTRAINT todos_estimate_range CHECK (estimate > 0 AND estimate <= 1000000),
     tags            text[] NOT NULL DEFAULT '{}',
     assigned_to     uuid REFERENCES intracker_data.users (id),
     created_by      uuid REFERENCES intracker_data.users (id) DEFAULT intracker.current_user_id(),
@@ -59,8 +61,8 @@ CREATE TABLE intracker_data.todos (
     -- claim order (70_assignment.sql): kept by triggers, not by users
     priority_rank   smallint GENERATED ALWAYS AS (
         CASE priority WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END) STORED,
-    open_blocker_count integer NOT NULL DEFAULT 0,
-    open_dependent_count integer NOT NULL DEFAULT 0,
+    open_blocker_count bigint NOT NULL DEFAULT 0,
+    open_dependent_count bigint NOT NULL DEFAULT 0,
     feature_active  boolean NOT NULL DEFAULT false,
     -- GitHub sync (92_github.sql)
     github_issue_url text
@@ -90,7 +92,7 @@ COMMENT ON CONSTRAINT features_assigned_to_fkey ON intracker_data.features IS 'a
 COMMENT ON CONSTRAINT todos_title_not_blank ON intracker_data.todos IS 'title must not be blank (at most 500 characters).';
 COMMENT ON CONSTRAINT todos_status_valid ON intracker_data.todos IS 'status must be one of: todo, in_progress, blocked, review, done, cancelled.';
 COMMENT ON CONSTRAINT todos_priority_valid ON intracker_data.todos IS 'priority must be one of: low, medium, high, critical.';
-COMMENT ON CONSTRAINT todos_estimate_positive ON intracker_data.todos IS 'estimate must be a positive number of points.';
+COMMENT ON CONSTRAINT todos_estimate_range ON intracker_data.todos IS 'estimate must be a positive number of points, at most 1000000.';
 COMMENT ON CONSTRAINT todos_github_issue_positive ON intracker_data.todos IS 'github_issue must be a positive issue number.';
 COMMENT ON CONSTRAINT todos_github_pr_positive ON intracker_data.todos IS 'github_pr must be a positive pull request number.';
 COMMENT ON CONSTRAINT todos_feature_same_project ON intracker_data.todos IS 'feature_id must be a feature of the same project.';
@@ -123,14 +125,17 @@ CREATE TRIGGER todos_track_completion BEFORE INSERT OR UPDATE OF status ON intra
 -- project do not queue on a single counter row, and readers add up at most
 -- 32 rows.  They are derived data: not dumped, rebuilt by the trigger when
 -- pg_restore inserts the todos; intracker.verify_counters() checks them.
+-- They are bigint: a slot is not bounded by the number of todos (a todo
+-- done by one slot and reopened by another moves both, as often as anyone
+-- toggles it), and points add up estimates.
 ------------------------------------------------------------------------------
 
 CREATE TABLE intracker_data.project_stats (
     project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
     slot            smallint NOT NULL,
-    todos_open      integer NOT NULL DEFAULT 0,
-    todos_done      integer NOT NULL DEFAULT 0,
-    todos_cancelled integer NOT NULL DEFAULT 0,
+    todos_open      bigint NOT NULL DEFAULT 0,
+    todos_done      bigint NOT NULL DEFAULT 0,
+    todos_cancelled bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (project_id, slot)
 );
 COMMENT ON TABLE intracker_data.project_stats IS
@@ -140,8 +145,8 @@ CREATE TABLE intracker_data.project_daily_done (
     project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
     day             date NOT NULL,
     slot            smallint NOT NULL,
-    todos_done      integer NOT NULL DEFAULT 0,
-    points_done     integer NOT NULL DEFAULT 0,
+    todos_done      bigint NOT NULL DEFAULT 0,
+    points_done     bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (project_id, day, slot)
 );
 COMMENT ON TABLE intracker_data.project_daily_done IS
@@ -150,8 +155,8 @@ COMMENT ON TABLE intracker_data.project_daily_done IS
 CREATE TABLE intracker_data.feature_stats (
     feature_id      uuid NOT NULL REFERENCES intracker_data.features (id) ON DELETE CASCADE,
     slot            smallint NOT NULL,
-    todos_total     integer NOT NULL DEFAULT 0,
-    todos_done      integer NOT NULL DEFAULT 0,
+    todos_total     bigint NOT NULL DEFAULT 0,
+    todos_done      bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (feature_id, slot)
 );
 COMMENT ON TABLE intracker_data.feature_stats IS
@@ -186,8 +191,9 @@ BEGIN ATOMIC
     WITH project_drift AS (
         SELECT 'project_stats.' || c.name AS counter, p.id AS project_id, p.id AS entity_id, c.stored, c.actual
           FROM intracker_data.projects p
-          CROSS JOIN LATERAL (SELECT coalesce(sum(s.todos_open), 0) AS open, coalesce(sum(s.todos_done), 0) AS done,
-                                     coalesce(sum(s.todos_cancelled), 0) AS cancelled
+          CROSS JOIN LATERAL (SELECT coalesce(sum(s.todos_open), 0)::bigint AS open,
+                                     coalesce(sum(s.todos_done), 0)::bigint AS done,
+                                     coalesce(sum(s.todos_cancelled), 0)::bigint AS cancelled
                                 FROM intracker_data.project_stats s WHERE s.project_id = p.id) AS st
           CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE t.status NOT IN ('done', 'cancelled')) AS open,
                                      count(*) FILTER (WHERE t.status = 'done') AS done,
@@ -201,7 +207,7 @@ BEGIN ATOMIC
         SELECT 'project_daily_done.' || c.name || '@' || coalesce(st.day, ac.day) AS counter,
                coalesce(st.project_id, ac.project_id) AS project_id, coalesce(st.project_id, ac.project_id) AS entity_id,
                c.stored, c.actual
-          FROM (SELECT s.project_id, s.day, sum(s.todos_done) AS todos, sum(s.points_done) AS points
+          FROM (SELECT s.project_id, s.day, sum(s.todos_done)::bigint AS todos, sum(s.points_done)::bigint AS points
                   FROM intracker_data.project_daily_done s GROUP BY 1, 2) st
           FULL JOIN (SELECT t.project_id, (t.completed_at AT TIME ZONE 'UTC')::date AS day,
                             count(*) AS todos, sum(t.estimate) AS points
@@ -214,7 +220,8 @@ BEGIN ATOMIC
     ), feature_drift AS (
         SELECT 'feature_stats.' || c.name AS counter, f.project_id, f.id AS entity_id, c.stored, c.actual
           FROM intracker_data.features f
-          CROSS JOIN LATERAL (SELECT coalesce(sum(s.todos_total), 0) AS total, coalesce(sum(s.todos_done), 0) AS done
+          CROSS JOIN LATERAL (SELECT coalesce(sum(s.todos_total), 0)::bigint AS total,
+                                     coalesce(sum(s.todos_done), 0)::bigint AS done
                                 FROM intracker_data.feature_stats s WHERE s.feature_id = f.id) AS st
           CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
                                      count(*) FILTER (WHERE t.status = 'done') AS done
@@ -258,7 +265,10 @@ CREATE POLICY todos_delete ON intracker_data.todos FOR DELETE
     USING (project_id = ANY ((SELECT intracker_data.my_project_ids('owner'))::uuid[]));
 
 -- Scalar subqueries (not a join) keep the view automatically updatable;
--- the progress comes from the counters, not from a scan of the todos.
+-- the progress comes from the counters, not from a scan of the todos.  The
+-- slots add up to a count of todos, which fits an integer (the view's row
+-- type is also what create_feature and its siblings return); div() keeps the
+-- percentage truncated now that the sums are numeric.
 CREATE VIEW intracker.features WITH (security_invoker = true) AS
 SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assigned_to, f.created_by,
        f.created_at, f.updated_at, f.completed_at, f.completed_by, f.version,
@@ -268,7 +278,7 @@ SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assig
          WHERE s.feature_id = f.id) AS todos_done,
        (SELECT CASE WHEN coalesce(sum(s.todos_total), 0) = 0
                     THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
-                    ELSE (100 * sum(s.todos_done) / sum(s.todos_total))::integer END
+                    ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END
           FROM intracker_data.feature_stats s
          WHERE s.feature_id = f.id) AS progress
   FROM intracker_data.features f;

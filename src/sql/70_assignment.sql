@@ -7,7 +7,10 @@
 --   membership, maintained incrementally by C triggers on todos and features.
 --   They are derived data: not dumped, rebuilt by those triggers when
 --   pg_restore inserts the todos.  intracker.verify_counters() recomputes
---   every counter from scratch and lists any drift.
+--   every counter from scratch and lists any drift.  Every counter is
+--   bigint: a member's open points add up estimates without bound.
+-- * Who may hold work is one rule (src/assignee.c), enforced by a trigger on
+--   every write that gives a todo or feature a new assignee.
 -- * claim_next_todo walks two indexes in claim order (the caller's todos,
 --   unassigned todos).  Its keys that depend on other rows (open blockers,
 --   open dependents, feature in progress) are counter columns of todos kept
@@ -21,9 +24,9 @@
 CREATE TABLE intracker_data.member_load (
     project_id       uuid NOT NULL,
     user_id          uuid NOT NULL,
-    open_todos       integer NOT NULL DEFAULT 0,
-    open_points      integer NOT NULL DEFAULT 0,
-    open_features    integer NOT NULL DEFAULT 0,
+    open_todos       bigint NOT NULL DEFAULT 0,
+    open_points      bigint NOT NULL DEFAULT 0,
+    open_features    bigint NOT NULL DEFAULT 0,
     last_assigned_at timestamptz,
     PRIMARY KEY (project_id, user_id),
     CONSTRAINT member_load_member FOREIGN KEY (project_id, user_id)
@@ -65,6 +68,30 @@ CREATE TRIGGER todos_member_load AFTER INSERT OR DELETE OR UPDATE OF assigned_to
     ON intracker_data.todos FOR EACH ROW EXECUTE FUNCTION intracker_data.member_load_counter();
 CREATE TRIGGER features_member_load AFTER INSERT OR DELETE OR UPDATE OF assigned_to, status, project_id
     ON intracker_data.features FOR EACH ROW EXECUTE FUNCTION intracker_data.member_load_counter();
+
+------------------------------------------------------------------------------
+-- Who may hold work
+------------------------------------------------------------------------------
+
+-- Every path that names an assignee (the create_* and update_* functions,
+-- INSERT and UPDATE through the views, i.e. PostgREST POST and PATCH,
+-- assign_*, rebalance, claim_next_todo) writes todos or features, so the
+-- rule is a trigger on both: one check, with assign_todo's errors.  It fires
+-- only for a new assignee (not for NULL, nor for an UPDATE that keeps the
+-- assignee), accepts restored rows as they were dumped, and locks what it
+-- read until the transaction ends.  The name sorts it before the other
+-- BEFORE triggers, so a refused assignee is reported before a stale
+-- version, as assign_todo always did.
+CREATE FUNCTION intracker_data.check_assignee()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'intracker_check_assignee';
+COMMENT ON FUNCTION intracker_data.check_assignee() IS
+    'BEFORE ROW trigger (C) on todos and features: refuses a new assignee who is not a member, a viewer, inactive, unavailable or without capacity for the row, with the errors of assign_todo; rows restored from a dump are accepted as they were.';
+CREATE TRIGGER todos_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, project_id
+    ON intracker_data.todos FOR EACH ROW EXECUTE FUNCTION intracker_data.check_assignee('todo');
+CREATE TRIGGER features_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, project_id
+    ON intracker_data.features FOR EACH ROW EXECUTE FUNCTION intracker_data.check_assignee('feature');
 
 ------------------------------------------------------------------------------
 -- Claim order: counters on todos
@@ -255,10 +282,12 @@ CREATE TRIGGER users_unassign_deactivated AFTER UPDATE OF is_active ON intracker
 -- API
 ------------------------------------------------------------------------------
 
+-- open_points is bigint (a sum of estimates); the counts stay integer, as
+-- no member holds two billion todos.
 CREATE VIEW intracker.member_load WITH (security_invoker = true) AS
 SELECT m.project_id, m.user_id, m.role, m.available, m.capacity,
-       coalesce(l.open_todos, 0) AS open_todos, coalesce(l.open_points, 0) AS open_points,
-       coalesce(l.open_features, 0) AS open_features, l.last_assigned_at
+       coalesce(l.open_todos, 0)::integer AS open_todos, coalesce(l.open_points, 0) AS open_points,
+       coalesce(l.open_features, 0)::integer AS open_features, l.last_assigned_at
   FROM intracker_data.project_members m
   LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id;
 COMMENT ON VIEW intracker.member_load IS
@@ -431,7 +460,9 @@ COMMENT ON FUNCTION intracker.set_capacity(uuid, uuid, integer) IS
 
 -- Moves 'todo'-status todos from the most to the least loaded eligible
 -- member while a move strictly narrows their gap.  The same loop plans a dry
--- run (on a copy of the loads) and performs a real one.
+-- run (on a copy of the loads) and performs a real one.  It plans with the
+-- loads as they were when it took the assignment lock; each real move goes
+-- through the assignee trigger like any write, which has the last word.
 CREATE FUNCTION intracker.rebalance(project_id uuid, dry_run boolean DEFAULT true)
 RETURNS TABLE (todo_id uuid, title text, estimate integer, from_user uuid, to_user uuid)
 LANGUAGE plpgsql VOLATILE
@@ -446,7 +477,7 @@ BEGIN
     PERFORM intracker_data.require_role(rebalance.project_id, 'owner', 'rebalance');
     PERFORM intracker_data.lock_assignment(rebalance.project_id);
 
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.rebalance_load (user_id uuid PRIMARY KEY, points integer, eligible boolean, capacity integer) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.rebalance_load (user_id uuid PRIMARY KEY, points bigint, eligible boolean, capacity integer) ON COMMIT DROP;
     TRUNCATE pg_temp.rebalance_load;
     INSERT INTO pg_temp.rebalance_load
     SELECT l.user_id, l.open_points,

@@ -18,6 +18,8 @@ CREATE INDEX todos_feature_recent ON intracker_data.todos (feature_id, updated_a
 -- Dashboard
 ------------------------------------------------------------------------------
 
+-- Points are bigint (sums of estimates); the counts of todos and features
+-- are integer.
 CREATE VIEW intracker.team_dashboard WITH (security_invoker = true) AS
 SELECT p.id AS project_id, p.name, p.status,
        (SELECT count(*) FROM intracker_data.project_members m WHERE m.project_id = p.id)::integer AS members,
@@ -27,7 +29,7 @@ SELECT p.id AS project_id, p.name, p.status,
        CASE WHEN s.todos_open + s.todos_done = 0 THEN 0.000
             ELSE round(s.todos_done::numeric / (s.todos_open + s.todos_done), 3) END AS completion_rate,
        coalesce(d.today, 0)::integer AS todos_completed_today,
-       coalesce(d.points_7d, 0)::integer AS points_done_last_7_days,
+       coalesce(d.points_7d, 0)::bigint AS points_done_last_7_days,
        (SELECT count(*) FROM intracker_data.features f
          WHERE f.project_id = p.id AND f.status = 'in_progress')::integer AS features_in_progress,
        (SELECT count(*) FROM intracker_data.todos t

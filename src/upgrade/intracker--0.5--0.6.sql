@@ -396,6 +396,341 @@ COMMENT ON FUNCTION intracker.requeue_dead_events(bigint[]) IS
     'intracker_admin: put dead events (all, or those with the given outbox ids) back in the outbox, to be published again; returns how many. See intracker.worker_status.dead_events.';
 GRANT EXECUTE ON FUNCTION intracker.requeue_dead_events(bigint[]) TO intracker_admin;
 
+------------------------------------------------------------------------------
+-- Issue 12, item 11: counters that cannot overflow, estimates bounded.
+------------------------------------------------------------------------------
+
+-- Counters become bigint (a member's open points add up estimates without
+-- bound; a sharded slot moves with every status toggle).  What reads the
+-- counter columns must let go of them while their types change: the two
+-- drift functions (BEGIN ATOMIC bodies depend on columns) and
+-- intracker.features get placeholder bodies with the same signature for a
+-- moment, since dropping them would drop verify_counters() and the functions
+-- that return intracker.features; intracker.member_load and
+-- intracker.team_dashboard change column types, so they are dropped with
+-- what returns member_load's row type and created again below.
+CREATE OR REPLACE FUNCTION intracker_data.assignment_counter_drift(project_id uuid)
+RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT NULL::text, NULL::uuid, NULL::uuid, NULL::bigint, NULL::bigint WHERE false;
+END;
+CREATE OR REPLACE FUNCTION intracker_data.progress_counter_drift(project_id uuid)
+RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT NULL::text, NULL::uuid, NULL::uuid, NULL::bigint, NULL::bigint WHERE false;
+END;
+CREATE OR REPLACE VIEW intracker.features WITH (security_invoker = true) AS
+SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assigned_to, f.created_by,
+       f.created_at, f.updated_at, f.completed_at, f.completed_by, f.version,
+       0 AS todos_total, 0 AS todos_done, 0 AS progress
+  FROM intracker_data.features f;
+DROP FUNCTION intracker.set_availability(uuid, boolean);
+DROP FUNCTION intracker.set_capacity(uuid, uuid, integer);
+DROP VIEW intracker.member_load;
+DROP VIEW intracker.team_dashboard;
+
+ALTER TABLE intracker_data.member_load
+    ALTER COLUMN open_todos TYPE bigint, ALTER COLUMN open_points TYPE bigint, ALTER COLUMN open_features TYPE bigint;
+ALTER TABLE intracker_data.project_stats
+    ALTER COLUMN todos_open TYPE bigint, ALTER COLUMN todos_done TYPE bigint, ALTER COLUMN todos_cancelled TYPE bigint;
+ALTER TABLE intracker_data.project_daily_done
+    ALTER COLUMN todos_done TYPE bigint, ALTER COLUMN points_done TYPE bigint;
+ALTER TABLE intracker_data.feature_stats
+    ALTER COLUMN todos_total TYPE bigint, ALTER COLUMN todos_done TYPE bigint;
+ALTER TABLE intracker_data.todos
+    ALTER COLUMN open_blocker_count TYPE bigint, ALTER COLUMN open_dependent_count TYPE bigint;
+
+-- Estimates are bounded to 1 .. 1000000 points.  Larger ones already stored
+-- are clamped to the maximum rather than refused (the update must not fail
+-- on existing data, and estimate is NOT NULL): they keep meaning "very
+-- large", and the change is an ordinary write of the todo, after the
+-- counters above are wide enough to take it: a new version, a todo.updated
+-- event, and loads and progress adjusted by the counter triggers.
+ALTER TABLE intracker_data.todos DROP CONSTRAINT todos_estimate_positive;
+UPDATE intracker_data.todos SET estimate = 1000000 WHERE estimate > 1000000;
+ALTER TABLE intracker_data.todos
+    ADD CONSTRAINT todos_estimate_range CHECK (estimate > 0 AND estimate <= 1000000);
+COMMENT ON CONSTRAINT todos_estimate_range ON intracker_data.todos IS 'estimate must be a positive number of points, at most 1000000.';
+
+-- The views and functions let go of above, as they are now.
+CREATE OR REPLACE FUNCTION intracker_data.assignment_counter_drift(project_id uuid)
+RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH actual_load AS (
+        SELECT m.project_id, m.user_id,
+               (SELECT count(*) FROM intracker_data.todos t
+                 WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id
+                   AND t.status NOT IN ('done', 'cancelled')) AS open_todos,
+               (SELECT coalesce(sum(t.estimate), 0) FROM intracker_data.todos t
+                 WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id
+                   AND t.status NOT IN ('done', 'cancelled')) AS open_points,
+               (SELECT count(*) FROM intracker_data.features f
+                 WHERE f.project_id = m.project_id AND f.assigned_to = m.user_id AND f.status <> 'done') AS open_features
+          FROM intracker_data.project_members m
+         WHERE assignment_counter_drift.project_id IS NULL OR m.project_id = assignment_counter_drift.project_id
+    ), load_drift AS (
+        SELECT 'member_load.' || c.name AS counter, a.project_id, a.user_id AS entity_id, c.stored, c.actual
+          FROM actual_load a
+          LEFT JOIN intracker_data.member_load l ON l.project_id = a.project_id AND l.user_id = a.user_id
+          CROSS JOIN LATERAL (VALUES ('open_todos', l.open_todos::bigint, a.open_todos),
+                                     ('open_points', l.open_points::bigint, a.open_points),
+                                     ('open_features', l.open_features::bigint, a.open_features)) AS c (name, stored, actual)
+         WHERE c.stored IS DISTINCT FROM c.actual
+    ), todo_drift AS (
+        SELECT 'todos.' || c.name AS counter, t.project_id, t.id AS entity_id, c.stored, c.actual
+          FROM intracker_data.todos t
+          CROSS JOIN LATERAL (VALUES
+              ('open_blocker_count', t.open_blocker_count::bigint,
+               (SELECT count(*) FROM intracker_data.todo_dependencies d JOIN intracker_data.todos b ON b.id = d.blocked_by
+                 WHERE d.todo_id = t.id AND b.status NOT IN ('done', 'cancelled'))),
+              ('open_dependent_count', t.open_dependent_count::bigint,
+               (SELECT count(*) FROM intracker_data.todo_dependencies d JOIN intracker_data.todos x ON x.id = d.todo_id
+                 WHERE d.blocked_by = t.id AND x.status NOT IN ('done', 'cancelled'))),
+              ('feature_active', t.feature_active::integer::bigint,
+               coalesce((SELECT (f.status = 'in_progress')::integer FROM intracker_data.features f WHERE f.id = t.feature_id), 0)::bigint)
+          ) AS c (name, stored, actual)
+         WHERE (assignment_counter_drift.project_id IS NULL OR t.project_id = assignment_counter_drift.project_id)
+           AND c.stored IS DISTINCT FROM c.actual
+    )
+    SELECT * FROM load_drift
+    UNION ALL
+    SELECT * FROM todo_drift;
+END;
+CREATE OR REPLACE FUNCTION intracker_data.progress_counter_drift(project_id uuid)
+RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH project_drift AS (
+        SELECT 'project_stats.' || c.name AS counter, p.id AS project_id, p.id AS entity_id, c.stored, c.actual
+          FROM intracker_data.projects p
+          CROSS JOIN LATERAL (SELECT coalesce(sum(s.todos_open), 0)::bigint AS open,
+                                     coalesce(sum(s.todos_done), 0)::bigint AS done,
+                                     coalesce(sum(s.todos_cancelled), 0)::bigint AS cancelled
+                                FROM intracker_data.project_stats s WHERE s.project_id = p.id) AS st
+          CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE t.status NOT IN ('done', 'cancelled')) AS open,
+                                     count(*) FILTER (WHERE t.status = 'done') AS done,
+                                     count(*) FILTER (WHERE t.status = 'cancelled') AS cancelled
+                                FROM intracker_data.todos t WHERE t.project_id = p.id) AS ac
+          CROSS JOIN LATERAL (VALUES ('todos_open', st.open, ac.open), ('todos_done', st.done, ac.done),
+                                     ('todos_cancelled', st.cancelled, ac.cancelled)) AS c (name, stored, actual)
+         WHERE (progress_counter_drift.project_id IS NULL OR p.id = progress_counter_drift.project_id)
+           AND c.stored IS DISTINCT FROM c.actual
+    ), daily_drift AS (
+        SELECT 'project_daily_done.' || c.name || '@' || coalesce(st.day, ac.day) AS counter,
+               coalesce(st.project_id, ac.project_id) AS project_id, coalesce(st.project_id, ac.project_id) AS entity_id,
+               c.stored, c.actual
+          FROM (SELECT s.project_id, s.day, sum(s.todos_done)::bigint AS todos, sum(s.points_done)::bigint AS points
+                  FROM intracker_data.project_daily_done s GROUP BY 1, 2) st
+          FULL JOIN (SELECT t.project_id, (t.completed_at AT TIME ZONE 'UTC')::date AS day,
+                            count(*) AS todos, sum(t.estimate) AS points
+                       FROM intracker_data.todos t WHERE t.status = 'done' AND t.completed_at IS NOT NULL
+                      GROUP BY 1, 2) ac ON ac.project_id = st.project_id AND ac.day = st.day
+          CROSS JOIN LATERAL (VALUES ('todos_done', coalesce(st.todos, 0), coalesce(ac.todos, 0)),
+                                     ('points_done', coalesce(st.points, 0), coalesce(ac.points, 0))) AS c (name, stored, actual)
+         WHERE (progress_counter_drift.project_id IS NULL OR coalesce(st.project_id, ac.project_id) = progress_counter_drift.project_id)
+           AND c.stored IS DISTINCT FROM c.actual
+    ), feature_drift AS (
+        SELECT 'feature_stats.' || c.name AS counter, f.project_id, f.id AS entity_id, c.stored, c.actual
+          FROM intracker_data.features f
+          CROSS JOIN LATERAL (SELECT coalesce(sum(s.todos_total), 0)::bigint AS total,
+                                     coalesce(sum(s.todos_done), 0)::bigint AS done
+                                FROM intracker_data.feature_stats s WHERE s.feature_id = f.id) AS st
+          CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE t.status <> 'cancelled') AS total,
+                                     count(*) FILTER (WHERE t.status = 'done') AS done
+                                FROM intracker_data.todos t WHERE t.feature_id = f.id) AS ac
+          CROSS JOIN LATERAL (VALUES ('todos_total', st.total, ac.total), ('todos_done', st.done, ac.done)) AS c (name, stored, actual)
+         WHERE (progress_counter_drift.project_id IS NULL OR f.project_id = progress_counter_drift.project_id)
+           AND c.stored IS DISTINCT FROM c.actual
+    )
+    SELECT * FROM project_drift
+    UNION ALL SELECT * FROM daily_drift
+    UNION ALL SELECT * FROM feature_drift;
+END;
+CREATE OR REPLACE VIEW intracker.features WITH (security_invoker = true) AS
+SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assigned_to, f.created_by,
+       f.created_at, f.updated_at, f.completed_at, f.completed_by, f.version,
+       (SELECT coalesce(sum(s.todos_total), 0)::integer FROM intracker_data.feature_stats s
+         WHERE s.feature_id = f.id) AS todos_total,
+       (SELECT coalesce(sum(s.todos_done), 0)::integer FROM intracker_data.feature_stats s
+         WHERE s.feature_id = f.id) AS todos_done,
+       (SELECT CASE WHEN coalesce(sum(s.todos_total), 0) = 0
+                    THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
+                    ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END
+          FROM intracker_data.feature_stats s
+         WHERE s.feature_id = f.id) AS progress
+  FROM intracker_data.features f;
+CREATE VIEW intracker.member_load WITH (security_invoker = true) AS
+SELECT m.project_id, m.user_id, m.role, m.available, m.capacity,
+       coalesce(l.open_todos, 0)::integer AS open_todos, coalesce(l.open_points, 0) AS open_points,
+       coalesce(l.open_features, 0)::integer AS open_features, l.last_assigned_at
+  FROM intracker_data.project_members m
+  LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id;
+COMMENT ON VIEW intracker.member_load IS
+    'What automatic assignment decides on, per member of your projects: role, availability, capacity (max open points; NULL unlimited, 0 never auto-assigned), open todos and points, open features, last assignment.';
+COMMENT ON COLUMN intracker.member_load.open_points IS 'Sum of the estimates of the member''s open (not done or cancelled) todos in the project.';
+CREATE FUNCTION intracker.set_availability(project_id uuid, available boolean)
+RETURNS intracker.member_load
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    result intracker.member_load;
+BEGIN
+    -- SECURITY DEFINER: members change their own availability, while only
+    -- owners may otherwise update memberships.
+    PERFORM intracker_data.require_role(set_availability.project_id, 'viewer', 'set your availability');
+    IF set_availability.available IS NULL THEN
+        RAISE EXCEPTION 'invalid value for available'
+            USING ERRCODE = '22023', DETAIL = 'available must be true or false.';
+    END IF;
+    UPDATE intracker_data.project_members m SET available = set_availability.available
+     WHERE m.project_id = set_availability.project_id AND m.user_id = me;
+    SELECT * INTO result FROM intracker.member_load l
+     WHERE l.project_id = set_availability.project_id AND l.user_id = me;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION intracker.set_availability(uuid, boolean) IS
+    'Mark yourself available or not for automatic assignment in a project.';
+CREATE FUNCTION intracker.set_capacity(project_id uuid, user_id uuid, capacity integer)
+RETURNS intracker.member_load
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result intracker.member_load;
+    violated text;
+    violated_column text;
+BEGIN
+    PERFORM intracker_data.require_role(set_capacity.project_id, 'owner', 'set capacities');
+    UPDATE intracker_data.project_members m SET capacity = set_capacity.capacity
+     WHERE m.project_id = set_capacity.project_id AND m.user_id = set_capacity.user_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'user % is not a member of project %', set_capacity.user_id, set_capacity.project_id
+            USING ERRCODE = 'PT404';
+    END IF;
+    SELECT * INTO result FROM intracker.member_load l
+     WHERE l.project_id = set_capacity.project_id AND l.user_id = set_capacity.user_id;
+    RETURN result;
+EXCEPTION
+    WHEN check_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+COMMENT ON FUNCTION intracker.set_capacity(uuid, uuid, integer) IS
+    'Owners: set a member''s capacity, the most open estimate points automatic assignment gives them (NULL unlimited, 0 never).';
+CREATE VIEW intracker.team_dashboard WITH (security_invoker = true) AS
+SELECT p.id AS project_id, p.name, p.status,
+       (SELECT count(*) FROM intracker_data.project_members m WHERE m.project_id = p.id)::integer AS members,
+       (s.todos_open + s.todos_done)::integer AS todos_total,
+       s.todos_open::integer AS todos_open,
+       s.todos_done::integer AS todos_done,
+       CASE WHEN s.todos_open + s.todos_done = 0 THEN 0.000
+            ELSE round(s.todos_done::numeric / (s.todos_open + s.todos_done), 3) END AS completion_rate,
+       coalesce(d.today, 0)::integer AS todos_completed_today,
+       coalesce(d.points_7d, 0)::bigint AS points_done_last_7_days,
+       (SELECT count(*) FROM intracker_data.features f
+         WHERE f.project_id = p.id AND f.status = 'in_progress')::integer AS features_in_progress,
+       (SELECT count(*) FROM intracker_data.todos t
+         WHERE t.project_id = p.id AND t.status NOT IN ('done', 'cancelled')
+           AND (t.status = 'blocked' OR t.open_blocker_count > 0))::integer AS todos_blocked
+  FROM intracker_data.projects p
+  CROSS JOIN LATERAL (SELECT coalesce(sum(ps.todos_open), 0) AS todos_open,
+                             coalesce(sum(ps.todos_done), 0) AS todos_done
+                        FROM intracker_data.project_stats ps WHERE ps.project_id = p.id) s
+  CROSS JOIN LATERAL (SELECT sum(dd.todos_done) FILTER (WHERE dd.day = (now() AT TIME ZONE 'UTC')::date) AS today,
+                             sum(dd.points_done) AS points_7d
+                        FROM intracker_data.project_daily_done dd
+                       WHERE dd.project_id = p.id
+                         AND dd.day > (now() AT TIME ZONE 'UTC')::date - 7) d;
+COMMENT ON VIEW intracker.team_dashboard IS
+    'One row per project you are a member of, with the team counters of team_context: todos total (not cancelled), open and done, completion rate, todos completed today and points done in the last 7 days (UTC days), features in progress, blocked todos.';
+GRANT SELECT ON intracker.member_load, intracker.team_dashboard TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker.set_availability(uuid, boolean), intracker.set_capacity(uuid, uuid, integer)
+    TO intracker_user;
+
+-- rebalance keeps its loads in bigint.
+CREATE OR REPLACE FUNCTION intracker.rebalance(project_id uuid, dry_run boolean DEFAULT true)
+RETURNS TABLE (todo_id uuid, title text, estimate integer, from_user uuid, to_user uuid)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    heaviest record;
+    lightest record;
+    candidate record;
+    moves integer := 0;
+BEGIN
+    PERFORM intracker_data.require_role(rebalance.project_id, 'owner', 'rebalance');
+    PERFORM intracker_data.lock_assignment(rebalance.project_id);
+
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.rebalance_load (user_id uuid PRIMARY KEY, points bigint, eligible boolean, capacity integer) ON COMMIT DROP;
+    TRUNCATE pg_temp.rebalance_load;
+    INSERT INTO pg_temp.rebalance_load
+    SELECT l.user_id, l.open_points,
+           l.role IN ('owner', 'editor') AND l.available AND u.is_active AND coalesce(l.capacity, 1) > 0,
+           l.capacity
+      FROM intracker.member_load l JOIN intracker_data.users u ON u.id = l.user_id
+     WHERE l.project_id = rebalance.project_id;
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.rebalance_moved (todo_id uuid PRIMARY KEY) ON COMMIT DROP;
+    TRUNCATE pg_temp.rebalance_moved;
+
+    LOOP
+        SELECT * INTO lightest FROM pg_temp.rebalance_load WHERE eligible ORDER BY points, user_id LIMIT 1;
+        SELECT * INTO heaviest FROM pg_temp.rebalance_load ORDER BY points DESC, user_id LIMIT 1;
+        EXIT WHEN lightest IS NULL OR heaviest IS NULL OR heaviest.user_id = lightest.user_id;
+        -- The largest unstarted todo whose move narrows the gap and fits.
+        SELECT t.id, t.title, t.estimate INTO candidate
+          FROM intracker_data.todos t
+         WHERE t.project_id = rebalance.project_id AND t.assigned_to = heaviest.user_id AND t.status = 'todo'
+           AND t.estimate < heaviest.points - lightest.points
+           AND (lightest.capacity IS NULL OR lightest.points + t.estimate <= lightest.capacity)
+           AND t.id NOT IN (SELECT m.todo_id FROM pg_temp.rebalance_moved m)
+         ORDER BY t.estimate DESC, t.created_at, t.id
+         LIMIT 1;
+        EXIT WHEN candidate IS NULL;
+
+        IF NOT dry_run THEN
+            UPDATE intracker_data.todos t SET assigned_to = lightest.user_id WHERE t.id = candidate.id;
+        END IF;
+        INSERT INTO pg_temp.rebalance_moved VALUES (candidate.id);
+        UPDATE pg_temp.rebalance_load SET points = points - candidate.estimate WHERE user_id = heaviest.user_id;
+        UPDATE pg_temp.rebalance_load SET points = points + candidate.estimate WHERE user_id = lightest.user_id;
+        todo_id := candidate.id; title := candidate.title; estimate := candidate.estimate;
+        from_user := heaviest.user_id; to_user := lightest.user_id;
+        RETURN NEXT;
+        moves := moves + 1;
+        EXIT WHEN moves >= 10000;
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Issue 12, item 10: one rule for every assignee.
+------------------------------------------------------------------------------
+
+-- Who may hold work: one trigger for every write that names an assignee.
+CREATE FUNCTION intracker_data.check_assignee()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'intracker_check_assignee';
+COMMENT ON FUNCTION intracker_data.check_assignee() IS
+    'BEFORE ROW trigger (C) on todos and features: refuses a new assignee who is not a member, a viewer, inactive, unavailable or without capacity for the row, with the errors of assign_todo; rows restored from a dump are accepted as they were.';
+CREATE TRIGGER todos_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, project_id
+    ON intracker_data.todos FOR EACH ROW EXECUTE FUNCTION intracker_data.check_assignee('todo');
+CREATE TRIGGER features_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, project_id
+    ON intracker_data.features FOR EACH ROW EXECUTE FUNCTION intracker_data.check_assignee('feature');
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -34,7 +34,7 @@
 # Method
 #  - Data (assignment_setup.sql): two measured projects, 'small' (BENCH_SMALL
 #    todos) and 'large' (BENCH_LARGE), in the same database with the same 14
-#    members (10 eligible for auto-assignment) and the same realistic mix:
+#    members (11 eligible for auto-assignment) and the same realistic mix:
 #    most todos done, all but unstarted ones assigned, many blocked by open
 #    todos, features in progress, due dates.  Plus four 'throughput' projects
 #    of BENCH_TP_TODOS todos for part 1.  Loaded with INSERT ... SELECT

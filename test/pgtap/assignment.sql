@@ -195,7 +195,7 @@ SELECT test_helpers.as_user('amy');
 SELECT results_eq($$
     SELECT test_helpers.name_of(user_id), role, available, capacity, open_todos, open_points, open_features, last_assigned_at
       FROM intracker.member_load WHERE project_id = test_helpers.id('main') ORDER BY 1
-$$, $$ VALUES ('amy', 'editor', true, NULL::integer, 0, 0, 0, NULL::timestamptz),
+$$, $$ VALUES ('amy', 'editor', true, NULL::integer, 0, 0::bigint, 0, NULL::timestamptz),
               ('ben', 'editor', true, NULL, 0, 0, 0, NULL),
               ('cat', 'editor', true, NULL, 0, 0, 0, NULL),
               ('ina', 'editor', true, NULL, 0, 0, 0, NULL),
@@ -662,7 +662,7 @@ INSERT INTO test_helpers.ids SELECT n, (intracker.create_todo(test_helpers.id('i
 SELECT lives_ok($$SELECT intracker.add_dependency(test_helpers.id('j_b'), test_helpers.id('j_a'))$$, 'j_b is blocked by j_a');
 SELECT results_eq($$SELECT title, version, open_blocker_count, open_dependent_count FROM intracker_data.todos
                      WHERE project_id = test_helpers.id('int') ORDER BY title$$,
-                  $$VALUES ('j_a', 1, 0, 1), ('j_b', 1, 1, 0)$$,
+                  $$VALUES ('j_a', 1, 0::bigint, 1::bigint), ('j_b', 1, 1, 0)$$,
                   'adding a dependency updates both counters and neither version');
 SELECT lives_ok($$SELECT intracker.update_feature(test_helpers.id('fi'), '{"status": "in_progress"}', 1)$$, 'fi in progress');
 SELECT results_eq($$SELECT title, version, feature_active FROM intracker_data.todos
@@ -671,13 +671,13 @@ SELECT results_eq($$SELECT title, version, feature_active FROM intracker_data.to
                   'a feature going in progress sets feature_active on its todos without bumping their versions');
 SELECT lives_ok($$SELECT intracker.set_todo_status(test_helpers.id('j_a'), 'done', 1)$$, 'the blocker j_a is done');
 SELECT results_eq($$SELECT version, open_blocker_count FROM intracker_data.todos WHERE id = test_helpers.id('j_b')$$,
-                  $$VALUES (1, 0)$$, 'completing a blocker does not change the dependent''s version');
+                  $$VALUES (1, 0::bigint)$$, 'completing a blocker does not change the dependent''s version');
 SELECT lives_ok($$SELECT intracker.set_todo_status(test_helpers.id('j_a'), 'todo', 2)$$, 'j_a reopened');
 SELECT results_eq($$SELECT version, open_blocker_count FROM intracker_data.todos WHERE id = test_helpers.id('j_b')$$,
-                  $$VALUES (1, 1)$$, 'reopening the blocker: j_b blocked again, still version 1');
+                  $$VALUES (1, 1::bigint)$$, 'reopening the blocker: j_b blocked again, still version 1');
 SELECT lives_ok($$SELECT intracker.set_todo_status(test_helpers.id('j_a'), 'cancelled', 3)$$, 'j_a cancelled');
 SELECT results_eq($$SELECT version, open_blocker_count FROM intracker_data.todos WHERE id = test_helpers.id('j_b')$$,
-                  $$VALUES (1, 0)$$, 'a cancelled blocker no longer blocks; still version 1');
+                  $$VALUES (1, 0::bigint)$$, 'a cancelled blocker no longer blocks; still version 1');
 SELECT results_eq($$SELECT title, version FROM intracker.update_todo(test_helpers.id('j_b'), '{"title": "j_b renamed"}', 1)$$,
                   $$VALUES ('j_b renamed', 2)$$, 'a real change of the dependent still bumps its version (control)');
 SELECT throws_ok($$UPDATE intracker_data.todos SET open_blocker_count = 0 WHERE id = test_helpers.id('j_b')$$, '42501', NULL,

@@ -750,7 +750,7 @@ $$, $$
     SELECT jsonb_array_length(d->'team_members'),
            (d->'team_progress'->>'todos_total')::int, (d->'team_progress'->>'todos_open')::int,
            (d->'team_progress'->>'todos_done')::int, round((d->'team_progress'->>'completion_rate')::numeric, 3),
-           (d->'team_progress'->>'todos_completed_today')::int, (d->'team_progress'->>'points_done_last_7_days')::int,
+           (d->'team_progress'->>'todos_completed_today')::int, (d->'team_progress'->>'points_done_last_7_days')::bigint,
            (d->'team_progress'->>'features_in_progress_count')::int, (d->'team_progress'->>'todos_blocked_count')::int
       FROM pg_temp.tc('main') AS d
 $$, 'team_dashboard and team_context report the same numbers');
@@ -827,7 +827,7 @@ $$, $$
            count(t.id) FILTER (WHERE t.status = 'done')::int,
            count(t.id) FILTER (WHERE t.status = 'done' AND (t.completed_at AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date)::int,
            coalesce(sum(t.estimate) FILTER (WHERE t.status = 'done'
-                       AND (t.completed_at AT TIME ZONE 'UTC')::date > (now() AT TIME ZONE 'UTC')::date - 7), 0)::int
+                       AND (t.completed_at AT TIME ZONE 'UTC')::date > (now() AT TIME ZONE 'UTC')::date - 7), 0)::bigint
       FROM intracker_data.projects p LEFT JOIN intracker_data.todos t ON t.project_id = p.id
      WHERE p.id IN (test_helpers.id('main'), test_helpers.id('side'), test_helpers.id('work')) GROUP BY p.id ORDER BY 1
 $$, 'after the workload team_dashboard still equals a count from scratch');

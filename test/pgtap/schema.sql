@@ -676,7 +676,7 @@ SELECT results_eq($$
 $$, $$ VALUES ('project_id', 'uuid'), ('name', 'text'), ('status', 'text'), ('members', 'integer'),
               ('todos_total', 'integer'), ('todos_open', 'integer'), ('todos_done', 'integer'),
               ('completion_rate', 'numeric'), ('todos_completed_today', 'integer'),
-              ('points_done_last_7_days', 'integer'), ('features_in_progress', 'integer'),
+              ('points_done_last_7_days', 'bigint'), ('features_in_progress', 'integer'),
               ('todos_blocked', 'integer') $$,
   'intracker.team_dashboard has the documented columns, order and types');
 -- 0.3: feature progress comes from the counters, not from a scan of todos.
@@ -701,7 +701,7 @@ SELECT results_eq($$
     SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
      WHERE a.attrelid = 'intracker.member_load'::regclass AND a.attnum > 0 ORDER BY a.attnum
 $$, $$ VALUES ('project_id', 'uuid'), ('user_id', 'uuid'), ('role', 'text'), ('available', 'boolean'),
-              ('capacity', 'integer'), ('open_todos', 'integer'), ('open_points', 'integer'),
+              ('capacity', 'integer'), ('open_todos', 'integer'), ('open_points', 'bigint'),
               ('open_features', 'integer'), ('last_assigned_at', 'timestamp with time zone') $$,
   'intracker.member_load columns have the documented order and types');
 SELECT col_not_null('intracker_data', 'project_members', 'available', 'project_members.available is NOT NULL');

@@ -368,7 +368,9 @@ SQL
 		} ([ $bob, 'editor', 'bob' ], [ $carol, 'viewer', 'carol' ], [ $robot, 'editor', 'robot' ])
 	]);
 
-# Role changes, a no-op role "change", capacity and availability.
+# Role changes, a no-op role "change", capacity and availability (bob is
+# available again at the end: work is given to him below, and an
+# unavailable member may not be given any).
 check_action(
 	label => 'member updates',
 	run   => sub {
@@ -379,6 +381,7 @@ SELECT FROM intracker.add_member('$P', '$carol', 'viewer');
 SELECT FROM intracker.set_capacity('$P', '$bob', 5);
 SQL
 		as($bob, "SELECT FROM intracker.set_availability('$P', false)");
+		as($bob, "SELECT FROM intracker.set_availability('$P', true)");
 	},
 	expect => [
 		{ type => 'member.updated', entity => $carol, actor => $alice, version => undef, name => 'carol -> editor',
@@ -389,6 +392,8 @@ SQL
 		  changes => { capacity => [ undef, 5 ] } },
 		{ type => 'member.updated', entity => $bob, actor => $bob, version => undef, name => 'bob availability',
 		  changes => { available => [ JSON::PP::true, JSON::PP::false ] } },
+		{ type => 'member.updated', entity => $bob, actor => $bob, version => undef, name => 'bob available again',
+		  changes => { available => [ JSON::PP::false, JSON::PP::true ] } },
 	]);
 
 check_action(
