@@ -92,6 +92,8 @@ END
 $$;
 COMMENT ON FUNCTION intracker_data.visible_user_ids() IS 'Users who share at least one project with the acting (active) user.';
 
+-- Only act_as() asks about another user (intracker_admin only): a user
+-- must not learn whether some id is a user.
 CREATE FUNCTION intracker_data.user_is_active(user_id uuid)
 RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
@@ -101,16 +103,18 @@ BEGIN
     RETURN (SELECT u.is_active FROM intracker_data.users u WHERE u.id = user_is_active.user_id);
 END
 $$;
-COMMENT ON FUNCTION intracker_data.user_is_active(uuid) IS 'is_active of a user, NULL if no such user (whatever RLS lets the caller see).';
+COMMENT ON FUNCTION intracker_data.user_is_active(uuid) IS 'is_active of a user, NULL if no such user (for act_as(): intracker_admin only).';
 
 ------------------------------------------------------------------------------
 -- Checks at the start of API functions
 ------------------------------------------------------------------------------
 
 -- The acting user, who must exist and be active; PT401 otherwise.
+-- SECURITY DEFINER: it reads the acting user's own row only, whatever RLS
+-- would show (a user in no project is still a user).
 CREATE FUNCTION intracker_data.require_user()
 RETURNS uuid
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -122,7 +126,7 @@ BEGIN
                   DETAIL = 'This function acts on behalf of a user, and no user is identified.',
                   HINT = 'Send a JWT through PostgREST, or as a member of intracker_admin call intracker.act_as(user_id).';
     END IF;
-    IF NOT coalesce(intracker_data.user_is_active(me), false) THEN
+    IF NOT coalesce((SELECT u.is_active FROM intracker_data.users u WHERE u.id = me), false) THEN
         RAISE EXCEPTION 'user % is not an active intracker user', me
             USING ERRCODE = 'PT401',
                   HINT = 'The identified user does not exist or was deactivated.';
@@ -370,10 +374,13 @@ $$;
 COMMENT ON FUNCTION intracker_data.track_completion() IS
     'Trigger: sets completed_at/completed_by when status becomes done, clears them when it leaves done.';
 
--- API roles call these (directly, or through RLS policies and triggers).
+-- API roles call these, directly or through RLS policies and the API
+-- functions (which run as the caller).  Trigger functions need no grant: a
+-- trigger runs its function whoever fires it.
 GRANT EXECUTE ON FUNCTION intracker.current_user_id(), intracker.act_as(uuid), intracker_data.role_rank(text),
     intracker_data.my_project_ids(text), intracker_data.my_role(uuid), intracker_data.visible_user_ids(),
-    intracker_data.user_is_active(uuid), intracker_data.require_user(), intracker_data.require_role(uuid, text, text),
+    intracker_data.require_user(), intracker_data.require_role(uuid, text, text),
     intracker_data.project_of(regclass, uuid), intracker_data.apply_changes(regclass, uuid, jsonb, integer),
-    intracker_data.explain_violation(text, text), intracker_data.row_version(), intracker_data.track_completion()
+    intracker_data.explain_violation(text, text)
     TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker_data.user_is_active(uuid) TO intracker_admin;

@@ -191,6 +191,29 @@ $$;
 COMMENT ON FUNCTION intracker.update_project(uuid, jsonb, integer) IS
     'Change fields of a project (name, description, status, tags, github_repo, resume_context). Editors and owners; PT409 if expected_version is stale.';
 
+-- Only a project's owners learn whether an id they hold is an (active)
+-- user: the check reads users whatever RLS shows, after the role check.
+CREATE FUNCTION intracker_data.require_joinable_user(project_id uuid, user_id uuid)
+RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    active boolean;
+BEGIN
+    PERFORM intracker_data.require_role(require_joinable_user.project_id, 'owner', 'manage members');
+    active := (SELECT u.is_active FROM intracker_data.users u WHERE u.id = require_joinable_user.user_id);
+    IF active IS NULL THEN
+        RAISE EXCEPTION 'user % not found', require_joinable_user.user_id USING ERRCODE = 'PT404';
+    ELSIF NOT active THEN
+        RAISE EXCEPTION 'user % is inactive', require_joinable_user.user_id
+            USING ERRCODE = '22023', HINT = 'Only active users can join projects.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.require_joinable_user(uuid, uuid) IS
+    'For add_member: the acting user must own the project (PT401/PT404/42501), and user_id must be an active user (PT404, 22023).';
+
 CREATE FUNCTION intracker.add_member(project_id uuid, user_id uuid, role text)
 RETURNS intracker.project_members
 LANGUAGE plpgsql VOLATILE
@@ -198,18 +221,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     added intracker.project_members;
-    active boolean;
     violated text;
     violated_column text;
 BEGIN
-    PERFORM intracker_data.require_role(add_member.project_id, 'owner', 'manage members');
-    active := intracker_data.user_is_active(add_member.user_id);
-    IF active IS NULL THEN
-        RAISE EXCEPTION 'user % not found', add_member.user_id USING ERRCODE = 'PT404';
-    ELSIF NOT active THEN
-        RAISE EXCEPTION 'user % is inactive', add_member.user_id
-            USING ERRCODE = '22023', HINT = 'Only active users can join projects.';
-    END IF;
+    PERFORM intracker_data.require_joinable_user(add_member.project_id, add_member.user_id);
     INSERT INTO intracker_data.project_members AS m (project_id, user_id, role)
     VALUES (add_member.project_id, add_member.user_id, add_member.role)
     ON CONFLICT ON CONSTRAINT project_members_pkey DO UPDATE SET role = EXCLUDED.role
@@ -260,6 +275,6 @@ GRANT UPDATE (name, description, status, tags, github_repo, resume_context, vers
 GRANT DELETE ON intracker.projects, intracker_data.projects TO intracker_user;
 GRANT INSERT (project_id, user_id, role), UPDATE (role), DELETE
     ON intracker.project_members, intracker_data.project_members TO intracker_user;
-GRANT EXECUTE ON FUNCTION intracker_data.project_keeps_an_owner(), intracker.create_project(text, text, text, text[], jsonb, text),
-    intracker_data.projects_view_insert(), intracker.update_project(uuid, jsonb, integer),
+GRANT EXECUTE ON FUNCTION intracker_data.require_joinable_user(uuid, uuid),
+    intracker.create_project(text, text, text, text[], jsonb, text), intracker.update_project(uuid, jsonb, integer),
     intracker.add_member(uuid, uuid, text), intracker.remove_member(uuid, uuid) TO intracker_user;

@@ -222,5 +222,4 @@ COMMENT ON FUNCTION intracker.remove_dependency(uuid, uuid) IS 'Remove a depende
 GRANT SELECT ON intracker_data.todo_dependencies, intracker.todo_dependencies TO intracker_user;
 GRANT INSERT (todo_id, blocked_by, project_id), DELETE
     ON intracker.todo_dependencies, intracker_data.todo_dependencies TO intracker_user;
-GRANT EXECUTE ON FUNCTION intracker_data.todos_blocker_gate(), intracker_data.todo_dependencies_no_cycle(),
-    intracker.add_dependency(uuid, uuid), intracker.remove_dependency(uuid, uuid) TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker.add_dependency(uuid, uuid), intracker.remove_dependency(uuid, uuid) TO intracker_user;

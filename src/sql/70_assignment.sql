@@ -296,31 +296,28 @@ COMMENT ON COLUMN intracker.member_load.open_points IS 'Sum of the estimates of 
 
 -- Automatic assignments in one project run one at a time, so that each sees
 -- the loads the previous one left (this is what bounds the spread).
+-- SECURITY DEFINER and for editors and owners only: no user can hold up
+-- assignment in a project through this function, and a DBA may revoke the
+-- advisory lock functions from PUBLIC to close the raw way too (README,
+-- "Known limits").
 CREATE FUNCTION intracker_data.lock_assignment(project_id uuid)
 RETURNS void
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT pg_advisory_xact_lock(hashtextextended('intracker.assign:' || project_id::text, 0));
-END;
-COMMENT ON FUNCTION intracker_data.lock_assignment(uuid) IS
-    'Transaction-level advisory lock serialising automatic assignment and rebalancing in a project.';
-
--- Assigning work to a user locks the user's row until the assigning
--- transaction ends, so a concurrent deactivation waits and then unassigns
--- the new work too, or commits first and the assignment sees it.
-CREATE FUNCTION intracker_data.lock_user_if_active(user_id uuid)
-RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN coalesce((SELECT u.is_active FROM intracker_data.users u
-                      WHERE u.id = lock_user_if_active.user_id FOR SHARE), false);
+    IF coalesce(intracker_data.role_rank(intracker_data.my_role(lock_assignment.project_id)), 0)
+       < intracker_data.role_rank('editor') THEN
+        RAISE EXCEPTION 'permission denied to lock assignment in project %', lock_assignment.project_id
+            USING ERRCODE = '42501',
+                  DETAIL = 'Only the project''s editors and owners assign work there.';
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('intracker.assign:' || lock_assignment.project_id::text, 0));
 END
 $$;
-COMMENT ON FUNCTION intracker_data.lock_user_if_active(uuid) IS
-    'Lock a user''s row against deactivation until the transaction ends; returns whether the user is active.';
+COMMENT ON FUNCTION intracker_data.lock_assignment(uuid) IS
+    'Transaction-level advisory lock serialising automatic assignment and rebalancing in a project (its editors and owners only; 42501 otherwise).';
 
 -- The C core (src/assignment.c).  Internal: the intracker.* wrappers below
 -- return rows of the API views.
@@ -588,7 +585,7 @@ COMMENT ON FUNCTION intracker.verify_counters(uuid) IS
 -- claim-order counters) are for triggers only: no grant.
 GRANT SELECT ON intracker_data.member_load, intracker.member_load TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker_data.assign(regclass, uuid, uuid, integer), intracker_data.lock_assignment(uuid),
-    intracker_data.lock_user_if_active(uuid), intracker_data.claim_next_todo(uuid),
+    intracker_data.claim_next_todo(uuid),
     intracker.assign_todo(uuid, uuid, integer), intracker.assign_feature(uuid, uuid, integer),
     intracker.unassign_todo(uuid, integer), intracker.claim_next_todo(uuid),
     intracker.set_availability(uuid, boolean), intracker.set_capacity(uuid, uuid, integer),

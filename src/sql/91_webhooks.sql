@@ -498,7 +498,6 @@ GRANT SELECT (id, project_id, url, event_types, signed, format, active, created_
     ON intracker_data.webhooks TO intracker_user;
 GRANT SELECT ON intracker_data.deliveries, intracker.webhooks, intracker.webhook_deliveries,
     intracker.deliverer_status TO intracker_user;
-GRANT EXECUTE ON FUNCTION intracker_data.valid_event_patterns(text[]), intracker_data.event_matches(text, text[]),
-    intracker_data.check_webhook_url(text), intracker_data.deliverer_state(), intracker_data.delivery_backlog(),
+GRANT EXECUTE ON FUNCTION intracker_data.deliverer_state(), intracker_data.delivery_backlog(),
     intracker.create_webhook(uuid, text, text[], text, text), intracker.set_webhook_active(uuid, boolean),
     intracker.delete_webhook(uuid), intracker.redeliver(uuid) TO intracker_user;

@@ -731,6 +731,120 @@ CREATE TRIGGER todos_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, p
 CREATE TRIGGER features_assignee_eligible BEFORE INSERT OR UPDATE OF assigned_to, project_id
     ON intracker_data.features FOR EACH ROW EXECUTE FUNCTION intracker_data.check_assignee('feature');
 
+------------------------------------------------------------------------------
+-- Issue 12, item 13: nothing in intracker_data is executable by
+-- intracker_user unless the API needs it, and what it needs leaks nothing.
+------------------------------------------------------------------------------
+
+-- Assignment no longer locks the assignee's row (check_assignee decides);
+-- any user could lock any user's row with it.
+DROP FUNCTION intracker_data.lock_user_if_active(uuid);
+
+-- Only act_as() asks about another user (intracker_admin only).
+REVOKE EXECUTE ON FUNCTION intracker_data.user_is_active(uuid) FROM intracker_user;
+GRANT EXECUTE ON FUNCTION intracker_data.user_is_active(uuid) TO intracker_admin;
+COMMENT ON FUNCTION intracker_data.user_is_active(uuid) IS 'is_active of a user, NULL if no such user (for act_as(): intracker_admin only).';
+
+-- Trigger functions need no grant (a trigger runs its function whoever
+-- fires it); the webhook checks run inside SECURITY DEFINER functions.
+REVOKE EXECUTE ON FUNCTION intracker_data.row_version(), intracker_data.track_completion(),
+    intracker_data.project_keeps_an_owner(), intracker_data.projects_view_insert(),
+    intracker_data.todos_blocker_gate(), intracker_data.todo_dependencies_no_cycle(),
+    intracker_data.valid_event_patterns(text[]), intracker_data.event_matches(text, text[]),
+    intracker_data.check_webhook_url(text) FROM intracker_user;
+
+CREATE OR REPLACE FUNCTION intracker_data.require_user()
+RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker.current_user_id();
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'not authenticated'
+            USING ERRCODE = 'PT401',
+                  DETAIL = 'This function acts on behalf of a user, and no user is identified.',
+                  HINT = 'Send a JWT through PostgREST, or as a member of intracker_admin call intracker.act_as(user_id).';
+    END IF;
+    IF NOT coalesce((SELECT u.is_active FROM intracker_data.users u WHERE u.id = me), false) THEN
+        RAISE EXCEPTION 'user % is not an active intracker user', me
+            USING ERRCODE = 'PT401',
+                  HINT = 'The identified user does not exist or was deactivated.';
+    END IF;
+    RETURN me;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.require_user() IS 'The acting user''s id; raises PT401 when there is none or it is inactive.';
+
+-- Only a project's owners learn whether an id they hold is an (active)
+-- user: the check reads users whatever RLS shows, after the role check.
+CREATE FUNCTION intracker_data.require_joinable_user(project_id uuid, user_id uuid)
+RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    active boolean;
+BEGIN
+    PERFORM intracker_data.require_role(require_joinable_user.project_id, 'owner', 'manage members');
+    active := (SELECT u.is_active FROM intracker_data.users u WHERE u.id = require_joinable_user.user_id);
+    IF active IS NULL THEN
+        RAISE EXCEPTION 'user % not found', require_joinable_user.user_id USING ERRCODE = 'PT404';
+    ELSIF NOT active THEN
+        RAISE EXCEPTION 'user % is inactive', require_joinable_user.user_id
+            USING ERRCODE = '22023', HINT = 'Only active users can join projects.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.require_joinable_user(uuid, uuid) IS
+    'For add_member: the acting user must own the project (PT401/PT404/42501), and user_id must be an active user (PT404, 22023).';
+GRANT EXECUTE ON FUNCTION intracker_data.require_joinable_user(uuid, uuid) TO intracker_user;
+
+CREATE OR REPLACE FUNCTION intracker.add_member(project_id uuid, user_id uuid, role text)
+RETURNS intracker.project_members
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    added intracker.project_members;
+    violated text;
+    violated_column text;
+BEGIN
+    PERFORM intracker_data.require_joinable_user(add_member.project_id, add_member.user_id);
+    INSERT INTO intracker_data.project_members AS m (project_id, user_id, role)
+    VALUES (add_member.project_id, add_member.user_id, add_member.role)
+    ON CONFLICT ON CONSTRAINT project_members_pkey DO UPDATE SET role = EXCLUDED.role
+    RETURNING m.project_id, m.user_id, m.role, m.created_at INTO added;
+    RETURN added;
+EXCEPTION
+    WHEN check_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION intracker_data.lock_assignment(project_id uuid)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF coalesce(intracker_data.role_rank(intracker_data.my_role(lock_assignment.project_id)), 0)
+       < intracker_data.role_rank('editor') THEN
+        RAISE EXCEPTION 'permission denied to lock assignment in project %', lock_assignment.project_id
+            USING ERRCODE = '42501',
+                  DETAIL = 'Only the project''s editors and owners assign work there.';
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('intracker.assign:' || lock_assignment.project_id::text, 0));
+END
+$$;
+COMMENT ON FUNCTION intracker_data.lock_assignment(uuid) IS
+    'Transaction-level advisory lock serialising automatic assignment and rebalancing in a project (its editors and owners only; 42501 otherwise).';
+
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

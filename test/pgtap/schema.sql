@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(185);
+SELECT plan(187);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -947,6 +947,10 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker_data.my_project_ids(text)', 'intracker_data.my_role(uuid)',
           'intracker_data.visible_user_ids()', 'intracker_data.user_is_active(uuid)',
           'intracker_data.project_keeps_an_owner()',
+          -- 0.6: require_user reads the acting user's own row (a user in no
+          -- project is still a user), require_joinable_user tells owners
+          -- whether an id is an active user (after the role check) ...
+          'intracker_data.require_user()', 'intracker_data.require_joinable_user(uuid,uuid)',
           -- 0.2: members change their own settings (no column grant on project_members) ...
           'intracker.set_availability(uuid,boolean)', 'intracker.set_capacity(uuid,uuid,integer)',
           -- ... and the counter triggers write what users may not.
@@ -954,8 +958,9 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker_data.todo_openness_counters()', 'intracker_data.feature_active_counters()',
           'intracker_data.deleted_todo_counters()',
           'intracker_data.unassign_deactivated()',
-          -- ... and assignment locks the assignee's row against a concurrent deactivation.
-          'intracker_data.lock_user_if_active(uuid)',
+          -- ... and 0.6: the assignment lock is taken for editors and owners
+          -- only (so that a DBA may revoke the advisory lock functions from PUBLIC).
+          'intracker_data.lock_assignment(uuid)',
           -- 0.4: events_since publishes pending events when no worker does, and
           -- worker_status counts the outbox that users cannot read.
           'intracker_data.publish_pending_events()', 'intracker_data.event_log_state()',
@@ -997,6 +1002,42 @@ $$, 'intracker_user may execute every API function');
 SELECT ok(NOT has_function_privilege('intracker_user', 'intracker.requeue_dead_events(bigint[])', 'EXECUTE')
           AND has_function_privilege('intracker_admin', 'intracker.requeue_dead_events(bigint[])', 'EXECUTE'),
           'intracker.requeue_dead_events is for intracker_admin only');
+-- Internal helpers: a user may execute one only when the API needs it (the
+-- API functions, views and RLS policies run as the caller), and each of
+-- these leaks nothing to a caller outside the project it names.  Trigger
+-- functions are never in the list: a trigger runs its function whoever
+-- fires it.  test/pgtap/internals.sql calls the sensitive ones as users.
+SELECT set_eq($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+     WHERE p.pronamespace = 'intracker_data'::regnamespace
+       AND has_function_privilege('intracker_user', p.oid, 'EXECUTE')
+$$, ARRAY[
+    -- RLS policies: the caller's own projects, role and fellow members.
+    'intracker_data.role_rank(text)', 'intracker_data.my_project_ids(text)', 'intracker_data.my_role(uuid)',
+    'intracker_data.visible_user_ids()', 'intracker_data.may_read_session_notes(uuid,uuid)',
+    -- The checks API functions start with: the caller's own identity and role.
+    'intracker_data.require_user()', 'intracker_data.require_role(uuid,text,text)',
+    -- ... and add_member's: owners only, then whether the id is an active user.
+    'intracker_data.require_joinable_user(uuid,uuid)',
+    -- Generic API steps, run under the caller's RLS and column privileges.
+    'intracker_data.project_of(regclass,uuid)', 'intracker_data.apply_changes(regclass,uuid,jsonb,integer)',
+    'intracker_data.explain_violation(text,text)',
+    -- The C assignment core behind assign_todo/claim_next_todo (checks the
+    -- caller's role first), its lock (editors and owners only) and the
+    -- counter checks behind verify_counters (RLS: the caller's projects).
+    'intracker_data.assign(regclass,uuid,uuid,integer)', 'intracker_data.claim_next_todo(uuid)',
+    'intracker_data.lock_assignment(uuid)',
+    'intracker_data.assignment_counter_drift(uuid)', 'intracker_data.progress_counter_drift(uuid)',
+    -- events_since publishes pending events when no publisher does (ids and
+    -- counts only); the status views read process state and counts.
+    'intracker_data.publish_pending_events()', 'intracker_data.worker_state()', 'intracker_data.event_log_state()',
+    'intracker_data.deliverer_state()', 'intracker_data.delivery_backlog()',
+    -- GitHub calls: members only (PT404 otherwise), then the repository.
+    'intracker_data.require_github(uuid,boolean)'],
+  'intracker_user may execute exactly the reviewed internal helpers');
+SELECT ok(has_function_privilege('intracker_admin', 'intracker_data.user_is_active(uuid)', 'EXECUTE')
+          AND NOT has_function_privilege('intracker_user', 'intracker_data.user_is_active(uuid)', 'EXECUTE'),
+          'only intracker_admin (for act_as) may ask whether an id is an active user');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace)
