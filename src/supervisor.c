@@ -25,8 +25,9 @@
  * backend wrote no events itself), and so do CREATE and ALTER EXTENSION
  * intracker (they may be waiting for the schema).
  *
- * Both children start the same way (intracker_child_start) and then run
- * their own loops: publisher.c and deliverer.c.
+ * Both children start the same way (intracker_child_start: the server's
+ * settings, not their database's, child_settings.c) and then run their
+ * own loops: publisher.c and deliverer.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,6 +54,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "child_settings.h"
 #include "supervisor.h"
 
 #define MAX_PAUSE_MS		60000	/* longest pause before a restart */
@@ -357,11 +359,10 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
  */
 
 /*
- * What both children do first: signals, a connection to their database,
- * JIT off (their short statements run thousands of times, and JIT would
- * compile them on every call once the tables grow), then their slot in
- * shared memory, unless another one of the same kind is still alive, in
- * which case this one exits.
+ * What both children do first: signals, a connection to their database
+ * with the server's settings, not the database's (child_settings.c), then
+ * their slot in shared memory, unless another one of the same kind is
+ * still alive, in which case this one exits.
  */
 void
 intracker_child_start(Datum main_arg, IntrackerChild child)
@@ -371,9 +372,10 @@ intracker_child_start(Datum main_arg, IntrackerChild child)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	intracker_remember_server_settings();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
+	intracker_settle_child_settings(child_types[child]);
 	pgstat_report_appname(child_types[child]);
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	other = intracker_child_attach(child);
 	if (other != 0)

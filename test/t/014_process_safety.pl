@@ -1,0 +1,310 @@
+# 014_process_safety.pl — what users can do to the background processes
+# (issue 12, item 1).  supervisor.h names the processes.
+#
+# One server preloads intracker with intracker.database = 'tracker'.  The
+# database tracker is owned by dbowner, a login role that is NOT a
+# superuser; mallory is another login role with no rights at all.  The
+# extension is created by the superuser (it is superuser-only).  Webhooks go
+# to a local HTTP sink (test/helpers/http_sink.c), one path per part, so
+# its log tells the parts apart.
+#
+#   A. search_path (item 1).  dbowner creates schema trap with its own
+#      operators +(bigint,bigint), +(integer,integer), =(bigint,bigint),
+#      =(uuid,uuid), =(text,text), <(bigint,bigint), <(timestamptz,
+#      timestamptz), -(timestamptz,interval) and a domain trap.text, whose
+#      functions, when run by anything but a client backend, record it in
+#      trap.sprung and try ALTER ROLE dbowner SUPERUSER; then ALTER DATABASE
+#      tracker SET search_path = trap, pg_catalog, public.  After a restart
+#      the publisher prunes, publishes, fans out and the deliverer delivers
+#      and records: the trap never ran in them, dbowner is still no
+#      superuser, and each process logged that it ignores the database's
+#      search_path.
+#   B. Other settings of the database (item 1).  dbowner sets
+#      default_transaction_read_only = on, default_transaction_isolation =
+#      serializable, statement_timeout and lock_timeout = 1ms, role =
+#      dbowner, TimeZone = 'Asia/Kathmandu' and plpgsql.extra_errors = 'all'
+#      for tracker (this test's own sessions override them with PGOPTIONS).
+#      After a restart both processes work as before: events published and
+#      delivered, no last_error, the body's timestamps in the server's time
+#      zone (UTC), not +05:45.
+#
+# No assertion is about time: waits are polls, with generous limits only as
+# hang guards.
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use JSON::PP ();
+use IntrackerTest;
+
+my $db   = 'tracker';
+my $node = new_node('safety');
+$node->append_conf('postgresql.conf', <<"EOC");
+# added by 014_process_safety.pl
+intracker.database = '$db'
+intracker.http_retry_base_delay = '100ms'
+intracker.http_timeout = '5s'
+EOC
+$node->safe_psql('postgres', q{
+CREATE ROLE dbowner LOGIN NOSUPERUSER;
+CREATE ROLE mallory LOGIN NOSUPERUSER;
+});
+$node->safe_psql('postgres', "CREATE DATABASE $db OWNER dbowner");
+$node->safe_psql($db, 'CREATE EXTENSION intracker');
+create_test_roles($node);
+$node->restart;
+
+my $sink = start_http_sink(log => 1);
+
+##############################################################################
+# Helpers
+
+my $HANG_GUARD = $PostgreSQL::Test::Utils::timeout_default;
+
+sub su { return $node->safe_psql($db, $_[0]) }
+
+# psql as $role (superuser when undef) in $dbname, VERBOSITY verbose:
+# ($ret, $stdout, $stderr).
+sub psql_role
+{
+	my ($role, $dbname, $sql) = @_;
+	my $connstr = $node->connstr($dbname) . (defined $role ? " user=$role" : '');
+	my ($ret, $out, $err) = $node->psql($dbname, "\\set VERBOSITY verbose\n$sql", connstr => $connstr);
+	return ($ret, $out, $err);
+}
+
+# Poll $query in $dbname until it prints 't' (at most the hang guard).
+sub poll_ok
+{
+	my ($dbname, $query, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return ok($node->poll_query_until($dbname, $query), $name);
+}
+
+sub child_pid
+{
+	my ($type) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(string_agg(pid::text, ','), '') FROM pg_stat_activity WHERE backend_type = 'intracker $type'");
+}
+
+# Requests the sink logged on paths containing $tag.
+sub requests_of
+{
+	my ($tag) = @_;
+	return [ grep { index($_->{path}, $tag) >= 0 } @{ $sink->{requests}->() } ];
+}
+
+# Wait until the sink logged at least $n requests on paths containing $tag;
+# returns how many it did.
+sub wait_requests
+{
+	my ($tag, $n) = @_;
+	my $until = Time::HiRes::time() + $HANG_GUARD;
+	my $got;
+	while (1)
+	{
+		$got = scalar @{ requests_of($tag) };
+		return $got if $got >= $n || Time::HiRes::time() > $until;
+		usleep(20_000);
+	}
+}
+
+# A user, a project it owns and a webhook of that project to the sink's
+# $path (all events); returns { user, project, webhook }.  The project's
+# own events are published before the webhook exists (with $wait; not while
+# writers keep the publisher busy): only later events are delivered.
+sub new_team
+{
+	my ($key, $path, %o) = @_;
+	my $user = su("SELECT id FROM intracker.create_user('$key\@example.com', 'User $key')");
+	my $project = safe_psql_as($node, $db, $user,
+		"SELECT id FROM intracker.create_project('Project $key')", via => 'superuser');
+	wait_published("$key: the project's events are published") unless $o{busy};
+	my $webhook = safe_psql_as($node, $db, $user,
+		"SELECT id FROM intracker.create_webhook('$project', " . q_lit($sink->{url} . $path) . ')',
+		via => 'superuser');
+	return { user => $user, project => $project, webhook => $webhook };
+}
+
+# $n todos "$tag-1" .. "$tag-$n" in $team's project, in one transaction.
+sub add_todos
+{
+	my ($team, $tag, $n) = @_;
+	safe_psql_as($node, $db, $team->{user},
+		"SELECT count(*) FROM (SELECT intracker.create_todo('$team->{project}', '$tag-' || g)"
+		  . " FROM generate_series(1, $n) g) s",
+		via => 'superuser');
+	return;
+}
+
+sub wait_published
+{
+	my ($name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return poll_ok($db, "SELECT backlog = 0 AND state = 'idle' FROM intracker.worker_status",
+		$name // 'the publisher published the backlog');
+}
+
+sub log_offset { return -s $node->logfile }
+
+# Wait until the processes serve tracker again after a restart.
+sub wait_running
+{
+	my ($name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return poll_ok($db,
+		"SELECT p.state = 'idle' AND d.state = 'idle'"
+		  . " FROM intracker.worker_status p, intracker.deliverer_status d",
+		$name);
+}
+
+##############################################################################
+# A. search_path: the database owner's operators never run in the processes
+
+my $early = new_team('early', '/ok/early');
+add_todos($early, 'early', 3);
+wait_published('before the trap: published');
+is(wait_requests('/ok/early', 3), 3, 'before the trap: 3 deliveries');
+
+{
+	my @ops = (
+		[ '+', 'bigint', 'bigint', 'bigint' ],
+		[ '+', 'integer', 'integer', 'integer' ],
+		[ '=', 'bigint', 'bigint', 'boolean' ],
+		[ '=', 'uuid', 'uuid', 'boolean' ],
+		[ '=', 'text', 'text', 'boolean' ],
+		[ '<', 'bigint', 'bigint', 'boolean' ],
+		[ '<', 'timestamptz', 'timestamptz', 'boolean' ],
+		[ '-', 'timestamptz', 'interval', 'timestamptz' ]);
+	my $sql = <<'SQL';
+CREATE SCHEMA trap;
+CREATE TABLE trap.sprung (op text, backend_type text, role text, at timestamptz DEFAULT clock_timestamp());
+GRANT INSERT ON trap.sprung TO PUBLIC;
+-- Record the call and try to make dbowner a superuser, but only when not
+-- called by a client backend (this test's own sessions use the same path).
+CREATE FUNCTION trap.spring(op text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    kind text := (SELECT a.backend_type FROM pg_stat_activity a WHERE a.pid = pg_backend_pid());
+BEGIN
+    IF kind IS DISTINCT FROM 'client backend' THEN
+        INSERT INTO trap.sprung (op, backend_type, role) VALUES (op, kind, current_user);
+        BEGIN
+            EXECUTE 'ALTER ROLE dbowner SUPERUSER';
+        EXCEPTION WHEN insufficient_privilege THEN
+            NULL;
+        END;
+    END IF;
+    RETURN true;
+END
+$f$;
+CREATE DOMAIN trap.text AS pg_catalog.text CHECK (trap.spring('domain text'));
+SQL
+	my $i = 0;
+	for my $op (@ops)
+	{
+		my ($name, $left, $right, $result) = @$op;
+		$i++;
+		$sql .= <<"SQL";
+CREATE FUNCTION trap.op$i(a $left, b $right) RETURNS $result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS \$f\$
+BEGIN
+    PERFORM trap.spring('$name($left,$right)');
+    RETURN a $name b;
+END
+\$f\$;
+CREATE OPERATOR trap.$name (LEFTARG = $left, RIGHTARG = $right, FUNCTION = trap.op$i);
+SQL
+	}
+	$sql .= "ALTER DATABASE $db SET search_path = trap, pg_catalog, public;\n";
+	my ($ret, $out, $err) = psql_role('dbowner', $db, $sql);
+	is($ret, 0, 'search_path: the database owner (no superuser) creates schema trap and sets the search_path')
+	  or diag($err);
+}
+
+my $off = log_offset();
+$node->restart;
+wait_running('search_path: the publisher and the deliverer are back after the restart');
+{
+	add_todos($early, 'trapped', 3);
+	wait_published('search_path: published');
+	is(wait_requests('/ok/early', 6), 6, 'search_path: the deliverer delivered the 3 new events');
+	poll_ok($db,
+		"SELECT count(*) = 0 FROM intracker_data.deliveries WHERE state <> 'delivered'",
+		'search_path: the deliverer recorded the deliveries');
+	my $sprung = su(q{SELECT count(*) FROM trap.sprung});
+	is($sprung, '0', 'search_path: no operator or type of schema trap ran in the processes')
+	  or diag(su(q{SELECT string_agg(concat_ws(' ', backend_type, op, role), E'\n') FROM trap.sprung}));
+	is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'dbowner'}), 'f',
+		'search_path: the database owner is still not a superuser');
+	my $log = slurp_file($node->logfile, $off);
+	for my $process ('publisher', 'deliverer')
+	{
+		like($log, qr/LOG:  intracker $process ignores the per-database and per-role values of [^\n]*search_path/,
+			"search_path: the $process logged that it ignores the database's search_path");
+	}
+}
+
+# The database back to normal (also for this test's sessions).
+{
+	my ($ret, $out, $err) = psql_role('dbowner', $db, "ALTER DATABASE $db RESET search_path; DROP SCHEMA trap CASCADE;");
+	is($ret, 0, 'search_path: reset') or diag($err);
+	# (if the trap worked, undo it so that the rest of the test is meaningful)
+	$node->safe_psql('postgres', 'ALTER ROLE dbowner NOSUPERUSER');
+}
+
+##############################################################################
+# B. The database's other settings do not reach the processes
+
+{
+	# (the DO loads plpgsql, so that its settings are known to the session)
+	my ($ret, $out, $err) = psql_role('dbowner', $db, <<"SQL");
+DO \$\$ BEGIN END \$\$;
+ALTER DATABASE $db SET default_transaction_read_only = on;
+ALTER DATABASE $db SET default_transaction_isolation = 'serializable';
+ALTER DATABASE $db SET statement_timeout = '1ms';
+ALTER DATABASE $db SET lock_timeout = '1ms';
+ALTER DATABASE $db SET role = 'dbowner';
+ALTER DATABASE $db SET TimeZone = 'Asia/Kathmandu';
+ALTER DATABASE $db SET plpgsql.extra_errors = 'all';
+SQL
+	is($ret, 0, 'settings: the database owner sets them for the database') or diag($err);
+
+	# This test's own sessions must not suffer them.
+	local $ENV{PGOPTIONS} =
+	  '-c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 -c role=none -c plpgsql.extra_errors=none';
+	my $off = log_offset();
+	$node->restart;
+	wait_running('settings: the publisher and the deliverer are idle after the restart');
+	my $team = new_team('settings', '/ok/settings');
+	add_todos($team, 'settings', 2);
+	wait_published('settings: published');
+	is(wait_requests('/ok/settings', 2), 2, 'settings: the deliverer delivered the 2 events');
+	poll_ok($db, "SELECT count(*) = 0 FROM intracker_data.deliveries WHERE state <> 'delivered'",
+		'settings: the deliverer recorded the deliveries');
+	is(su('SELECT last_error IS NULL FROM intracker.worker_status'), 't', 'settings: no publisher error')
+	  or diag(su('SELECT last_error FROM intracker.worker_status'));
+	is(su('SELECT last_error IS NULL FROM intracker.deliverer_status'), 't', 'settings: no deliverer error')
+	  or diag(su('SELECT last_error FROM intracker.deliverer_status'));
+	my $first = requests_of('/ok/settings')->[0];
+	my $body = $first ? JSON::PP->new->decode($first->{body}) : {};
+	like($body->{published_at} // '', qr/\+00:00$/, "settings: timestamps in the server's time zone (UTC), not the database's");
+	my $log = slurp_file($node->logfile, $off);
+	like($log,
+		qr/LOG:  intracker publisher ignores the per-database and per-role values of (?=[^\n]*default_transaction_read_only)(?=[^\n]*\brole\b)(?=[^\n]*TimeZone)(?=[^\n]*plpgsql\.extra_errors)/,
+		'settings: the publisher logged which settings it ignores');
+
+	# (by the superuser: the owner's RESET ALL keeps plpgsql.extra_errors
+	# when plpgsql is not loaded in its session)
+	$node->safe_psql('postgres', "ALTER DATABASE $db RESET ALL");
+	$node->restart;
+	wait_running('settings: back after the reset');
+}
+
+$sink->{stop}->();
+$node->stop;
+done_testing();
