@@ -19,11 +19,20 @@
  * supervisor holds no database connection it never stands in the way of
  * DROP DATABASE.
  *
- * The utility hook, in every backend: DROP DATABASE of the children's
- * database stops them first, or DROP would wait for them and fail ("being
- * accessed by other users"); COMMIT PREPARED wakes them (the committing
- * backend wrote no events itself), and so do CREATE and ALTER EXTENSION
- * intracker (they may be waiting for the schema).
+ * The utility hook, in every backend: a DROP DATABASE of the children's
+ * database, a DROP EXTENSION or ALTER EXTENSION UPDATE of intracker in it,
+ * by a role that may do it, stops them first and keeps them stopped until
+ * its transaction ends: it takes a hold on their database in shared memory
+ * (shared_state.c), signals them and waits until they are gone; the
+ * supervisor starts no child while a live backend holds the database, and
+ * starts them again, without a pause, when the hold is given back at
+ * commit or abort.  So nothing of theirs can deadlock with the statement,
+ * make DROP DATABASE fail ("being accessed by other users"), or send a
+ * webhook after the extension is gone; and a DROP that is refused stops
+ * nothing.  COMMIT PREPARED wakes them (the committing backend wrote no
+ * events itself); the commit of CREATE or ALTER EXTENSION intracker wakes
+ * them too (they may be waiting for the schema), and that of CREATE
+ * DATABASE intracker.database the supervisor.
  *
  * Both children start the same way (intracker_child_start: the server's
  * settings, not their database's, child_settings.c) and then run their
@@ -42,6 +51,7 @@
 #include "access/xact.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -49,7 +59,9 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/procarray.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -77,6 +89,19 @@ static char *database_name = NULL;
 
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
+/*
+ * What this backend's transaction does when it ends (hook_xact_callback):
+ * give back its hold on the children's database, and wake processes that
+ * wait for what it commits.
+ */
+static bool xact_callback_registered = false;
+static bool hold_taken = false;
+static bool wake_children_at_commit = false;
+static bool wake_supervisor_at_commit = false;
+
+#define STOP_POLL_MS		10	/* how often a DROP looks whether the children are gone */
+#define HOLD_RECHECK_MS		1000	/* the supervisor asks again whether a hold's backend lives */
+
 PGDLLEXPORT void intracker_supervisor_main(Datum main_arg);
 
 /* ----------------------------------------------------------------
@@ -85,8 +110,159 @@ PGDLLEXPORT void intracker_supervisor_main(Datum main_arg);
  */
 
 /*
- * Stop the children before DROP DATABASE of their database; wake them
- * after COMMIT PREPARED and CREATE / ALTER EXTENSION intracker.
+ * Could the children run in dboid: do they, or does intracker.database
+ * name it?  (By name too: they may be between two runs.)
+ */
+static bool
+children_may_serve(Oid dboid)
+{
+	return OidIsValid(dboid) &&
+		(dboid == intracker_children_database() || dboid == get_database_oid(database_name, true));
+}
+
+/* At the end of a transaction in which the hook did something. */
+static void
+hook_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	bool		committed;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			committed = true;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			committed = false;
+			break;
+		default:
+			return;
+	}
+	if (hold_taken)
+		intracker_release_hold();
+	if (committed && wake_children_at_commit)
+	{
+		intracker_publisher_wake();
+		intracker_deliverer_wake();
+	}
+	if (committed && wake_supervisor_at_commit)
+		intracker_supervisor_wake();
+	hold_taken = false;
+	wake_children_at_commit = false;
+	wake_supervisor_at_commit = false;
+}
+
+static void
+register_xact_callback(void)
+{
+	if (!xact_callback_registered)
+		RegisterXactCallback(hook_xact_callback, NULL);
+	xact_callback_registered = true;
+}
+
+/*
+ * Stop the children in dboid for the rest of this transaction: take the
+ * hold (from now on the supervisor starts none there, and one that starts
+ * anyway exits), signal those that run and wait until they are gone, so
+ * that they hold no lock and send nothing from then on.  The wait can be
+ * cancelled; a child exits within a round's statement or a libcurl poll.
+ */
+static void
+stop_children(Oid dboid)
+{
+	pid_t		pids[INTRACKER_CHILDREN];
+
+	register_xact_callback();
+	if (!intracker_hold_children(dboid, pids))
+		return;
+	hold_taken = true;
+	for (int i = 0; i < INTRACKER_CHILDREN; i++)
+		if (pids[i] != 0)
+			(void) kill(pids[i], SIGTERM);
+	for (;;)
+	{
+		bool		running = false;
+
+		for (int i = 0; i < INTRACKER_CHILDREN; i++)
+			running |= pids[i] != 0 && BackendPidGetProc(pids[i]) != NULL;
+		if (!running)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 STOP_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * DROP DATABASE of the children's database stops them first, or it would
+ * wait for them and fail ("being accessed by other users").  Only a drop
+ * that gets past dropdb()'s own checks may: any login role can type DROP
+ * DATABASE, and stopping them for each attempt would keep publication
+ * stopped.  So: the database exists, the caller may drop it (its owner or
+ * a superuser), it is not the caller's own, and the statement is not in a
+ * transaction block (that error is raised here, as PostgreSQL would raise
+ * it a moment later).  What only the drop can find out (other sessions,
+ * replication slots) is the owner's to know.
+ */
+static void
+stop_for_dropdb(DropdbStmt *stmt, bool isTopLevel)
+{
+	Oid			dboid = get_database_oid(stmt->dbname, true);
+
+	if (!children_may_serve(dboid) || dboid == MyDatabaseId ||
+		!pg_database_ownercheck(dboid, GetUserId()))
+		return;
+	PreventInTransactionBlock(isTopLevel, "DROP DATABASE");
+	stop_children(dboid);
+}
+
+/* Does a DROP name extension intracker? */
+static bool
+names_intracker(DropStmt *stmt)
+{
+	ListCell   *cell;
+
+	if (stmt->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(cell, stmt->objects)
+		if (strcmp(strVal(lfirst(cell)), "intracker") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * DROP EXTENSION intracker and ALTER EXTENSION intracker UPDATE in
+ * the children's database stop them for the rest of the transaction.  The
+ * statement takes its locks in an order of its own, and a round of theirs
+ * (which takes the events, the outbox, the deliveries ... in another) in
+ * the middle of it deadlocked with it; the deliverer also went on sending
+ * the deliveries it held in memory after the extension was gone.  Only a
+ * role that may drop or update the extension (its owner, a superuser)
+ * stops them, and only when there is an extension to drop.
+ */
+static void
+stop_for_extension(void)
+{
+	Oid			extoid;
+
+	if (!children_may_serve(MyDatabaseId))
+		return;
+	extoid = get_extension_oid("intracker", true);
+	if (!OidIsValid(extoid) || !pg_extension_ownercheck(extoid, GetUserId()))
+		return;
+	stop_children(MyDatabaseId);
+}
+
+/*
+ * Before the statement: stop the children for DROP DATABASE of their
+ * database and for DROP / ALTER EXTENSION intracker there.  After it: wake
+ * them after COMMIT PREPARED (the committing backend wrote no events
+ * itself); at commit, wake them after CREATE and ALTER EXTENSION intracker
+ * (they may be waiting for the schema), and the supervisor after CREATE
+ * DATABASE of intracker.database (it may be waiting for it).
  */
 static void
 intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -96,28 +272,49 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 	Node	   *stmt = pstmt->utilityStmt;
 	bool		wake_after = false;
 
-	if (IsA(stmt, DropdbStmt))
+	switch (nodeTag(stmt))
 	{
-		pid_t		pids[INTRACKER_CHILDREN];
-
-		intracker_children_in_database(get_database_oid(((DropdbStmt *) stmt)->dbname, true), pids);
-		for (int i = 0; i < INTRACKER_CHILDREN; i++)
-			if (pids[i] != 0)
-				kill(pids[i], SIGTERM);
+		case T_DropdbStmt:
+			stop_for_dropdb((DropdbStmt *) stmt, context == PROCESS_UTILITY_TOPLEVEL);
+			break;
+		case T_DropStmt:
+			if (names_intracker((DropStmt *) stmt))
+				stop_for_extension();
+			break;
+		case T_AlterExtensionStmt:
+			if (strcmp(((AlterExtensionStmt *) stmt)->extname, "intracker") == 0)
+			{
+				stop_for_extension();
+				register_xact_callback();
+				wake_children_at_commit = true;
+			}
+			break;
+		case T_CreateExtensionStmt:
+			if (strcmp(((CreateExtensionStmt *) stmt)->extname, "intracker") == 0)
+			{
+				register_xact_callback();
+				wake_children_at_commit = true;
+			}
+			break;
+		case T_CreatedbStmt:
+			if (strcmp(((CreatedbStmt *) stmt)->dbname, database_name) == 0)
+			{
+				register_xact_callback();
+				wake_supervisor_at_commit = true;
+			}
+			break;
+		case T_TransactionStmt:
+			wake_after = ((TransactionStmt *) stmt)->kind == TRANS_STMT_COMMIT_PREPARED;
+			break;
+		default:
+			break;
 	}
-	else if (IsA(stmt, TransactionStmt))
-		wake_after = ((TransactionStmt *) stmt)->kind == TRANS_STMT_COMMIT_PREPARED;
-	else if (IsA(stmt, CreateExtensionStmt))
-		wake_after = strcmp(((CreateExtensionStmt *) stmt)->extname, "intracker") == 0;
-	else if (IsA(stmt, AlterExtensionStmt))
-		wake_after = strcmp(((AlterExtensionStmt *) stmt)->extname, "intracker") == 0;
 
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 
-	/* CREATE/ALTER EXTENSION are not committed yet: both recheck every few seconds */
 	if (wake_after)
 	{
 		intracker_publisher_wake();
@@ -242,9 +439,13 @@ start_child(Child *child, IntrackerChild kind, Oid dboid)
 	return true;
 }
 
-/* Has the child exited?  Then plan its restart and say so. */
+/*
+ * Has the child exited?  Then plan its restart and say so.  One stopped
+ * for a hold (a DROP) is restarted as soon as the hold ends: it did not
+ * fail.
+ */
 static bool
-check_child(Child *child)
+check_child(Child *child, IntrackerChild kind)
 {
 	pid_t		pid;
 	TimestampTz now = GetCurrentTimestamp();
@@ -253,6 +454,11 @@ check_child(Child *child)
 		return false;
 	pfree(child->handle);
 	child->handle = NULL;
+	if (intracker_child_stopped_for_hold(kind))
+	{
+		child->restart_at = now;
+		return true;
+	}
 	/* one that ran a while is restarted at once; one that keeps failing, ever slower */
 	if (TimestampDifferenceExceeds(child->started, now, MAX_PAUSE_MS))
 		child->pause_ms = 1000;
@@ -305,7 +511,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 
 		for (int i = 0; i < INTRACKER_CHILDREN; i++)
 		{
-			if (check_child(&children[i]) && i == INTRACKER_PUBLISHER)
+			if (check_child(&children[i], (IntrackerChild) i) && i == INTRACKER_PUBLISHER)
 				intracker_publisher_set_state(PUBLISHER_STOPPED);
 			any_stopped |= children[i].handle == NULL;
 		}
@@ -325,6 +531,13 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 			continue;
 		}
 		warned_missing = false;
+
+		/* a backend is dropping (or updating) what they serve: its transaction's end wakes us */
+		if (any_stopped && intracker_children_held(dboid))
+		{
+			supervisor_wait(HOLD_RECHECK_MS);
+			continue;
+		}
 
 		for (int i = 0; i < INTRACKER_CHILDREN; i++)
 		{
@@ -361,8 +574,10 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 /*
  * What both children do first: signals, a connection to their database
  * with the server's settings, not the database's (child_settings.c), then
- * their slot in shared memory, unless another one of the same kind is
- * still alive, in which case this one exits.
+ * their slot in shared memory.  A child exits at once when another one of
+ * its kind is still alive, or when a backend holds the database (it is
+ * being dropped, or the extension dropped or updated: the supervisor
+ * starts it again when that transaction ends).
  */
 void
 intracker_child_start(Datum main_arg, IntrackerChild child)
@@ -377,11 +592,20 @@ intracker_child_start(Datum main_arg, IntrackerChild child)
 	intracker_settle_child_settings(child_types[child]);
 	pgstat_report_appname(child_types[child]);
 
-	other = intracker_child_attach(child);
-	if (other != 0)
+	switch (intracker_child_attach(child, &other))
 	{
-		ereport(LOG, (errmsg("%s: another one (pid %d) is running", child_types[child], (int) other)));
-		proc_exit(0);
+		case CHILD_ATTACHED:
+			break;
+		case CHILD_ALREADY_RUNNING:
+			ereport(LOG, (errmsg("%s: another one (pid %d) is running", child_types[child], (int) other)));
+			proc_exit(0);
+			break;
+		case CHILD_HELD:
+			ereport(LOG,
+					(errmsg("%s: its database or extension is being dropped or updated", child_types[child]),
+					 errdetail("It starts again when that transaction ends.")));
+			proc_exit(0);
+			break;
 	}
 }
 

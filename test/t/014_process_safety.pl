@@ -1,5 +1,5 @@
 # 014_process_safety.pl — what users can do to the background processes
-# (issue 12, item 1).  supervisor.h names the processes.
+# (issue 12, items 1 and 2).  supervisor.h names the processes.
 #
 # One server preloads intracker with intracker.database = 'tracker'.  The
 # database tracker is owned by dbowner, a login role that is NOT a
@@ -27,6 +27,21 @@
 #      After a restart both processes work as before: events published and
 #      delivered, no last_error, the body's timestamps in the server's time
 #      zone (UTC), not +05:45.
+#   C. DROP DATABASE / DROP EXTENSION that will not happen (item 2a): by
+#      mallory (42501, with and without IF EXISTS), by dbowner in a
+#      transaction block (25001) and from inside tracker (55006), DROP
+#      EXTENSION by dbowner, who does not own it (42501): each fails, and the
+#      publisher and the deliverer keep their pids (checked after they
+#      published and delivered an event written after the attempts, so a
+#      signal sent by an attempt would have been acted on).
+#   D. DROP EXTENSION under load (item 2b): 20 cycles of CREATE EXTENSION, a
+#      team with a webhook to a slow endpoint, two writers committing todos
+#      as fast as they can (they keep going across the drops), wait until
+#      the deliverer sends, DROP EXTENSION by the superuser.  Every drop
+#      succeeds (0 failures: it used to deadlock with the publisher), and no
+#      request of a cycle's webhook reaches the sink after its drop committed
+#      (the deliverer used to go on sending from the chains in its memory).
+#      Each cycle's processes are new ones: the drop stopped them.
 #
 # No assertion is about time: waits are polls, with generous limits only as
 # hang guards.
@@ -303,6 +318,138 @@ SQL
 	$node->safe_psql('postgres', "ALTER DATABASE $db RESET ALL");
 	$node->restart;
 	wait_running('settings: back after the reset');
+}
+
+##############################################################################
+# C. A DROP that will not happen does not touch the processes
+
+{
+	my ($pub, $del) = (child_pid('publisher'), child_pid('deliverer'));
+	like($pub, qr/^\d+$/, "one publisher ($pub)");
+	like($del, qr/^\d+$/, "one deliverer ($del)");
+	my @attempts = (
+		[ 'mallory', 'postgres', "DROP DATABASE $db",                    '42501', 'by a role that may not drop it' ],
+		[ 'mallory', 'postgres', "DROP DATABASE IF EXISTS $db",          '42501', 'IF EXISTS, by a role that may not drop it' ],
+		[ 'dbowner', 'postgres', "BEGIN;\nDROP DATABASE $db;\nROLLBACK;", '25001', 'by its owner in a transaction block' ],
+		[ 'dbowner', $db,        "DROP DATABASE $db",                    '55006', 'by its owner from inside it' ],
+		[ 'dbowner', $db,        'DROP EXTENSION intracker',             '42501', 'DROP EXTENSION by a role that does not own it' ],
+		[ 'mallory', $db,        'DROP EXTENSION IF EXISTS intracker',   '42501', 'DROP EXTENSION IF EXISTS by a role that does not own it' ]);
+	for my $a (@attempts)
+	{
+		my ($role, $dbname, $sql, $code, $what) = @$a;
+		my ($ret, $out, $err) = psql_role($role, $dbname, $sql);
+		is_sqlstate($err, $code, "failing drop $what: $code", $out);
+	}
+	my $team = new_team('nodrop', '/ok/nodrop');
+	add_todos($team, 'nodrop', 1);
+	wait_published('failing drops: published');
+	is(wait_requests('/ok/nodrop', 1), 1, 'failing drops: the deliverer delivered the event');
+	is(child_pid('publisher'), $pub, 'failing drops: the publisher was not stopped (same pid)');
+	is(child_pid('deliverer'), $del, 'failing drops: the deliverer was not stopped (same pid)');
+}
+
+##############################################################################
+# D. DROP EXTENSION under load, 20 times
+
+{
+	my $cycles = 20;
+	su(q{
+CREATE TABLE public.writers_target (user_id uuid, project_id uuid);
+INSERT INTO public.writers_target VALUES (NULL, NULL);
+CREATE TABLE public.writers_stop ();
+});
+	# Writers commit one todo at a time, in whatever project writers_target
+	# names; while the extension is gone (or being dropped) their calls
+	# fail, and they go on.  Dynamic SQL: the functions come and go.
+	my $writer_script = q{
+DO $w$
+DECLARE
+    target record;
+    n bigint := 0;
+    failed bigint := 0;
+BEGIN
+    WHILE NOT EXISTS (SELECT FROM public.writers_stop) LOOP
+        SELECT * INTO target FROM public.writers_target;
+        BEGIN
+            n := n + 1;
+            EXECUTE 'SELECT intracker.act_as($1)' USING target.user_id;
+            EXECUTE 'SELECT intracker.create_todo($1, $2)' USING target.project_id, 'load-' || n;
+        EXCEPTION WHEN OTHERS THEN
+            failed := failed + 1;
+            PERFORM pg_sleep(0.005);
+        END;
+        COMMIT;
+    END LOOP;
+    RAISE NOTICE 'writer: % attempts, % failed', n, failed;
+END
+$w$;
+};
+	my @writers = map { IntrackerTest::Session->new($node, $db, name => "writer$_", via => 'superuser') } 1 .. 2;
+	$_->send($writer_script) for @writers;
+
+	my (@failures, @committed_at, %pids);
+	for my $cycle (1 .. $cycles)
+	{
+		su('CREATE EXTENSION intracker') if $cycle > 1;
+		my $team = new_team("c$cycle", "/slow/20/cycle$cycle/", busy => 1);
+		su("UPDATE public.writers_target SET user_id = '$team->{user}', project_id = '$team->{project}'");
+		# The deliverer is sending this cycle's deliveries (and the
+		# publisher publishing the writers' events).
+		my $got = wait_requests("/cycle$cycle/", 5);
+		if ($got < 5)
+		{
+			fail("cycle $cycle: the deliverer never sent (got $got)");
+			diag(su('SELECT concat_ws(\' | \', p.state, p.last_error, d.state, d.last_error) FROM intracker.worker_status p, intracker.deliverer_status d'));
+			last;
+		}
+		$pids{ child_pid('publisher') . '/' . child_pid('deliverer') }++;
+		my ($ret, $out, $err) = psql_role(undef, $db,
+			"DROP EXTENSION intracker;\nSELECT extract(epoch FROM clock_timestamp());");
+		if ($ret != 0)
+		{
+			push @failures, "cycle $cycle: " . (sqlstate_of($err) || $err);
+			diag("cycle $cycle: DROP EXTENSION failed: $err");
+			# Drop it anyway for the next cycle.
+			for (1 .. 20)
+			{
+				my ($r) = psql_role(undef, $db, 'DROP EXTENSION IF EXISTS intracker');
+				last if $r == 0;
+			}
+			$committed_at[$cycle] = undef;
+			next;
+		}
+		($committed_at[$cycle]) = $out =~ /([\d.]+)\s*$/;
+	}
+	is(scalar @failures, 0, "DROP EXTENSION under write load: $cycles attempts, no failure")
+	  or diag(join("\n", @failures));
+
+	# A last CREATE EXTENSION: the processes are back (so anything the old
+	# ones still sent has arrived by the time this one's deliveries do).
+	su('CREATE EXTENSION intracker');
+	my $final = new_team('final', '/ok/final/', busy => 1);
+	su("UPDATE public.writers_target SET user_id = '$final->{user}', project_id = '$final->{project}'");
+	cmp_ok(wait_requests('/ok/final/', 5), '>=', 5, 'after the last drop: CREATE EXTENSION, and the processes deliver again');
+	su('INSERT INTO public.writers_stop DEFAULT VALUES');
+	for my $w (@writers)
+	{
+		my ($out, $err) = $w->wait_result;
+		like($err, qr/writer: \d+ attempts/, "$w->{name} ran to the end");
+		note("$w->{name}: $err");
+		$w->quit;
+	}
+
+	my @late;
+	for my $cycle (1 .. $cycles)
+	{
+		next unless defined $committed_at[$cycle];
+		my @after = grep { $_->{t} > $committed_at[$cycle] } @{ requests_of("/cycle$cycle/") };
+		push @late, sprintf('cycle %d: %d request(s) after the drop committed (first %.3f s after)',
+			$cycle, scalar @after, $after[0]{t} - $committed_at[$cycle])
+		  if @after;
+	}
+	is(join("\n", @late), '', 'no webhook request reached the sink after its DROP EXTENSION committed');
+	is(scalar keys %pids, $cycles, 'each cycle had a publisher and a deliverer of its own (the drop stopped them)')
+	  or diag(join(', ', sort keys %pids));
 }
 
 $sink->{stop}->();
