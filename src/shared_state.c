@@ -26,7 +26,9 @@
  *   the publisher copies them out, records them, and removes them only
  *   after the transaction that recorded them committed.  The ring is not
  *   durable: a server crash loses the warnings that were waiting (never any
- *   events);
+ *   events).  It belongs to the database served: when the children start
+ *   serving another one, or a DROP of their database or extension commits,
+ *   it is emptied, with the publisher's figures and last error;
  *
  * - holds: a backend that is about to drop the children's database or
  *   their extension (or update it) takes a hold on that database in its
@@ -299,6 +301,37 @@ held_locked(Oid dboid)
 }
 
 /*
+ * The publisher's figures and last error start again (caller holds the
+ * mutex): a new publisher, another database.
+ */
+static void
+reset_publisher_figures_locked(TimestampTz now)
+{
+	PublisherStatus *status = &shared->publisher;
+
+	status->started_at = now;
+	status->rate_window_start = now;
+	status->rate_window_events = status->events_published;
+	status->events_per_second = 0;
+	status->last_error[0] = '\0';
+	status->last_error_at = 0;
+}
+
+/*
+ * What belongs to the database served goes (caller holds the mutex): the
+ * rejected writes waiting to be recorded there (recorded anywhere else,
+ * they would name projects that do not exist), and the publisher's figures.
+ */
+static void
+forget_database_locked(TimestampTz now)
+{
+	shared->ring_start = 0;
+	shared->ring_count = 0;
+	shared->rejected_writes_dropped = 0;
+	reset_publisher_figures_locked(now);
+}
+
+/*
  * Take this backend's hold on dboid, for the rest of its transaction (the
  * caller gives it back with intracker_release_hold at the end), and return
  * the pids of the children that run there now (0: none), for the caller to
@@ -332,13 +365,15 @@ intracker_hold_children(Oid dboid, pid_t pids[INTRACKER_CHILDREN])
 
 /*
  * At the end of the transaction that took a hold: give it back, and wake
- * the supervisor to start the children again.
+ * the supervisor to start the children again.  With database_gone (a DROP
+ * committed), what belonged to the database goes too.
  */
 void
-intracker_release_hold(void)
+intracker_release_hold(bool database_gone)
 {
 	Hold	   *hold;
 	Latch	   *latch = NULL;
+	TimestampTz now = GetCurrentTimestamp();
 
 	if (shared == NULL || MyBackendId == InvalidBackendId || MyBackendId > MaxBackends)
 		return;
@@ -346,6 +381,8 @@ intracker_release_hold(void)
 	SpinLockAcquire(&shared->mutex);
 	if (hold->pid == MyProcPid)
 	{
+		if (database_gone && hold->dboid == shared->dboid)
+			forget_database_locked(now);
 		hold->pid = 0;
 		shared->holds_taken--;
 		latch = shared->supervisor_latch;
@@ -496,7 +533,8 @@ child_detach(int code pg_attribute_unused(), Datum arg)
  * exits.  Not while a backend holds this database (CHILD_HELD), nor while
  * another process of the same kind is still alive (CHILD_ALREADY_RUNNING,
  * *other says which; whether it is alive is asked without the lock, and
- * the slot is taken only if nobody changed it meanwhile).
+ * the slot is taken only if nobody changed it meanwhile).  Serving another
+ * database than the last one starts its ring and figures afresh.
  *
  * The hold is checked under the same lock under which a backend takes one
  * and reads the slots: either it sees this process in the slot and stops
@@ -506,6 +544,7 @@ ChildAttach
 intracker_child_attach(IntrackerChild child, pid_t *other)
 {
 	ChildSlot  *slot = &shared->children[child];
+	TimestampTz now = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -527,6 +566,8 @@ intracker_child_attach(IntrackerChild child, pid_t *other)
 		{
 			slot->pid = MyProcPid;
 			slot->latch = MyLatch;
+			if (shared->dboid != MyDatabaseId)
+				forget_database_locked(now);
 			shared->dboid = MyDatabaseId;
 			result = CHILD_ATTACHED;
 		}
@@ -545,7 +586,11 @@ intracker_child_attach(IntrackerChild child, pid_t *other)
  * ----------------------------------------------------------------
  */
 
-/* A new publisher starts: its figures start again (the total goes on). */
+/*
+ * A new publisher starts: its figures and last error start again (the
+ * total goes on): worker_status describes the publisher that runs, never
+ * an error of one before it, maybe in a database dropped since.
+ */
 void
 intracker_publisher_starting(void)
 {
@@ -553,10 +598,7 @@ intracker_publisher_starting(void)
 
 	SpinLockAcquire(&shared->mutex);
 	shared->publisher.state = PUBLISHER_STARTING;
-	shared->publisher.started_at = now;
-	shared->publisher.rate_window_start = now;
-	shared->publisher.rate_window_events = shared->publisher.events_published;
-	shared->publisher.events_per_second = 0;
+	reset_publisher_figures_locked(now);
 	SpinLockRelease(&shared->mutex);
 }
 

@@ -94,7 +94,7 @@ extern void intracker_deliverer_wake(void);
 extern void intracker_queue_rejected_write(const RejectedWrite *rejected);
 extern Oid	intracker_children_database(void);
 extern bool intracker_hold_children(Oid dboid, pid_t pids[INTRACKER_CHILDREN]);
-extern void intracker_release_hold(void);
+extern void intracker_release_hold(bool database_gone);
 extern void intracker_supervisor_wake(void);
 
 /* the supervisor */

@@ -91,11 +91,13 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 /*
  * What this backend's transaction does when it ends (hook_xact_callback):
- * give back its hold on the children's database, and wake processes that
+ * give back its hold on the children's database (at commit of a DROP,
+ * what belonged to the database goes with it), and wake processes that
  * wait for what it commits.
  */
 static bool xact_callback_registered = false;
 static bool hold_taken = false;
+static bool hold_for_drop = false;
 static bool wake_children_at_commit = false;
 static bool wake_supervisor_at_commit = false;
 
@@ -141,7 +143,7 @@ hook_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 			return;
 	}
 	if (hold_taken)
-		intracker_release_hold();
+		intracker_release_hold(committed && hold_for_drop);
 	if (committed && wake_children_at_commit)
 	{
 		intracker_publisher_wake();
@@ -150,6 +152,7 @@ hook_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	if (committed && wake_supervisor_at_commit)
 		intracker_supervisor_wake();
 	hold_taken = false;
+	hold_for_drop = false;
 	wake_children_at_commit = false;
 	wake_supervisor_at_commit = false;
 }
@@ -168,9 +171,10 @@ register_xact_callback(void)
  * anyway exits), signal those that run and wait until they are gone, so
  * that they hold no lock and send nothing from then on.  The wait can be
  * cancelled; a child exits within a round's statement or a libcurl poll.
+ * drop: what is held is being dropped.
  */
 static void
-stop_children(Oid dboid)
+stop_children(Oid dboid, bool drop)
 {
 	pid_t		pids[INTRACKER_CHILDREN];
 
@@ -178,6 +182,7 @@ stop_children(Oid dboid)
 	if (!intracker_hold_children(dboid, pids))
 		return;
 	hold_taken = true;
+	hold_for_drop |= drop;
 	for (int i = 0; i < INTRACKER_CHILDREN; i++)
 		if (pids[i] != 0)
 			(void) kill(pids[i], SIGTERM);
@@ -216,7 +221,7 @@ stop_for_dropdb(DropdbStmt *stmt, bool isTopLevel)
 		!pg_database_ownercheck(dboid, GetUserId()))
 		return;
 	PreventInTransactionBlock(isTopLevel, "DROP DATABASE");
-	stop_children(dboid);
+	stop_children(dboid, true);
 }
 
 /* Does a DROP name extension intracker? */
@@ -234,7 +239,7 @@ names_intracker(DropStmt *stmt)
 }
 
 /*
- * DROP EXTENSION intracker and ALTER EXTENSION intracker UPDATE in
+ * DROP EXTENSION intracker (drop) and ALTER EXTENSION intracker UPDATE in
  * the children's database stop them for the rest of the transaction.  The
  * statement takes its locks in an order of its own, and a round of theirs
  * (which takes the events, the outbox, the deliveries ... in another) in
@@ -244,7 +249,7 @@ names_intracker(DropStmt *stmt)
  * stops them, and only when there is an extension to drop.
  */
 static void
-stop_for_extension(void)
+stop_for_extension(bool drop)
 {
 	Oid			extoid;
 
@@ -253,7 +258,7 @@ stop_for_extension(void)
 	extoid = get_extension_oid("intracker", true);
 	if (!OidIsValid(extoid) || !pg_extension_ownercheck(extoid, GetUserId()))
 		return;
-	stop_children(MyDatabaseId);
+	stop_children(MyDatabaseId, drop);
 }
 
 /*
@@ -279,12 +284,12 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 			break;
 		case T_DropStmt:
 			if (names_intracker((DropStmt *) stmt))
-				stop_for_extension();
+				stop_for_extension(true);
 			break;
 		case T_AlterExtensionStmt:
 			if (strcmp(((AlterExtensionStmt *) stmt)->extname, "intracker") == 0)
 			{
-				stop_for_extension();
+				stop_for_extension(false);
 				register_xact_callback();
 				wake_children_at_commit = true;
 			}

@@ -1,5 +1,5 @@
 # 014_process_safety.pl — what users can do to the background processes
-# (issue 12, items 1 and 2).  supervisor.h names the processes.
+# (issue 12, items 1, 2 and part of 14).  supervisor.h names the processes.
 #
 # One server preloads intracker with intracker.database = 'tracker'.  The
 # database tracker is owned by dbowner, a login role that is NOT a
@@ -42,6 +42,14 @@
 #      request of a cycle's webhook reaches the sink after its drop committed
 #      (the deliverer used to go on sending from the chains in its memory).
 #      Each cycle's processes are new ones: the drop stopped them.
+#   E. DROP DATABASE by its owner (item 2a, 14): with the publisher failing
+#      (a CHECK constraint on intracker_data.events), the deliverer failing
+#      to record (one on intracker_data.deliveries) and a stale write
+#      rejected meanwhile (PT409, queued for the publisher in shared
+#      memory), dbowner drops tracker: it succeeds.  CREATE DATABASE tracker
+#      + CREATE EXTENSION: the new publisher shows no last_error (it used to
+#      show the old database's), the deliverer neither, and the old
+#      database's rejected write is not recorded in the new one.
 #
 # No assertion is about time: waits are polls, with generous limits only as
 # hang guards.
@@ -450,6 +458,51 @@ $w$;
 	is(join("\n", @late), '', 'no webhook request reached the sink after its DROP EXTENSION committed');
 	is(scalar keys %pids, $cycles, 'each cycle had a publisher and a deliverer of its own (the drop stopped them)')
 	  or diag(join(', ', sort keys %pids));
+}
+
+##############################################################################
+# E. DROP DATABASE by its owner: nothing of the old database survives
+
+{
+	my $team = new_team('olddb', '/ok/olddb/');
+	add_todos($team, 'olddb-first', 1);
+	is(wait_requests('/ok/olddb/', 1), 1, 'old database: delivered');
+
+	# The deliverer fails to record a delivery...
+	su(q{ALTER TABLE intracker_data.deliveries ADD CONSTRAINT safety_no_record CHECK (state <> 'delivered') NOT VALID});
+	add_todos($team, 'olddb', 1);
+	poll_ok($db, q{SELECT last_error LIKE '%safety_no_record%' FROM intracker.deliverer_status},
+		'old database: the deliverer shows its error');
+	# ... the publisher fails to publish ...
+	my $max = su('SELECT max(seq) FROM intracker_data.events');
+	su("ALTER TABLE intracker_data.events ADD CONSTRAINT safety_no_publish CHECK (seq <= $max) NOT VALID");
+	add_todos($team, 'olddb-late', 1);
+	poll_ok($db, q{SELECT last_error LIKE '%safety_no_publish%' FROM intracker.worker_status},
+		'old database: the publisher shows its error');
+	# ... and a stale write is rejected meanwhile, for the publisher to record.
+	my $todo = su(q{SELECT id FROM intracker_data.todos WHERE title = 'olddb-late-1'});
+	my ($ret, $out, $err) = psql_as($node, $db, $team->{user},
+		"SELECT intracker.update_todo('$todo', '{\"title\": \"stale\"}', 99)", via => 'superuser');
+	is_sqlstate($err, 'PT409', 'old database: a stale write is rejected', $out);
+
+	($ret, $out, $err) = psql_role('dbowner', 'postgres', "DROP DATABASE $db");
+	is($ret, 0, 'DROP DATABASE by its owner (no superuser) with the processes running succeeds') or diag($err);
+	poll_ok('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type IN ('intracker publisher', 'intracker deliverer')},
+		'DROP DATABASE: no publisher or deliverer runs');
+
+	$node->safe_psql('postgres', "CREATE DATABASE $db OWNER dbowner");
+	su('CREATE EXTENSION intracker');
+	wait_running('new database: the publisher and the deliverer serve it');
+	my $new = new_team('newdb', '/ok/newdb/');
+	add_todos($new, 'newdb', 1);
+	wait_published('new database: published');
+	is(wait_requests('/ok/newdb/', 1), 1, 'new database: delivered');
+	is(su(q{SELECT concat_ws(' | ', last_error, last_error_at) FROM intracker.worker_status}), '',
+		"new database: worker_status shows no last_error (not the old database's)");
+	is(su(q{SELECT concat_ws(' | ', last_error, last_error_at) FROM intracker.deliverer_status}), '',
+		"new database: deliverer_status shows no last_error (not the old database's)");
+	is(su(q{SELECT count(*) FROM intracker_data.events WHERE type = 'conflict.rejected'}), '0',
+		"new database: the old database's rejected write is not recorded in it");
 }
 
 $sink->{stop}->();
