@@ -20,8 +20,10 @@
  * DROP DATABASE.
  *
  * The utility hook, in every backend: a DROP DATABASE of the children's
- * database, a DROP EXTENSION or ALTER EXTENSION UPDATE of intracker in it,
- * by a role that may do it, stops them first and keeps them stopped until
+ * database (or another statement that needs it to itself: RENAME, SET
+ * TABLESPACE, CREATE DATABASE ... TEMPLATE), a DROP EXTENSION or ALTER
+ * EXTENSION UPDATE of intracker in it, by a role that may do it, stops
+ * them first and keeps them stopped until
  * its transaction ends: it takes a hold on their database in shared memory
  * (shared_state.c), signals them and waits until they are gone; the
  * supervisor starts no child while a live backend holds the database, and
@@ -49,9 +51,12 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
+#include "commands/tablespace.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -64,6 +69,7 @@
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "child_settings.h"
@@ -202,26 +208,124 @@ stop_children(Oid dboid, bool drop)
 }
 
 /*
- * DROP DATABASE of the children's database stops them first, or it would
- * wait for them and fail ("being accessed by other users").  Only a drop
- * that gets past dropdb()'s own checks may: any login role can type DROP
- * DATABASE, and stopping them for each attempt would keep publication
- * stopped.  So: the database exists, the caller may drop it (its owner or
- * a superuser), it is not the caller's own, and the statement is not in a
- * transaction block (that error is raised here, as PostgreSQL would raise
- * it a moment later).  What only the drop can find out (other sessions,
- * replication slots) is the owner's to know.
+ * DROP DATABASE, ALTER DATABASE RENAME and SET TABLESPACE, and CREATE
+ * DATABASE ... TEMPLATE of the children's database need it to themselves:
+ * they stop the children first, or they would wait for them and fail
+ * ("being accessed by other users").  Only a statement that will get past
+ * PostgreSQL's own checks may: anyone can type DROP DATABASE, and stopping
+ * the children at each attempt would keep publication stopped.  So the
+ * checks of dbcommands.c are made here first: the database exists, the
+ * caller may do it (its owner or a superuser; CREATEDB to rename or copy
+ * it, unless a template anyone may copy; CREATE on the new tablespace), it
+ * is not the caller's own database (but for a template), and the statement
+ * is not in a transaction block where it must not be (that error is raised
+ * here, as PostgreSQL would raise it a moment later).  What only the
+ * statement finds out (other sessions, replication slots) is the caller's
+ * to know.
  */
-static void
-stop_for_dropdb(DropdbStmt *stmt, bool isTopLevel)
-{
-	Oid			dboid = get_database_oid(stmt->dbname, true);
 
-	if (!children_may_serve(dboid) || dboid == MyDatabaseId ||
-		!pg_database_ownercheck(dboid, GetUserId()))
+/* CREATEDB, as dbcommands.c's have_createdb_privilege() asks it. */
+static bool
+may_create_databases(void)
+{
+	HeapTuple	tuple;
+	bool		may = superuser();
+
+	if (may)
+		return true;
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (HeapTupleIsValid(tuple))
+	{
+		may = ((Form_pg_authid) GETSTRUCT(tuple))->rolcreatedb;
+		ReleaseSysCache(tuple);
+	}
+	return may;
+}
+
+/* May anyone with CREATEDB copy it? */
+static bool
+is_template(Oid dboid)
+{
+	HeapTuple	tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	bool		template = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		template = ((Form_pg_database) GETSTRUCT(tuple))->datistemplate;
+		ReleaseSysCache(tuple);
+	}
+	return template;
+}
+
+/* The value of option name of a CREATE or ALTER DATABASE, or NULL. */
+static const char *
+database_option(List *options, const char *name)
+{
+	ListCell   *cell;
+
+	foreach(cell, options)
+	{
+		DefElem    *option = lfirst_node(DefElem, cell);
+
+		if (strcmp(option->defname, name) == 0 && option->arg != NULL)
+			return defGetString(option);
+	}
+	return NULL;
+}
+
+static void
+stop_for_database_statement(Node *stmt, bool isTopLevel)
+{
+	Oid			dboid = InvalidOid;
+	const char *statement = NULL;	/* as PreventInTransactionBlock names it */
+	bool		allowed = false;
+	bool		drop = false;
+
+	switch (nodeTag(stmt))
+	{
+		case T_DropdbStmt:
+			dboid = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
+			allowed = children_may_serve(dboid) && dboid != MyDatabaseId &&
+				pg_database_ownercheck(dboid, GetUserId());
+			statement = "DROP DATABASE";
+			drop = true;
+			break;
+		case T_RenameStmt:
+			/* (transactional: it may be in a transaction block) */
+			dboid = get_database_oid(((RenameStmt *) stmt)->subname, true);
+			allowed = children_may_serve(dboid) && dboid != MyDatabaseId &&
+				pg_database_ownercheck(dboid, GetUserId()) && may_create_databases();
+			break;
+		case T_AlterDatabaseStmt:
+			{
+				const char *tablespace = database_option(((AlterDatabaseStmt *) stmt)->options, "tablespace");
+				Oid			tsoid = tablespace ? get_tablespace_oid(tablespace, true) : InvalidOid;
+
+				dboid = get_database_oid(((AlterDatabaseStmt *) stmt)->dbname, true);
+				allowed = OidIsValid(tsoid) && children_may_serve(dboid) && dboid != MyDatabaseId &&
+					pg_database_ownercheck(dboid, GetUserId()) &&
+					pg_tablespace_aclcheck(tsoid, GetUserId(), ACL_CREATE) == ACLCHECK_OK;
+				statement = "ALTER DATABASE SET TABLESPACE";
+				break;
+			}
+		case T_CreatedbStmt:
+			{
+				const char *template = database_option(((CreatedbStmt *) stmt)->options, "template");
+
+				dboid = template ? get_database_oid(template, true) : InvalidOid;
+				allowed = children_may_serve(dboid) && may_create_databases() &&
+					(is_template(dboid) || pg_database_ownercheck(dboid, GetUserId()));
+				statement = "CREATE DATABASE";
+				break;
+			}
+		default:
+			break;
+	}
+	if (!allowed)
 		return;
-	PreventInTransactionBlock(isTopLevel, "DROP DATABASE");
-	stop_children(dboid, true);
+	if (statement != NULL)
+		PreventInTransactionBlock(isTopLevel, statement);
+	stop_children(dboid, drop);
 }
 
 /* Does a DROP name extension intracker? */
@@ -262,12 +366,13 @@ stop_for_extension(bool drop)
 }
 
 /*
- * Before the statement: stop the children for DROP DATABASE of their
- * database and for DROP / ALTER EXTENSION intracker there.  After it: wake
- * them after COMMIT PREPARED (the committing backend wrote no events
- * itself); at commit, wake them after CREATE and ALTER EXTENSION intracker
- * (they may be waiting for the schema), and the supervisor after CREATE
- * DATABASE of intracker.database (it may be waiting for it).
+ * Before the statement: stop the children for the statements that need
+ * their database to themselves (DROP, RENAME, SET TABLESPACE, copy) and
+ * for DROP / ALTER EXTENSION intracker there.  After it: wake them after
+ * COMMIT PREPARED (the committing backend wrote no events itself); at
+ * commit, wake them after CREATE and ALTER EXTENSION intracker (they may be
+ * waiting for the schema), and the supervisor after CREATE DATABASE or
+ * ALTER DATABASE RENAME TO intracker.database (it may be waiting for it).
  */
 static void
 intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -280,7 +385,26 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 	switch (nodeTag(stmt))
 	{
 		case T_DropdbStmt:
-			stop_for_dropdb((DropdbStmt *) stmt, context == PROCESS_UTILITY_TOPLEVEL);
+		case T_AlterDatabaseStmt:
+			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) stmt)->renameType != OBJECT_DATABASE)
+				break;
+			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
+			if (strcmp(((RenameStmt *) stmt)->newname, database_name) == 0)
+			{
+				register_xact_callback();
+				wake_supervisor_at_commit = true;
+			}
+			break;
+		case T_CreatedbStmt:
+			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
+			if (strcmp(((CreatedbStmt *) stmt)->dbname, database_name) == 0)
+			{
+				register_xact_callback();
+				wake_supervisor_at_commit = true;
+			}
 			break;
 		case T_DropStmt:
 			if (names_intracker((DropStmt *) stmt))
@@ -299,13 +423,6 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 			{
 				register_xact_callback();
 				wake_children_at_commit = true;
-			}
-			break;
-		case T_CreatedbStmt:
-			if (strcmp(((CreatedbStmt *) stmt)->dbname, database_name) == 0)
-			{
-				register_xact_callback();
-				wake_supervisor_at_commit = true;
 			}
 			break;
 		case T_TransactionStmt:

@@ -26,14 +26,16 @@
 #      for tracker (this test's own sessions override them with PGOPTIONS).
 #      After a restart both processes work as before: events published and
 #      delivered, no last_error, the body's timestamps in the server's time
-#      zone (UTC), not +05:45.
+#      zone, not +05:45.
 #   C. DROP DATABASE / DROP EXTENSION that will not happen (item 2a): by
 #      mallory (42501, with and without IF EXISTS), by dbowner in a
 #      transaction block (25001) and from inside tracker (55006), DROP
-#      EXTENSION by dbowner, who does not own it (42501): each fails, and the
-#      publisher and the deliverer keep their pids (checked after they
-#      published and delivered an event written after the attempts, so a
-#      signal sent by an attempt would have been acted on).
+#      EXTENSION by dbowner, who does not own it, and by mallory (42501),
+#      ALTER DATABASE RENAME and CREATE DATABASE ... TEMPLATE tracker by
+#      mallory (42501): each fails, and the publisher and the deliverer keep
+#      their pids (checked after they published and delivered an event
+#      written after the attempts, so a signal sent by an attempt would have
+#      been acted on).
 #   D. DROP EXTENSION under load (item 2b): 20 cycles of CREATE EXTENSION, a
 #      team with a webhook to a slow endpoint, two writers committing todos
 #      as fast as they can (they keep going across the drops), wait until
@@ -42,7 +44,13 @@
 #      request of a cycle's webhook reaches the sink after its drop committed
 #      (the deliverer used to go on sending from the chains in its memory).
 #      Each cycle's processes are new ones: the drop stopped them.
-#   E. DROP DATABASE by its owner (item 2a, 14): with the publisher failing
+#   E. The other statements that need the database to themselves, by its
+#      owner (given CREATEDB and CREATE on a tablespace): CREATE DATABASE
+#      ... TEMPLATE tracker, ALTER DATABASE tracker SET TABLESPACE, RENAME
+#      and back succeed with the processes running (they used to fail with
+#      "being accessed by other users"); meanwhile the publisher waits for
+#      its database; then they serve it again and deliver.
+#   F. DROP DATABASE by its owner (item 2a, 14): with the publisher failing
 #      (a CHECK constraint on intracker_data.events), the deliverer failing
 #      to record (one on intracker_data.deliveries) and a stale write
 #      rejected meanwhile (PT409, queued for the publisher in shared
@@ -315,7 +323,9 @@ SQL
 	  or diag(su('SELECT last_error FROM intracker.deliverer_status'));
 	my $first = requests_of('/ok/settings')->[0];
 	my $body = $first ? JSON::PP->new->decode($first->{body}) : {};
-	like($body->{published_at} // '', qr/\+00:00$/, "settings: timestamps in the server's time zone (UTC), not the database's");
+	my $server_offset = $node->safe_psql('postgres', q{SELECT to_char(now(), 'TZH:TZM')});
+	like($body->{published_at} // '', qr/\Q$server_offset\E$/,
+		"settings: timestamps in the server's time zone ($server_offset), not the database's (+05:45)");
 	my $log = slurp_file($node->logfile, $off);
 	like($log,
 		qr/LOG:  intracker publisher ignores the per-database and per-role values of (?=[^\n]*default_transaction_read_only)(?=[^\n]*\brole\b)(?=[^\n]*TimeZone)(?=[^\n]*plpgsql\.extra_errors)/,
@@ -341,7 +351,9 @@ SQL
 		[ 'dbowner', 'postgres', "BEGIN;\nDROP DATABASE $db;\nROLLBACK;", '25001', 'by its owner in a transaction block' ],
 		[ 'dbowner', $db,        "DROP DATABASE $db",                    '55006', 'by its owner from inside it' ],
 		[ 'dbowner', $db,        'DROP EXTENSION intracker',             '42501', 'DROP EXTENSION by a role that does not own it' ],
-		[ 'mallory', $db,        'DROP EXTENSION IF EXISTS intracker',   '42501', 'DROP EXTENSION IF EXISTS by a role that does not own it' ]);
+		[ 'mallory', $db,        'DROP EXTENSION IF EXISTS intracker',   '42501', 'DROP EXTENSION IF EXISTS by a role that does not own it' ],
+		[ 'mallory', 'postgres', "ALTER DATABASE $db RENAME TO stolen",  '42501', 'RENAME by a role that does not own it' ],
+		[ 'mallory', 'postgres', "CREATE DATABASE stolen TEMPLATE $db",  '42501', 'a copy by a role that may not copy it' ]);
 	for my $a (@attempts)
 	{
 		my ($role, $dbname, $sql, $code, $what) = @$a;
@@ -461,7 +473,35 @@ $w$;
 }
 
 ##############################################################################
-# E. DROP DATABASE by its owner: nothing of the old database survives
+# E. Copy, move, rename: the processes step aside for their owner
+
+{
+	$node->safe_psql('postgres', 'ALTER ROLE dbowner CREATEDB');
+	my $tsdir = PostgreSQL::Test::Utils::tempdir();
+	$node->safe_psql('postgres', "CREATE TABLESPACE safety_ts LOCATION '$tsdir'");
+	$node->safe_psql('postgres', 'GRANT CREATE ON TABLESPACE safety_ts TO dbowner');
+	my $team = new_team('moved', '/ok/moved/');
+
+	my ($ret, $out, $err) = psql_role('dbowner', 'postgres', "CREATE DATABASE tracker_copy TEMPLATE $db");
+	is($ret, 0, 'CREATE DATABASE ... TEMPLATE tracker by its owner with the processes running succeeds') or diag($err);
+	my ($r, $copied) = $node->psql('tracker_copy', "SELECT count(*) FROM intracker_data.projects WHERE id = '$team->{project}'");
+	is($copied, '1', 'the copy has the project');
+	($ret, $out, $err) = psql_role('dbowner', 'postgres', "ALTER DATABASE $db SET TABLESPACE safety_ts");
+	is($ret, 0, 'ALTER DATABASE SET TABLESPACE by its owner with the processes running succeeds') or diag($err);
+	($ret, $out, $err) = psql_role('dbowner', 'postgres', "ALTER DATABASE $db RENAME TO tracker_moved");
+	is($ret, 0, 'ALTER DATABASE RENAME by its owner with the processes running succeeds') or diag($err);
+	poll_ok('tracker_copy', q{SELECT state = 'waiting for database' AND pid IS NULL FROM intracker.worker_status},
+		'renamed: the publisher waits for a database named tracker');
+	($ret, $out, $err) = psql_role('dbowner', 'postgres', "ALTER DATABASE tracker_moved RENAME TO $db");
+	is($ret, 0, 'renamed back') or diag($err);
+	wait_running('renamed back: the publisher and the deliverer serve it again');
+	add_todos($team, 'moved', 1);
+	is(wait_requests('/ok/moved/', 1), 1, 'moved and renamed back: delivered');
+	$node->safe_psql('postgres', 'DROP DATABASE IF EXISTS tracker_copy');
+}
+
+##############################################################################
+# F. DROP DATABASE by its owner: nothing of the old database survives
 
 {
 	my $team = new_team('olddb', '/ok/olddb/');
