@@ -15,7 +15,8 @@
  * the deliverer there, and starts each again when it exits: at once if it
  * ran a while, after a pause that doubles up to MAX_PAUSE_MS if it keeps
  * failing, so a deliverer in trouble never stops publication.  A missing
- * database is a WARNING and a wait, not a crash loop, and since the
+ * database, or one that does not accept connections (ALLOW_CONNECTIONS
+ * false), is a WARNING and a wait, not a crash loop, and since the
  * supervisor holds no database connection it never stands in the way of
  * DROP DATABASE.
  *
@@ -67,6 +68,7 @@
 #include "storage/procarray.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -371,8 +373,9 @@ stop_for_extension(bool drop)
  * for DROP / ALTER EXTENSION intracker there.  After it: wake them after
  * COMMIT PREPARED (the committing backend wrote no events itself); at
  * commit, wake them after CREATE and ALTER EXTENSION intracker (they may be
- * waiting for the schema), and the supervisor after CREATE DATABASE or
- * ALTER DATABASE RENAME TO intracker.database (it may be waiting for it).
+ * waiting for the schema), and the supervisor after CREATE DATABASE, ALTER
+ * DATABASE RENAME TO and ALTER DATABASE of intracker.database (it may be
+ * waiting for it to exist or to accept connections).
  */
 static void
 intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -385,8 +388,16 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 	switch (nodeTag(stmt))
 	{
 		case T_DropdbStmt:
+			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
+			break;
 		case T_AlterDatabaseStmt:
 			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
+			/* ALLOW_CONNECTIONS true may be what the supervisor waits for */
+			if (strcmp(((AlterDatabaseStmt *) stmt)->dbname, database_name) == 0)
+			{
+				register_xact_callback();
+				wake_supervisor_at_commit = true;
+			}
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) stmt)->renameType != OBJECT_DATABASE)
@@ -491,12 +502,14 @@ SupervisorInit(void)
  */
 
 /*
- * The database's oid, or InvalidOid.  With no database selected only a
- * plain heap scan of the shared catalog works (no syscache, no index), as
- * in autovacuum's get_database_list().
+ * The database's oid, or InvalidOid; *accepting says whether it accepts
+ * connections (its owner may turn them off, and the children could not
+ * connect).  With no database selected only a plain heap scan of the
+ * shared catalog works (no syscache, no index), as in autovacuum's
+ * get_database_list().
  */
 static Oid
-lookup_database(const char *name)
+lookup_database(const char *name, bool *accepting)
 {
 	Oid			dboid = InvalidOid;
 	Relation	rel;
@@ -515,6 +528,7 @@ lookup_database(const char *name)
 		if (strcmp(NameStr(db->datname), name) == 0)
 		{
 			dboid = db->oid;
+			*accepting = db->datallowconn;
 			break;
 		}
 	}
@@ -618,6 +632,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 		[INTRACKER_DELIVERER] = {NULL, 0, 0, 500},
 	};
 	bool		warned_missing = false;
+	bool		warned_closed = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -628,6 +643,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 	for (;;)
 	{
 		Oid			dboid = InvalidOid;
+		bool		accepting = false;
 		long		wait_ms = MAX_PAUSE_MS;
 		bool		any_stopped = false;
 
@@ -638,21 +654,29 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 			any_stopped |= children[i].handle == NULL;
 		}
 		if (any_stopped)
-			dboid = lookup_database(database_name);
-		if (any_stopped && !OidIsValid(dboid))
+			dboid = lookup_database(database_name, &accepting);
+		if (any_stopped && (!OidIsValid(dboid) || !accepting))
 		{
-			if (!warned_missing)
+			/* said once per absence; a child that cannot connect would fail in a loop */
+			if (!OidIsValid(dboid) && !warned_missing)
 				ereport(WARNING,
 						(errmsg("intracker: database \"%s\" does not exist", database_name),
 						 errdetail("Events are published when read, without NOTIFY, and webhooks wait, until it does."),
 						 errhint("Create the database or set intracker.database and restart the server.")));
-			warned_missing = true;
+			else if (OidIsValid(dboid) && !warned_closed)
+				ereport(WARNING,
+						(errmsg("intracker: database \"%s\" does not accept connections", database_name),
+						 errdetail("Events wait in the outbox and webhooks wait until it does."),
+						 errhint("ALTER DATABASE %s ALLOW_CONNECTIONS true.", quote_identifier(database_name))));
+			warned_missing = !OidIsValid(dboid);
+			warned_closed = OidIsValid(dboid);
 			if (children[INTRACKER_PUBLISHER].handle == NULL)
 				intracker_publisher_set_state(PUBLISHER_WAITING_FOR_DATABASE);
 			supervisor_wait(WAIT_FOR_DATABASE_MS);
 			continue;
 		}
 		warned_missing = false;
+		warned_closed = false;
 
 		/* a backend is dropping (or updating) what they serve: its transaction's end wakes us */
 		if (any_stopped && intracker_children_held(dboid))

@@ -49,7 +49,11 @@
 #      ... TEMPLATE tracker, ALTER DATABASE tracker SET TABLESPACE, RENAME
 #      and back succeed with the processes running (they used to fail with
 #      "being accessed by other users"); meanwhile the publisher waits for
-#      its database; then they serve it again and deliver.
+#      its database; then they serve it again and deliver.  ALLOW_CONNECTIONS
+#      false, and the publisher terminated: the supervisor says the database
+#      does not accept connections and starts no publisher that would fail to
+#      connect (it used to, with a FATAL, again and again); ALLOW_CONNECTIONS
+#      true: they serve it again.
 #   F. DROP DATABASE by its owner (item 2a, 14): with the publisher failing
 #      (a CHECK constraint on intracker_data.events), the deliverer failing
 #      to record (one on intracker_data.deliveries) and a stale write
@@ -181,6 +185,20 @@ sub wait_published
 }
 
 sub log_offset { return -s $node->logfile }
+
+# Wait until $re appears in the server log after $offset (at most the hang
+# guard); returns whether it did.
+sub wait_log
+{
+	my ($re, $offset) = @_;
+	my $until = Time::HiRes::time() + $HANG_GUARD;
+	while (Time::HiRes::time() <= $until)
+	{
+		return 1 if slurp_file($node->logfile, $offset) =~ $re;
+		usleep(100_000);
+	}
+	return 0;
+}
 
 # Wait until the processes serve tracker again after a restart.
 sub wait_running
@@ -498,6 +516,22 @@ $w$;
 	add_todos($team, 'moved', 1);
 	is(wait_requests('/ok/moved/', 1), 1, 'moved and renamed back: delivered');
 	$node->safe_psql('postgres', 'DROP DATABASE IF EXISTS tracker_copy');
+
+	# Connections turned off: a publisher that stops cannot come back, and
+	# the supervisor waits instead of starting one that fails to connect.
+	my $off = log_offset();
+	($ret, $out, $err) = psql_role('dbowner', 'postgres', "ALTER DATABASE $db ALLOW_CONNECTIONS false");
+	is($ret, 0, 'the owner turns connections off') or diag($err);
+	$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'intracker publisher'});
+	ok(wait_log(qr/WARNING:  intracker: database "$db" does not accept connections/, $off),
+		'connections off: the supervisor says that the database does not accept connections');
+	unlike(slurp_file($node->logfile, $off), qr/FATAL:  database "$db" is not currently accepting connections/,
+		'connections off: it started no publisher that failed to connect');
+	($ret, $out, $err) = psql_role('dbowner', 'postgres', "ALTER DATABASE $db ALLOW_CONNECTIONS true");
+	is($ret, 0, 'the owner turns connections on') or diag($err);
+	wait_running('connections on: the publisher and the deliverer serve the database again');
+	add_todos($team, 'reopened', 1);
+	is(wait_requests('/ok/moved/', 2), 2, 'connections on: delivered');
 }
 
 ##############################################################################
