@@ -31,12 +31,13 @@
  *   it is emptied, with the publisher's figures and last error;
  *
  * - holds: a backend that is about to drop the children's database or
- *   their extension (or update it) takes a hold on that database in its
- *   slot (one per backend, by BackendId) before it stops them, and gives it
- *   back when its transaction ends (supervisor.c).  Meanwhile the
- *   supervisor starts no child there and a child that starts anyway exits
- *   at once, so nothing of theirs can deadlock with the DROP or go on
- *   sending after it.  A hold whose backend is gone counts for nothing.
+ *   their extension (or update the extension, or rename, move or copy the
+ *   database) takes a hold on that database in its slot (one per backend,
+ *   by BackendId) before it stops them, and gives it back when its
+ *   transaction ends (supervisor.c).  Meanwhile the supervisor starts no
+ *   child there and a child that starts anyway exits at once, so nothing
+ *   of theirs can deadlock with the statement, stand in its way or go on
+ *   sending after a DROP.  A hold whose backend is gone counts for nothing.
  *
  *-------------------------------------------------------------------------
  */

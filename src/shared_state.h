@@ -9,9 +9,9 @@
  * through the functions below, each of which takes the lock for as long
  * as it copies fields in or out.  supervisor.h explains the processes.
  *
- * Holds: a backend about to drop (or update) what the children serve
- * takes a hold on their database (supervisor.c's utility hook); until its
- * transaction ends no child runs there.
+ * Holds: a backend about to drop, update, rename, move or copy what the
+ * children serve takes a hold on their database (supervisor.c's utility
+ * hook); until its transaction ends no child runs there.
  *
  *-------------------------------------------------------------------------
  */
