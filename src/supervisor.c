@@ -173,6 +173,16 @@ register_xact_callback(void)
 	xact_callback_registered = true;
 }
 
+/* At commit, wake the supervisor if dbname is intracker.database. */
+static void
+wake_supervisor_at_commit_for(const char *dbname)
+{
+	if (strcmp(dbname, database_name) != 0)
+		return;
+	register_xact_callback();
+	wake_supervisor_at_commit = true;
+}
+
 /*
  * Stop the children in dboid for the rest of this transaction: take the
  * hold (from now on the supervisor starts none there, and one that starts
@@ -383,39 +393,28 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 						  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *stmt = pstmt->utilityStmt;
+	bool		top_level = context == PROCESS_UTILITY_TOPLEVEL;
 	bool		wake_after = false;
 
 	switch (nodeTag(stmt))
 	{
 		case T_DropdbStmt:
-			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
+			stop_for_database_statement(stmt, top_level);
 			break;
 		case T_AlterDatabaseStmt:
-			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
-			/* ALLOW_CONNECTIONS true may be what the supervisor waits for */
-			if (strcmp(((AlterDatabaseStmt *) stmt)->dbname, database_name) == 0)
-			{
-				register_xact_callback();
-				wake_supervisor_at_commit = true;
-			}
+			stop_for_database_statement(stmt, top_level);
+			/* (ALLOW_CONNECTIONS true may be what the supervisor waits for) */
+			wake_supervisor_at_commit_for(((AlterDatabaseStmt *) stmt)->dbname);
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) stmt)->renameType != OBJECT_DATABASE)
 				break;
-			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
-			if (strcmp(((RenameStmt *) stmt)->newname, database_name) == 0)
-			{
-				register_xact_callback();
-				wake_supervisor_at_commit = true;
-			}
+			stop_for_database_statement(stmt, top_level);
+			wake_supervisor_at_commit_for(((RenameStmt *) stmt)->newname);
 			break;
 		case T_CreatedbStmt:
-			stop_for_database_statement(stmt, context == PROCESS_UTILITY_TOPLEVEL);
-			if (strcmp(((CreatedbStmt *) stmt)->dbname, database_name) == 0)
-			{
-				register_xact_callback();
-				wake_supervisor_at_commit = true;
-			}
+			stop_for_database_statement(stmt, top_level);
+			wake_supervisor_at_commit_for(((CreatedbStmt *) stmt)->dbname);
 			break;
 		case T_DropStmt:
 			if (names_intracker((DropStmt *) stmt))
