@@ -6,7 +6,7 @@
 \set ECHO all
 -- The fixture (sql/fixture/setup.sql) installed the extension and its cast;
 -- this file installs it from nothing and creates the users itself.
-CALL regress.drop_intracker();
+DROP EXTENSION intracker;
 CREATE EXTENSION intracker;
 
 -- What the extension owns, as a newcomer would list it.

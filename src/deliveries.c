@@ -40,7 +40,13 @@
 #include "deliveries.h"
 #include "spi_util.h"
 
-/* intracker_data.deliverer_next_deliveries (src/sql/91_webhooks.sql) says what */
+/*
+ * The statements name every function, type and operator with its schema
+ * (OPERATOR(pg_catalog.=)), like all SQL the processes run from C, on top
+ * of the search_path they pin (child_settings.c).
+ */
+
+/* intracker_data.deliverer_next_deliveries (src/sql/92_github.sql) says what */
 #define LOAD_QUERY \
 	"SELECT id, queue_id, is_github, event_type, body, attempts, next_attempt_at, url, problem, credential," \
 	"       todo_id" \
@@ -49,16 +55,17 @@
 /* queues in hand that are no longer active (paused, deleted, token removed) */
 #define STALE_QUEUES_QUERY \
 	"SELECT q AS queue_id FROM pg_catalog.unnest($1::pg_catalog.uuid[]) q" \
-	" WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = q AND w.active)" \
+	" WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id OPERATOR(pg_catalog.=) q AND w.active)" \
 	"   AND NOT EXISTS (SELECT FROM intracker_data.github_credentials c" \
-	"                    WHERE c.project_id = q AND c.token IS NOT NULL)"
+	"                    WHERE c.project_id OPERATOR(pg_catalog.=) q AND c.token IS NOT NULL)"
 
 #define RECORD_QUERY \
 	"UPDATE intracker_data.deliveries" \
-	"   SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4," \
+	"   SET state = $2, attempts = attempts OPERATOR(pg_catalog.+) 1, last_status = $3, last_error = $4," \
 	"       next_attempt_at = coalesce($5, next_attempt_at), last_attempt_at = $6, duration_ms = $7," \
-	"       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 END, issue_number = $8, issue_url = $9" \
-	" WHERE id = $1"
+	"       delivered_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'delivered' THEN $6 END," \
+	"       issue_number = $8, issue_url = $9" \
+	" WHERE id OPERATOR(pg_catalog.=) $1"
 
 /*
  * Store created issues on their todos.  A todo locked by a user's open
@@ -70,20 +77,24 @@
 	"  FROM (SELECT u.id AS todo_id, c.issue_number, c.issue_url" \
 	"          FROM intracker_data.todos u" \
 	"          CROSS JOIN LATERAL (SELECT d.issue_number, d.issue_url FROM intracker_data.deliveries d" \
-	"                               WHERE d.todo_id = u.id AND d.event_type = 'github.create_issue'" \
-	"                                 AND d.state = 'delivered' AND d.issue_number IS NOT NULL" \
+	"                               WHERE d.todo_id OPERATOR(pg_catalog.=) u.id" \
+	"                                 AND d.event_type OPERATOR(pg_catalog.=) 'github.create_issue'" \
+	"                                 AND d.state OPERATOR(pg_catalog.=) 'delivered' AND d.issue_number IS NOT NULL" \
 	"                               ORDER BY d.position DESC LIMIT 1) c" \
 	"         WHERE u.github_issue IS NULL" \
-	"           AND u.id IN (SELECT d.todo_id FROM intracker_data.deliveries d" \
-	"                         WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
-	"                           AND d.issue_number IS NOT NULL)" \
+	"           AND u.id OPERATOR(pg_catalog.=) ANY" \
+	"               (SELECT d.todo_id FROM intracker_data.deliveries d" \
+	"                 WHERE d.event_type OPERATOR(pg_catalog.=) 'github.create_issue'" \
+	"                   AND d.state OPERATOR(pg_catalog.=) 'delivered' AND d.issue_number IS NOT NULL)" \
 	"           FOR UPDATE OF u SKIP LOCKED) l" \
-	" WHERE t.id = l.todo_id"
+	" WHERE t.id OPERATOR(pg_catalog.=) l.todo_id"
 
 #define ISSUES_TO_LINK_QUERY \
 	"SELECT EXISTS (SELECT FROM intracker_data.deliveries d" \
-	"                 JOIN intracker_data.todos u ON u.id = d.todo_id AND u.github_issue IS NULL" \
-	"                WHERE d.event_type = 'github.create_issue' AND d.state = 'delivered'" \
+	"                 JOIN intracker_data.todos u" \
+	"                   ON u.id OPERATOR(pg_catalog.=) d.todo_id AND u.github_issue IS NULL" \
+	"                WHERE d.event_type OPERATOR(pg_catalog.=) 'github.create_issue'" \
+	"                  AND d.state OPERATOR(pg_catalog.=) 'delivered'" \
 	"                  AND d.issue_number IS NOT NULL) AS left_to_link"
 
 /* ----------------------------------------------------------------

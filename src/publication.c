@@ -46,21 +46,29 @@
 #include "shared_state.h"
 #include "spi_util.h"
 
+/*
+ * Every function, type and operator is schema-qualified: the publisher
+ * pins its search_path too (child_settings.c), but readers publishing on
+ * read run this from intracker_data.publish_pending_events(), under the
+ * path that function pins, and text that names pg_catalog's operators
+ * means the same under any path.  (OPERATOR() binds like any other
+ * operator, tighter than AND, hence the parentheses elsewhere.)
+ */
 #define PUBLISH_QUERY \
 	"WITH batch AS (" \
 	"  DELETE FROM intracker_data.outbox" \
-	"   WHERE id = ANY (ARRAY(SELECT id FROM intracker_data.outbox WHERE id OPERATOR(pg_catalog.<>) $3" \
-	"                          ORDER BY id LIMIT $1))" \
+	"   WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT id FROM intracker_data.outbox WHERE id OPERATOR(pg_catalog.<>) $3" \
+	"                                               ORDER BY id LIMIT $1))" \
 	"  RETURNING *" \
 	") " \
 	"INSERT INTO intracker_data.events" \
 	"  (seq, outbox_id, type, project_id, entity_id, actor, version, changes, occurred_at, published_at) " \
-	"SELECT $2 + row_number() OVER (ORDER BY b.id), b.id, b.type, b.project_id, b.entity_id," \
-	"       b.actor, b.version, b.changes, b.occurred_at, pg_catalog.statement_timestamp()" \
+	"SELECT $2 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY b.id), b.id, b.type, b.project_id," \
+	"       b.entity_id, b.actor, b.version, b.changes, b.occurred_at, pg_catalog.statement_timestamp()" \
 	"  FROM batch b ORDER BY b.id " \
 	"RETURNING seq, project_id," \
 	"  pg_catalog.json_build_object('seq', seq, 'type', type, 'project_id', project_id," \
-	"    'entity_id', entity_id, 'actor', actor, 'version', version)::text AS payload"
+	"    'entity_id', entity_id, 'actor', actor, 'version', version)::pg_catalog.text AS payload"
 
 /*
  * The project's NOTIFY channel (also intracker.project_channel()); a uuid

@@ -143,6 +143,9 @@ PublisherInit(void)
 
 /* ----------------------------------------------------------------
  * Statements
+ *
+ * Every function, type and operator in them is schema-qualified, on top
+ * of the search_path the publisher pins (child_settings.c).
  * ----------------------------------------------------------------
  */
 
@@ -209,9 +212,11 @@ prune_events(const char *retention, int max_events, TimestampTz *next_due)
 
 	/* only the oldest max_events are candidates, so a pass costs O(batch) */
 	intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.events"
-											   " WHERE seq IN (SELECT seq FROM intracker_data.events ORDER BY seq LIMIT $1)"
-											   "   AND published_at < pg_catalog.now() - $2::pg_catalog.interval"
-											   "   AND seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)",
+											   " WHERE seq OPERATOR(pg_catalog.=) ANY"
+											   "       (SELECT seq FROM intracker_data.events ORDER BY seq LIMIT $1)"
+											   "   AND published_at OPERATOR(pg_catalog.<)"
+											   "       (pg_catalog.now() OPERATOR(pg_catalog.-) $2::pg_catalog.interval)"
+											   "   AND seq OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(seq) FROM intracker_data.events)",
 											   2, argtypes, values, NULL, false, 0),
 						 SPI_OK_DELETE, "prune events");
 	pruned = SPI_processed;
@@ -223,19 +228,21 @@ prune_events(const char *retention, int max_events, TimestampTz *next_due)
 	if (intracker_missing_schema("deliveries") == NULL)
 	{
 		intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.deliveries"
-												   " WHERE id IN (SELECT id FROM intracker_data.deliveries"
-												   "               WHERE state IN ('delivered', 'dead')"
-												   "                 AND created_at < pg_catalog.now() - $2::pg_catalog.interval"
-												   "               ORDER BY created_at LIMIT $1)",
+												   " WHERE id OPERATOR(pg_catalog.=) ANY"
+												   "       (SELECT id FROM intracker_data.deliveries"
+												   "         WHERE state OPERATOR(pg_catalog.=) ANY (ARRAY['delivered', 'dead'])"
+												   "           AND created_at OPERATOR(pg_catalog.<)"
+												   "               (pg_catalog.now() OPERATOR(pg_catalog.-) $2::pg_catalog.interval)"
+												   "         ORDER BY created_at LIMIT $1)",
 												   2, argtypes, values, NULL, false, 0),
 							 SPI_OK_DELETE, "prune deliveries");
 		pruned = Max(pruned, SPI_processed);
 	}
 
 	/* the oldest event that can go (never the newest one) */
-	intracker_spi_expect(SPI_execute_with_args("SELECT published_at + $1::pg_catalog.interval AS due"
+	intracker_spi_expect(SPI_execute_with_args("SELECT published_at OPERATOR(pg_catalog.+) $1::pg_catalog.interval AS due"
 											   "  FROM intracker_data.events"
-											   " WHERE seq < (SELECT pg_catalog.max(seq) FROM intracker_data.events)"
+											   " WHERE seq OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(seq) FROM intracker_data.events)"
 											   " ORDER BY seq LIMIT 1",
 											   1, &argtypes[1], &values[1], NULL, true, 1),
 						 SPI_OK_SELECT, "read the oldest event");

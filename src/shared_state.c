@@ -26,7 +26,18 @@
  *   the publisher copies them out, records them, and removes them only
  *   after the transaction that recorded them committed.  The ring is not
  *   durable: a server crash loses the warnings that were waiting (never any
- *   events).
+ *   events).  It belongs to the database served: when the children start
+ *   serving another one, or a DROP of their database or extension commits,
+ *   it is emptied, with the publisher's figures and last error;
+ *
+ * - holds: a backend that is about to drop the children's database or
+ *   their extension (or update the extension, or rename, move or copy the
+ *   database) takes a hold on that database in its slot (one per backend,
+ *   by BackendId) before it stops them, and gives it back when its
+ *   transaction ends (supervisor.c).  Meanwhile the supervisor starts no
+ *   child there and a child that starts anyway exits at once, so nothing
+ *   of theirs can deadlock with the statement, stand in its way or go on
+ *   sending after a DROP.  A hold whose backend is gone counts for nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,8 +50,10 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/backendid.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
@@ -55,7 +68,15 @@ typedef struct ChildSlot
 	pid_t		pid;			/* 0: not running */
 	Latch	   *latch;			/* its MyLatch while it runs */
 	uint64		wake_requests;	/* bumped by every wake-up */
+	bool		stopped_for_hold;	/* stopped by a hold: restart without a pause */
 } ChildSlot;
+
+/* A backend's hold on the children's database (see the header). */
+typedef struct Hold
+{
+	pid_t		pid;			/* 0: none */
+	Oid			dboid;
+} Hold;
 
 /* The publisher's figures, for intracker.worker_status. */
 typedef struct PublisherStatus
@@ -80,6 +101,7 @@ typedef struct IntrackerShared
 {
 	slock_t		mutex;			/* protects all the following fields */
 	pid_t		supervisor_pid; /* 0: no supervisor */
+	Latch	   *supervisor_latch;	/* its MyLatch while it runs */
 	Oid			dboid;			/* the database the children serve */
 	ChildSlot	children[INTRACKER_CHILDREN];
 	PublisherStatus publisher;
@@ -89,6 +111,8 @@ typedef struct IntrackerShared
 	int			ring_count;
 	uint64		rejected_writes_dropped;	/* arrived while the ring was full */
 	RejectedWrite ring[REJECTED_WRITE_RING_SIZE];
+	int			holds_taken;	/* holds[] with a pid */
+	Hold		holds[FLEXIBLE_ARRAY_MEMBER];	/* MaxBackends, by BackendId - 1 */
 } IntrackerShared;
 
 static IntrackerShared *shared = NULL;
@@ -113,12 +137,19 @@ StaticAssertDecl(lengthof(publisher_state_names) == PUBLISHER_RETRYING + 1, "one
  * ----------------------------------------------------------------
  */
 
+/* With a hold per backend: MaxBackends is known by now. */
+static Size
+shared_state_size(void)
+{
+	return add_size(offsetof(IntrackerShared, holds), mul_size(MaxBackends, sizeof(Hold)));
+}
+
 static void
 shared_state_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(IntrackerShared)));
+	RequestAddinShmemSpace(MAXALIGN(shared_state_size()));
 }
 
 /* Create (postmaster) or attach to (EXEC_BACKEND) the shared state. */
@@ -131,10 +162,10 @@ shared_state_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("intracker shared state", sizeof(IntrackerShared), &found);
+	shared = ShmemInitStruct("intracker shared state", shared_state_size(), &found);
 	if (!found)
 	{
-		memset(shared, 0, sizeof(IntrackerShared));
+		memset(shared, 0, shared_state_size());
 		SpinLockInit(&shared->mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -241,19 +272,140 @@ intracker_queue_rejected_write(const RejectedWrite *rejected)
 		intracker_publisher_wake();
 }
 
-/* The pids of the children that serve dboid (0: none), for DROP DATABASE. */
-void
-intracker_children_in_database(Oid dboid, pid_t pids[INTRACKER_CHILDREN])
+/*
+ * The database the children serve, or last served (InvalidOid before
+ * they first ran).
+ */
+Oid
+intracker_children_database(void)
 {
+	Oid			dboid;
+
+	if (shared == NULL)
+		return InvalidOid;
+	SpinLockAcquire(&shared->mutex);
+	dboid = shared->dboid;
+	SpinLockRelease(&shared->mutex);
+	return dboid;
+}
+
+/* Is there a hold on dboid?  (Caller holds the mutex.) */
+static bool
+held_locked(Oid dboid)
+{
+	if (shared->holds_taken == 0)
+		return false;
+	for (int i = 0; i < MaxBackends; i++)
+		if (shared->holds[i].pid != 0 && shared->holds[i].dboid == dboid)
+			return true;
+	return false;
+}
+
+/*
+ * The publisher's figures and last error start again (caller holds the
+ * mutex): a new publisher, another database.
+ */
+static void
+reset_publisher_figures_locked(TimestampTz now)
+{
+	PublisherStatus *status = &shared->publisher;
+
+	status->started_at = now;
+	status->rate_window_start = now;
+	status->rate_window_events = status->events_published;
+	status->events_per_second = 0;
+	status->last_error[0] = '\0';
+	status->last_error_at = 0;
+}
+
+/*
+ * What belongs to the database served goes (caller holds the mutex): the
+ * rejected writes waiting to be recorded there (recorded anywhere else,
+ * they would name projects that do not exist), and the publisher's figures.
+ */
+static void
+forget_database_locked(TimestampTz now)
+{
+	shared->ring_start = 0;
+	shared->ring_count = 0;
+	shared->rejected_writes_dropped = 0;
+	reset_publisher_figures_locked(now);
+}
+
+/*
+ * Take this backend's hold on dboid, for the rest of its transaction (the
+ * caller gives it back with intracker_release_hold at the end), and return
+ * the pids of the children that run there now (0: none), for the caller to
+ * stop.  False when there is no shared state (library not preloaded).
+ */
+bool
+intracker_hold_children(Oid dboid, pid_t pids[INTRACKER_CHILDREN])
+{
+	Hold	   *hold;
+
 	for (int i = 0; i < INTRACKER_CHILDREN; i++)
 		pids[i] = 0;
-	if (shared == NULL || !OidIsValid(dboid))
-		return;
+	if (shared == NULL || MyBackendId == InvalidBackendId || MyBackendId > MaxBackends)
+		return false;
+	hold = &shared->holds[MyBackendId - 1];
 	SpinLockAcquire(&shared->mutex);
+	if (hold->pid == 0)
+		shared->holds_taken++;
+	hold->pid = MyProcPid;
+	hold->dboid = dboid;
 	if (shared->dboid == dboid)
 		for (int i = 0; i < INTRACKER_CHILDREN; i++)
+		{
 			pids[i] = shared->children[i].pid;
+			if (pids[i] != 0)
+				shared->children[i].stopped_for_hold = true;
+		}
 	SpinLockRelease(&shared->mutex);
+	return true;
+}
+
+/*
+ * At the end of the transaction that took a hold: give it back, and wake
+ * the supervisor to start the children again.  With database_gone (a DROP
+ * committed), what belonged to the database goes too.
+ */
+void
+intracker_release_hold(bool database_gone)
+{
+	Hold	   *hold;
+	Latch	   *latch = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (shared == NULL || MyBackendId == InvalidBackendId || MyBackendId > MaxBackends)
+		return;
+	hold = &shared->holds[MyBackendId - 1];
+	SpinLockAcquire(&shared->mutex);
+	if (hold->pid == MyProcPid)
+	{
+		if (database_gone && hold->dboid == shared->dboid)
+			forget_database_locked(now);
+		hold->pid = 0;
+		shared->holds_taken--;
+		latch = shared->supervisor_latch;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* Wake the supervisor: its database may have been created. */
+void
+intracker_supervisor_wake(void)
+{
+	Latch	   *latch = NULL;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	latch = shared->supervisor_latch;
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
 }
 
 /* ----------------------------------------------------------------
@@ -266,7 +418,10 @@ supervisor_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused(
 {
 	SpinLockAcquire(&shared->mutex);
 	if (shared->supervisor_pid == MyProcPid)
+	{
 		shared->supervisor_pid = 0;
+		shared->supervisor_latch = NULL;
+	}
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -276,6 +431,7 @@ intracker_supervisor_attach(void)
 {
 	SpinLockAcquire(&shared->mutex);
 	shared->supervisor_pid = MyProcPid;
+	shared->supervisor_latch = MyLatch;
 	SpinLockRelease(&shared->mutex);
 	before_shmem_exit(supervisor_detach, (Datum) 0);
 }
@@ -286,6 +442,68 @@ intracker_publisher_set_state(PublisherState state)
 	SpinLockAcquire(&shared->mutex);
 	shared->publisher.state = state;
 	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * Does a live backend hold dboid?  Holds of backends that are gone (they
+ * give them back even when they exit with an error, so only a crash could
+ * leave one, and a crash resets shared memory) are given back here.
+ */
+bool
+intracker_children_held(Oid dboid)
+{
+	pid_t	   *pids;
+	bool		held = false;
+
+	SpinLockAcquire(&shared->mutex);
+	if (shared->holds_taken == 0)
+	{
+		SpinLockRelease(&shared->mutex);
+		return false;
+	}
+	SpinLockRelease(&shared->mutex);
+
+	pids = palloc(sizeof(pid_t) * MaxBackends);
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < MaxBackends; i++)
+		pids[i] = shared->holds[i].dboid == dboid ? shared->holds[i].pid : 0;
+	SpinLockRelease(&shared->mutex);
+
+	for (int i = 0; i < MaxBackends; i++)
+	{
+		if (pids[i] == 0)
+			continue;
+		if (BackendPidGetProc(pids[i]) != NULL)
+		{
+			held = true;
+			continue;
+		}
+		SpinLockAcquire(&shared->mutex);
+		if (shared->holds[i].pid == pids[i])
+		{
+			shared->holds[i].pid = 0;
+			shared->holds_taken--;
+		}
+		SpinLockRelease(&shared->mutex);
+	}
+	pfree(pids);
+	return held;
+}
+
+/*
+ * Did the child stop because of a hold (signalled by the backend that took
+ * it, or refused to start during one)?  Asked once per stop.
+ */
+bool
+intracker_child_stopped_for_hold(IntrackerChild child)
+{
+	bool		stopped;
+
+	SpinLockAcquire(&shared->mutex);
+	stopped = shared->children[child].stopped_for_hold;
+	shared->children[child].stopped_for_hold = false;
+	SpinLockRelease(&shared->mutex);
+	return stopped;
 }
 
 /* At a child's exit: free its slot (if still its own) and say it stopped. */
@@ -313,40 +531,55 @@ child_detach(int code pg_attribute_unused(), Datum arg)
 
 /*
  * Take the child's slot for this process, in this database, until it
- * exits.  Returns 0, or the pid of another process of the same kind that
- * is still alive and keeps the slot.  (Whether it is alive is asked
- * without the lock; the slot is taken only if nobody changed it meanwhile.)
+ * exits.  Not while a backend holds this database (CHILD_HELD), nor while
+ * another process of the same kind is still alive (CHILD_ALREADY_RUNNING,
+ * *other says which; whether it is alive is asked without the lock, and
+ * the slot is taken only if nobody changed it meanwhile).  Serving another
+ * database than the last one starts its ring and figures afresh.
+ *
+ * The hold is checked under the same lock under which a backend takes one
+ * and reads the slots: either it sees this process in the slot and stops
+ * it, or this process sees the hold.
  */
-pid_t
-intracker_child_attach(IntrackerChild child)
+ChildAttach
+intracker_child_attach(IntrackerChild child, pid_t *other)
 {
 	ChildSlot  *slot = &shared->children[child];
+	TimestampTz now = GetCurrentTimestamp();
 
 	for (;;)
 	{
-		pid_t		other;
-		bool		attached = false;
+		ChildAttach result = CHILD_ALREADY_RUNNING;
 
 		SpinLockAcquire(&shared->mutex);
-		other = slot->pid;
+		*other = slot->pid;
 		SpinLockRelease(&shared->mutex);
-		if (other != 0 && kill(other, 0) == 0)
-			return other;
+		if (*other != 0 && kill(*other, 0) == 0)
+			return CHILD_ALREADY_RUNNING;
 
 		SpinLockAcquire(&shared->mutex);
-		if (slot->pid == other)
+		if (held_locked(MyDatabaseId))
+		{
+			slot->stopped_for_hold = true;
+			result = CHILD_HELD;
+		}
+		else if (slot->pid == *other)
 		{
 			slot->pid = MyProcPid;
 			slot->latch = MyLatch;
+			if (shared->dboid != MyDatabaseId)
+				forget_database_locked(now);
 			shared->dboid = MyDatabaseId;
-			attached = true;
+			result = CHILD_ATTACHED;
 		}
 		SpinLockRelease(&shared->mutex);
-		if (attached)
+		if (result == CHILD_HELD)
+			return result;
+		if (result == CHILD_ATTACHED)
 			break;
 	}
 	before_shmem_exit(child_detach, Int32GetDatum(child));
-	return 0;
+	return CHILD_ATTACHED;
 }
 
 /* ----------------------------------------------------------------
@@ -354,7 +587,11 @@ intracker_child_attach(IntrackerChild child)
  * ----------------------------------------------------------------
  */
 
-/* A new publisher starts: its figures start again (the total goes on). */
+/*
+ * A new publisher starts: its figures and last error start again (the
+ * total goes on): worker_status describes the publisher that runs, never
+ * an error of one before it, maybe in a database dropped since.
+ */
 void
 intracker_publisher_starting(void)
 {
@@ -362,10 +599,7 @@ intracker_publisher_starting(void)
 
 	SpinLockAcquire(&shared->mutex);
 	shared->publisher.state = PUBLISHER_STARTING;
-	shared->publisher.started_at = now;
-	shared->publisher.rate_window_start = now;
-	shared->publisher.rate_window_events = shared->publisher.events_published;
-	shared->publisher.events_per_second = 0;
+	reset_publisher_figures_locked(now);
 	SpinLockRelease(&shared->mutex);
 }
 

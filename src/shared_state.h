@@ -9,6 +9,10 @@
  * through the functions below, each of which takes the lock for as long
  * as it copies fields in or out.  supervisor.h explains the processes.
  *
+ * Holds: a backend about to drop, update, rename, move or copy what the
+ * children serve takes a hold on their database (supervisor.c's utility
+ * hook); until its transaction ends no child runs there.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef INTRACKER_SHARED_STATE_H
@@ -25,6 +29,14 @@ typedef enum IntrackerChild
 } IntrackerChild;
 
 #define INTRACKER_CHILDREN	(INTRACKER_DELIVERER + 1)
+
+/* What intracker_child_attach found. */
+typedef enum ChildAttach
+{
+	CHILD_ATTACHED,				/* the slot is this process's */
+	CHILD_ALREADY_RUNNING,		/* another one of its kind still runs */
+	CHILD_HELD					/* a backend holds the database: exit */
+} ChildAttach;
 
 /* What the publisher is doing, for intracker.worker_status. */
 typedef enum PublisherState
@@ -80,14 +92,19 @@ extern bool intracker_publisher_serves_database(Oid dboid);
 extern void intracker_publisher_wake(void);
 extern void intracker_deliverer_wake(void);
 extern void intracker_queue_rejected_write(const RejectedWrite *rejected);
-extern void intracker_children_in_database(Oid dboid, pid_t pids[INTRACKER_CHILDREN]);
+extern Oid	intracker_children_database(void);
+extern bool intracker_hold_children(Oid dboid, pid_t pids[INTRACKER_CHILDREN]);
+extern void intracker_release_hold(bool database_gone);
+extern void intracker_supervisor_wake(void);
 
 /* the supervisor */
 extern void intracker_supervisor_attach(void);
 extern void intracker_publisher_set_state(PublisherState state);
+extern bool intracker_children_held(Oid dboid);
+extern bool intracker_child_stopped_for_hold(IntrackerChild child);
 
 /* the supervisor's children */
-extern pid_t intracker_child_attach(IntrackerChild child);
+extern ChildAttach intracker_child_attach(IntrackerChild child, pid_t *other);
 
 /* the publisher */
 extern void intracker_publisher_starting(void);

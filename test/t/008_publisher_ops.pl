@@ -54,10 +54,13 @@
 #      down; after start every committed todo has exactly one todo.created
 #      event, none for a todo that did not commit, seq gap-free.
 #   3. DROP EXTENSION intracker in tracker under the running publisher:
-#      succeeds; one "waiting for CREATE EXTENSION" WARNING, the same process
-#      rechecks without warning again; CREATE EXTENSION: the same publisher
-#      resumes, worker_status agrees with the (empty) events table, new
-#      events are numbered from 1 and reach a LISTENer.
+#      succeeds; the drop stopped the publisher (one exit) and a new one
+#      runs (issue 12: before, the same process went on, and deadlocked with
+#      the drop under load; 014 tests that); one "waiting for CREATE
+#      EXTENSION" WARNING, from the new one, which rechecks without warning
+#      again; CREATE EXTENSION: that publisher resumes, worker_status agrees
+#      with the (empty) events table, new events are numbered from 1 and
+#      reach a LISTENer.
 #   2. DROP DATABASE tracker under the running publisher: succeeds (not
 #      "being accessed by other users"); from database other worker_status
 #      says 'waiting for database' with no pid; the supervisor logs the
@@ -744,6 +747,14 @@ is($node->safe_psql('tracker', 'SHOW intracker.event_retention'), '7 days', 'eve
 	is($ret, 0, 'DROP EXTENSION intracker with the publisher running succeeds') or diag($err);
 	is(wait_for_count($node, $off, $waiting_re->('tracker'), 1, 30), 1,
 		'DROP EXTENSION: the publisher logs that it waits for CREATE EXTENSION');
+	# The drop stopped the publisher (it would deadlock with it, issue 12);
+	# the supervisor started a new one once the drop committed.
+	is(log_count($node, $off, $publisher_exit_re), 1, 'DROP EXTENSION: the drop stopped the publisher (one exit)');
+	my $after_drop = publisher_pid($node);
+	isnt($after_drop, $pub, "DROP EXTENSION: a new publisher ($after_drop) runs");
+	like(log_since($node, $off), qr/\[$after_drop\] WARNING:  intracker: publisher is waiting for CREATE EXTENSION/,
+		'DROP EXTENSION: the new publisher is the one that waits');
+	$pub = $after_drop;
 	# Rounds while waiting are 10 s apart; state_change 5 s past the one that
 	# warned can only come from a later round.
 	my $after_warning = $node->safe_psql('postgres',
@@ -752,8 +763,8 @@ is($node->safe_psql('tracker', 'SHOW intracker.event_retention'), '7 days', 'eve
 		"SELECT state_change > '$after_warning'::timestamptz + interval '5 s' FROM pg_stat_activity WHERE pid = $pub",
 		'DROP EXTENSION: the same publisher rechecked (a later round)');
 	is(log_count($node, $off, $waiting_re->('tracker')), 1, 'DROP EXTENSION: the WARNING is logged once');
-	is(log_count($node, $off, $publisher_exit_re), 0, 'DROP EXTENSION: the publisher did not exit');
-	is(publisher_pid($node), $pub, 'DROP EXTENSION: same publisher pid');
+	is(log_count($node, $off, $publisher_exit_re), 1, 'DROP EXTENSION: the new publisher did not exit');
+	is(publisher_pid($node), $pub, 'DROP EXTENSION: same publisher pid while it waits');
 	is(status_of($node, 'other')->{state}, 'serving another database',
 		'DROP EXTENSION: seen from other, the publisher still serves tracker');
 
