@@ -1,4 +1,4 @@
-# 014_process_safety.pl — what users can do to the background processes
+# 015_process_safety.pl — what users can do to the background processes
 # (issue 12, items 1, 2 and part of 14).  supervisor.h names the processes.
 #
 # One server preloads intracker with intracker.database = 'tracker'.  The
@@ -78,7 +78,7 @@ use IntrackerTest;
 my $db   = 'tracker';
 my $node = new_node('safety');
 $node->append_conf('postgresql.conf', <<"EOC");
-# added by 014_process_safety.pl
+# added by 015_process_safety.pl
 intracker.database = '$db'
 intracker.http_retry_base_delay = '100ms'
 intracker.http_timeout = '5s'
