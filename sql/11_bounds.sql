@@ -7,7 +7,7 @@
 \set ECHO none
 \i sql/fixture/setup.sql
 \set ECHO all
-CALL regress.drop_intracker();
+DROP EXTENSION intracker;
 CREATE EXTENSION intracker VERSION '0.5';
 
 SET ROLE regress_admin;
