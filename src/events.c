@@ -8,7 +8,8 @@
  * row to intracker_data.outbox in the writer's transaction, so an event
  * exists exactly when its change committed.  The publisher (publisher.c,
  * publication.c) later gives it its publication number and sends the
- * NOTIFY.
+ * NOTIFY.  Rows pg_restore inserts are no event: the dump holds the event
+ * log and the outbox of the database they came from.
  *
  * Trigger arguments:
  *	 0: entity name, the prefix of the event type ("todo" -> "todo.created")
@@ -408,7 +409,15 @@ intracker_record_event(PG_FUNCTION_ARGS)
 	trigger = trigdata->tg_trigger;
 	tupdesc = trigdata->tg_relation->rd_att;
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		/*
+		 * A restored row was announced in the database it was dumped from:
+		 * its events come back with the event log and the outbox.
+		 */
+		if (intracker_restoring())
+			return PointerGetDatum(NULL);
 		new_row = trigdata->tg_trigtuple;
+	}
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		old_row = trigdata->tg_trigtuple;
 	else

@@ -17,6 +17,9 @@
  * stamps last_assigned_at when a row gets a new assignee, the tie-breaker of
  * automatic assignment.
  *
+ * pg_restore's INSERTs count nothing: member_load is dumped, with the
+ * last_assigned_at history no row implies, and restored as it was.
+ *
  * member_load rows are created with the membership and deleted with it (FK
  * cascade).  When a member is removed, the cascade that unassigns their work
  * may run after their member_load row is gone; the UPDATE then touches
@@ -187,7 +190,12 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	is_todo = SPI_fnumber(tupdesc, "estimate") > 0;
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		/* member_load is restored with the rows it counts (and its history) */
+		if (intracker_restoring())
+			return PointerGetDatum(NULL);
 		new_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
+	}
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		old_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
 	else

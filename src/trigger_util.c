@@ -18,7 +18,8 @@
  *
  * Restore mode (intracker_restoring) is the one test of "these rows come
  * from a dump": triggers that judge or announce a new row by today's state
- * (the assignee rules, events, counters) ask it before they do.
+ * (the assignee rules, events, the member_load counters) ask it before they
+ * do; PL/pgSQL triggers ask intracker_data.restoring().
  *
  *-------------------------------------------------------------------------
  */
@@ -140,4 +141,15 @@ intracker_restoring(void)
 		MyBackendType == B_BACKEND &&
 		superuser_arg(GetSessionUserId()) &&
 		superuser();
+}
+
+/*
+ * intracker_data.restoring() returns boolean: intracker_restoring() for the
+ * PL/pgSQL triggers.
+ */
+PG_FUNCTION_INFO_V1(intracker_sql_restoring);
+Datum
+intracker_sql_restoring(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(intracker_restoring());
 }

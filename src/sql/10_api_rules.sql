@@ -374,6 +374,16 @@ $$;
 COMMENT ON FUNCTION intracker_data.track_completion() IS
     'Trigger: sets completed_at/completed_by when status becomes done, clears them when it leaves done.';
 
+-- "These rows come from a dump" (src/trigger_util.c): a superuser's client
+-- session with row_security off, as pg_restore runs.  Triggers that would
+-- judge, count or announce a restored row as a new one ask it first.
+CREATE FUNCTION intracker_data.restoring()
+RETURNS boolean
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'intracker_sql_restoring';
+COMMENT ON FUNCTION intracker_data.restoring() IS
+    'True while this session restores a dump (a superuser''s client session with row_security off, as pg_restore runs): triggers then take restored rows as they were.';
+
 -- API roles call these, directly or through RLS policies and the API
 -- functions (which run as the caller).  Trigger functions need no grant: a
 -- trigger runs its function whoever fires it.

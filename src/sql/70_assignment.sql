@@ -33,20 +33,30 @@ CREATE TABLE intracker_data.member_load (
         REFERENCES intracker_data.project_members (project_id, user_id) ON DELETE CASCADE
 );
 COMMENT ON TABLE intracker_data.member_load IS
-    'Per-member load counters (open todos, open points, open features), maintained by C triggers; derived data, not dumped.';
+    'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
 
 ALTER TABLE intracker_data.member_load ENABLE ROW LEVEL SECURITY;
 CREATE POLICY member_load_select ON intracker_data.member_load FOR SELECT
     USING (project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]));
 
--- Every membership has its load row from the start.  SECURITY DEFINER: users
--- cannot write member_load (only these triggers do).
+-- member_load is dumped: last_assigned_at (the tie-breaker of automatic
+-- assignment) is history no row implies.  So pg_restore's INSERTs count
+-- nothing (intracker_data.restoring()): the restored member_load is the
+-- dumped one.
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.member_load', '');
+
+-- Every membership has its load row from the start (a restored one comes
+-- with the dump).  SECURITY DEFINER: users cannot write member_load (only
+-- these triggers do).
 CREATE FUNCTION intracker_data.create_member_load()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF intracker_data.restoring() THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO intracker_data.member_load (project_id, user_id)
     VALUES (NEW.project_id, NEW.user_id)
     ON CONFLICT DO NOTHING;

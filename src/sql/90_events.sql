@@ -11,8 +11,9 @@
 -- PT409/PT412 become conflict.rejected events, recorded by the publisher.
 --
 -- Both tables are WAL-logged: pending and published events survive crashes
--- and restarts.  pg_dump keeps the published log; a restore queues a
--- *.created event for every restored row (the outbox is not dumped).
+-- and restarts.  pg_dump keeps both, and the outbox's sequence: a restore
+-- gives back the same log (same seq, same event), still-pending events are
+-- published after it, and the restored rows queue no event of their own.
 
 CREATE SEQUENCE intracker_data.outbox_id_seq;
 COMMENT ON SEQUENCE intracker_data.outbox_id_seq IS
@@ -30,7 +31,7 @@ CREATE TABLE intracker_data.outbox (
 );
 ALTER SEQUENCE intracker_data.outbox_id_seq OWNED BY intracker_data.outbox.id;
 COMMENT ON TABLE intracker_data.outbox IS
-    'Events written by committed (or still running) transactions and not yet published; the publisher moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Not dumped (derived data, not dumped: pg_restore writes the restored rows through the triggers, which queue a *.created event for each).';
+    'Events written by committed (or still running) transactions and not yet published; the publisher moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Dumped: events pending at the dump are published after the restore (restored rows queue none).';
 
 CREATE TABLE intracker_data.events (
     seq             bigint PRIMARY KEY,
@@ -70,11 +71,15 @@ CREATE TABLE intracker_data.dead_events (
 COMMENT ON TABLE intracker_data.dead_events IS
     'Outbox events the publisher set aside because they alone could not be published or fanned out (the error says why); intracker.worker_status counts them, intracker.requeue_dead_events() puts them back.';
 
--- The published log is history: dumped.  The outbox is not: restoring the
--- rows re-creates events for them, and restored outbox ids would collide
--- with those.
+-- The published log is history, the outbox and the dead events are what is
+-- still to publish: all dumped, with the outbox's sequence (outbox ids go on
+-- after the restored ones).  pg_restore loads events before outbox (data is
+-- restored in name order), so the publisher of a served database numbers
+-- the restored pending events after the restored log.
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.events', '');
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.dead_events', '');
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox_id_seq', '');
 
 -- The outbox and the dead events have no policy: only their owner (the
 -- trigger, the publisher) uses them.

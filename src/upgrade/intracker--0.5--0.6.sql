@@ -13,8 +13,6 @@ LOCK TABLE intracker_data.users IN ACCESS EXCLUSIVE MODE;
 
 -- The three processes are the supervisor, the publisher and the deliverer;
 -- the comments say which one does what ("the worker" said it of two).
-COMMENT ON TABLE intracker_data.outbox IS
-    'Events written by committed (or still running) transactions and not yet published; the publisher moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Not dumped (derived data, not dumped: pg_restore writes the restored rows through the triggers, which queue a *.created event for each).';
 COMMENT ON FUNCTION intracker_data.publish_pending_events() IS
     'When no publisher serves this database (library not preloaded, or intracker.database names another), publishes pending events (without NOTIFY) so that events_since() sees them. Returns how many.';
 COMMENT ON VIEW intracker.worker_status IS
@@ -844,6 +842,44 @@ $$;
 COMMENT ON FUNCTION intracker_data.lock_assignment(uuid) IS
     'Transaction-level advisory lock serialising automatic assignment and rebalancing in a project (its editors and owners only; 42501 otherwise).';
 
+
+------------------------------------------------------------------------------
+-- Issue 12, item 9: a restore gives back the event log and the counters'
+-- state, and queues nothing.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION intracker_data.restoring()
+RETURNS boolean
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'intracker_sql_restoring';
+COMMENT ON FUNCTION intracker_data.restoring() IS
+    'True while this session restores a dump (a superuser''s client session with row_security off, as pg_restore runs): triggers then take restored rows as they were.';
+
+-- Restored rows queue no event (src/events.c) and count nothing in
+-- member_load (src/load_counters.c, and here): the outbox, its sequence and
+-- member_load are dumped.
+CREATE OR REPLACE FUNCTION intracker_data.create_member_load()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF intracker_data.restoring() THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO intracker_data.member_load (project_id, user_id)
+    VALUES (NEW.project_id, NEW.user_id)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.member_load', '');
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox_id_seq', '');
+COMMENT ON TABLE intracker_data.member_load IS
+    'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
+COMMENT ON TABLE intracker_data.outbox IS
+    'Events written by committed (or still running) transactions and not yet published; the publisher moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Dumped: events pending at the dump are published after the restore (restored rows queue none).';
 
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of

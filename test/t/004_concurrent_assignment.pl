@@ -420,14 +420,18 @@ my @mkeys = qw(m1 m2 m3 m4 m5 m6);
 my $ru = create_users($node, $db, (map { $_ => 'human' } @rkeys), (map { $_ => ($_ =~ /[56]/ ? 'agent' : 'human') } @mkeys));
 $name_of{ $ru->{$_} } = $_ for keys %$ru;
 
-# Two projects owned by r1..r4, with members m1..m6 in varied roles and settings.
-my (@rprojects, %todo_project, %feature_project, @todo_pool, @feature_pool);
+# Two projects owned by r1..r4, with members m1..m6 in varied roles and
+# settings.  The members join as editors; their roles and capacities are set
+# once the first todos are theirs (below).
+my (@rprojects, %todo_project, %feature_project, @todo_pool, @feature_pool, %settings_of);
 for my $pname ('Random A', 'Random B')
 {
 	my $p = safe_psql_as($node, $db, $ru->{r1}, "SELECT id FROM intracker.create_project(" . q_lit($pname) . ")");
 	push @rprojects, $p;
 	my $sql = join('',
 		(map { "SELECT FROM intracker.add_member('$p', '$ru->{$_}', 'owner');\n" } qw(r2 r3 r4)),
+		(map { "SELECT FROM intracker.add_member('$p', '$ru->{$_}', 'editor');\n" } @mkeys));
+	$settings_of{$p} = join('',
 		(map { "SELECT FROM intracker.add_member('$p', '$ru->{$_}', " . q_lit(rand_of(qw(editor editor viewer owner))) . ");\n" } @mkeys),
 		(map { "SELECT FROM intracker.set_capacity('$p', '$ru->{$_}', " . rand_of('NULL', 'NULL', 0, 10, 40) . ");\n" } @mkeys));
 	for (1 .. 3)
@@ -457,10 +461,9 @@ my $todo_insert = 'INSERT INTO intracker.todos (id, project_id, feature_id, titl
 
 # 60 todos per project to start with (assigned to anyone in the project,
 # every status), and 30 dependencies among them.  Work held by a viewer or
-# beyond a capacity only arises over time (a role or capacity changed after
-# the assignment), and no write may create it directly, so the superuser
-# loads these rows the way a restore would (row_security off: restore mode,
-# src/trigger_util.c).
+# beyond a capacity only arises over time, and no write may create it
+# directly: the members' roles and capacities change after the todos are
+# theirs.
 {
 	my @rows;
 	for my $p (@rprojects)
@@ -473,7 +476,8 @@ my $todo_insert = 'INSERT INTO intracker.todos (id, project_id, feature_id, titl
 			push @rows, todo_values($t, $p);
 		}
 	}
-	$node->safe_psql($db, "SET row_security = off;\n" . $todo_insert . join(",\n", @rows));
+	safe_psql_as($node, $db, $ru->{r1}, $todo_insert . join(",\n", @rows));
+	safe_psql_as($node, $db, $ru->{r1}, join('', map { $settings_of{$_} } @rprojects));
 	safe_psql_as($node, $db, $ru->{r1}, join('', map {
 				my $p = $rprojects[$_ % 2];
 				my @in = grep { $todo_project{$_} eq $p } @todo_pool;
