@@ -227,24 +227,13 @@ sub set_status
 		  . "(SELECT version FROM intracker.todos WHERE id = '$todo'))");
 }
 
-# Change a setting of the running server (ALTER SYSTEM + reload) and wait
-# until the deliverer has it.
+# Change a setting of the running server and wait until the deliverer has
+# it (IntrackerTest::reload_setting).
 sub set_conf
 {
 	my ($name, $value) = @_;
-	su("ALTER SYSTEM SET $name = " . q_lit($value));
-	su('SELECT pg_reload_conf()');
-	# A new backend sees the value once the postmaster has reloaded and
-	# signalled its children, the deliverer included.
-	$node->poll_query_until($db, "SELECT current_setting('$name')", $value)
-	  or die "$name did not become $value";
-	# The deliverer reads its SIGHUP at the top of its loop and then always
-	# runs a round, which sets its query_start.  A new session's
-	# pg_conf_load_time() is when the postmaster reloaded, just before it
-	# signalled: a round that started after that ran with the new value.
-	$node->poll_query_until($db,
-		"SELECT query_start > pg_conf_load_time() FROM pg_stat_activity WHERE backend_type = 'intracker deliverer'")
-	  or die "the deliverer ran no round after $name became $value";
+	reload_setting($node, $db, $name, $value);
+	$node->safe_psql($db, "SELECT current_setting('$name')") eq $value or die "$name did not become $value";
 	return;
 }
 
