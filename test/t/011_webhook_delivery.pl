@@ -103,6 +103,8 @@ restart_after_crash = on
 intracker.http_retry_base_delay = '${BASE_MS}ms'
 intracker.http_timeout = '${TIMEOUT_MS}ms'
 intracker.http_max_attempts = 5
+# the sink is on 127.0.0.1, a loopback address: allowed explicitly (off by default)
+intracker.http_allow_private_networks = on
 EOC
 install_extension($node, $db);
 create_test_roles($node);

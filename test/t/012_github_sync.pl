@@ -81,6 +81,8 @@ $node->append_conf('postgresql.conf', <<"EOC");
 intracker.database = '$db'
 intracker.github_api_url = '$API'
 intracker.http_retry_base_delay = '100ms'
+# the sink is on 127.0.0.1, a loopback address: allowed explicitly (off by default)
+intracker.http_allow_private_networks = on
 EOC
 # The extension exists before the restart, so the publisher and the deliverer find it at once.
 $node->restart;
