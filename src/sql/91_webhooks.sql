@@ -433,46 +433,32 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    gone_webhooks uuid[];
-    gone_projects uuid[];
-    dropped integer;
+    -- each column naming a parent, with the parent's table
+    named_columns CONSTANT text[] := ARRAY['webhook_id', 'project_id'];
+    parents CONSTANT text[] := ARRAY['intracker_data.webhooks', 'intracker_data.projects'];
+    dropped integer := 0;
     more integer;
 BEGIN
-    WITH RECURSIVE named (webhook_id) AS (
-        (SELECT d.webhook_id FROM intracker_data.deliveries d
-          WHERE d.webhook_id IS NOT NULL ORDER BY d.webhook_id LIMIT 1)
-        UNION ALL
-        SELECT (SELECT d.webhook_id FROM intracker_data.deliveries d
-                 WHERE d.webhook_id > n.webhook_id ORDER BY d.webhook_id LIMIT 1)
-          FROM named n WHERE n.webhook_id IS NOT NULL
-    )
-    SELECT array_agg(n.webhook_id) INTO gone_webhooks
-      FROM named n
-     WHERE n.webhook_id IS NOT NULL
-       AND NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = n.webhook_id);
-    WITH RECURSIVE named (project_id) AS (
-        (SELECT d.project_id FROM intracker_data.deliveries d ORDER BY d.project_id LIMIT 1)
-        UNION ALL
-        SELECT (SELECT d.project_id FROM intracker_data.deliveries d
-                 WHERE d.project_id > n.project_id ORDER BY d.project_id LIMIT 1)
-          FROM named n WHERE n.project_id IS NOT NULL
-    )
-    SELECT array_agg(n.project_id) INTO gone_projects
-      FROM named n
-     WHERE n.project_id IS NOT NULL
-       AND NOT EXISTS (SELECT FROM intracker_data.projects p WHERE p.id = n.project_id);
-
-    DELETE FROM intracker_data.deliveries d
-     WHERE d.id IN (SELECT o.id FROM intracker_data.deliveries o
-                     WHERE o.webhook_id = ANY (gone_webhooks) FOR UPDATE SKIP LOCKED);
-    GET DIAGNOSTICS dropped = ROW_COUNT;
-    DELETE FROM intracker_data.deliveries d
-     WHERE d.id IN (SELECT o.id FROM intracker_data.deliveries o
-                     WHERE o.project_id = ANY (gone_projects) FOR UPDATE SKIP LOCKED);
-    GET DIAGNOSTICS more = ROW_COUNT;
+    FOR i IN 1 .. cardinality(named_columns) LOOP
+        EXECUTE format($sweep$
+            WITH RECURSIVE named (id) AS (
+                (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I IS NOT NULL ORDER BY d.%1$I LIMIT 1)
+                UNION ALL
+                SELECT (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I > n.id ORDER BY d.%1$I LIMIT 1)
+                  FROM named n WHERE n.id IS NOT NULL
+            )
+            DELETE FROM intracker_data.deliveries d
+             WHERE d.id IN (SELECT o.id FROM intracker_data.deliveries o
+                             WHERE o.%1$I IN (SELECT n.id FROM named n
+                                               WHERE n.id IS NOT NULL
+                                                 AND NOT EXISTS (SELECT FROM %2$s p WHERE p.id = n.id))
+                               FOR UPDATE SKIP LOCKED)$sweep$, named_columns[i], parents[i]);
+        GET DIAGNOSTICS more = ROW_COUNT;
+        dropped := dropped + more;
+    END LOOP;
     DELETE FROM intracker_data.webhook_health h
      WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = h.webhook_id);
-    RETURN dropped + more;
+    RETURN dropped;
 END
 $$;
 COMMENT ON FUNCTION intracker_data.deliverer_drop_orphans() IS
@@ -497,7 +483,7 @@ CREATE TABLE intracker_data.webhook_health (
     disable_reason  text
 );
 COMMENT ON TABLE intracker_data.webhook_health IS
-    'Webhooks that are failing, for the deliverer only: dead deliveries in a row and since when every attempt failed, counted since the webhook''s updated_at (since); disable_reason once a limit is reached and until the webhook is disabled. Not dumped: a restore starts the counts afresh.';
+    'Webhooks that are failing, for the deliverer only: dead deliveries in a row and since when every attempt failed, counted since the webhook''s updated_at (since); disable_reason once a limit is reached and until the webhook is disabled. The deliverer''s running count (derived data, not dumped: a restore starts the counts afresh).';
 COMMENT ON COLUMN intracker_data.webhook_health.since IS
     'The webhook''s updated_at the counts belong to; set_webhook_active() changes it, which starts them afresh.';
 ALTER TABLE intracker_data.webhook_health ENABLE ROW LEVEL SECURITY;
