@@ -165,12 +165,7 @@ sub webhook
 		  . q_lit($o{format} // 'json') . ')');
 }
 
-sub wait_published
-{
-	$node->poll_query_until($db, 'SELECT NOT EXISTS (SELECT FROM intracker_data.outbox)')
-	  or die 'the publisher did not drain the outbox';
-	return;
-}
+sub wait_published { return wait_until_published($node, $db) }
 
 # Wait until each webhook has at least $n deliveries, none pending or failed.
 sub wait_settled

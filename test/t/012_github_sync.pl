@@ -169,11 +169,7 @@ sub describe
 }
 
 # Wait until the publisher has published (and so fanned out) everything.
-sub wait_published
-{
-	return $node->poll_query_until($db,
-		q{SELECT (SELECT count(*) FROM intracker_data.outbox) = 0});
-}
+sub wait_published { return wait_until_published($node, $db) }
 
 # Wait until a GitHub call reaches one of @states; returns its row as a hash.
 my @CALL_COLS = qw(id todo_id action state attempts last_status last_error request_body event_seq);

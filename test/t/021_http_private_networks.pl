@@ -62,20 +62,11 @@ my $closed_port = do {
 	$p;
 };
 
-my $node = new_node('private_networks');
-$node->append_conf('postgresql.conf', <<"EOC");
-# added by 021_http_private_networks.pl
-intracker.database = '$db'
+my $node = delivery_node('private_networks', $db, <<"EOC");
 intracker.http_retry_base_delay = '100ms'
 intracker.http_max_attempts = 2
 intracker.http_timeout = '2s'
-intracker.http_allow_private_networks = on
 EOC
-install_extension($node, $db);
-create_test_roles($node);
-$node->restart;
-$node->poll_query_until($db, q{SELECT state = 'idle' FROM intracker.deliverer_status})
-  or die 'the deliverer did not become idle';
 
 sub su { return $node->safe_psql($db, $_[0]) }
 
@@ -83,13 +74,6 @@ my $u = create_users($node, $db, ann => 'human', ed => 'human');
 my ($ann, $ed) = @$u{qw(ann ed)};
 
 sub as { my ($who, $sql) = @_; return safe_psql_as($node, $db, $who, $sql) }
-
-sub wait_published
-{
-	$node->poll_query_until($db, 'SELECT NOT EXISTS (SELECT FROM intracker_data.outbox)')
-	  or die 'the publisher did not drain the outbox';
-	return;
-}
 
 sub requests_to
 {
@@ -111,7 +95,7 @@ push @forms, [ '[::1]', 'ipv6-loopback' ], [ '[::]', 'ipv6-unspecified' ] if $ip
 diag('no IPv6 loopback here: [::1] and [::] are not tried') unless $ipv6;
 
 my $P = as($ann, "SELECT id FROM intracker.create_project('Local')");
-wait_published();
+wait_until_published($node, $db);
 my %hook;
 for my $f (@forms)
 {
@@ -127,7 +111,7 @@ sub todo_event
 {
 	my $title = 'event ' . ++$round;
 	my $todo = as($ann, "SELECT id FROM intracker.create_todo('$P', '$title')");
-	wait_published();
+	wait_until_published($node, $db);
 	my $seq = su("SELECT max(seq) FROM intracker_data.events WHERE entity_id = '$todo'");
 	$node->poll_query_until($db, qq{
 SELECT count(*) = 0 FROM intracker_data.deliveries

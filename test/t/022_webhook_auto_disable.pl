@@ -50,23 +50,13 @@ my $json = JSON::PP->new->utf8->canonical;
 my $DEAD_REASON = '3 deliveries in a row were dead (intracker.webhook_disable_after_dead is 3)';
 
 my $sink = start_http_sink(log => 1);
-my $node = new_node('auto_disable');
-$node->append_conf('postgresql.conf', <<"EOC");
-# added by 022_webhook_auto_disable.pl
-intracker.database = '$db'
+my $node = delivery_node('auto_disable', $db, <<"EOC");
 intracker.http_max_attempts = 2
 intracker.http_retry_base_delay = '50ms'
 intracker.http_timeout = '500ms'
 intracker.webhook_disable_after_dead = 3
 intracker.webhook_disable_after_failing = 0
-# the sink is on 127.0.0.1, a loopback address: allowed explicitly (off by default)
-intracker.http_allow_private_networks = on
 EOC
-install_extension($node, $db);
-create_test_roles($node);
-$node->restart;
-$node->poll_query_until($db, q{SELECT state = 'idle' FROM intracker.deliverer_status})
-  or die 'the deliverer did not become idle';
 
 sub su { return $node->safe_psql($db, $_[0]) }
 
@@ -74,13 +64,6 @@ my $u = create_users($node, $db, ann => 'human', vic => 'human');
 my ($ann, $vic) = @$u{qw(ann vic)};
 
 sub as { my ($who, $sql) = @_; return safe_psql_as($node, $db, $who, $sql) }
-
-sub wait_published
-{
-	$node->poll_query_until($db, 'SELECT NOT EXISTS (SELECT FROM intracker_data.outbox)')
-	  or die 'the publisher did not drain the outbox';
-	return;
-}
 
 sub requests_to
 {
@@ -102,7 +85,7 @@ sub project_with_hooks
 	my ($name, @hooks) = @_;
 	my $p = as($ann, "SELECT id FROM intracker.create_project(" . q_lit($name) . ")");
 	as($ann, "SELECT FROM intracker.add_member('$p', '$vic', 'viewer')");
-	wait_published();
+	wait_until_published($node, $db);
 	my @ids = map {
 		as($ann, "SELECT id FROM intracker.create_webhook('$p', " . q_lit($sink->{url} . $_->[0]) . ", "
 			  . q_lit($_->[1]) . ", format => " . q_lit($_->[2] // 'json') . ")")
@@ -114,7 +97,7 @@ sub new_todos
 {
 	my ($p, $n, $prefix) = @_;
 	as($ann, "INSERT INTO intracker.todos (project_id, title) SELECT '$p', '$prefix ' || i FROM generate_series(1, $n) i");
-	wait_published();
+	wait_until_published($node, $db);
 	return;
 }
 

@@ -47,18 +47,7 @@ my $db = 'tracker';
 my $WAIT = 60;    # seconds: a hang guard; the deliveries take well under one
 
 my $sink = start_http_sink(log => 1);
-my $node = new_node('user_locks');
-$node->append_conf('postgresql.conf', <<"EOC");
-# added by 023_fanout_user_locks.pl
-intracker.database = '$db'
-# the sink is on 127.0.0.1, a loopback address: allowed explicitly (off by default)
-intracker.http_allow_private_networks = on
-EOC
-install_extension($node, $db);
-create_test_roles($node);
-$node->restart;
-$node->poll_query_until($db, q{SELECT state = 'idle' FROM intracker.deliverer_status})
-  or die 'the deliverer did not become idle';
+my $node = delivery_node('user_locks', $db);
 
 sub su { return $node->safe_psql($db, $_[0]) }
 
@@ -93,7 +82,7 @@ my $A = as($ann, "SELECT id FROM intracker.create_project('A')");
 my $B = as($ann, "SELECT id FROM intracker.create_project('B')");
 as($ann, "SELECT FROM intracker.add_member('$A', '$bob', 'editor')");
 my $todo_a = as($ann, "SELECT id FROM intracker.create_todo('$A', 'a todo of A')");
-$node->poll_query_until($db, 'SELECT NOT EXISTS (SELECT FROM intracker_data.outbox)') or die 'not published';
+wait_until_published($node, $db);
 my $a1 = as($ann, "SELECT id FROM intracker.create_webhook('$A', '$sink->{url}/ok/a1', '{todo.*}')");
 my $a2 = as($ann, "SELECT id FROM intracker.create_webhook('$A', '$sink->{url}/slow/1500/a2', '{todo.*}')");
 my $b  = as($ann, "SELECT id FROM intracker.create_webhook('$B', '$sink->{url}/ok/b', '{todo.*}')");
