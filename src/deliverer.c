@@ -330,9 +330,10 @@ busy_queues(pg_uuid_t *queues)
 }
 
 /*
- * Stop the chains of queues paused or deleted since they were loaded (the
- * request in flight finishes; nothing after it goes out).  Run when woken:
- * set_webhook_active() and delete_webhook() wake the deliverer.
+ * Stop the chains of queues paused, disabled or deleted since they were
+ * loaded (the request in flight finishes; nothing after it goes out).  Run
+ * when woken (set_webhook_active() and delete_webhook() wake the
+ * deliverer) and after this process disabled webhooks.
  */
 static void
 drop_stale_chains(void)
