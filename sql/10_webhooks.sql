@@ -135,6 +135,15 @@ SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FR
 SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', '{todo.*,robot.*}')$$);
 SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', '{}')$$);
 SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', NULL)$$);
+-- A NULL pattern (0.5 accepted '{NULL}': it matched nothing).
+SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', '{NULL}')$$);
+SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', '{todo.*,NULL}')$$);
+-- webhook.disabled (0.6, the deliverer's) is an event type like the others.
+BEGIN;
+SELECT event_types FROM intracker.create_webhook(:'p', 'http://localhost:9/w', '{webhook.disabled}');
+SELECT event_types FROM intracker.create_webhook(:'p', 'http://localhost:9/w', '{webhook.*,todo.created}');
+ROLLBACK;
+SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', '{webhook.enabled}')$$);
 SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', format => 'xml')$$);
 SELECT * FROM regress.try_column($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://localhost:9/x', secret => '')$$);
 -- intracker.http_allowed_hosts (only a superuser sets it): other hosts are
@@ -151,6 +160,53 @@ SELECT url FROM intracker.create_webhook(:'p', 'http://LOCALHOST:9/ok');
 ROLLBACK;
 RESET ROLE;
 RESET intracker.http_allowed_hosts;
+SET ROLE regress_admin;
+-- intracker.http_allow_private_networks (off by default, only a superuser
+-- sets it): a URL whose host is a literal loopback, private, link-local or
+-- other non-public address is refused by policy (42501), in every form
+-- libcurl reads; names and public addresses are not judged here (the
+-- deliverer checks the address it connects to).
+SELECT current_setting('intracker.http_allow_private_networks') AS allow_private_networks;
+SELECT * FROM regress.try($$SELECT intracker.create_webhook((SELECT id FROM regress.names WHERE name = 'hooks'), 'http://127.0.0.1:8080/admin')$$);
+RESET ROLE;
+CREATE TABLE regress.webhook_hosts (host text, note text);
+GRANT SELECT ON regress.webhook_hosts TO PUBLIC;
+INSERT INTO regress.webhook_hosts VALUES
+    ('127.0.0.1', 'loopback'), ('127.1', 'loopback, short'), ('2130706433', 'loopback, one number'),
+    ('0x7f.1', 'loopback, hex'), ('017700000001', 'loopback, octal'), ('0x7f000001', 'loopback, hex number'),
+    ('127.0.0.1.', 'loopback, trailing dot'), ('0', 'unspecified'), ('0.0.0.0', 'unspecified'),
+    ('10.1.2.3', 'private'), ('172.16.0.1', 'private'), ('172.31.255.255', 'private'), ('192.168.1.1', 'private'),
+    ('100.64.0.1', 'shared (CGNAT)'), ('169.254.169.254', 'link-local (cloud metadata)'),
+    ('192.0.0.8', 'IETF protocol assignments'), ('192.0.2.1', 'documentation'), ('198.18.0.1', 'benchmarking'),
+    ('224.0.0.1', 'multicast'), ('240.0.0.1', 'reserved'), ('255.255.255.255', 'broadcast'),
+    ('[::1]', 'IPv6 loopback'), ('[::]', 'IPv6 unspecified'), ('[0:0:0:0:0:0:0:1]', 'IPv6 loopback, long'),
+    ('[::ffff:127.0.0.1]', 'IPv4-mapped loopback'), ('[::ffff:7f00:1]', 'IPv4-mapped loopback, hex'),
+    ('[::ffff:169.254.169.254]', 'IPv4-mapped metadata'), ('[::ffff:0:10.0.0.1]', 'IPv4-translated private'),
+    ('[64:ff9b::10.0.0.1]', 'NAT64 of a private address'), ('[2002:a00:1::]', '6to4 of 10.0.0.1'),
+    ('[::127.0.0.1]', 'IPv4-compatible'), ('[fd00::1]', 'unique local'), ('[fc00::1]', 'unique local'),
+    ('[fe80::1]', 'IPv6 link-local'), ('[fe80::1%25eth0]', 'IPv6 link-local with a zone'),
+    ('[fec0::1]', 'site-local'), ('[ff02::1]', 'IPv6 multicast'), ('[2001:db8::1]', 'documentation'),
+    ('[2001::1]', 'Teredo'), ('[100::1]', 'discard'),
+    -- allowed: public addresses (also embedded) and names
+    ('93.184.216.34', 'public'), ('8.8.8.8', 'public'), ('172.32.0.1', 'public, next to 172.16/12'),
+    ('100.128.0.1', 'public, next to 100.64/10'), ('[2606:4700::1111]', 'public IPv6'),
+    ('[::ffff:8.8.8.8]', 'IPv4-mapped public'), ('[64:ff9b::8.8.8.8]', 'NAT64 of a public address'),
+    ('localhost', 'a name: judged when connecting'), ('hooks.example.com', 'a name');
+-- The check as create_webhook runs it (SECURITY DEFINER: as the
+-- extension's owner; users cannot call it themselves).
+SELECT h.host, h.note,
+       (SELECT o FROM regress.try(format('SELECT intracker_data.check_webhook_url(%L)', 'http://' || h.host || ':8080/hook')) o
+         LIMIT 1) AS outcome
+  FROM regress.webhook_hosts h;
+SET ROLE regress_admin;
+SELECT * FROM regress.try($$SET intracker.http_allow_private_networks = on$$);
+RESET ROLE;
+SET intracker.http_allow_private_networks = on;
+SELECT count(*) FILTER (WHERE o = 'ok') AS allowed, count(*) AS hosts
+  FROM regress.webhook_hosts h,
+       regress.try(format('SELECT intracker_data.check_webhook_url(%L)', 'http://' || h.host || ':8080/hook')) AS o;
+RESET intracker.http_allow_private_networks;
+DROP TABLE regress.webhook_hosts;
 SET ROLE regress_admin;
 SELECT count(*) AS webhooks FROM intracker.webhooks WHERE project_id = :'p';
 
@@ -298,6 +354,131 @@ SELECT * FROM regress.try($$UPDATE intracker.webhook_deliveries SET state = 'del
 SELECT * FROM regress.try($$DELETE FROM intracker_data.deliveries$$);
 RESET ROLE;
 RESET intracker.acting_user;
+
+------------------------------------------------------------------------------
+-- A webhook that keeps failing is disabled (0.6).  The deliverer counts the
+-- outcomes it records (deliverer_note_outcomes) and disables the webhooks
+-- past a limit (deliverer_disable_webhooks); here the superuser plays the
+-- deliverer, with limits of 3 dead deliveries in a row and 300 s of failure.
+------------------------------------------------------------------------------
+SET ROLE regress_admin;
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
+SELECT id AS fp FROM intracker.create_project('Failing') \gset
+SELECT id AS wf FROM intracker.create_webhook(:'fp', 'http://localhost:9/failing', '{todo.*}') \gset
+SELECT id AS wslack FROM intracker.create_webhook(:'fp', 'http://localhost:9/alerts', '{webhook.disabled}', format => 'slack') \gset
+SELECT id AS wjson FROM intracker.create_webhook(:'fp', 'http://localhost:9/all-webhook-events', '{webhook.*}') \gset
+INSERT INTO regress.names VALUES (:'fp', 'failing'), (:'wf', 'w-failing'), (:'wslack', 'w-alerts'), (:'wjson', 'w-webhook-events');
+SELECT regress.read_events() > 0 AS published;
+INSERT INTO intracker.todos (project_id, title) SELECT :'fp', 'f' || i FROM generate_series(1, 9) AS i;
+SELECT max(seq) AS fmark FROM intracker.events_since(0, :'fp') \gset
+RESET ROLE;
+CREATE TABLE regress.failing AS
+SELECT row_number() OVER (ORDER BY d.position) AS n, d.id FROM intracker_data.deliveries d WHERE d.webhook_id = :'wf';
+-- Outcomes of the deliveries numbered ns, now or ago.
+CREATE FUNCTION regress.outcomes(ns integer[], states text[], ago interval[] DEFAULT NULL) RETURNS integer
+LANGUAGE sql AS $$
+    SELECT intracker_data.deliverer_note_outcomes(
+        (SELECT array_agg(f.id ORDER BY x.k) FROM unnest(ns) WITH ORDINALITY AS x (n, k) JOIN regress.failing f ON f.n = x.n),
+        states,
+        (SELECT array_agg(now() - coalesce(ago[x.k], '0') ORDER BY x.k) FROM generate_subscripts(ns, 1) AS x (k)),
+        3, 300)
+$$;
+CREATE FUNCTION regress.health() RETURNS SETOF text
+LANGUAGE sql AS $$
+    SELECT format('%s: %s dead in a row, failing for %s min, %s', regress.named(h.webhook_id::text), h.dead_in_a_row,
+                  floor(extract(epoch FROM h.last_failure_at - h.failing_since) / 60),
+                  coalesce(h.disable_reason, 'not past a limit'))
+      FROM intracker_data.webhook_health h
+$$;
+SELECT count(*) AS pending_deliveries FROM regress.failing;
+-- Two dead, then a delivered one: the run ends, nothing is counted.
+SELECT regress.outcomes('{1,2,3}', '{dead,dead,delivered}') AS waiting;
+SELECT count(*) AS failing_webhooks FROM intracker_data.webhook_health;
+-- Failed attempts do not count as dead; a dead delivery does.
+SELECT regress.outcomes('{4,4}', '{failed,dead}') AS waiting;
+SELECT regress.health();
+-- Two more dead in a row: past the limit of 3, waiting to be disabled.
+SELECT regress.outcomes('{5}', '{dead}') AS waiting;
+SELECT regress.outcomes('{6}', '{dead}') AS waiting;
+SELECT regress.health();
+SELECT * FROM intracker_data.deliverer_disable_webhooks();
+-- Disabled: inactive, when and why; its pending deliveries are dead with the
+-- reason (retention prunes them like any other); the run is forgotten.
+SELECT regress.named(id::text) AS webhook, active, disabled_at IS NOT NULL AS disabled, disabled_reason
+  FROM intracker_data.webhooks WHERE id = :'wf';
+SELECT n, state, last_error FROM regress.failing f JOIN intracker_data.deliveries d ON d.id = f.id WHERE f.n >= 6 ORDER BY n;
+SELECT count(*) AS failing_webhooks FROM intracker_data.webhook_health;
+-- A webhook.disabled event in the webhook's project, by nobody, for every
+-- member; it goes to the webhooks that ask for it, in plain words on Slack.
+SET ROLE regress_admin;
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
+SELECT role FROM intracker.add_member(:'fp', '00000000-0000-0000-0000-00000000000c', 'viewer');
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000c') IS NOT NULL AS acting_as_vic_the_viewer;
+SELECT type, regress.named(entity_id::text) AS entity, actor, version, changes
+  FROM intracker.events_since(:fmark, :'fp') WHERE type LIKE 'webhook.%';
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
+SELECT regress.named(webhook_id::text) AS webhook, event_type, regress.named(payload) AS payload
+  FROM intracker.webhook_deliveries WHERE webhook_id = :'wslack';
+SELECT regress.named(webhook_id::text) AS webhook, event_type, (payload::jsonb ->> 'type') AS type,
+       regress.named(payload::jsonb ->> 'entity_id') AS entity
+  FROM intracker.webhook_deliveries WHERE webhook_id = :'wjson';
+-- A disabled webhook collects no more deliveries.
+SELECT count(*) AS deliveries_before FROM intracker.webhook_deliveries WHERE webhook_id = :'wf' \gset
+SELECT title FROM intracker.create_todo(:'fp', 'after the disable');
+SELECT regress.read_events() > 0 AS published;
+SELECT count(*) - :deliveries_before AS new_deliveries FROM intracker.webhook_deliveries WHERE webhook_id = :'wf';
+-- set_webhook_active(id, true) enables it again and clears the reason.
+SELECT regress.named(id::text) AS webhook, active, disabled_at, disabled_reason
+  FROM intracker.set_webhook_active(:'wf', true);
+-- The counts start afresh with each activation: two dead, a pause and a
+-- resume, then two dead again stay below the limit of 3.
+SELECT t.title FROM generate_series(1, 4) AS i, intracker.create_todo(:'fp', 'after the resume ' || i) AS t;
+SELECT regress.read_events() > 0 AS published;
+RESET ROLE;
+INSERT INTO regress.failing
+SELECT 100 + row_number() OVER (ORDER BY d.position), d.id FROM intracker_data.deliveries d
+ WHERE d.webhook_id = :'wf' AND d.state = 'pending';
+SELECT regress.outcomes('{101,102}', '{dead,dead}') AS waiting;
+SET ROLE regress_admin;
+SELECT active FROM intracker.set_webhook_active(:'wf', false);
+SELECT active FROM intracker.set_webhook_active(:'wf', true);
+RESET ROLE;
+SELECT regress.outcomes('{103,104}', '{dead,dead}') AS waiting;
+SELECT regress.health();
+-- The other limit: every attempt failed for 300 s.  A delivered delivery
+-- ends the run first; then failed attempts 10 and 6 minutes ago, and now.
+SELECT regress.outcomes('{101}', '{delivered}') AS waiting;
+SELECT regress.outcomes('{103}', '{failed}', '{00:10:00}') AS waiting;
+SELECT regress.outcomes('{104}', '{failed}', '{00:06:00}') AS waiting;
+SELECT regress.health();
+SELECT regress.outcomes('{104}', '{failed}') AS waiting;
+SELECT regress.health();
+-- A webhook paused meanwhile is not disabled (its owner's act comes first).
+SET ROLE regress_admin;
+SELECT active FROM intracker.set_webhook_active(:'wf', false);
+RESET ROLE;
+SELECT * FROM intracker_data.deliverer_disable_webhooks();
+SELECT active, disabled_reason FROM intracker_data.webhooks WHERE id = :'wf';
+SELECT count(*) AS failing_webhooks FROM intracker_data.webhook_health;
+-- disabled_at and disabled_reason go together, on an inactive webhook only.
+SELECT (SELECT o FROM regress.try(format('UPDATE intracker_data.webhooks SET disabled_at = now() WHERE id = %L', :'wf')) o
+         LIMIT 1) AS without_reason,
+       (SELECT o FROM regress.try(format('UPDATE intracker_data.webhooks SET active = true, disabled_at = now(), disabled_reason = %L WHERE id = %L', 'x', :'wf')) o
+         LIMIT 1) AS active;
+-- Deliveries the publisher queued for a webhook while it was being deleted
+-- (the delete trigger could not see them) are orphans: the deliverer drops
+-- them, with the failure count of a deleted webhook.
+INSERT INTO intracker_data.deliveries (kind, queue_id, project_id, webhook_id, event_seq, event_type, body)
+VALUES ('webhook', '00000000-0000-0000-0000-0000000000ff', :'fp', '00000000-0000-0000-0000-0000000000ff', 1, 'todo.created', '{}');
+INSERT INTO intracker_data.webhook_health (webhook_id, since, failing_since, last_failure_at)
+VALUES ('00000000-0000-0000-0000-0000000000ff', now(), now(), now());
+SELECT intracker_data.deliverer_drop_orphans() AS dropped;
+SELECT count(*) AS left_behind FROM intracker_data.deliveries WHERE webhook_id = '00000000-0000-0000-0000-0000000000ff';
+SELECT count(*) AS failing_webhooks FROM intracker_data.webhook_health;
+SELECT intracker_data.deliverer_drop_orphans() AS dropped_again;
+DROP FUNCTION regress.outcomes(integer[], text[], interval[]);
+DROP FUNCTION regress.health();
+DROP TABLE regress.failing;
 
 ------------------------------------------------------------------------------
 -- GitHub: token, links, issues created, closed and reopened
@@ -523,6 +704,59 @@ SELECT state IN ('serving another database', 'stopped') AS not_here, pending > 0
   FROM intracker.deliverer_status;
 SELECT intracker.act_as(NULL);
 RESET ROLE;
+
+------------------------------------------------------------------------------
+-- The repository is where the deliverer spends the owner's token (0.6): only
+-- owners change it, through every path, and a queued call keeps the
+-- repository it was queued for.
+------------------------------------------------------------------------------
+SET ROLE regress_admin;
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000c') IS NOT NULL AS acting_as_vic_the_editor;
+SELECT * FROM regress.try($$SELECT intracker.update_project((SELECT id FROM regress.names WHERE name = 'hooks'), '{"github_repo": "mallory/loot"}', (SELECT version FROM intracker.projects WHERE name = 'Hooks & <Co>'))$$);
+SELECT * FROM regress.try($$UPDATE intracker.projects SET github_repo = 'mallory/loot' WHERE name = 'Hooks & <Co>'$$);
+SELECT * FROM regress.try($$UPDATE intracker.projects SET github_repo = NULL WHERE name = 'Hooks & <Co>'$$);
+-- Other fields are the editor's to change, and so is a github_repo left as it is.
+SELECT description, github_repo
+  FROM intracker.update_project(:'p', '{"description": "Hooks <4>", "github_repo": "acme/hooks"}',
+                                (SELECT version FROM intracker.projects WHERE id = :'p'));
+SELECT intracker.act_as(NULL);
+RESET ROLE;
+-- PostgREST's PATCH /projects is an UPDATE of the view on the API role.
+SET intracker.acting_user = '00000000-0000-0000-0000-00000000000c';
+SET ROLE regress_plain;
+SELECT * FROM regress.try($$UPDATE intracker.projects SET github_repo = 'mallory/loot' WHERE name = 'Hooks & <Co>'$$);
+RESET ROLE;
+RESET intracker.acting_user;
+SELECT github_repo FROM intracker_data.projects WHERE id = :'p';
+
+-- An issue is being created for acme/hooks when the owner moves the project
+-- to acme/moved: the creation still goes to acme/hooks, and so does the
+-- todo's close queued behind it (the issue will be there); a call queued
+-- after the move goes to acme/moved.
+SET ROLE regress_admin;
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
+SELECT has_token FROM intracker.set_github_token(:'p', 'ghp_fake0123456789');
+SELECT id AS g7 FROM intracker.create_todo(:'p', 'Queued before the move') \gset
+SELECT id AS g8 FROM intracker.create_todo(:'p', 'Queued after the move') \gset
+INSERT INTO regress.names VALUES (:'g7', 'g7-before-move'), (:'g8', 'g8-after-move');
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000c') IS NOT NULL AS acting_as_vic_the_editor;
+SELECT action, state, github_repo FROM intracker.create_github_issue(:'g7');
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000a') IS NOT NULL AS acting_as_ann;
+SELECT github_repo FROM intracker.update_project(:'p', '{"github_repo": "acme/moved"}',
+                                                 (SELECT version FROM intracker.projects WHERE id = :'p'));
+SELECT status FROM intracker.set_todo_status(:'g7', 'cancelled', regress.v(:'g7'));
+SELECT regress.read_events() > 0 AS published;
+SELECT intracker.act_as('00000000-0000-0000-0000-00000000000c') IS NOT NULL AS acting_as_vic_the_editor;
+SELECT action, state, github_repo FROM intracker.create_github_issue(:'g8');
+SELECT regress.named(todo_id::text) AS todo, action, github_repo
+  FROM intracker.github_calls WHERE todo_id IN (:'g7', :'g8') ORDER BY created_at, action;
+SELECT intracker.act_as(NULL);
+RESET ROLE;
+-- What the deliverer sends them to.
+SELECT regress.named(d.todo_id::text) AS todo, d.event_type, coalesce(n.url, n.problem) AS url_or_problem
+  FROM intracker_data.deliverer_next_deliveries('{}', 'https://api.github.com', 1000) n
+  JOIN intracker_data.deliveries d ON d.id = n.id
+ WHERE d.todo_id IN (:'g7', :'g8') ORDER BY d.position;
 
 -- Deleting a todo takes its GitHub calls with it; deleting the project, its
 -- webhooks, deliveries, credentials and inbound log.

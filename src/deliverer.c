@@ -33,6 +33,26 @@
  * otherwise it sleeps on the latch until the next retry is due.  The
  * publisher (and redeliver(), create_github_issue()) wake it at commit.
  *
+ * Never waiting for a user: no statement of a round waits for a row lock a
+ * user's transaction can hold.  Todos a user holds and webhooks a user is
+ * changing are skipped and handled in a later round (deliveries.c).  The
+ * result of a delivery a user's transaction is deleting (with its webhook,
+ * todo or project) is not recorded, and its queue is held for
+ * LOCKED_RETRY_MS: the delivery, still pending as far as this process can
+ * see, goes out again then if the deletion has not committed (at most once
+ * per LOCKED_RETRY_MS, at-least-once as after a crash).
+ *
+ * Failing webhooks: each round counts the webhook results it records
+ * towards their webhooks' runs of failures and disables the webhooks that
+ * reached intracker.webhook_disable_after_dead dead deliveries in a row or
+ * intracker.webhook_disable_after_failing of failure (91_webhooks.sql);
+ * their chains in hand are stopped at once and the publisher is woken for
+ * the webhook.disabled event.
+ *
+ * Orphans: when woken (a delete of a webhook or project wakes it), at most
+ * every ORPHAN_SWEEP_MS, a round drops the deliveries the publisher queued
+ * for a webhook or project that was being deleted at the time.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -71,6 +91,8 @@
 #define WAIT_FOR_SCHEMA_MS	10000
 #define MAX_PAUSE_MS		60000
 #define MAX_RETRY_DELAY_MS	(3600 * 1000)
+#define LOCKED_RETRY_MS		1000	/* a row a user held locked: look again */
+#define ORPHAN_SWEEP_MS		10000	/* most frequent orphan sweep */
 
 /* A queue in hand: its chain and the one request in flight. */
 typedef struct Slot
@@ -97,6 +119,26 @@ static TimestampTz oldest_result_at;
 static DelivererStatus status;
 static bool schema_warned;		/* said that the extension is missing */
 static bool issues_to_link = true;	/* created issues not yet on their todos (at start: look) */
+static bool webhooks_to_disable = true; /* failing webhooks not yet disabled (at start: look) */
+static bool orphan_sweep_wanted = true; /* woken since the last sweep (at start: sweep) */
+static TimestampTz last_orphan_sweep = 0;
+
+/*
+ * Queues not to load before a time: one whose result could not be recorded
+ * because a user's transaction holds the delivery (it is deleting it with
+ * its webhook, todo or project).  Loaded at once, the delivery, still
+ * pending to this process, would be sent again and again until that
+ * transaction ends; held, it is sent again at most every LOCKED_RETRY_MS.
+ */
+typedef struct HeldQueue
+{
+	pg_uuid_t	queue_id;
+	TimestampTz until;
+} HeldQueue;
+
+static HeldQueue *held_queues;
+static int	n_held;
+static int	held_capacity;
 
 PGDLLEXPORT void intracker_deliverer_main(Datum main_arg);
 
@@ -106,6 +148,16 @@ set_state(const char *state)
 	strlcpy(status.state, state, sizeof(status.state));
 	status.in_flight = slots_in_flight;
 	intracker_deliverer_report(&status);
+}
+
+/* Make *next_due no later than ms from now. */
+static void
+due_within(TimestampTz *next_due, long ms)
+{
+	TimestampTz at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	if (*next_due == 0 || *next_due > at)
+		*next_due = at;
 }
 
 /* ----------------------------------------------------------------
@@ -152,6 +204,7 @@ add_result(Delivery *delivery, const HttpOutcome *outcome, HttpRequest *request)
 	r = &results[n_results++];
 	memset(r, 0, sizeof(*r));
 	r->id = delivery->id;
+	r->queue_id = delivery->queue_id;
 	r->status = outcome->status;
 	r->attempted_at = GetCurrentTimestamp();
 	r->duration_ms = outcome->duration_ms;
@@ -231,10 +284,56 @@ queues_in_hand(pg_uuid_t *queues)
 	return n;
 }
 
+/* Hold the queues of the results the round could not record. */
+static void
+hold_skipped_queues(void)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LOCKED_RETRY_MS);
+
+	for (int r = 0; r < n_results; r++)
+	{
+		if (!results[r].skipped)
+			continue;
+		if (n_held == held_capacity)
+		{
+			held_capacity = Max(16, held_capacity * 2);
+			held_queues = held_queues == NULL ?
+				MemoryContextAlloc(TopMemoryContext, sizeof(HeldQueue) * held_capacity) :
+				repalloc(held_queues, sizeof(HeldQueue) * held_capacity);
+		}
+		held_queues[n_held].queue_id = results[r].queue_id;
+		held_queues[n_held].until = until;
+		n_held++;
+	}
+}
+
 /*
- * Stop the chains of queues paused or deleted since they were loaded (the
- * request in flight finishes; nothing after it goes out).  Run when woken:
- * set_webhook_active() and delete_webhook() wake the deliverer.
+ * The queues not to load now (room for slots_in_use + n_held): those in
+ * hand and those held, forgetting holds that ended.  Returns how many.
+ */
+static int
+busy_queues(pg_uuid_t *queues)
+{
+	int			n = queues_in_hand(queues);
+	int			kept = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int h = 0; h < n_held; h++)
+	{
+		if (held_queues[h].until <= now)
+			continue;
+		queues[n++] = held_queues[h].queue_id;
+		held_queues[kept++] = held_queues[h];
+	}
+	n_held = kept;
+	return n;
+}
+
+/*
+ * Stop the chains of queues paused, disabled or deleted since they were
+ * loaded (the request in flight finishes; nothing after it goes out).  Run
+ * when woken (set_webhook_active() and delete_webhook() wake the
+ * deliverer) and after this process disabled webhooks.
  */
 static void
 drop_stale_chains(void)
@@ -270,14 +369,14 @@ drop_stale_chains(void)
 static TimestampTz
 load_chains(void)
 {
-	pg_uuid_t  *busy = palloc(sizeof(pg_uuid_t) * (slots_in_use + 1));
+	pg_uuid_t  *busy = palloc(sizeof(pg_uuid_t) * (slots_in_use + n_held + 1));
 	int			free_slots = intracker_http_max_concurrency - slots_in_use;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next_due = 0;
 	QueueHead  *heads;
 	int			n_heads;
 
-	heads = intracker_deliveries_load_heads(busy, queues_in_hand(busy), intracker_github_api_url,
+	heads = intracker_deliveries_load_heads(busy, busy_queues(busy), intracker_github_api_url,
 											CHAIN_LENGTH, &n_heads);
 	for (int h = 0; h < n_heads; h++)
 	{
@@ -453,24 +552,26 @@ collect_finished(void)
  */
 
 /*
- * One round in one transaction: record results, stop the chains of queues
- * paused meanwhile (when woken), then load chains when a slot is free.
- * Returns false while the extension is missing; *next_due gets when to
- * load again without being woken.
+ * One round in one transaction: record results and count those of
+ * webhooks, disable the webhooks that keep failing, drop orphans and stop
+ * the chains of queues paused, disabled or deleted meanwhile (when woken),
+ * then load chains when a slot is free.  Returns false while the extension
+ * is missing; *next_due gets when to load again without being woken.
  */
 static bool
 delivery_round(bool load, bool woken, TimestampTz *next_due)
 {
 	bool		ready;
+	int			disabled = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "intracker: recording and loading deliveries");
-	ready = intracker_missing_schema("deliveries") == NULL;
+	ready = intracker_missing_schema("webhook_health") == NULL;
 	if (!ready && !schema_warned)
 		ereport(WARNING,
-				(errmsg("intracker deliverer is waiting for intracker 0.5 in database \"%s\"",
+				(errmsg("intracker deliverer is waiting for intracker 0.6 in database \"%s\"",
 						get_database_name(MyDatabaseId)),
 				 errhint("CREATE EXTENSION intracker, or ALTER EXTENSION intracker UPDATE.")));
 	schema_warned = !ready;
@@ -479,24 +580,41 @@ delivery_round(bool load, bool woken, TimestampTz *next_due)
 		intracker_spi_connect();
 		if (intracker_deliveries_record(results, n_results))
 			issues_to_link = true;
+		hold_skipped_queues();
 		if (issues_to_link)
 			issues_to_link = intracker_deliveries_link_issues();
+		if (n_results > 0 &&
+			intracker_deliveries_note_outcomes(results, n_results, intracker_webhook_disable_after_dead,
+											   intracker_webhook_disable_after_failing_s))
+			webhooks_to_disable = true;
+		if (webhooks_to_disable)
+			disabled = intracker_deliveries_disable_webhooks(&webhooks_to_disable);
 		if (woken)
+			orphan_sweep_wanted = true;
+		if (orphan_sweep_wanted &&
+			TimestampDifferenceExceeds(last_orphan_sweep, GetCurrentTimestamp(), ORPHAN_SWEEP_MS))
+		{
+			(void) intracker_deliveries_drop_orphans();
+			last_orphan_sweep = GetCurrentTimestamp();
+			orphan_sweep_wanted = false;
+		}
+		if (woken || disabled > 0)
 			drop_stale_chains();
 		if (load && slots_in_use < intracker_http_max_concurrency)
 			*next_due = load_chains();
-		/* a todo that was locked: try again in a second even if nothing else happens */
-		if (issues_to_link)
-		{
-			TimestampTz retry = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
-
-			if (*next_due == 0 || *next_due > retry)
-				*next_due = retry;
-		}
+		/* a row that was locked, a queue held, a sweep put off: look again even if nothing else happens */
+		if (issues_to_link || webhooks_to_disable || n_held > 0)
+			due_within(next_due, LOCKED_RETRY_MS);
+		if (orphan_sweep_wanted)
+			due_within(next_due, Max(intracker_ms_until(TimestampTzPlusMilliseconds(last_orphan_sweep, ORPHAN_SWEEP_MS)),
+									 0));
 		SPI_finish();
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* the webhook.disabled events are in the outbox */
+	if (disabled > 0)
+		intracker_publisher_wake();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
@@ -614,6 +732,8 @@ intracker_deliverer_main(Datum main_arg)
 						 errdetail("Nothing was lost; retrying in %ld ms.", pause_ms)));
 				strlcpy(status.last_error, error->message, sizeof(status.last_error));
 				status.last_error_at = GetCurrentTimestamp();
+				/* the round's work was rolled back: all of it is left to do */
+				issues_to_link = webhooks_to_disable = orphan_sweep_wanted = true;
 				next_due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), pause_ms);
 				pause_ms = Min(pause_ms * 2, MAX_PAUSE_MS);
 				failed = true;

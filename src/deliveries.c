@@ -18,12 +18,23 @@
  *   and intracker_deliveries_chain() copies the rows of a queue that gets a
  *   slot into Delivery structs.
  *
- * - Stale queues: of the queues in hand, those paused or deleted since
- *   they were loaded.
+ * - Stale queues: of the queues in hand, those paused, disabled or
+ *   deleted since they were loaded.
  *
  * - Recording: one UPDATE per result; then created GitHub issues are
  *   stored on their todos, skipping todos a user holds locked (the
  *   deliverer never waits for a user), which are linked in a later round.
+ *   A delivery a user's transaction is deleting (its webhook, todo or
+ *   project deleted) is locked by it: its result is skipped, not waited
+ *   for.  Should that transaction roll back, the delivery is still pending
+ *   and goes out again (at-least-once).
+ *
+ * - Failing webhooks: the webhook results are counted
+ *   (intracker_data.deliverer_note_outcomes); webhooks past a limit are
+ *   disabled, again skipping rows a user holds locked.
+ *
+ * - Orphans: deliveries the publisher queued for a webhook or project
+ *   that was being deleted meanwhile are dropped.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,20 +63,36 @@
 	"       todo_id" \
 	"  FROM intracker_data.deliverer_next_deliveries($1, $2, $3)"
 
-/* queues in hand that are no longer active (paused, deleted, token removed) */
+/* queues in hand that are no longer active (paused, disabled, deleted, token removed) */
 #define STALE_QUEUES_QUERY \
 	"SELECT q AS queue_id FROM pg_catalog.unnest($1::pg_catalog.uuid[]) q" \
 	" WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id OPERATOR(pg_catalog.=) q AND w.active)" \
 	"   AND NOT EXISTS (SELECT FROM intracker_data.github_credentials c" \
 	"                    WHERE c.project_id OPERATOR(pg_catalog.=) q AND c.token IS NOT NULL)"
 
+/*
+ * One result.  A row locked by a user's delete is skipped (see above); one
+ * made dead meanwhile (its webhook disabled) stays dead unless the request
+ * got through.
+ */
 #define RECORD_QUERY \
 	"UPDATE intracker_data.deliveries" \
 	"   SET state = $2, attempts = attempts OPERATOR(pg_catalog.+) 1, last_status = $3, last_error = $4," \
 	"       next_attempt_at = coalesce($5, next_attempt_at), last_attempt_at = $6, duration_ms = $7," \
 	"       delivered_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'delivered' THEN $6 END," \
 	"       issue_number = $8, issue_url = $9" \
-	" WHERE id OPERATOR(pg_catalog.=) $1"
+	" WHERE id OPERATOR(pg_catalog.=) (SELECT l.id FROM intracker_data.deliveries l" \
+	"                                   WHERE l.id OPERATOR(pg_catalog.=) $1" \
+	"                                     AND (l.state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'failed'])" \
+	"                                          OR $2 OPERATOR(pg_catalog.=) 'delivered')" \
+	"                                     FOR UPDATE SKIP LOCKED)"
+
+#define NOTE_OUTCOMES_QUERY \
+	"SELECT intracker_data.deliverer_note_outcomes($1, $2, $3, $4, $5) AS waiting"
+#define DISABLE_QUERY \
+	"SELECT disabled, waiting FROM intracker_data.deliverer_disable_webhooks()"
+#define DROP_ORPHANS_QUERY \
+	"SELECT intracker_data.deliverer_drop_orphans() AS dropped"
 
 /*
  * Store created issues on their todos.  A todo locked by a user's open
@@ -203,6 +230,7 @@ intracker_deliveries_chain(const QueueHead *head, TimestampTz now, int *chain_le
 		if (due > now)
 			break;
 		d->id = *DatumGetUUIDP(intracker_result_datum(rows, row, "id", &isnull));
+		d->queue_id = head->queue_id;
 		d->is_github = DatumGetBool(intracker_result_datum(rows, row, "is_github", &isnull));
 		d->event_type = intracker_result_text(rows, row, "event_type");
 		d->body = intracker_result_text(rows, row, "body");
@@ -258,11 +286,12 @@ intracker_deliveries_stale_queues(const pg_uuid_t *in_hand, int n_in_hand, int *
  */
 
 /*
- * Record what the attempts came to.  Returns whether one of them created
- * a GitHub issue, to be stored on its todo.
+ * Record what the attempts came to; a result whose row was skipped (locked
+ * by a user's transaction, or gone) is marked skipped.  Returns whether one
+ * of them created a GitHub issue, to be stored on its todo.
  */
 bool
-intracker_deliveries_record(const DeliveryResult *results, int n_results)
+intracker_deliveries_record(DeliveryResult *results, int n_results)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[9] = {UUIDOID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID,
@@ -271,7 +300,7 @@ intracker_deliveries_record(const DeliveryResult *results, int n_results)
 
 	for (int i = 0; i < n_results; i++)
 	{
-		const DeliveryResult *r = &results[i];
+		DeliveryResult *r = &results[i];
 		Datum		values[9];
 		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n'};
 
@@ -299,8 +328,74 @@ intracker_deliveries_record(const DeliveryResult *results, int n_results)
 		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, RECORD_QUERY, 9, argtypes, 0),
 											  values, nulls, false, 0),
 							 SPI_OK_UPDATE, "record a delivery");
+		r->skipped = SPI_processed == 0;
 	}
 	return links_issue;
+}
+
+/*
+ * Count the webhook results among results (in the order they happened)
+ * towards their webhooks' runs of failures.  Returns whether webhooks wait
+ * to be disabled.
+ */
+bool
+intracker_deliveries_note_outcomes(const DeliveryResult *results, int n_results, int disable_after_dead,
+								   int disable_after_failing_s)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[5] = {UUIDARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT4OID};
+	Datum		values[5];
+	Datum	   *ids = palloc(sizeof(Datum) * (n_results + 1));
+	Datum	   *states = palloc(sizeof(Datum) * (n_results + 1));
+	Datum	   *times = palloc(sizeof(Datum) * (n_results + 1));
+	bool		isnull;
+
+	for (int i = 0; i < n_results; i++)
+	{
+		ids[i] = UUIDPGetDatum(&results[i].id);
+		states[i] = CStringGetTextDatum(results[i].state);
+		times[i] = TimestampTzGetDatum(results[i].attempted_at);
+	}
+	values[0] = PointerGetDatum(construct_array(ids, n_results, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(states, n_results, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(times, n_results, TIMESTAMPTZOID, sizeof(TimestampTz),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = Int32GetDatum(disable_after_dead);
+	values[4] = Int32GetDatum(disable_after_failing_s);
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, NOTE_OUTCOMES_QUERY, 5, argtypes, 0),
+										  values, NULL, false, 1),
+						 SPI_OK_SELECT, "count failing webhooks");
+	return DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "waiting", &isnull)) > 0;
+}
+
+/*
+ * Disable the webhooks that reached a limit.  Returns how many were
+ * disabled; *waiting says whether some wait for a user's lock.
+ */
+int
+intracker_deliveries_disable_webhooks(bool *waiting)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		isnull;
+
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, DISABLE_QUERY, 0, NULL, 0),
+										  NULL, NULL, false, 1),
+						 SPI_OK_SELECT, "disable failing webhooks");
+	*waiting = DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "waiting", &isnull)) > 0;
+	return DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "disabled", &isnull));
+}
+
+/* Drop the deliveries of deleted webhooks and projects; returns how many. */
+int
+intracker_deliveries_drop_orphans(void)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		isnull;
+
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, DROP_ORPHANS_QUERY, 0, NULL, 0),
+										  NULL, NULL, false, 1),
+						 SPI_OK_SELECT, "drop orphaned deliveries");
+	return DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "dropped", &isnull));
 }
 
 /*

@@ -22,6 +22,7 @@
 typedef struct Delivery
 {
 	pg_uuid_t	id;
+	pg_uuid_t	queue_id;
 	char		id_text[UUID_TEXT_LEN + 1];
 	bool		is_github;
 	char	   *event_type;
@@ -39,6 +40,8 @@ typedef struct Delivery
 typedef struct DeliveryResult
 {
 	pg_uuid_t	id;
+	pg_uuid_t	queue_id;
+	bool		skipped;		/* not recorded: a user's transaction holds the row */
 	const char *state;			/* delivered, failed, dead */
 	int			status;
 	char	   *error;
@@ -67,7 +70,11 @@ extern QueueHead *intracker_deliveries_load_heads(const pg_uuid_t *busy, int n_b
 												  int chain_length, int *n_heads);
 extern Delivery *intracker_deliveries_chain(const QueueHead *head, TimestampTz now, int *chain_len);
 extern pg_uuid_t *intracker_deliveries_stale_queues(const pg_uuid_t *in_hand, int n_in_hand, int *n_stale);
-extern bool intracker_deliveries_record(const DeliveryResult *results, int n_results);
+extern bool intracker_deliveries_record(DeliveryResult *results, int n_results);
 extern bool intracker_deliveries_link_issues(void);
+extern bool intracker_deliveries_note_outcomes(const DeliveryResult *results, int n_results,
+											   int disable_after_dead, int disable_after_failing_s);
+extern int	intracker_deliveries_disable_webhooks(bool *waiting);
+extern int	intracker_deliveries_drop_orphans(void);
 
 #endif							/* INTRACKER_DELIVERIES_H */

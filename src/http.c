@@ -10,8 +10,17 @@
  * many of these at once on a libcurl multi handle.
  *
  * Safety: only http and https, redirects never followed, TLS peers and host
- * names verified, response bodies read up to RESPONSE_CAP bytes, and with
- * intracker.http_allowed_hosts set only the hosts it lists.
+ * names verified, response bodies read up to RESPONSE_CAP bytes, with
+ * intracker.http_allowed_hosts set only the hosts it lists, and unless
+ * intracker.http_allow_private_networks is on no loopback, private or other
+ * non-public address (address_policy.c).  That address check is made on
+ * the address libcurl is about to connect to (CURLOPT_OPENSOCKETFUNCTION),
+ * after name resolution, so no name, DNS answer or redirect gets around
+ * it, and before each request on a reused connection
+ * (CURLOPT_PREREQFUNCTION), so one opened while the switch was on is not
+ * used after it went off.  A refused request makes no connection at all
+ * and its error says only "refused by policy": nothing about the host, its
+ * ports or how connecting would have gone.
  *
  * Memory: libcurl calls back while it runs, where a PostgreSQL error must
  * not be raised (it would longjmp through libcurl), so what libcurl fills
@@ -22,12 +31,14 @@
  */
 #include "postgres.h"
 
+#include <sys/socket.h>
 #include <curl/curl.h>
 
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "address_policy.h"
 #include "http.h"
 
 #define RESPONSE_CAP		(256 * 1024)	/* bytes of a response body kept */
@@ -37,7 +48,10 @@ int			intracker_http_timeout_ms = 10000;
 int			intracker_http_max_attempts = 10;
 int			intracker_http_retry_base_ms = 1000;
 char	   *intracker_github_api_url = NULL;
+int			intracker_webhook_disable_after_dead = 10;
+int			intracker_webhook_disable_after_failing_s = 86400;
 static char *http_allowed_hosts = NULL;
+static bool http_allow_private_networks = false;
 
 void
 HttpInit(void)
@@ -67,6 +81,21 @@ HttpInit(void)
 							   "A defence against requests to internal services. The deliverer checks it before every request.",
 							   &http_allowed_hosts, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("intracker.http_allow_private_networks",
+							 "Whether webhooks and GitHub calls may reach loopback, private, link-local and other non-public addresses.",
+							 "Off: a request whose address, checked when connecting, is in such a network is refused by policy, and create_webhook refuses such a literal address. Turn it on only if every user may reach the server's own network.",
+							 &http_allow_private_networks, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("intracker.webhook_disable_after_dead",
+							"Dead deliveries in a row after which the deliverer disables a webhook (0: never).",
+							"A delivered delivery ends the run; set_webhook_active(id, true) enables the webhook again.",
+							&intracker_webhook_disable_after_dead, 10, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("intracker.webhook_disable_after_failing",
+							"Time after which the deliverer disables a webhook all of whose delivery attempts failed (0: never).",
+							"Counted from the first failed attempt after the last delivered delivery.",
+							&intracker_webhook_disable_after_failing_s, 86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("intracker.github_api_url",
 							   "Base URL of the GitHub REST API (GitHub Enterprise: https://HOST/api/v3).",
 							   NULL,
@@ -140,6 +169,30 @@ intracker_url_problem(const char *url, bool *denied_host)
 	return problem;
 }
 
+/*
+ * Is the host of url (valid: intracker_url_problem said so) a literal
+ * address the policy refuses?  A name is judged when connecting.
+ */
+static bool
+url_has_refused_literal_host(const char *url)
+{
+	CURLU	   *parsed = curl_url();
+	char	   *host = NULL;
+	bool		refused;
+
+	if (parsed == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("libcurl could not allocate a URL handle.")));
+	refused = curl_url_set(parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+		curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		intracker_literal_host_refused(host);
+	curl_free(host);
+	curl_url_cleanup(parsed);
+	return refused;
+}
+
 /* intracker_data.check_webhook_url(url text) returns void */
 PG_FUNCTION_INFO_V1(intracker_check_webhook_url);
 Datum
@@ -166,6 +219,12 @@ intracker_check_webhook_url(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid webhook URL: %s", problem),
 				 errhint("Use an absolute http:// or https:// URL.")));
+	if (!http_allow_private_networks && url_has_refused_literal_host(url))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("webhook URL refused by policy"),
+				 errdetail("Its host is a loopback, private, link-local or other non-public address."),
+				 errhint("A superuser can turn on intracker.http_allow_private_networks if every user may reach the server's network.")));
 	PG_RETURN_VOID();
 }
 
@@ -208,6 +267,49 @@ add_header(struct curl_slist **headers, const char *name, const char *value)
 }
 
 /*
+ * libcurl's CURLOPT_OPENSOCKETFUNCTION: open the socket for a connection
+ * to address, unless the policy refuses the address; then no connection
+ * is attempted (libcurl tries the host's next address, if any) and the
+ * request remembers why.
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose pg_attribute_unused(), struct curl_sockaddr *address)
+{
+	HttpRequest *request = (HttpRequest *) clientp;
+	int			type = address->socktype;
+
+	if (!http_allow_private_networks && intracker_address_refused(&address->addr))
+	{
+		request->refused_by_policy = true;
+		return CURL_SOCKET_BAD;
+	}
+#ifdef SOCK_CLOEXEC
+	type |= SOCK_CLOEXEC;
+#endif
+	return socket(address->family, type, address->protocol);
+}
+
+/*
+ * libcurl's CURLOPT_PREREQFUNCTION, called before each request once its
+ * connection is up: a connection reused from the cache was not opened
+ * through open_socket under the current setting, so its address is
+ * judged again.
+ */
+static int
+check_connection(void *clientp, char *conn_primary_ip, char *conn_local_ip pg_attribute_unused(),
+				 int conn_primary_port pg_attribute_unused(), int conn_local_port pg_attribute_unused())
+{
+	HttpRequest *request = (HttpRequest *) clientp;
+
+	if (!http_allow_private_networks && intracker_ip_text_refused(conn_primary_ip))
+	{
+		request->refused_by_policy = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+/*
  * Prepare request->easy (created or reset by the caller) for one request.
  * extra_headers are name/value pairs.  Returns false when libcurl refused
  * an option or memory ran out; request->error says which.
@@ -223,6 +325,7 @@ intracker_http_begin(HttpRequest *request, const char *method, const char *url, 
 	request->response = NULL;
 	request->response_len = 0;
 	request->response_truncated = false;
+	request->refused_by_policy = false;
 	request->error[0] = '\0';
 
 	ok = add_header(&request->headers, "Content-Type", "application/json") &&
@@ -249,7 +352,11 @@ intracker_http_begin(HttpRequest *request, const char *method, const char *url, 
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") == 0 ? NULL : method) == CURLE_OK &&
 		curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_response) == CURLE_OK &&
 		curl_easy_setopt(easy, CURLOPT_WRITEDATA, request) == CURLE_OK &&
-		curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->error) == CURLE_OK;
+		curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->error) == CURLE_OK &&
+		curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket) == CURLE_OK &&
+		curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, request) == CURLE_OK &&
+		curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, check_connection) == CURLE_OK &&
+		curl_easy_setopt(easy, CURLOPT_PREREQDATA, request) == CURLE_OK;
 	if (!ok)
 		strlcpy(request->error, "libcurl rejected a request option", sizeof(request->error));
 	return ok;
@@ -267,10 +374,12 @@ intracker_http_end(HttpRequest *request, CURLcode code, HttpOutcome *result)
 	long		status = 0;
 	curl_off_t	retry_after = 0;
 	curl_off_t	total_us = 0;
+	curl_off_t	connect_us = 0;
 
 	curl_easy_getinfo(request->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(request->easy, CURLINFO_RETRY_AFTER, &retry_after);
 	curl_easy_getinfo(request->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+	curl_easy_getinfo(request->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	curl_slist_free_all(request->headers);
 	request->headers = NULL;
 
@@ -278,6 +387,21 @@ intracker_http_end(HttpRequest *request, CURLcode code, HttpOutcome *result)
 	result->retry_after_s = (int64) retry_after;
 	result->duration_ms = total_us / 1000.0;
 	result->error[0] = '\0';
+
+	/*
+	 * Refused by policy: no address was connected to (or a reused
+	 * connection's was refused).  Said without libcurl's own words, which
+	 * would tell a closed port from an open one; dead at once, since
+	 * retrying changes nothing until a superuser changes the setting.
+	 */
+	if (code != CURLE_OK && request->refused_by_policy &&
+		(code == CURLE_ABORTED_BY_CALLBACK || connect_us == 0))
+	{
+		strlcpy(result->error, INTRACKER_REFUSED_BY_POLICY, sizeof(result->error));
+		result->kind = HTTP_PERMANENT_FAILURE;
+		result->status = 0;
+		return;
+	}
 
 	/* a response cut at the cap still has its status */
 	if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && request->response_truncated && status > 0))

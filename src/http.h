@@ -19,6 +19,8 @@ extern int	intracker_http_timeout_ms;
 extern int	intracker_http_max_attempts;
 extern int	intracker_http_retry_base_ms;
 extern char *intracker_github_api_url;
+extern int	intracker_webhook_disable_after_dead;
+extern int	intracker_webhook_disable_after_failing_s;
 
 extern void HttpInit(void);
 extern char *intracker_url_problem(const char *url, bool *denied_host);
@@ -47,6 +49,7 @@ typedef struct HttpRequest
 	char	   *response;		/* body received, NUL-terminated (malloc) */
 	size_t		response_len;
 	bool		response_truncated;
+	bool		refused_by_policy;	/* an address was refused (address_policy.c) */
 	char		error[CURL_ERROR_SIZE];
 } HttpRequest;
 

@@ -223,7 +223,9 @@ prune_events(const char *retention, int max_events, TimestampTz *next_due)
 
 	/*
 	 * Finished deliveries (0.5) go after the same retention.  They come from
-	 * events, so they expire with them: no schedule of their own.
+	 * events, so they expire with them: no schedule of their own.  Rows a
+	 * user's transaction is deleting (with their webhook, todo or project)
+	 * are skipped, not waited for: publication never waits for a user.
 	 */
 	if (intracker_missing_schema("deliveries") == NULL)
 	{
@@ -233,7 +235,7 @@ prune_events(const char *retention, int max_events, TimestampTz *next_due)
 												   "         WHERE state OPERATOR(pg_catalog.=) ANY (ARRAY['delivered', 'dead'])"
 												   "           AND created_at OPERATOR(pg_catalog.<)"
 												   "               (pg_catalog.now() OPERATOR(pg_catalog.-) $2::pg_catalog.interval)"
-												   "         ORDER BY created_at LIMIT $1)",
+												   "         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
 												   2, argtypes, values, NULL, false, 0),
 							 SPI_OK_DELETE, "prune deliveries");
 		pruned = Max(pruned, SPI_processed);

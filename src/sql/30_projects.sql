@@ -110,7 +110,7 @@ SELECT id, name, description, status, tags, github_repo, resume_context, created
   FROM intracker_data.projects;
 COMMENT ON VIEW intracker.projects IS 'Projects you are a member of. INSERT creates a project owned by you; updates need editor, deletes owner.';
 COMMENT ON COLUMN intracker.projects.status IS 'active, paused or archived.';
-COMMENT ON COLUMN intracker.projects.github_repo IS 'GitHub repository as owner/name.';
+COMMENT ON COLUMN intracker.projects.github_repo IS 'GitHub repository as owner/name; only owners change it (the deliverer spends the owner''s token there).';
 COMMENT ON COLUMN intracker.projects.resume_context IS 'Free notes and constraints (a JSON object) for agents resuming work on the project.';
 COMMENT ON COLUMN intracker.projects.version IS 'Row version for optimistic locking: write back the version you read (SET version = n) and a stale write fails with PT409.';
 
@@ -189,7 +189,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker.update_project(uuid, jsonb, integer) IS
-    'Change fields of a project (name, description, status, tags, github_repo, resume_context). Editors and owners; PT409 if expected_version is stale.';
+    'Change fields of a project (name, description, status, tags, github_repo, resume_context). Editors and owners, github_repo owners only (42501); PT409 if expected_version is stale.';
 
 -- Only a project's owners learn whether an id they hold is an (active)
 -- user: the check reads users whatever RLS shows, after the role check.

@@ -149,7 +149,7 @@ SELECT e.seq, e.type, e.project_id, e.entity_id, e.actor, e.version,
 COMMENT ON VIEW intracker.events IS
     'Published change events of the projects you are a member of (and of your own memberships, removal included), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}; viewers get session events without others'' summary and next steps. Members of intracker_admin acting as nobody see all events.';
 COMMENT ON COLUMN intracker.events.seq IS 'Gap-free publication sequence over all projects; the "seq" of the NOTIFY payload.';
-COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, conflict.rejected.';
+COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, conflict.rejected, webhook.disabled (by the deliverer: entity_id is the webhook).';
 COMMENT ON COLUMN intracker.events.entity_id IS 'The todo, feature, project or session; for member.* the user; for dependency.* the dependent todo.';
 COMMENT ON COLUMN intracker.events.actor IS 'The acting user (intracker.current_user_id()) of the change; NULL for maintenance without one.';
 COMMENT ON COLUMN intracker.events.version IS 'The entity''s version after the change (for conflict.rejected, the current version that the write missed).';

@@ -18,18 +18,21 @@
 -- Secrets (webhook secrets, GitHub tokens) are written through SECURITY
 -- DEFINER functions for owners and are readable by no API role.
 
--- '*', 'todo.*' or an exact type such as 'todo.status_changed'.
+-- '*', 'todo.*' or an exact type such as 'todo.status_changed'.  A NULL
+-- element is invalid (bool_and would skip it and say true).
 CREATE FUNCTION intracker_data.valid_event_patterns(patterns text[])
 RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
-    SELECT pg_catalog.bool_and(p ~ ('^(\*|(project|feature|todo)\.(\*|created|updated|assigned|status_changed|deleted)'
-                                    '|member\.(\*|added|updated|removed)|dependency\.(\*|added|removed)'
-                                    '|session\.(\*|started|updated|ended|deleted)|conflict\.(\*|rejected))$'))
+    SELECT pg_catalog.bool_and(p IS NOT NULL
+                               AND p ~ ('^(\*|(project|feature|todo)\.(\*|created|updated|assigned|status_changed|deleted)'
+                                        '|member\.(\*|added|updated|removed)|dependency\.(\*|added|removed)'
+                                        '|session\.(\*|started|updated|ended|deleted)|conflict\.(\*|rejected)'
+                                        '|webhook\.(\*|disabled))$'))
       FROM pg_catalog.unnest(patterns) AS p;
 END;
 COMMENT ON FUNCTION intracker_data.valid_event_patterns(text[]) IS
-    'True when every pattern is ''*'', ''entity.*'' or an event type that exists (entity.action).';
+    'True when every pattern is ''*'', ''entity.*'' or an event type that exists (entity.action); false when one is NULL.';
 
 CREATE FUNCTION intracker_data.event_matches(event_type text, patterns text[])
 RETURNS boolean
@@ -55,14 +58,21 @@ CREATE TABLE intracker_data.webhooks (
     active          boolean NOT NULL DEFAULT true,
     created_by      uuid REFERENCES intracker_data.users (id),
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Disabled by the deliverer after a run of failures (0.6): inactive, and
+    -- why.  set_webhook_active(id, true) clears both.
+    disabled_at     timestamptz,
+    disabled_reason text,
+    CONSTRAINT webhooks_disabled_inactive CHECK ((disabled_at IS NULL) = (disabled_reason IS NULL)
+                                                 AND (disabled_at IS NULL OR NOT active))
 );
 CREATE INDEX webhooks_project_id_idx ON intracker_data.webhooks (project_id);
 CREATE INDEX webhooks_created_by_idx ON intracker_data.webhooks (created_by);
 COMMENT ON TABLE intracker_data.webhooks IS
     'HTTP endpoints that receive a project''s events. secret is readable by no API role.';
 COMMENT ON CONSTRAINT webhooks_url_http ON intracker_data.webhooks IS 'url must be an http:// or https:// URL of at most 2000 characters, without spaces.';
-COMMENT ON CONSTRAINT webhooks_event_types_valid ON intracker_data.webhooks IS 'event_types must hold 1 to 64 patterns, each ''*'', ''entity.*'' (e.g. ''todo.*'') or an event type (e.g. ''todo.status_changed'').';
+COMMENT ON CONSTRAINT webhooks_event_types_valid ON intracker_data.webhooks IS 'event_types must hold 1 to 64 patterns, none of them null, each ''*'', ''entity.*'' (e.g. ''todo.*'') or an event type (e.g. ''todo.status_changed'').';
+COMMENT ON CONSTRAINT webhooks_disabled_inactive ON intracker_data.webhooks IS 'disabled_at and disabled_reason are set together, and only on an inactive webhook.';
 COMMENT ON CONSTRAINT webhooks_secret_length ON intracker_data.webhooks IS 'secret must be 1 to 1000 characters (or NULL for unsigned deliveries).';
 COMMENT ON CONSTRAINT webhooks_format_valid ON intracker_data.webhooks IS 'format must be json (the event) or slack (a {"text": ...} message).';
 
@@ -76,10 +86,14 @@ CREATE TABLE intracker_data.deliveries (
     kind            text NOT NULL
                     CONSTRAINT deliveries_kind_valid CHECK (kind IN ('webhook', 'github')),
     -- The ordered queue: the webhook, or the project for its GitHub calls.
+    -- No foreign keys: their checks would lock the project, webhook and
+    -- todo rows (FOR KEY SHARE) in the publisher's fan-out, which would
+    -- then wait for any user holding one of them (0.6).  Triggers below
+    -- delete the deliveries of deleted rows instead.
     queue_id        uuid NOT NULL,
-    project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
-    webhook_id      uuid REFERENCES intracker_data.webhooks (id) ON DELETE CASCADE,
-    todo_id         uuid REFERENCES intracker_data.todos (id) ON DELETE CASCADE,
+    project_id      uuid NOT NULL,
+    webhook_id      uuid,
+    todo_id         uuid,
     event_seq       bigint,
     event_type      text NOT NULL,
     body            text NOT NULL,
@@ -97,8 +111,12 @@ CREATE TABLE intracker_data.deliveries (
     -- create_issue: the issue GitHub created (the deliverer then links the todo)
     issue_number    integer,
     issue_url       text,
+    -- A GitHub call: the repository it was queued for (0.6), whatever the
+    -- project's repository is when it is sent.
+    github_repo     text,
     CONSTRAINT deliveries_target CHECK (CASE kind WHEN 'webhook' THEN webhook_id = queue_id
-                                                  ELSE todo_id IS NOT NULL AND queue_id = project_id END)
+                                                  ELSE todo_id IS NOT NULL AND queue_id = project_id END),
+    CONSTRAINT deliveries_github_repo_github_only CHECK (kind = 'github' OR github_repo IS NULL)
 );
 -- The deliverer's work list: each queue's undelivered deliveries in order.
 CREATE INDEX deliveries_queue_idx ON intracker_data.deliveries (queue_id, position)
@@ -114,6 +132,9 @@ COMMENT ON TABLE intracker_data.deliveries IS
 COMMENT ON CONSTRAINT deliveries_kind_valid ON intracker_data.deliveries IS 'kind must be webhook or github.';
 COMMENT ON CONSTRAINT deliveries_state_valid ON intracker_data.deliveries IS 'state must be pending, delivered, failed or dead.';
 COMMENT ON CONSTRAINT deliveries_target ON intracker_data.deliveries IS 'A webhook delivery is queued on its webhook; a GitHub call names its todo and is queued on its project.';
+COMMENT ON CONSTRAINT deliveries_github_repo_github_only ON intracker_data.deliveries IS 'github_repo is set on GitHub calls only.';
+COMMENT ON COLUMN intracker_data.deliveries.github_repo IS
+    'GitHub calls: the repository (owner/name) the call was queued for; it is sent there even if the project''s repository changed since.';
 COMMENT ON COLUMN intracker_data.deliveries.state IS
     'pending (not tried yet), failed (retried at next_attempt_at), delivered, dead (gave up).';
 
@@ -133,10 +154,13 @@ CREATE POLICY deliveries_select ON intracker_data.deliveries FOR SELECT
 
 CREATE VIEW intracker.webhooks WITH (security_invoker = true) AS
 SELECT w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
-       w.created_by, w.created_at, w.updated_at
+       w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
   FROM intracker_data.webhooks w;
 COMMENT ON VIEW intracker.webhooks IS
     'Webhooks of the projects you own (never their secrets). Manage them with create_webhook(), set_webhook_active() and delete_webhook().';
+COMMENT ON COLUMN intracker.webhooks.disabled_at IS
+    'When the deliverer disabled the webhook after a run of failures (intracker.webhook_disable_after_dead, intracker.webhook_disable_after_failing); NULL unless disabled. set_webhook_active(id, true) enables it again.';
+COMMENT ON COLUMN intracker.webhooks.disabled_reason IS 'Why the deliverer disabled the webhook (the run of failures); NULL unless disabled.';
 COMMENT ON COLUMN intracker.webhooks.signed IS 'Whether deliveries carry X-Intracker-Signature-256 (a secret is set).';
 COMMENT ON COLUMN intracker.webhooks.event_types IS 'Event types delivered: ''*'', ''entity.*'' or exact types such as ''todo.status_changed''.';
 COMMENT ON COLUMN intracker.webhooks.format IS 'json (the event as JSON) or slack (a {"text": ...} message for Slack-compatible incoming webhooks).';
@@ -159,7 +183,7 @@ RETURNS void
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'intracker_check_webhook_url';
 COMMENT ON FUNCTION intracker_data.check_webhook_url(text) IS
-    'Raises 22023 unless url is a well-formed http(s) URL, 42501 unless its host is in intracker.http_allowed_hosts (when that is set). The deliverer checks again before every request.';
+    'Raises 22023 unless url is a well-formed http(s) URL, 42501 unless its host is in intracker.http_allowed_hosts (when that is set), and 42501 (refused by policy) when its host is a loopback, private or other non-public address while intracker.http_allow_private_networks is off. The deliverer checks again before every request, and checks the address it connects to.';
 
 CREATE FUNCTION intracker_data.wake_deliverer()
 RETURNS void
@@ -278,6 +302,9 @@ BEGIN
                    project,
                    coalesce(': ' || CASE action WHEN 'started' THEN e.changes #>> '{goal,new}'
                                                 WHEN 'ended' THEN e.changes #>> '{summary,new}' END, ''))
+        WHEN e.type = 'webhook.disabled' THEN
+            format('%s disabled a webhook of *%s*: %s', who, project,
+                   coalesce(e.changes #>> '{disabled_reason,new}', 'it kept failing'))
         WHEN e.type = 'conflict.rejected' THEN
             format('%s''s change to %s *%s* was rejected: it was based on version %s, the current one is %s',
                    who, e.changes ->> 'entity', title, coalesce(e.changes ->> 'attempted_version', 'none'),
@@ -313,15 +340,23 @@ BEGIN
 
     -- A linked todo that became done/cancelled closes its issue; one that
     -- left done/cancelled reopens it.  An issue still being created counts
-    -- as linked: its queue sends the creation first.
-    INSERT INTO intracker_data.deliveries (kind, queue_id, project_id, todo_id, event_seq, event_type, body)
+    -- as linked: its queue sends the creation first, and the call goes to
+    -- the creation's repository (the issue number will be one of it);
+    -- otherwise to the project's repository as it is now, kept on the row.
+    INSERT INTO intracker_data.deliveries (kind, queue_id, project_id, todo_id, event_seq, event_type, body,
+                                           github_repo)
     SELECT 'github', e.project_id, e.project_id, e.entity_id, e.seq,
            CASE WHEN s.closes THEN 'github.close_issue' ELSE 'github.reopen_issue' END,
            CASE WHEN NOT s.closes THEN '{"state": "open"}'
                 ELSE jsonb_build_object('state', 'closed',
                                         'state_reason', CASE e.changes #>> '{status,new}' WHEN 'done' THEN 'completed'
                                                                                          ELSE 'not_planned' END)::text
-           END
+           END,
+           coalesce((SELECT d.github_repo FROM intracker_data.deliveries d
+                      WHERE d.todo_id = t.id AND d.event_type = 'github.create_issue'
+                        AND d.state IN ('pending', 'failed')
+                      ORDER BY d.position DESC LIMIT 1),
+                    (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = e.project_id))
       FROM intracker_data.events e
       JOIN intracker_data.github_credentials c ON c.project_id = e.project_id AND c.token IS NOT NULL
       JOIN intracker_data.todos t ON t.id = e.entity_id
@@ -339,7 +374,231 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker_data.fan_out_events(bigint, bigint) IS
-    'Called in the transaction that publishes events after_seq+1 .. last_seq: queues a delivery per matching active webhook and a GitHub close/reopen call per linked todo closed or reopened. Returns how many.';
+    'Called in the transaction that publishes events after_seq+1 .. last_seq: queues a delivery per matching active webhook and a GitHub close/reopen call (for the project''s repository now, or that of the issue still being created) per linked todo closed or reopened. Takes no row lock (the deliveries table has no foreign keys). Returns how many.';
+
+------------------------------------------------------------------------------
+-- Deleted rows, and webhooks that keep failing (the deliverer's bookkeeping)
+------------------------------------------------------------------------------
+
+-- Deleting a project, webhook or todo deletes its deliveries in the same
+-- transaction (what ON DELETE CASCADE did until 0.5).  A delivery that the
+-- publisher queues meanwhile, from a snapshot that still saw the row, is
+-- left behind: the deliverer drops such orphans (deliverer_drop_orphans)
+-- and marks a GitHub call of a deleted todo dead.  Statement-level, so that
+-- deleting a project with thousands of todos is one DELETE per table.
+-- SECURITY DEFINER: users may delete these rows, not deliveries.
+CREATE FUNCTION intracker_data.drop_deliveries_of_deleted()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'projects' THEN
+        DELETE FROM intracker_data.deliveries d WHERE d.project_id IN (SELECT g.id FROM gone g);
+    ELSIF TG_TABLE_NAME = 'webhooks' THEN
+        DELETE FROM intracker_data.deliveries d WHERE d.webhook_id IN (SELECT g.id FROM gone g);
+    ELSE
+        DELETE FROM intracker_data.deliveries d WHERE d.todo_id IN (SELECT g.id FROM gone g);
+    END IF;
+    IF TG_TABLE_NAME <> 'todos' THEN
+        -- at commit: it stops what it held of them and drops orphans
+        PERFORM intracker_data.wake_deliverer();
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.drop_deliveries_of_deleted() IS
+    'Trigger (AFTER DELETE, per statement, on projects, webhooks and todos): deletes the deliveries of the deleted rows.';
+CREATE TRIGGER projects_drop_deliveries AFTER DELETE ON intracker_data.projects
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION intracker_data.drop_deliveries_of_deleted();
+CREATE TRIGGER webhooks_drop_deliveries AFTER DELETE ON intracker_data.webhooks
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION intracker_data.drop_deliveries_of_deleted();
+CREATE TRIGGER todos_drop_deliveries AFTER DELETE ON intracker_data.todos
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION intracker_data.drop_deliveries_of_deleted();
+
+-- Deliveries whose webhook or project no longer exists are dropped
+-- (deleting the webhook or project meant that).  The webhooks and projects
+-- that deliveries name are read from their indexes one by one (a loose
+-- index scan), so the cost grows with the number of webhooks and projects,
+-- not of deliveries.  Rows locked meanwhile (a user's delete in progress)
+-- are left to it.  Health rows of deleted webhooks go too.  A GitHub call
+-- of a deleted todo is not looked for here: the deliverer makes it dead
+-- ("the todo was deleted") and retention prunes it.
+CREATE FUNCTION intracker_data.deliverer_drop_orphans()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- each column naming a parent, with the parent's table
+    named_columns CONSTANT text[] := ARRAY['webhook_id', 'project_id'];
+    parents CONSTANT text[] := ARRAY['intracker_data.webhooks', 'intracker_data.projects'];
+    dropped integer := 0;
+    more integer;
+BEGIN
+    FOR i IN 1 .. cardinality(named_columns) LOOP
+        EXECUTE format($sweep$
+            WITH RECURSIVE named (id) AS (
+                (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I IS NOT NULL ORDER BY d.%1$I LIMIT 1)
+                UNION ALL
+                SELECT (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I > n.id ORDER BY d.%1$I LIMIT 1)
+                  FROM named n WHERE n.id IS NOT NULL
+            )
+            DELETE FROM intracker_data.deliveries d
+             WHERE d.id IN (SELECT o.id FROM intracker_data.deliveries o
+                             WHERE o.%1$I IN (SELECT n.id FROM named n
+                                               WHERE n.id IS NOT NULL
+                                                 AND NOT EXISTS (SELECT FROM %2$s p WHERE p.id = n.id))
+                               FOR UPDATE SKIP LOCKED)$sweep$, named_columns[i], parents[i]);
+        GET DIAGNOSTICS more = ROW_COUNT;
+        dropped := dropped + more;
+    END LOOP;
+    DELETE FROM intracker_data.webhook_health h
+     WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = h.webhook_id);
+    RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.deliverer_drop_orphans() IS
+    'The deliverer''s: drops the deliveries of webhooks and projects that were deleted (queued by the publisher while the delete was in progress); returns how many.';
+
+-- A webhook whose endpoint keeps failing is disabled, as Stripe and Shopify
+-- do, so that its queue cannot grow without bound: after
+-- intracker.webhook_disable_after_dead dead deliveries in a row, or once
+-- every attempt has failed for intracker.webhook_disable_after_failing.
+-- The run is counted here, by the deliverer only: a user can hold no lock
+-- on these rows (set_webhook_active and delete_webhook never write them),
+-- so recording an outcome never waits for a user.  The counts belong to
+-- one activation of the webhook, since = its updated_at: resuming or
+-- pausing it starts them afresh.  A row exists while the webhook fails; a
+-- delivered delivery deletes it.
+CREATE TABLE intracker_data.webhook_health (
+    webhook_id      uuid PRIMARY KEY,
+    since           timestamptz NOT NULL,
+    dead_in_a_row   integer NOT NULL DEFAULT 0,
+    failing_since   timestamptz NOT NULL,
+    last_failure_at timestamptz NOT NULL,
+    disable_reason  text
+);
+COMMENT ON TABLE intracker_data.webhook_health IS
+    'Webhooks that are failing, for the deliverer only: dead deliveries in a row and since when every attempt failed, counted since the webhook''s updated_at (since); disable_reason once a limit is reached and until the webhook is disabled. The deliverer''s running count (derived data, not dumped: a restore starts the counts afresh).';
+COMMENT ON COLUMN intracker_data.webhook_health.since IS
+    'The webhook''s updated_at the counts belong to; set_webhook_active() changes it, which starts them afresh.';
+ALTER TABLE intracker_data.webhook_health ENABLE ROW LEVEL SECURITY;
+
+-- What the attempts just recorded came to, for the active webhooks among
+-- them: delivery ids, states and times in the order they happened.
+CREATE FUNCTION intracker_data.webhook_outcomes(delivery_ids uuid[], states text[], attempted_at timestamptz[])
+RETURNS TABLE (webhook_id uuid, since timestamptz, state text, attempted timestamptz, n bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT d.webhook_id, w.updated_at, o.state, o.attempted, o.n
+      FROM ROWS FROM (pg_catalog.unnest(delivery_ids), pg_catalog.unnest(states), pg_catalog.unnest(attempted_at))
+           WITH ORDINALITY AS o (id, state, attempted, n)
+      JOIN intracker_data.deliveries d ON d.id = o.id AND d.kind = 'webhook'
+      JOIN intracker_data.webhooks w ON w.id = d.webhook_id AND w.active;
+END;
+COMMENT ON FUNCTION intracker_data.webhook_outcomes(uuid[], text[], timestamptz[]) IS
+    'deliverer_note_outcomes(): the recorded attempts of active webhooks, with the webhook and its updated_at, in order (n).';
+
+-- Count the run of failures of each webhook among the recorded attempts;
+-- returns how many webhooks have reached a limit and wait to be disabled
+-- (deliverer_disable_webhooks).  dead_limit or failing_secs 0 turns that
+-- rule off.
+CREATE FUNCTION intracker_data.deliverer_note_outcomes(delivery_ids uuid[], states text[], attempted_at timestamptz[],
+                                                       dead_limit integer, failing_secs integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    waiting integer;
+BEGIN
+    -- A delivered delivery ends the run: only what failed after it counts.
+    DELETE FROM intracker_data.webhook_health h
+     WHERE h.webhook_id IN (SELECT o.webhook_id
+                              FROM intracker_data.webhook_outcomes(delivery_ids, states, attempted_at) o
+                             WHERE o.state = 'delivered');
+    INSERT INTO intracker_data.webhook_health AS h (webhook_id, since, dead_in_a_row, failing_since, last_failure_at)
+    SELECT f.webhook_id, f.since, count(*) FILTER (WHERE f.state = 'dead'), min(f.attempted), max(f.attempted)
+      FROM (SELECT o.webhook_id, o.since, o.state, o.attempted, o.n,
+                   max(o.n) FILTER (WHERE o.state = 'delivered') OVER (PARTITION BY o.webhook_id) AS last_delivered
+              FROM intracker_data.webhook_outcomes(delivery_ids, states, attempted_at) o) f
+     WHERE f.state IN ('failed', 'dead') AND f.n > coalesce(f.last_delivered, 0)
+     GROUP BY f.webhook_id, f.since
+    ON CONFLICT (webhook_id) DO UPDATE
+       SET dead_in_a_row = CASE WHEN h.since = excluded.since THEN h.dead_in_a_row ELSE 0 END + excluded.dead_in_a_row,
+           failing_since = CASE WHEN h.since = excluded.since THEN h.failing_since ELSE excluded.failing_since END,
+           disable_reason = CASE WHEN h.since = excluded.since THEN h.disable_reason END,
+           last_failure_at = excluded.last_failure_at,
+           since = excluded.since;
+
+    UPDATE intracker_data.webhook_health h
+       SET disable_reason = CASE WHEN dead_limit > 0 AND h.dead_in_a_row >= dead_limit
+                                 THEN format('%s deliveries in a row were dead (intracker.webhook_disable_after_dead is %s)',
+                                             h.dead_in_a_row, dead_limit)
+                                 ELSE format('every delivery attempt failed for %s s or more (intracker.webhook_disable_after_failing is %s s)',
+                                             failing_secs, failing_secs) END
+     WHERE h.disable_reason IS NULL
+       AND ((dead_limit > 0 AND h.dead_in_a_row >= dead_limit)
+            OR (failing_secs > 0 AND h.last_failure_at - h.failing_since >= make_interval(secs => failing_secs)));
+
+    SELECT count(*) INTO waiting FROM intracker_data.webhook_health h WHERE h.disable_reason IS NOT NULL;
+    RETURN waiting;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.deliverer_note_outcomes(uuid[], text[], timestamptz[], integer, integer) IS
+    'The deliverer''s, after recording attempts: counts each active webhook''s run of failures (dead deliveries in a row, time since every attempt failed) in webhook_health and marks those past a limit; returns how many wait to be disabled.';
+
+-- Disable the webhooks that reached a limit: inactive, disabled_at and
+-- disabled_reason set, their pending deliveries dead with the reason (so
+-- that retention prunes them), and a webhook.disabled event in the
+-- webhook's project.  A webhook row a user holds locked (an open
+-- set_webhook_active or delete_webhook) is skipped and tried again in a
+-- later round: the deliverer never waits for a user.  A webhook resumed,
+-- paused or deleted since the limit was reached is left alone.
+CREATE FUNCTION intracker_data.deliverer_disable_webhooks(OUT disabled integer, OUT waiting integer)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    due record;
+    hook intracker_data.webhooks;
+BEGIN
+    disabled := 0;
+    waiting := 0;
+    FOR due IN SELECT h.webhook_id, h.since, h.disable_reason FROM intracker_data.webhook_health h
+                WHERE h.disable_reason IS NOT NULL ORDER BY h.webhook_id LOOP
+        SELECT w.* INTO hook FROM intracker_data.webhooks w WHERE w.id = due.webhook_id FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND AND EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = due.webhook_id) THEN
+            waiting := waiting + 1;
+            CONTINUE;
+        END IF;
+        IF FOUND AND hook.active AND hook.updated_at = due.since THEN
+            UPDATE intracker_data.webhooks w
+               SET active = false, disabled_at = now(), disabled_reason = due.disable_reason, updated_at = now()
+             WHERE w.id = hook.id;
+            UPDATE intracker_data.deliveries d
+               SET state = 'dead', last_error = 'the webhook was disabled: ' || due.disable_reason
+             WHERE d.id IN (SELECT p.id FROM intracker_data.deliveries p
+                             WHERE p.queue_id = hook.id AND p.state IN ('pending', 'failed')
+                               FOR UPDATE SKIP LOCKED);
+            INSERT INTO intracker_data.outbox (type, project_id, entity_id, changes)
+            VALUES ('webhook.disabled', hook.project_id, hook.id,
+                    jsonb_build_object('active', jsonb_build_object('old', true, 'new', false),
+                                       'disabled_reason', jsonb_build_object('old', NULL, 'new', due.disable_reason)));
+            disabled := disabled + 1;
+        END IF;
+        -- disabled, or no longer the activation the counts were about
+        DELETE FROM intracker_data.webhook_health h WHERE h.webhook_id = due.webhook_id;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.deliverer_disable_webhooks() IS
+    'The deliverer''s: disables the webhooks webhook_health marked (inactive, disabled_at, disabled_reason; pending deliveries dead; a webhook.disabled event), skipping rows a user holds locked; returns how many were disabled and how many wait for a lock.';
 
 ------------------------------------------------------------------------------
 -- API: webhooks
@@ -366,7 +625,7 @@ BEGIN
         VALUES (create_webhook.project_id, create_webhook.url, create_webhook.event_types,
                 create_webhook.secret, create_webhook.format, intracker.current_user_id())
         RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
-                  w.created_by, w.created_at, w.updated_at
+                  w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
         INTO created;
     EXCEPTION
         WHEN check_violation OR not_null_violation THEN
@@ -413,10 +672,15 @@ BEGIN
     IF active IS NULL THEN
         RAISE EXCEPTION 'active must not be null' USING ERRCODE = '22023', HINT = 'Pass true or false.';
     END IF;
-    UPDATE intracker_data.webhooks AS w SET active = set_webhook_active.active, updated_at = now()
+    -- Enabling clears a disable; a new updated_at also starts the
+    -- deliverer's count of failures afresh (webhook_health.since).
+    UPDATE intracker_data.webhooks AS w
+       SET active = set_webhook_active.active, updated_at = now(),
+           disabled_at = CASE WHEN set_webhook_active.active THEN NULL ELSE w.disabled_at END,
+           disabled_reason = CASE WHEN set_webhook_active.active THEN NULL ELSE w.disabled_reason END
      WHERE w.id = webhook_id
     RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
-              w.created_by, w.created_at, w.updated_at
+              w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
     INTO changed;
     -- resumed: its waiting deliveries go out again; paused: the deliverer
     -- stops what it already held of them
@@ -425,7 +689,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker.set_webhook_active(uuid, boolean) IS
-    'Owners: pause (false) or resume (true) a webhook. A paused webhook gets no new deliveries; the ones already queued wait and go out, in order, when it is resumed (a request already in flight finishes).';
+    'Owners: pause (false) or resume (true) a webhook. A paused webhook gets no new deliveries; the ones already queued wait and go out, in order, when it is resumed (a request already in flight finishes). Resuming a webhook the deliverer disabled clears disabled_at and disabled_reason and starts its count of failures afresh.';
 
 CREATE FUNCTION intracker.delete_webhook(webhook_id uuid)
 RETURNS intracker.webhooks
@@ -439,7 +703,7 @@ BEGIN
     PERFORM intracker_data.wake_deliverer();    -- it drops what it held of them
     DELETE FROM intracker_data.webhooks AS w WHERE w.id = webhook_id
     RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
-              w.created_by, w.created_at, w.updated_at
+              w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
     INTO deleted;
     RETURN deleted;
 END
@@ -475,9 +739,10 @@ BEGIN
     -- A new delivery (new id: the receiver is meant to act on it again) at
     -- the end of its queue.
     INSERT INTO intracker_data.deliveries AS d
-           (kind, queue_id, project_id, webhook_id, todo_id, event_seq, event_type, body, redelivery_of)
+           (kind, queue_id, project_id, webhook_id, todo_id, event_seq, event_type, body, redelivery_of,
+            github_repo)
     VALUES (original.kind, original.queue_id, original.project_id, original.webhook_id, original.todo_id,
-            original.event_seq, original.event_type, original.body, original.id)
+            original.event_seq, original.event_type, original.body, original.id, original.github_repo)
     RETURNING d.id INTO copy_id;
     PERFORM intracker_data.wake_deliverer();
     SELECT v.* INTO result FROM intracker.webhook_deliveries v WHERE v.id = copy_id;
@@ -491,10 +756,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker.redeliver(uuid) IS
-    'Send a delivered or dead delivery (or GitHub call) again, as a new delivery with a new id (redelivery_of names the original), after the ones already queued for its webhook. Owners for webhooks, editors for GitHub calls.';
+    'Send a delivered or dead delivery (or GitHub call) again, as a new delivery with a new id (redelivery_of names the original), after the ones already queued for its webhook. A GitHub call goes to the repository of the original. Owners for webhooks, editors for GitHub calls.';
 
 -- Never the secret column: API roles read webhooks through the column list.
-GRANT SELECT (id, project_id, url, event_types, signed, format, active, created_by, created_at, updated_at)
+GRANT SELECT (id, project_id, url, event_types, signed, format, active, created_by, created_at, updated_at,
+              disabled_at, disabled_reason)
     ON intracker_data.webhooks TO intracker_user;
 GRANT SELECT ON intracker_data.deliveries, intracker.webhooks, intracker.webhook_deliveries,
     intracker.deliverer_status TO intracker_user;

@@ -54,12 +54,13 @@ SELECT d.id, d.project_id, d.todo_id, pg_catalog.substr(d.event_type, 8) AS acti
        d.state, d.attempts, d.last_status, d.last_error,
        CASE WHEN d.state IN ('pending', 'failed') THEN d.next_attempt_at END AS next_attempt_at,
        d.duration_ms, d.created_at, d.last_attempt_at, d.delivered_at, d.redelivery_of, d.body AS request_body,
-       d.issue_number, d.issue_url
+       d.issue_number, d.issue_url, d.github_repo
   FROM intracker_data.deliveries d
  WHERE d.kind = 'github';
 COMMENT ON VIEW intracker.github_calls IS
     'GitHub API calls of your projects: create_issue, close_issue, reopen_issue, with the same states and retries as webhook deliveries.';
 COMMENT ON COLUMN intracker.github_calls.issue_number IS 'create_issue: the number of the issue GitHub created (stored on the todo as github_issue).';
+COMMENT ON COLUMN intracker.github_calls.github_repo IS 'The repository (owner/name) the call was queued for, and is sent to, even if the project''s repository changed since.';
 
 CREATE VIEW intracker.github_inbound WITH (security_invoker = true) AS
 SELECT id, project_id, event, action, issue_number, pr_number, todo_id, outcome, detail, received_at
@@ -78,6 +79,28 @@ SELECT p.id AS project_id, p.github_repo,
  WHERE p.id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]);
 COMMENT ON VIEW intracker.github_settings IS
     'GitHub sync of your projects: the repository and whether a token and a webhook secret are set (never their values).';
+
+-- The repository is where the deliverer spends the owner's token (0.6):
+-- only an owner may change it, through every path (update_project, an
+-- UPDATE of intracker.projects, PostgREST's PATCH), though editors may
+-- change the project's other fields.  Maintenance without an acting user
+-- (a superuser, pg_restore) is not a member's act and is not checked.
+CREATE FUNCTION intracker_data.github_repo_owner_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.github_repo IS DISTINCT FROM OLD.github_repo AND intracker.current_user_id() IS NOT NULL THEN
+        PERFORM intracker_data.require_role(NEW.id, 'owner', 'change the GitHub repository');
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.github_repo_owner_only() IS
+    'Trigger: a change of a project''s github_repo by a user who is not an owner of the project is refused (42501).';
+CREATE TRIGGER projects_github_repo_owner_only BEFORE UPDATE OF github_repo ON intracker_data.projects
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.github_repo_owner_only();
 
 ------------------------------------------------------------------------------
 -- Signatures (C, src/signature.c)
@@ -207,6 +230,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     project uuid;
+    repo text;
     todo intracker_data.todos;
     call_id uuid;
     result intracker.github_calls;
@@ -223,7 +247,7 @@ BEGIN
             USING ERRCODE = 'PT404', HINT = 'The todo does not exist or you are not a member of its project.';
     END IF;
     PERFORM intracker_data.require_role(project, 'editor', 'create GitHub issues');
-    PERFORM intracker_data.require_github(project, true);
+    repo := intracker_data.require_github(project, true);
     SELECT t.* INTO todo FROM intracker_data.todos t WHERE t.id = create_github_issue.todo_id FOR UPDATE;
     IF todo.github_issue IS NOT NULL THEN
         RAISE EXCEPTION 'todo % is already linked to GitHub issue #%', todo.id, todo.github_issue
@@ -234,11 +258,14 @@ BEGIN
         RAISE EXCEPTION 'a GitHub issue for todo % is already being created', todo.id
             USING ERRCODE = '55000', HINT = 'See intracker.github_calls.';
     END IF;
-    INSERT INTO intracker_data.deliveries AS d (kind, queue_id, project_id, todo_id, event_type, body)
+    -- The call goes to the repository of now, kept on the row: a later
+    -- change of the project's repository does not redirect it.
+    INSERT INTO intracker_data.deliveries AS d (kind, queue_id, project_id, todo_id, event_type, body, github_repo)
     VALUES ('github', project, project, todo.id, 'github.create_issue',
             jsonb_build_object('title', todo.title,
                                'body', concat_ws(E'\n\n', todo.description,
-                                                 format('_Tracked in intracker as todo %s._', todo.id)))::text)
+                                                 format('_Tracked in intracker as todo %s._', todo.id)))::text,
+            repo)
     RETURNING d.id INTO call_id;
     PERFORM intracker_data.wake_deliverer();
     SELECT c.* INTO result FROM intracker.github_calls c WHERE c.id = call_id;
@@ -246,7 +273,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker.create_github_issue(uuid) IS
-    'Editors: the deliverer creates an issue for the todo in the project''s repository and stores its number and URL on the todo. Returns the queued call (see intracker.github_calls).';
+    'Editors: the deliverer creates an issue for the todo in the project''s repository (as it is now: the call keeps it) and stores its number and URL on the todo. Returns the queued call (see intracker.github_calls).';
 
 -- One inbound change to one todo, with optimistic locking: the version read
 -- is written back, so a concurrent change makes this one fail (PT409) and
@@ -380,7 +407,9 @@ COMMENT ON FUNCTION intracker.github_webhook(jsonb, text, text) IS
 -- that makes one unsendable.  A SQL-standard body, bound to its objects
 -- when created, and inlined into the deliverer's kept generic plan; the
 -- GitHub columns are subqueries inside CASE, so that webhook rows never
--- touch projects or todos (joins made the planner scan todos every time).
+-- touch todos (joins made the planner scan todos every time).  A GitHub
+-- call goes to the repository it was queued for (deliveries.github_repo),
+-- never to one the project was switched to since.
 CREATE FUNCTION intracker_data.deliverer_next_deliveries(busy uuid[], github_api_url text, chain_length integer)
 RETURNS TABLE (id uuid, queue_id uuid, is_github boolean, event_type text, body text, attempts integer,
                next_attempt_at timestamptz, url text, problem text, credential text, todo_id uuid)
@@ -393,20 +422,19 @@ BEGIN ATOMIC
     )
     SELECT d.id, d.queue_id, d.kind = 'github' AS is_github, d.event_type, d.body, d.attempts, d.next_attempt_at,
            CASE WHEN d.kind = 'webhook' THEN w.url
-                ELSE (SELECT pg_catalog.rtrim(deliverer_next_deliveries.github_api_url, '/') || '/repos/' || p.github_repo
-                             || '/issues'
-                             || CASE WHEN d.event_type = 'github.create_issue' THEN ''
-                                     ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t
-                                                            WHERE t.id = d.todo_id),
-                                                          (SELECT c.issue_number FROM intracker_data.deliveries c
-                                                            WHERE c.todo_id = d.todo_id
-                                                              AND c.event_type = 'github.create_issue'
-                                                              AND c.state = 'delivered'
-                                                            ORDER BY c.position DESC LIMIT 1)) END
-                        FROM intracker_data.projects p WHERE p.id = d.project_id) END AS url,
+                ELSE pg_catalog.rtrim(deliverer_next_deliveries.github_api_url, '/') || '/repos/' || d.github_repo
+                     || '/issues'
+                     || CASE WHEN d.event_type = 'github.create_issue' THEN ''
+                             ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t
+                                                    WHERE t.id = d.todo_id),
+                                                  (SELECT c.issue_number FROM intracker_data.deliveries c
+                                                    WHERE c.todo_id = d.todo_id
+                                                      AND c.event_type = 'github.create_issue'
+                                                      AND c.state = 'delivered'
+                                                    ORDER BY c.position DESC LIMIT 1)) END END AS url,
            CASE WHEN d.kind = 'webhook' THEN NULL
-                WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL
-                  THEN 'the project has no GitHub repository'
+                WHEN d.github_repo IS NULL
+                  THEN 'the project had no GitHub repository when the call was queued'
                 WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL
                   THEN 'the todo was deleted'
                 ELSE 'the todo has no linked GitHub issue' END AS problem,

@@ -106,6 +106,74 @@ $$;
 COMMENT ON FUNCTION intracker_data.todo_dependencies_no_cycle() IS
     'Trigger: rejects a dependency that would close a cycle (23514 with the cycle in DETAIL, shortened past 12 todos); visits each reachable todo once.';
 
+-- Issue 12, webhooks and GitHub calls (0.6).
+--
+-- Webhooks that keep failing are disabled by the deliverer: two columns
+-- say when and why (set together, only on an inactive webhook).
+ALTER TABLE intracker_data.webhooks
+    ADD COLUMN disabled_at timestamptz,
+    ADD COLUMN disabled_reason text,
+    ADD CONSTRAINT webhooks_disabled_inactive CHECK ((disabled_at IS NULL) = (disabled_reason IS NULL)
+                                                     AND (disabled_at IS NULL OR NOT active));
+COMMENT ON CONSTRAINT webhooks_disabled_inactive ON intracker_data.webhooks IS 'disabled_at and disabled_reason are set together, and only on an inactive webhook.';
+
+-- event_types may no longer hold NULL (0.5 accepted '{NULL}').  NULL
+-- elements are dropped; a webhook that held nothing else matched no event
+-- at all: it is disabled, saying why, with '{*}' in place of the NULLs so
+-- that the row is valid.
+UPDATE intracker_data.webhooks w
+   SET event_types = CASE WHEN cardinality(array_remove(w.event_types, NULL)) > 0
+                          THEN array_remove(w.event_types, NULL) ELSE '{*}' END,
+       active = active AND cardinality(array_remove(w.event_types, NULL)) > 0,
+       disabled_at = CASE WHEN cardinality(array_remove(w.event_types, NULL)) = 0 THEN now() END,
+       disabled_reason = CASE WHEN cardinality(array_remove(w.event_types, NULL)) = 0
+                              THEN 'event_types held only NULL, which matched no event and is refused since 0.6: '
+                                   'delete the webhook and create it again with the event types you want' END
+ WHERE array_position(w.event_types, NULL) IS NOT NULL;
+CREATE OR REPLACE FUNCTION intracker_data.valid_event_patterns(patterns text[])
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT pg_catalog.bool_and(p IS NOT NULL
+                               AND p ~ ('^(\*|(project|feature|todo)\.(\*|created|updated|assigned|status_changed|deleted)'
+                                        '|member\.(\*|added|updated|removed)|dependency\.(\*|added|removed)'
+                                        '|session\.(\*|started|updated|ended|deleted)|conflict\.(\*|rejected)'
+                                        '|webhook\.(\*|disabled))$'))
+      FROM pg_catalog.unnest(patterns) AS p;
+END;
+COMMENT ON FUNCTION intracker_data.valid_event_patterns(text[]) IS
+    'True when every pattern is ''*'', ''entity.*'' or an event type that exists (entity.action); false when one is NULL.';
+COMMENT ON CONSTRAINT webhooks_event_types_valid ON intracker_data.webhooks IS 'event_types must hold 1 to 64 patterns, none of them null, each ''*'', ''entity.*'' (e.g. ''todo.*'') or an event type (e.g. ''todo.status_changed'').';
+
+CREATE OR REPLACE VIEW intracker.webhooks WITH (security_invoker = true) AS
+SELECT w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
+       w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
+  FROM intracker_data.webhooks w;
+COMMENT ON COLUMN intracker.webhooks.disabled_at IS
+    'When the deliverer disabled the webhook after a run of failures (intracker.webhook_disable_after_dead, intracker.webhook_disable_after_failing); NULL unless disabled. set_webhook_active(id, true) enables it again.';
+COMMENT ON COLUMN intracker.webhooks.disabled_reason IS 'Why the deliverer disabled the webhook (the run of failures); NULL unless disabled.';
+GRANT SELECT (disabled_at, disabled_reason) ON intracker_data.webhooks TO intracker_user;
+
+-- Deliveries: no foreign keys (their checks made the publisher's fan-out
+-- wait for any user holding a project, webhook or todo row); triggers
+-- delete the deliveries of deleted rows instead.  A GitHub call keeps the
+-- repository it was queued for (for calls already queued: the project's
+-- repository now).
+ALTER TABLE intracker_data.deliveries
+    DROP CONSTRAINT deliveries_project_id_fkey,
+    DROP CONSTRAINT deliveries_webhook_id_fkey,
+    DROP CONSTRAINT deliveries_todo_id_fkey,
+    ADD COLUMN github_repo text,
+    ADD CONSTRAINT deliveries_github_repo_github_only CHECK (kind = 'github' OR github_repo IS NULL);
+COMMENT ON CONSTRAINT deliveries_github_repo_github_only ON intracker_data.deliveries IS 'github_repo is set on GitHub calls only.';
+COMMENT ON COLUMN intracker_data.deliveries.github_repo IS
+    'GitHub calls: the repository (owner/name) the call was queued for; it is sent there even if the project''s repository changed since.';
+UPDATE intracker_data.deliveries d SET github_repo = p.github_repo
+  FROM intracker_data.projects p
+ WHERE d.kind = 'github' AND p.id = d.project_id;
+-- Deliveries whose project, webhook or todo is gone would have gone with
+-- it; the foreign keys guaranteed there were none.
+
 -- The deliverer reads its load through a function, by column name (it was
 -- a statement in C read by position).
 CREATE FUNCTION intracker_data.deliverer_next_deliveries(busy uuid[], github_api_url text, chain_length integer)
@@ -120,20 +188,19 @@ BEGIN ATOMIC
     )
     SELECT d.id, d.queue_id, d.kind = 'github' AS is_github, d.event_type, d.body, d.attempts, d.next_attempt_at,
            CASE WHEN d.kind = 'webhook' THEN w.url
-                ELSE (SELECT pg_catalog.rtrim(deliverer_next_deliveries.github_api_url, '/') || '/repos/' || p.github_repo
-                             || '/issues'
-                             || CASE WHEN d.event_type = 'github.create_issue' THEN ''
-                                     ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t
-                                                            WHERE t.id = d.todo_id),
-                                                          (SELECT c.issue_number FROM intracker_data.deliveries c
-                                                            WHERE c.todo_id = d.todo_id
-                                                              AND c.event_type = 'github.create_issue'
-                                                              AND c.state = 'delivered'
-                                                            ORDER BY c.position DESC LIMIT 1)) END
-                        FROM intracker_data.projects p WHERE p.id = d.project_id) END AS url,
+                ELSE pg_catalog.rtrim(deliverer_next_deliveries.github_api_url, '/') || '/repos/' || d.github_repo
+                     || '/issues'
+                     || CASE WHEN d.event_type = 'github.create_issue' THEN ''
+                             ELSE '/' || coalesce((SELECT t.github_issue FROM intracker_data.todos t
+                                                    WHERE t.id = d.todo_id),
+                                                  (SELECT c.issue_number FROM intracker_data.deliveries c
+                                                    WHERE c.todo_id = d.todo_id
+                                                      AND c.event_type = 'github.create_issue'
+                                                      AND c.state = 'delivered'
+                                                    ORDER BY c.position DESC LIMIT 1)) END END AS url,
            CASE WHEN d.kind = 'webhook' THEN NULL
-                WHEN (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = d.project_id) IS NULL
-                  THEN 'the project has no GitHub repository'
+                WHEN d.github_repo IS NULL
+                  THEN 'the project had no GitHub repository when the call was queued'
                 WHEN (SELECT t.id FROM intracker_data.todos t WHERE t.id = d.todo_id) IS NULL
                   THEN 'the todo was deleted'
                 ELSE 'the todo has no linked GitHub issue' END AS problem,
@@ -880,6 +947,538 @@ COMMENT ON TABLE intracker_data.member_load IS
     'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
 COMMENT ON TABLE intracker_data.outbox IS
     'Events written by committed (or still running) transactions and not yet published; the publisher moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Dumped: events pending at the dump are published after the restore (restored rows queue none).';
+
+------------------------------------------------------------------------------
+-- Issue 12, items 5, 7, 14, 15: webhooks and GitHub calls (continued from
+-- the start of this script).
+------------------------------------------------------------------------------
+
+CREATE FUNCTION intracker_data.drop_deliveries_of_deleted()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'projects' THEN
+        DELETE FROM intracker_data.deliveries d WHERE d.project_id IN (SELECT g.id FROM gone g);
+    ELSIF TG_TABLE_NAME = 'webhooks' THEN
+        DELETE FROM intracker_data.deliveries d WHERE d.webhook_id IN (SELECT g.id FROM gone g);
+    ELSE
+        DELETE FROM intracker_data.deliveries d WHERE d.todo_id IN (SELECT g.id FROM gone g);
+    END IF;
+    IF TG_TABLE_NAME <> 'todos' THEN
+        -- at commit: it stops what it held of them and drops orphans
+        PERFORM intracker_data.wake_deliverer();
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.drop_deliveries_of_deleted() IS
+    'Trigger (AFTER DELETE, per statement, on projects, webhooks and todos): deletes the deliveries of the deleted rows.';
+CREATE TRIGGER projects_drop_deliveries AFTER DELETE ON intracker_data.projects
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION intracker_data.drop_deliveries_of_deleted();
+CREATE TRIGGER webhooks_drop_deliveries AFTER DELETE ON intracker_data.webhooks
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION intracker_data.drop_deliveries_of_deleted();
+CREATE TRIGGER todos_drop_deliveries AFTER DELETE ON intracker_data.todos
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION intracker_data.drop_deliveries_of_deleted();
+
+CREATE FUNCTION intracker_data.deliverer_drop_orphans()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- each column naming a parent, with the parent's table
+    named_columns CONSTANT text[] := ARRAY['webhook_id', 'project_id'];
+    parents CONSTANT text[] := ARRAY['intracker_data.webhooks', 'intracker_data.projects'];
+    dropped integer := 0;
+    more integer;
+BEGIN
+    FOR i IN 1 .. cardinality(named_columns) LOOP
+        EXECUTE format($sweep$
+            WITH RECURSIVE named (id) AS (
+                (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I IS NOT NULL ORDER BY d.%1$I LIMIT 1)
+                UNION ALL
+                SELECT (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I > n.id ORDER BY d.%1$I LIMIT 1)
+                  FROM named n WHERE n.id IS NOT NULL
+            )
+            DELETE FROM intracker_data.deliveries d
+             WHERE d.id IN (SELECT o.id FROM intracker_data.deliveries o
+                             WHERE o.%1$I IN (SELECT n.id FROM named n
+                                               WHERE n.id IS NOT NULL
+                                                 AND NOT EXISTS (SELECT FROM %2$s p WHERE p.id = n.id))
+                               FOR UPDATE SKIP LOCKED)$sweep$, named_columns[i], parents[i]);
+        GET DIAGNOSTICS more = ROW_COUNT;
+        dropped := dropped + more;
+    END LOOP;
+    DELETE FROM intracker_data.webhook_health h
+     WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = h.webhook_id);
+    RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.deliverer_drop_orphans() IS
+    'The deliverer''s: drops the deliveries of webhooks and projects that were deleted (queued by the publisher while the delete was in progress); returns how many.';
+
+CREATE TABLE intracker_data.webhook_health (
+    webhook_id      uuid PRIMARY KEY,
+    since           timestamptz NOT NULL,
+    dead_in_a_row   integer NOT NULL DEFAULT 0,
+    failing_since   timestamptz NOT NULL,
+    last_failure_at timestamptz NOT NULL,
+    disable_reason  text
+);
+COMMENT ON TABLE intracker_data.webhook_health IS
+    'Webhooks that are failing, for the deliverer only: dead deliveries in a row and since when every attempt failed, counted since the webhook''s updated_at (since); disable_reason once a limit is reached and until the webhook is disabled. The deliverer''s running count (derived data, not dumped: a restore starts the counts afresh).';
+COMMENT ON COLUMN intracker_data.webhook_health.since IS
+    'The webhook''s updated_at the counts belong to; set_webhook_active() changes it, which starts them afresh.';
+ALTER TABLE intracker_data.webhook_health ENABLE ROW LEVEL SECURITY;
+
+CREATE FUNCTION intracker_data.webhook_outcomes(delivery_ids uuid[], states text[], attempted_at timestamptz[])
+RETURNS TABLE (webhook_id uuid, since timestamptz, state text, attempted timestamptz, n bigint)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT d.webhook_id, w.updated_at, o.state, o.attempted, o.n
+      FROM ROWS FROM (pg_catalog.unnest(delivery_ids), pg_catalog.unnest(states), pg_catalog.unnest(attempted_at))
+           WITH ORDINALITY AS o (id, state, attempted, n)
+      JOIN intracker_data.deliveries d ON d.id = o.id AND d.kind = 'webhook'
+      JOIN intracker_data.webhooks w ON w.id = d.webhook_id AND w.active;
+END;
+COMMENT ON FUNCTION intracker_data.webhook_outcomes(uuid[], text[], timestamptz[]) IS
+    'deliverer_note_outcomes(): the recorded attempts of active webhooks, with the webhook and its updated_at, in order (n).';
+
+CREATE FUNCTION intracker_data.deliverer_note_outcomes(delivery_ids uuid[], states text[], attempted_at timestamptz[],
+                                                       dead_limit integer, failing_secs integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    waiting integer;
+BEGIN
+    -- A delivered delivery ends the run: only what failed after it counts.
+    DELETE FROM intracker_data.webhook_health h
+     WHERE h.webhook_id IN (SELECT o.webhook_id
+                              FROM intracker_data.webhook_outcomes(delivery_ids, states, attempted_at) o
+                             WHERE o.state = 'delivered');
+    INSERT INTO intracker_data.webhook_health AS h (webhook_id, since, dead_in_a_row, failing_since, last_failure_at)
+    SELECT f.webhook_id, f.since, count(*) FILTER (WHERE f.state = 'dead'), min(f.attempted), max(f.attempted)
+      FROM (SELECT o.webhook_id, o.since, o.state, o.attempted, o.n,
+                   max(o.n) FILTER (WHERE o.state = 'delivered') OVER (PARTITION BY o.webhook_id) AS last_delivered
+              FROM intracker_data.webhook_outcomes(delivery_ids, states, attempted_at) o) f
+     WHERE f.state IN ('failed', 'dead') AND f.n > coalesce(f.last_delivered, 0)
+     GROUP BY f.webhook_id, f.since
+    ON CONFLICT (webhook_id) DO UPDATE
+       SET dead_in_a_row = CASE WHEN h.since = excluded.since THEN h.dead_in_a_row ELSE 0 END + excluded.dead_in_a_row,
+           failing_since = CASE WHEN h.since = excluded.since THEN h.failing_since ELSE excluded.failing_since END,
+           disable_reason = CASE WHEN h.since = excluded.since THEN h.disable_reason END,
+           last_failure_at = excluded.last_failure_at,
+           since = excluded.since;
+
+    UPDATE intracker_data.webhook_health h
+       SET disable_reason = CASE WHEN dead_limit > 0 AND h.dead_in_a_row >= dead_limit
+                                 THEN format('%s deliveries in a row were dead (intracker.webhook_disable_after_dead is %s)',
+                                             h.dead_in_a_row, dead_limit)
+                                 ELSE format('every delivery attempt failed for %s s or more (intracker.webhook_disable_after_failing is %s s)',
+                                             failing_secs, failing_secs) END
+     WHERE h.disable_reason IS NULL
+       AND ((dead_limit > 0 AND h.dead_in_a_row >= dead_limit)
+            OR (failing_secs > 0 AND h.last_failure_at - h.failing_since >= make_interval(secs => failing_secs)));
+
+    SELECT count(*) INTO waiting FROM intracker_data.webhook_health h WHERE h.disable_reason IS NOT NULL;
+    RETURN waiting;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.deliverer_note_outcomes(uuid[], text[], timestamptz[], integer, integer) IS
+    'The deliverer''s, after recording attempts: counts each active webhook''s run of failures (dead deliveries in a row, time since every attempt failed) in webhook_health and marks those past a limit; returns how many wait to be disabled.';
+
+CREATE FUNCTION intracker_data.deliverer_disable_webhooks(OUT disabled integer, OUT waiting integer)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    due record;
+    hook intracker_data.webhooks;
+BEGIN
+    disabled := 0;
+    waiting := 0;
+    FOR due IN SELECT h.webhook_id, h.since, h.disable_reason FROM intracker_data.webhook_health h
+                WHERE h.disable_reason IS NOT NULL ORDER BY h.webhook_id LOOP
+        SELECT w.* INTO hook FROM intracker_data.webhooks w WHERE w.id = due.webhook_id FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND AND EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = due.webhook_id) THEN
+            waiting := waiting + 1;
+            CONTINUE;
+        END IF;
+        IF FOUND AND hook.active AND hook.updated_at = due.since THEN
+            UPDATE intracker_data.webhooks w
+               SET active = false, disabled_at = now(), disabled_reason = due.disable_reason, updated_at = now()
+             WHERE w.id = hook.id;
+            UPDATE intracker_data.deliveries d
+               SET state = 'dead', last_error = 'the webhook was disabled: ' || due.disable_reason
+             WHERE d.id IN (SELECT p.id FROM intracker_data.deliveries p
+                             WHERE p.queue_id = hook.id AND p.state IN ('pending', 'failed')
+                               FOR UPDATE SKIP LOCKED);
+            INSERT INTO intracker_data.outbox (type, project_id, entity_id, changes)
+            VALUES ('webhook.disabled', hook.project_id, hook.id,
+                    jsonb_build_object('active', jsonb_build_object('old', true, 'new', false),
+                                       'disabled_reason', jsonb_build_object('old', NULL, 'new', due.disable_reason)));
+            disabled := disabled + 1;
+        END IF;
+        -- disabled, or no longer the activation the counts were about
+        DELETE FROM intracker_data.webhook_health h WHERE h.webhook_id = due.webhook_id;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.deliverer_disable_webhooks() IS
+    'The deliverer''s: disables the webhooks webhook_health marked (inactive, disabled_at, disabled_reason; pending deliveries dead; a webhook.disabled event), skipping rows a user holds locked; returns how many were disabled and how many wait for a lock.';
+
+-- The functions that write deliveries or show webhooks.
+CREATE OR REPLACE FUNCTION intracker_data.fan_out_events(after_seq bigint, last_seq bigint)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    webhook_deliveries integer;
+    github_calls integer;
+BEGIN
+    INSERT INTO intracker_data.deliveries (kind, queue_id, project_id, webhook_id, event_seq, event_type, body)
+    SELECT 'webhook', w.id, e.project_id, w.id, e.seq, e.type,
+           CASE w.format WHEN 'slack' THEN jsonb_build_object('text', intracker_data.slack_text(e))::text
+                         ELSE intracker_data.event_json(e) END
+      FROM intracker_data.events e
+      JOIN intracker_data.webhooks w ON w.project_id = e.project_id AND w.active
+     WHERE e.seq > after_seq AND e.seq <= last_seq
+       AND intracker_data.event_matches(e.type, w.event_types)
+     ORDER BY e.seq, w.id;
+    GET DIAGNOSTICS webhook_deliveries = ROW_COUNT;
+
+    -- A linked todo that became done/cancelled closes its issue; one that
+    -- left done/cancelled reopens it.  An issue still being created counts
+    -- as linked: its queue sends the creation first, and the call goes to
+    -- the creation's repository (the issue number will be one of it);
+    -- otherwise to the project's repository as it is now, kept on the row.
+    INSERT INTO intracker_data.deliveries (kind, queue_id, project_id, todo_id, event_seq, event_type, body,
+                                           github_repo)
+    SELECT 'github', e.project_id, e.project_id, e.entity_id, e.seq,
+           CASE WHEN s.closes THEN 'github.close_issue' ELSE 'github.reopen_issue' END,
+           CASE WHEN NOT s.closes THEN '{"state": "open"}'
+                ELSE jsonb_build_object('state', 'closed',
+                                        'state_reason', CASE e.changes #>> '{status,new}' WHEN 'done' THEN 'completed'
+                                                                                         ELSE 'not_planned' END)::text
+           END,
+           coalesce((SELECT d.github_repo FROM intracker_data.deliveries d
+                      WHERE d.todo_id = t.id AND d.event_type = 'github.create_issue'
+                        AND d.state IN ('pending', 'failed')
+                      ORDER BY d.position DESC LIMIT 1),
+                    (SELECT p.github_repo FROM intracker_data.projects p WHERE p.id = e.project_id))
+      FROM intracker_data.events e
+      JOIN intracker_data.github_credentials c ON c.project_id = e.project_id AND c.token IS NOT NULL
+      JOIN intracker_data.todos t ON t.id = e.entity_id
+      CROSS JOIN LATERAL (SELECT coalesce(e.changes #>> '{status,new}' IN ('done', 'cancelled'), false) AS closes,
+                                 coalesce(e.changes #>> '{status,old}' IN ('done', 'cancelled'), false) AS was_closed) s
+     WHERE e.seq > after_seq AND e.seq <= last_seq
+       AND e.type = 'todo.status_changed' AND s.closes <> s.was_closed
+       AND (t.github_issue IS NOT NULL
+            OR EXISTS (SELECT FROM intracker_data.deliveries d
+                        WHERE d.todo_id = t.id AND d.event_type = 'github.create_issue'
+                          AND d.state IN ('pending', 'failed')))
+     ORDER BY e.seq;
+    GET DIAGNOSTICS github_calls = ROW_COUNT;
+    RETURN webhook_deliveries + github_calls;
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker_data.slack_text(e intracker_data.events)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entity text := split_part(e.type, '.', 1);
+    action text := split_part(e.type, '.', 2);
+    -- no acting user: the worker itself, or an inbound GitHub event
+    who text := coalesce((SELECT u.name FROM intracker_data.users u WHERE u.id = e.actor), 'intracker');
+    project text := coalesce((SELECT p.name FROM intracker_data.projects p WHERE p.id = e.project_id),
+                             e.changes #>> '{name,old}', 'a deleted project');
+    title text;
+    other text;
+    message text;
+BEGIN
+    title := CASE entity
+        WHEN 'todo' THEN (SELECT t.title FROM intracker_data.todos t WHERE t.id = e.entity_id)
+        WHEN 'feature' THEN (SELECT f.title FROM intracker_data.features f WHERE f.id = e.entity_id)
+        WHEN 'project' THEN project
+        WHEN 'conflict' THEN coalesce((SELECT t.title FROM intracker_data.todos t WHERE t.id = e.entity_id),
+                                      (SELECT f.title FROM intracker_data.features f WHERE f.id = e.entity_id),
+                                      (SELECT p.name FROM intracker_data.projects p WHERE p.id = e.entity_id))
+        WHEN 'dependency' THEN (SELECT t.title FROM intracker_data.todos t WHERE t.id = e.entity_id)
+        END;
+    title := coalesce(title, e.changes #>> '{title,new}', e.changes #>> '{title,old}', 'untitled');
+    IF entity = 'dependency' THEN
+        other := coalesce((SELECT t.title FROM intracker_data.todos t
+                            WHERE t.id = coalesce(e.changes #>> '{blocked_by,new}', e.changes #>> '{blocked_by,old}')::uuid),
+                          'another todo');
+    END IF;
+
+    message := CASE
+        WHEN entity IN ('todo', 'feature', 'project') THEN CASE action
+            WHEN 'status_changed' THEN format('%s moved *%s* to %s', who, title, e.changes #>> '{status,new}')
+            WHEN 'updated' THEN
+                CASE WHEN e.changes #>> '{github_issue,new}' IS NOT NULL
+                     THEN format('%s linked *%s* to GitHub issue #%s', who, title, e.changes #>> '{github_issue,new}')
+                     ELSE format('%s updated %s *%s*', who, entity, title) END
+            WHEN 'assigned' THEN
+                CASE WHEN e.changes #>> '{assigned_to,new}' IS NULL THEN format('%s unassigned *%s*', who, title)
+                     ELSE format('%s assigned *%s* to %s', who, title,
+                                 coalesce((SELECT u.name FROM intracker_data.users u
+                                            WHERE u.id = (e.changes #>> '{assigned_to,new}')::uuid), 'someone'))
+                END
+            ELSE format('%s %s %s *%s*', who, CASE action WHEN 'created' THEN 'created' WHEN 'deleted' THEN 'deleted'
+                                                        ELSE 'updated' END, entity, title)
+            END
+        WHEN entity = 'member' THEN
+            format('%s %s %s %s *%s*%s', who,
+                   CASE action WHEN 'added' THEN 'added' WHEN 'removed' THEN 'removed' ELSE 'changed the role of' END,
+                   coalesce((SELECT u.name FROM intracker_data.users u WHERE u.id = e.entity_id), 'someone'),
+                   CASE action WHEN 'added' THEN 'to' WHEN 'removed' THEN 'from' ELSE 'in' END,
+                   project,
+                   CASE WHEN e.changes #>> '{role,new}' IS NOT NULL THEN ' as ' || (e.changes #>> '{role,new}') ELSE '' END)
+        WHEN entity = 'dependency' THEN
+            format('%s %s *%s* %s *%s*', who, CASE action WHEN 'added' THEN 'marked' ELSE 'unmarked' END, title,
+                   'as blocked by', other)
+        WHEN entity = 'session' THEN
+            format('%s %s on *%s*%s', who,
+                   CASE action WHEN 'started' THEN 'started a work session' WHEN 'ended' THEN 'ended a work session'
+                               WHEN 'deleted' THEN 'deleted a work session' ELSE 'updated a work session' END,
+                   project,
+                   coalesce(': ' || CASE action WHEN 'started' THEN e.changes #>> '{goal,new}'
+                                                WHEN 'ended' THEN e.changes #>> '{summary,new}' END, ''))
+        WHEN e.type = 'webhook.disabled' THEN
+            format('%s disabled a webhook of *%s*: %s', who, project,
+                   coalesce(e.changes #>> '{disabled_reason,new}', 'it kept failing'))
+        WHEN e.type = 'conflict.rejected' THEN
+            format('%s''s change to %s *%s* was rejected: it was based on version %s, the current one is %s',
+                   who, e.changes ->> 'entity', title, coalesce(e.changes ->> 'attempted_version', 'none'),
+                   e.changes ->> 'current_version')
+        ELSE format('%s: %s in *%s*', who, e.type, project)
+        END;
+    -- Slack's three control characters
+    RETURN replace(replace(replace(message, '&', '&amp;'), '<', '&lt;'), '>', '&gt;');
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker.create_webhook(project_id uuid, url text, event_types text[] DEFAULT '{*}',
+                                         secret text DEFAULT NULL, format text DEFAULT 'json')
+RETURNS intracker.webhooks
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    created intracker.webhooks;
+    problem text;
+    problem_column text;
+BEGIN
+    PERFORM intracker_data.require_role(create_webhook.project_id, 'owner', 'manage webhooks');
+    PERFORM intracker_data.check_webhook_url(create_webhook.url);
+    BEGIN
+        INSERT INTO intracker_data.webhooks AS w (project_id, url, event_types, secret, format, created_by)
+        VALUES (create_webhook.project_id, create_webhook.url, create_webhook.event_types,
+                create_webhook.secret, create_webhook.format, intracker.current_user_id())
+        RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
+                  w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
+        INTO created;
+    EXCEPTION
+        WHEN check_violation OR not_null_violation THEN
+            GET STACKED DIAGNOSTICS problem = CONSTRAINT_NAME, problem_column = COLUMN_NAME;
+            PERFORM intracker_data.explain_violation(problem, problem_column);
+            RAISE;
+    END;
+    RETURN created;
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker.set_webhook_active(webhook_id uuid, active boolean)
+RETURNS intracker.webhooks
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changed intracker.webhooks;
+BEGIN
+    PERFORM intracker_data.owned_webhook(webhook_id, 'manage webhooks');
+    IF active IS NULL THEN
+        RAISE EXCEPTION 'active must not be null' USING ERRCODE = '22023', HINT = 'Pass true or false.';
+    END IF;
+    -- Enabling clears a disable; a new updated_at also starts the
+    -- deliverer's count of failures afresh (webhook_health.since).
+    UPDATE intracker_data.webhooks AS w
+       SET active = set_webhook_active.active, updated_at = now(),
+           disabled_at = CASE WHEN set_webhook_active.active THEN NULL ELSE w.disabled_at END,
+           disabled_reason = CASE WHEN set_webhook_active.active THEN NULL ELSE w.disabled_reason END
+     WHERE w.id = webhook_id
+    RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
+              w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
+    INTO changed;
+    -- resumed: its waiting deliveries go out again; paused: the deliverer
+    -- stops what it already held of them
+    PERFORM intracker_data.wake_deliverer();
+    RETURN changed;
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker.delete_webhook(webhook_id uuid)
+RETURNS intracker.webhooks
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    deleted intracker.webhooks;
+BEGIN
+    PERFORM intracker_data.owned_webhook(webhook_id, 'manage webhooks');
+    PERFORM intracker_data.wake_deliverer();    -- it drops what it held of them
+    DELETE FROM intracker_data.webhooks AS w WHERE w.id = webhook_id
+    RETURNING w.id, w.project_id, w.url, w.event_types, w.format, w.active, w.signed,
+              w.created_by, w.created_at, w.updated_at, w.disabled_at, w.disabled_reason
+    INTO deleted;
+    RETURN deleted;
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker.redeliver(delivery_id uuid)
+RETURNS intracker.webhook_deliveries
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    original intracker_data.deliveries;
+    copy_id uuid;
+    result intracker.webhook_deliveries;
+BEGIN
+    PERFORM intracker_data.require_user();
+    SELECT d.* INTO original FROM intracker_data.deliveries d WHERE d.id = delivery_id;
+    IF original.id IS NULL OR intracker_data.my_role(original.project_id) IS NULL THEN
+        RAISE EXCEPTION 'delivery % not found', delivery_id
+            USING ERRCODE = 'PT404', HINT = 'The delivery does not exist, was pruned, or is not in a project of yours.';
+    END IF;
+    PERFORM intracker_data.require_role(original.project_id,
+                                        CASE original.kind WHEN 'webhook' THEN 'owner' ELSE 'editor' END,
+                                        'redeliver');
+    IF original.state IN ('pending', 'failed') THEN
+        RAISE EXCEPTION 'delivery % is still being delivered', delivery_id
+            USING ERRCODE = '55000',
+                  DETAIL = format('Its state is %s, attempt %s.', original.state, original.attempts),
+                  HINT = 'Redeliver a delivery once it is delivered or dead.';
+    END IF;
+    -- A new delivery (new id: the receiver is meant to act on it again) at
+    -- the end of its queue.
+    INSERT INTO intracker_data.deliveries AS d
+           (kind, queue_id, project_id, webhook_id, todo_id, event_seq, event_type, body, redelivery_of,
+            github_repo)
+    VALUES (original.kind, original.queue_id, original.project_id, original.webhook_id, original.todo_id,
+            original.event_seq, original.event_type, original.body, original.id, original.github_repo)
+    RETURNING d.id INTO copy_id;
+    PERFORM intracker_data.wake_deliverer();
+    SELECT v.* INTO result FROM intracker.webhook_deliveries v WHERE v.id = copy_id;
+    IF result.id IS NULL THEN       -- a GitHub call: same columns, other view
+        SELECT d.id, d.webhook_id, d.project_id, d.event_seq, d.event_type, d.state, d.attempts, d.last_status,
+               d.last_error, d.next_attempt_at, d.duration_ms, d.created_at, d.last_attempt_at, d.delivered_at,
+               d.redelivery_of, d.body
+          INTO result FROM intracker_data.deliveries d WHERE d.id = copy_id;
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.fan_out_events(bigint, bigint) IS
+    'Called in the transaction that publishes events after_seq+1 .. last_seq: queues a delivery per matching active webhook and a GitHub close/reopen call (for the project''s repository now, or that of the issue still being created) per linked todo closed or reopened. Takes no row lock (the deliveries table has no foreign keys). Returns how many.';
+COMMENT ON FUNCTION intracker.set_webhook_active(uuid, boolean) IS
+    'Owners: pause (false) or resume (true) a webhook. A paused webhook gets no new deliveries; the ones already queued wait and go out, in order, when it is resumed (a request already in flight finishes). Resuming a webhook the deliverer disabled clears disabled_at and disabled_reason and starts its count of failures afresh.';
+COMMENT ON FUNCTION intracker.redeliver(uuid) IS
+    'Send a delivered or dead delivery (or GitHub call) again, as a new delivery with a new id (redelivery_of names the original), after the ones already queued for its webhook. A GitHub call goes to the repository of the original. Owners for webhooks, editors for GitHub calls.';
+COMMENT ON FUNCTION intracker_data.check_webhook_url(text) IS
+    'Raises 22023 unless url is a well-formed http(s) URL, 42501 unless its host is in intracker.http_allowed_hosts (when that is set), and 42501 (refused by policy) when its host is a loopback, private or other non-public address while intracker.http_allow_private_networks is off. The deliverer checks again before every request, and checks the address it connects to.';
+
+-- GitHub: the repository is an owner's to change; a call goes to the one it
+-- was queued for.
+CREATE OR REPLACE VIEW intracker.github_calls WITH (security_invoker = true) AS
+SELECT d.id, d.project_id, d.todo_id, pg_catalog.substr(d.event_type, 8) AS action, d.event_seq,
+       d.state, d.attempts, d.last_status, d.last_error,
+       CASE WHEN d.state IN ('pending', 'failed') THEN d.next_attempt_at END AS next_attempt_at,
+       d.duration_ms, d.created_at, d.last_attempt_at, d.delivered_at, d.redelivery_of, d.body AS request_body,
+       d.issue_number, d.issue_url, d.github_repo
+  FROM intracker_data.deliveries d
+ WHERE d.kind = 'github';
+COMMENT ON COLUMN intracker.github_calls.github_repo IS 'The repository (owner/name) the call was queued for, and is sent to, even if the project''s repository changed since.';
+CREATE OR REPLACE FUNCTION intracker.create_github_issue(todo_id uuid)
+RETURNS intracker.github_calls
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    project uuid;
+    repo text;
+    todo intracker_data.todos;
+    call_id uuid;
+    result intracker.github_calls;
+BEGIN
+    -- As definer RLS does not hide the todo: say "not found" to non-members
+    -- before anything else, as project_of() does under RLS.
+    PERFORM intracker_data.require_user();
+    IF create_github_issue.todo_id IS NULL THEN
+        RAISE EXCEPTION 'todo id must not be null' USING ERRCODE = '22023';
+    END IF;
+    project := (SELECT t.project_id FROM intracker_data.todos t WHERE t.id = create_github_issue.todo_id);
+    IF project IS NULL OR intracker_data.my_role(project) IS NULL THEN
+        RAISE EXCEPTION 'todo % not found', create_github_issue.todo_id
+            USING ERRCODE = 'PT404', HINT = 'The todo does not exist or you are not a member of its project.';
+    END IF;
+    PERFORM intracker_data.require_role(project, 'editor', 'create GitHub issues');
+    repo := intracker_data.require_github(project, true);
+    SELECT t.* INTO todo FROM intracker_data.todos t WHERE t.id = create_github_issue.todo_id FOR UPDATE;
+    IF todo.github_issue IS NOT NULL THEN
+        RAISE EXCEPTION 'todo % is already linked to GitHub issue #%', todo.id, todo.github_issue
+            USING ERRCODE = '55000';
+    END IF;
+    IF EXISTS (SELECT FROM intracker_data.deliveries d
+                WHERE d.todo_id = todo.id AND d.event_type = 'github.create_issue' AND d.state IN ('pending', 'failed')) THEN
+        RAISE EXCEPTION 'a GitHub issue for todo % is already being created', todo.id
+            USING ERRCODE = '55000', HINT = 'See intracker.github_calls.';
+    END IF;
+    -- The call goes to the repository of now, kept on the row: a later
+    -- change of the project's repository does not redirect it.
+    INSERT INTO intracker_data.deliveries AS d (kind, queue_id, project_id, todo_id, event_type, body, github_repo)
+    VALUES ('github', project, project, todo.id, 'github.create_issue',
+            jsonb_build_object('title', todo.title,
+                               'body', concat_ws(E'\n\n', todo.description,
+                                                 format('_Tracked in intracker as todo %s._', todo.id)))::text,
+            repo)
+    RETURNING d.id INTO call_id;
+    PERFORM intracker_data.wake_deliverer();
+    SELECT c.* INTO result FROM intracker.github_calls c WHERE c.id = call_id;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION intracker.create_github_issue(uuid) IS
+    'Editors: the deliverer creates an issue for the todo in the project''s repository (as it is now: the call keeps it) and stores its number and URL on the todo. Returns the queued call (see intracker.github_calls).';
+CREATE FUNCTION intracker_data.github_repo_owner_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.github_repo IS DISTINCT FROM OLD.github_repo AND intracker.current_user_id() IS NOT NULL THEN
+        PERFORM intracker_data.require_role(NEW.id, 'owner', 'change the GitHub repository');
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.github_repo_owner_only() IS
+    'Trigger: a change of a project''s github_repo by a user who is not an owner of the project is refused (42501).';
+CREATE TRIGGER projects_github_repo_owner_only BEFORE UPDATE OF github_repo ON intracker_data.projects
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.github_repo_owner_only();
+COMMENT ON FUNCTION intracker.update_project(uuid, jsonb, integer) IS
+    'Change fields of a project (name, description, status, tags, github_repo, resume_context). Editors and owners, github_repo owners only (42501); PT409 if expected_version is stale.';
+COMMENT ON COLUMN intracker.projects.github_repo IS 'GitHub repository as owner/name; only owners change it (the deliverer spends the owner''s token there).';
+COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, conflict.rejected, webhook.disabled (by the deliverer: entity_id is the webhook).';
+-- End of issue 12, webhooks and GitHub calls.
 
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of

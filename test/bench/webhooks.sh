@@ -182,7 +182,8 @@ perl -MJSON::PP -MDigest::SHA -MTime::Local -e 1 2>/dev/null || bench_die "perl 
 
 extra_conf=()
 [[ -n ${BENCH_EXTRA_CONF:-} ]] && extra_conf=("$BENCH_EXTRA_CONF")
-bench_start_cluster "$PORT" "intracker.database = '$BENCH_DB'" \
+# The sinks are on 127.0.0.1, a loopback address: allowed explicitly (off by default).
+bench_start_cluster "$PORT" "intracker.database = '$BENCH_DB'" "intracker.http_allow_private_networks = on" \
 	"intracker.http_max_concurrency = $CONCURRENCY" "intracker.http_timeout = '$HTTP_TIMEOUT'" \
 	${extra_conf[@]+"${extra_conf[@]}"}
 TMP=$BENCH_TMP

@@ -16,6 +16,9 @@ SELECT format, event_types, signed
 SELECT format, event_types, signed
   FROM intracker.create_webhook(:'project', :'sink' || '/fail/1/ci', '{todo.status_changed}',
                                 secret => 'demo-secret');
+\echo '(The receiver is on 127.0.0.1: this demo server allows the local network,'
+\echo 'intracker.http_allow_private_networks = on; by default a webhook or GitHub call to a'
+\echo 'loopback, private or link-local address is refused by policy.)'
 \echo 'A URL that is not http(s) is refused:'
 \set expected 22023
 \set ON_ERROR_STOP 0

@@ -2,9 +2,10 @@
  * test/helpers/http_sink.c — a small, fast HTTP/1.1 server for the webhook
  * tests and the benchmark of intracker's webhook deliverer.
  *
- * Usage: http_sink [--port N] [--port-file FILE] [--log FILE] [--quiet]
+ * Usage: http_sink [--port N] [--port-file FILE] [--log FILE] [--ipv6] [--quiet]
  *
  *   --port N          port to listen on, 127.0.0.1 only (default 0: any free port)
+ *   --ipv6            also listen on [::1], on the same port
  *   --port-file FILE  also write "<port>\n" to FILE (written to FILE.tmp, then
  *                     renamed, so a reader never sees a partial file)
  *   --log FILE        append one JSON line per complete request (see below)
@@ -188,7 +189,8 @@ static char fill[FILL_SIZE];
 static CounterMap fail_counts;
 static CounterMap issue_numbers;
 static int	signal_pipe[2] = {-1, -1};
-static int	listen_fd = -1;
+static int	listen_fds[2] = {-1, -1};	/* 127.0.0.1, and [::1] with --ipv6 */
+static int	nlisten = 0;
 static int64_t accept_paused_until;
 
 static void conn_close(Conn *c);
@@ -1401,7 +1403,7 @@ conn_events(const Conn *c)
 }
 
 static void
-accept_connections(void)
+accept_connections(int listen_fd)
 {
 	for (int i = 0; i < 256; i++)
 	{
@@ -1521,7 +1523,8 @@ shut_down(void)
 	free(scratch.data);
 	counter_free(&fail_counts);
 	counter_free(&issue_numbers);
-	close(listen_fd);
+	for (int i = 0; i < nlisten; i++)
+		close(listen_fds[i]);
 	exit(0);
 }
 
@@ -1552,7 +1555,7 @@ static void
 usage(const char *argv0)
 {
 	fprintf(stderr,
-			"usage: %s [--port N] [--port-file FILE] [--log FILE] [--quiet]\n",
+			"usage: %s [--port N] [--port-file FILE] [--log FILE] [--ipv6] [--quiet]\n",
 			argv0);
 	exit(2);
 }
@@ -1589,6 +1592,8 @@ main(int argc, char **argv)
 	struct pollfd *pfds = NULL;
 	int			pfds_cap = 0;
 	int			one = 1;
+	bool		ipv6 = false;
+	int			listen_fd;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -1599,6 +1604,11 @@ main(int argc, char **argv)
 
 		if (mem_eq(arg, name_len, "--quiet") && eq == NULL)
 			continue;
+		if (mem_eq(arg, name_len, "--ipv6") && eq == NULL)
+		{
+			ipv6 = true;
+			continue;
+		}
 		if (!mem_eq(arg, name_len, "--port") && !mem_eq(arg, name_len, "--port-file") &&
 			!mem_eq(arg, name_len, "--log"))
 			usage(argv[0]);
@@ -1671,6 +1681,27 @@ main(int argc, char **argv)
 		return 1;
 	}
 	port = ntohs(addr.sin_port);
+	listen_fds[nlisten++] = listen_fd;
+	if (ipv6)
+	{
+		struct sockaddr_in6 addr6;
+
+		listen_fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		memset(&addr6, 0, sizeof(addr6));
+		addr6.sin6_family = AF_INET6;
+		addr6.sin6_port = htons((uint16_t) port);
+		addr6.sin6_addr = in6addr_loopback;
+		if (listen_fd < 0 ||
+			setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0 ||
+			setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+			bind(listen_fd, (struct sockaddr *) &addr6, sizeof(addr6)) != 0 ||
+			listen(listen_fd, 1024) != 0)
+		{
+			fprintf(stderr, "http_sink: could not listen on [::1]:%ld: %s\n", port, strerror(errno));
+			return 1;
+		}
+		listen_fds[nlisten++] = listen_fd;
+	}
 	if (port_file != NULL)
 		write_port_file(port_file, (int) port);
 	printf("PORT %ld\n", port);
@@ -1678,21 +1709,24 @@ main(int argc, char **argv)
 
 	for (;;)
 	{
-		int			npfds = 2;
+		int			npfds = 1 + nlisten;
 		int			polled = nconns;
 		int			live = 0;
 
-		if (pfds_cap < nconns + 2)
+		if (pfds_cap < nconns + 1 + nlisten)
 		{
-			pfds_cap = (nconns + 2) * 2;
+			pfds_cap = (nconns + 1 + nlisten) * 2;
 			pfds = xrealloc(pfds, pfds_cap * sizeof(struct pollfd));
 		}
 		if (accept_paused_until != 0 && mono_us() >= accept_paused_until)
 			accept_paused_until = 0;
 		pfds[0].fd = signal_pipe[0];
 		pfds[0].events = POLLIN;
-		pfds[1].fd = accept_paused_until ? -1 : listen_fd;
-		pfds[1].events = POLLIN;
+		for (int i = 0; i < nlisten; i++)
+		{
+			pfds[1 + i].fd = accept_paused_until ? -1 : listen_fds[i];
+			pfds[1 + i].events = POLLIN;
+		}
 		for (int i = 0; i < nconns; i++)
 		{
 			pfds[npfds].fd = conns[i]->fd;
@@ -1710,10 +1744,11 @@ main(int argc, char **argv)
 		if (pfds[0].revents)
 			handle_signals();
 		for (int i = 0; i < polled; i++)
-			if (pfds[i + 2].revents && conns[i]->fd >= 0)
-				conn_event(conns[i], pfds[i + 2].revents);
-		if (pfds[1].revents & POLLIN)
-			accept_connections();
+			if (pfds[i + 1 + nlisten].revents && conns[i]->fd >= 0)
+				conn_event(conns[i], pfds[i + 1 + nlisten].revents);
+		for (int i = 0; i < nlisten; i++)
+			if (pfds[1 + i].revents & POLLIN)
+				accept_connections(listen_fds[i]);
 		run_timers();
 
 		/* forget closed connections */

@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(186);
+SELECT plan(189);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -74,12 +74,15 @@ $$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
               ('intracker.database', 'postgres', 'postmaster'),
               ('intracker.event_retention', '7 days', 'sighup'),
               ('intracker.github_api_url', 'https://api.github.com', 'superuser'),
+              ('intracker.http_allow_private_networks', 'off', 'superuser'),
               ('intracker.http_allowed_hosts', '', 'superuser'),
               ('intracker.http_max_attempts', '10', 'sighup'),
               ('intracker.http_max_concurrency', '32', 'sighup'),
               ('intracker.http_retry_base_delay', '1000', 'sighup'),
               ('intracker.http_timeout', '10000', 'sighup'),
-              ('intracker.publish_batch_size', '1000', 'sighup') $$,
+              ('intracker.publish_batch_size', '1000', 'sighup'),
+              ('intracker.webhook_disable_after_dead', '10', 'sighup'),
+              ('intracker.webhook_disable_after_failing', '86400', 'sighup') $$,
   'the GUCs exist with their defaults: only superusers (or act_as) set the identity ones and where HTTP may go, any user the context limits; the worker''s database at server start, its tunables on reload');
 SELECT results_eq($$
     SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
@@ -96,6 +99,12 @@ $$, $$ VALUES ('intracker.http_max_attempts', 'integer', '', '1', '100'),
               ('intracker.http_retry_base_delay', 'integer', 'ms', '10', '3600000'),
               ('intracker.http_timeout', 'integer', 'ms', '100', '600000') $$,
   'the HTTP tunables: 1 to 1000 requests in flight, a timeout of 100 ms to 10 min, 1 to 100 attempts, a first retry after 10 ms to 1 h');
+SELECT results_eq($$
+    SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
+     WHERE name IN ('intracker.webhook_disable_after_dead', 'intracker.webhook_disable_after_failing') ORDER BY name
+$$, $$ VALUES ('intracker.webhook_disable_after_dead', 'integer', '', '0', '1000000'),
+              ('intracker.webhook_disable_after_failing', 'integer', 's', '0', '2147483647') $$,
+  '0.6: a failing webhook is disabled after 0 (never) to a million dead deliveries in a row, or after a time of failure in seconds (0: never)');
 
 ------------------------------------------------------------------------------
 -- Tables (schema intracker_data)
@@ -104,8 +113,8 @@ $$, $$ VALUES ('intracker.http_max_attempts', 'integer', '', '1', '100'),
 SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
           'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
-          'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events');
+          'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events', 'webhook_health'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events and deliverer''s count of failing webhooks');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -120,6 +129,7 @@ SELECT is_empty($$
        AND c.oid <> 'intracker_data.outbox'::regclass  -- owner-only on purpose, asserted below
        AND c.oid <> 'intracker_data.github_credentials'::regclass  -- secrets: owner-only on purpose, asserted below
        AND c.oid <> 'intracker_data.dead_events'::regclass  -- owner-only like the outbox, asserted below
+       AND c.oid <> 'intracker_data.webhook_health'::regclass  -- the deliverer's: owner-only on purpose, asserted below
 $$, 'every table in intracker_data has a SELECT policy (RLS without one would hide everything)');
 -- 0.6: the dead events are the outbox's set-aside rows: no policy, no privilege.
 SELECT ok(NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = 'intracker_data.dead_events'::regclass)
@@ -146,6 +156,14 @@ SELECT ok(NOT has_table_privilege('intracker_user', 'intracker_data.github_crede
           AND NOT has_any_column_privilege('intracker_user', 'intracker_data.github_credentials', 'SELECT, INSERT, UPDATE, REFERENCES')
           AND NOT has_any_column_privilege('intracker_admin', 'intracker_data.github_credentials', 'SELECT, INSERT, UPDATE, REFERENCES'),
           'intracker_user and intracker_admin have no privilege on intracker_data.github_credentials, not even on one column');
+-- 0.6: the deliverer's count of failing webhooks: nobody else reads or
+-- writes it, so no user can hold a lock the deliverer would wait for.
+SELECT is_empty($$
+    SELECT p.polname FROM pg_policy p WHERE p.polrelid = 'intracker_data.webhook_health'::regclass
+$$, 'intracker_data.webhook_health has no policy: with RLS on, only its owner sees it');
+SELECT ok(NOT has_table_privilege('intracker_user', 'intracker_data.webhook_health', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.webhook_health', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+          'intracker_user and intracker_admin have no privilege on intracker_data.webhook_health');
 -- The webhooks: owners read them under RLS, but never the secret column;
 -- the deliveries and the inbound log are read-only for users (the worker and
 -- the SECURITY DEFINER API write them).
@@ -261,9 +279,10 @@ $$, 'no restrictive policies (the matrix in rls.sql assumes permissive ones)');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind IN ('r', 'p')
-       AND c.relname NOT IN ('project_stats', 'project_daily_done', 'feature_stats')  -- derived data, see above
+       AND c.relname NOT IN ('project_stats', 'project_daily_done', 'feature_stats',  -- derived data, see above
+                             'webhook_health')  -- the deliverer's running count: a restore starts it afresh
        AND c.oid <> ALL (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))
-$$, 'every table in intracker_data except the derived progress counters is registered with pg_extension_config_dump');
+$$, 'every table in intracker_data except the derived progress counters and webhook_health is registered with pg_extension_config_dump');
 -- 0.6: the event log, the outbox and member_load are dumped and restored as
 -- they were; the restored rows queue no event and count nothing in
 -- member_load (its last_assigned_at is history no row implies).  0.5 left
@@ -641,7 +660,8 @@ SELECT is_empty($$
 $$, 'no API view has a secret, token or webhook_secret column');
 SELECT columns_are('intracker', 'webhooks',
     ARRAY['id', 'project_id', 'url', 'event_types', 'format', 'active', 'signed', 'created_by', 'created_at',
-          'updated_at'], 'intracker.webhooks has the documented columns (signed, never the secret)');
+          'updated_at', 'disabled_at', 'disabled_reason'],
+    'intracker.webhooks has the documented columns (signed, never the secret; when and why the deliverer disabled it)');
 SELECT results_eq($$
     SELECT a.attname::text COLLATE "default" FROM pg_attribute a
      WHERE a.attrelid = 'intracker.webhook_deliveries'::regclass AND a.attnum > 0 ORDER BY a.attnum
@@ -652,7 +672,8 @@ $$, $$ VALUES ('id'), ('webhook_id'), ('project_id'), ('event_seq'), ('event_typ
 SELECT columns_are('intracker', 'github_calls',
     ARRAY['id', 'project_id', 'todo_id', 'action', 'event_seq', 'state', 'attempts', 'last_status', 'last_error',
           'next_attempt_at', 'duration_ms', 'created_at', 'last_attempt_at', 'delivered_at', 'redelivery_of',
-          'request_body', 'issue_number', 'issue_url'], 'intracker.github_calls has the documented columns');
+          'request_body', 'issue_number', 'issue_url', 'github_repo'],
+    'intracker.github_calls has the documented columns (github_repo: where the call goes, kept from when it was queued)');
 SELECT columns_are('intracker', 'github_inbound',
     ARRAY['id', 'project_id', 'event', 'action', 'issue_number', 'pr_number', 'todo_id', 'outcome', 'detail',
           'received_at'], 'intracker.github_inbound has the documented columns');
@@ -976,8 +997,11 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           -- ... and deliverer_status counts the deliveries of all projects (counts only).
           'intracker_data.delivery_backlog()',
           -- 0.6: admins put dead events back in the outbox, which nobody else writes
-          -- (only intracker_admin may execute it).
-          'intracker.requeue_dead_events(bigint[])'],
+          -- (only intracker_admin may execute it) ...
+          'intracker.requeue_dead_events(bigint[])',
+          -- ... and deleting a project, webhook or todo deletes its deliveries
+          -- (users may delete those rows, never deliveries).
+          'intracker_data.drop_deliveries_of_deleted()'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------

@@ -13,6 +13,8 @@
 #     and joined headers, the exact body (UTF-8, control characters, invalid
 #     bytes); SIGUSR1's COUNT; the start_http_sink helper without a log.
 #  6. A keep-alive load from this (slow, Perl) client, with a generous bound.
+#  7. --ipv6: the same port on [::1] too (where this machine has IPv6
+#     loopback), both logged; without it, [::1] is not served.
 #
 # The client is a few lines of IO::Socket::INET so that every byte on the
 # wire is under the test's control.
@@ -24,6 +26,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IO::Select;
 use IO::Socket::INET;
+use IO::Socket::IP;
 use JSON::PP ();
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(time);
@@ -629,6 +632,35 @@ is("$gh->{status} $doc->{number} $doc->{state}", '200 5 closed', '... then 200, 
 	ok(!eval { $nolog->{requests}->(); 1 }, 'a sink started without log => 1: requests() dies');
 	cmp_ok($nolog->{count}->(), '>=', $done, '... yet it counts its requests');
 	is($nolog->{stop}->(), 0, '... and exits 0 on stop');
+}
+
+#
+# 7. --ipv6 (the tests of webhooks to IPv6 loopback forms use it).
+#
+SKIP:
+{
+	my $probe = IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0, Listen => 1);
+	skip 'no IPv6 loopback on this machine', 5 unless $probe;
+	close($probe);
+	my $v6 = start_http_sink(log => 1, ipv6 => 1);
+	my $get = sub {
+		my ($host) = @_;
+		my $sock = IO::Socket::IP->new(PeerHost => $host, PeerPort => $v6->{port}, Timeout => 10)
+		  or return 'no connection';
+		binmode($sock);
+		${*$sock}{sink_buf} = '';
+		send_raw($sock, request_bytes('GET', "/ok/from/$host"));
+		my $r = read_response($sock, 5);
+		close($sock);
+		return $r ? "$r->{status} $r->{body}" : 'no response';
+	};
+	is($get->('::1'), '200 ok', '--ipv6: [::1] is answered on the same port');
+	is($get->('127.0.0.1'), '200 ok', '--ipv6: ... and 127.0.0.1 still is');
+	is_deeply([ map { $_->{path} } @{ $v6->{requests}->() } ], [ '/ok/from/::1', '/ok/from/127.0.0.1' ],
+		'--ipv6: both requests are logged');
+	is($v6->{stop}->(), 0, '--ipv6: exits 0 on stop');
+	ok(!IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port, Timeout => 5),
+		'without --ipv6 nothing listens on [::1]');
 }
 
 my $before_stop = scalar @{ $sink->{requests}->() };

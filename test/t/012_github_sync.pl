@@ -45,6 +45,11 @@
 #      to the fake (the issue is closed already, GitHub answers 200: the
 #      loop stops there, since GitHub does not send "closed" again for an
 #      issue that is already closed).
+#   7. The repository (0.6): an editor cannot change github_repo (42501:
+#      update_project, an UPDATE of the view, PostgREST's PATCH); a creation
+#      waiting for its retry and the close queued behind it still go to the
+#      repository they were queued for after the owner moves the project,
+#      and a call queued after the move goes to the new one.
 #
 # Two bugs this test found are fixed and stay asserted here: a close/reopen
 # queued right behind its create once went out without the issue number
@@ -81,6 +86,8 @@ $node->append_conf('postgresql.conf', <<"EOC");
 intracker.database = '$db'
 intracker.github_api_url = '$API'
 intracker.http_retry_base_delay = '100ms'
+# the sink is on 127.0.0.1, a loopback address: allowed explicitly (off by default)
+intracker.http_allow_private_networks = on
 EOC
 # The extension exists before the restart, so the publisher and the deliverer find it at once.
 $node->restart;
@@ -162,11 +169,7 @@ sub describe
 }
 
 # Wait until the publisher has published (and so fanned out) everything.
-sub wait_published
-{
-	return $node->poll_query_until($db,
-		q{SELECT (SELECT count(*) FROM intracker_data.outbox) = 0});
-}
+sub wait_published { return wait_until_published($node, $db) }
 
 # Wait until a GitHub call reaches one of @states; returns its row as a hash.
 my @CALL_COLS = qw(id todo_id action state attempts last_status last_error request_body event_seq);
@@ -227,24 +230,13 @@ sub set_status
 		  . "(SELECT version FROM intracker.todos WHERE id = '$todo'))");
 }
 
-# Change a setting of the running server (ALTER SYSTEM + reload) and wait
-# until the deliverer has it.
+# Change a setting of the running server and wait until the deliverer has
+# it (IntrackerTest::reload_setting).
 sub set_conf
 {
 	my ($name, $value) = @_;
-	su("ALTER SYSTEM SET $name = " . q_lit($value));
-	su('SELECT pg_reload_conf()');
-	# A new backend sees the value once the postmaster has reloaded and
-	# signalled its children, the deliverer included.
-	$node->poll_query_until($db, "SELECT current_setting('$name')", $value)
-	  or die "$name did not become $value";
-	# The deliverer reads its SIGHUP at the top of its loop and then always
-	# runs a round, which sets its query_start.  A new session's
-	# pg_conf_load_time() is when the postmaster reloaded, just before it
-	# signalled: a round that started after that ran with the new value.
-	$node->poll_query_until($db,
-		"SELECT query_start > pg_conf_load_time() FROM pg_stat_activity WHERE backend_type = 'intracker deliverer'")
-	  or die "the deliverer ran no round after $name became $value";
+	reload_setting($node, $db, $name, $value);
+	$node->safe_psql($db, "SELECT current_setting('$name')") eq $value or die "$name did not become $value";
 	return;
 }
 
@@ -870,6 +862,61 @@ my ($ret, undef, $herr) = psql_as($node, $db, undef,
 	  . 'SELECT intracker.github_webhook(' . q_lit($ph) . "::jsonb);\nCOMMIT;",
 	via => 'none');
 is_sqlstate($herr, 'PT401', 'a wrong X-Hub-Signature-256 header: PT401');
+
+##############################################################################
+# 7. The repository is the owner's, and a call keeps its repository (0.6)
+##############################################################################
+
+# M: repository o/m, the token of part 3; ann owns it, ed edits it.
+my $M = as($ann, "SELECT id FROM intracker.create_project('Moving', github_repo => 'o/m')");
+as($ann, "SELECT FROM intracker.add_member('$M', '$ed', 'editor')");
+as($ann, "SELECT FROM intracker.set_github_token('$M', '$TOKEN')");
+# An editor cannot point the owner's token at another repository.
+check_error($ed, qq{SELECT intracker.update_project('$M', '{"github_repo": "mallory/loot"}',
+                       (SELECT version FROM intracker.projects WHERE id = '$M'))},
+	'42501', 'an editor cannot change github_repo with update_project: 42501');
+check_error($ed, "UPDATE intracker.projects SET github_repo = 'mallory/loot' WHERE id = '$M'", '42501',
+	'... nor with an UPDATE of intracker.projects');
+check_error($ed, "UPDATE intracker.projects SET github_repo = 'mallory/loot' WHERE id = '$M'", '42501',
+	'... nor as PostgREST\'s PATCH does it (JWT, web_user)', via => 'jwt');
+is(as($ed, "SELECT name || ' ' || github_repo FROM intracker.update_project('$M', '{\"name\": \"Moved\"}',
+                       (SELECT version FROM intracker.projects WHERE id = '$M'))"),
+	'Moved o/m', '... while other fields are the editor\'s to change');
+
+# GitHub is down while a creation for o/m waits for its retry; the todo is
+# closed (queued behind the creation); then the owner moves the project to
+# o/m2 and another creation is queued.  Once GitHub is back, the creation
+# and the close still go to o/m (the issue is there), the later creation
+# to o/m2.
+set_api_url("$sink->{url}/status/500");
+my $tm = new_todo($M, 'Queued for o/m');
+my $call_m = as($ed, "SELECT id FROM intracker.create_github_issue('$tm')");
+$node->poll_query_until($db, "SELECT state = 'failed' FROM intracker.github_calls WHERE id = '$call_m'");
+set_status($tm, 'done');
+is(as($ann, qq{SELECT github_repo FROM intracker.update_project('$M', '{"github_repo": "o/m2"}',
+                 (SELECT version FROM intracker.projects WHERE id = '$M'))}), 'o/m2', 'the owner moves the project to o/m2');
+my $tm2 = new_todo($M, 'Queued for o/m2');
+my $call_m2 = as($ed, "SELECT id FROM intracker.create_github_issue('$tm2')");
+wait_published();
+is(su("SELECT string_agg(action || ' ' || github_repo, ', ' ORDER BY created_at) FROM intracker.github_calls WHERE project_id = '$M'"),
+	'create_issue o/m, close_issue o/m, create_issue o/m2', 'github_calls: each call keeps the repository it was queued for');
+set_api_url($API);
+my $m_create = wait_for_request(qr{^POST /gh/repos/o/m/issues$}, 60);
+check_github_request('the creation queued before the move', $m_create,
+	method => 'POST', path => '/gh/repos/o/m/issues', token => $TOKEN, delivery => $call_m,
+	body => { title => 'Queued for o/m', body => "_Tracked in intracker as todo ${tm}._" });
+is(wait_call($call_m, 'delivered', 'dead')->{state}, 'delivered', '... delivered');
+$node->poll_query_until($db, "SELECT github_issue IS NOT NULL FROM intracker_data.todos WHERE id = '$tm'");
+my $nm = todo_field($tm, 'github_issue');
+my $m_close = wait_for_request(qr{^PATCH /gh/repos/o/m/issues/$nm$}, 60);
+ok($m_close, "the close queued before the move goes to o/m too: PATCH /gh/repos/o/m/issues/$nm");
+is(wait_call(last_call_id($tm), 'delivered', 'dead')->{state}, 'delivered', '... delivered');
+my $m2_create = wait_for_request(qr{^POST /gh/repos/o/m2/issues$}, 60);
+ok($m2_create, 'the creation queued after the move goes to o/m2');
+is(wait_call($call_m2, 'delivered', 'dead')->{state}, 'delivered', '... delivered');
+is(scalar(grep { "$_->{method} $_->{path}" =~ m{^(POST|PATCH) /gh/repos/o/m2/issues/?\d*$} } unseen_requests()), 1,
+	'o/m2 got only the call queued after the move');
+$seen = scalar @{ $sink->{requests}->() };
 
 # Nothing unexpected reached the fake GitHub.
 wait_published();

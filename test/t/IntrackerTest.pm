@@ -25,7 +25,8 @@
 #   build_http_sink()                   compile test/helpers/http_sink.c (the HTTP
 #                                       server webhooks are delivered to); returns
 #                                       the binary's path
-#   start_http_sink(log => 0|1)         run it in the background on 127.0.0.1; returns
+#   start_http_sink(log => 0|1, ipv6 => 0|1)  run it in the background on 127.0.0.1
+#                                       (and [::1] with ipv6); returns
 #                                       { port, url, requests => sub, wait_for_requests
 #                                       => sub, count => sub, log_file, stop => sub }
 #   run_together($node, [$session, $script], ...)  start scripts in several sessions
@@ -37,6 +38,15 @@
 #                                       the 0.2 counters and rules checked from
 #                                       scratch ('' when consistent);
 #                                       counters_consistent() asserts the first two
+#   delivery_node($name, $db, $conf)    a node whose publisher and deliverer serve $db
+#                                       (extension and test roles created), with
+#                                       intracker.http_allow_private_networks on (the
+#                                       sink is on 127.0.0.1) and the lines $conf;
+#                                       returns once the deliverer is idle
+#   wait_until_published($node, $db)    wait until the publisher drained the outbox
+#   reload_setting($node, $db, $name, $value)  ALTER SYSTEM SET (RESET for undef)
+#                                       and reload; returns once the deliverer
+#                                       of $db has run a round with it
 #   timed($label, sub { ... })          run the sub, report its wall time with diag
 #                                       (information only, never asserted);
 #                                       returns what the sub returned
@@ -67,7 +77,8 @@ our @EXPORT = qw(new_node install_extension create_test_roles psql_as
   build_listener start_listener build_http_sink start_http_sink rand_of rand_uuid
   safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
   run_together error_counts counter_drift load_mismatches
-  open_work_of_inactive_users counters_consistent timed);
+  open_work_of_inactive_users counters_consistent timed reload_setting
+  delivery_node wait_until_published);
 
 # Run $code and report how long it took with diag (information only, never
 # asserted); returns what $code returned.
@@ -78,6 +89,60 @@ sub timed
 	my @r  = $code->();
 	diag(sprintf('%-58s %6.1f s', $label, Time::HiRes::tv_interval($t0)));
 	return wantarray ? @r : $r[0];
+}
+
+# A node whose publisher and deliverer serve $db, for tests that send
+# webhooks and GitHub calls to the HTTP sink: the sink listens on
+# 127.0.0.1, a loopback address, so intracker.http_allow_private_networks
+# is on (it is off by default); $conf is appended to postgresql.conf.
+sub delivery_node
+{
+	my ($name, $db, $conf) = @_;
+	my $node = new_node($name);
+	$node->append_conf('postgresql.conf',
+		    "# added by IntrackerTest::delivery_node\n"
+		  . "intracker.database = '$db'\n"
+		  . "intracker.http_allow_private_networks = on\n"
+		  . ($conf // ''));
+	install_extension($node, $db);
+	create_test_roles($node);
+	# The extension exists before the restart: the deliverer finds it at once.
+	$node->restart;
+	$node->poll_query_until($db, q{SELECT state = 'idle' FROM intracker.deliverer_status})
+	  or die 'the deliverer did not become idle: '
+	  . $node->safe_psql($db, q{SELECT concat_ws(' | ', state, last_error) FROM intracker.deliverer_status});
+	return $node;
+}
+
+# Wait until the publisher has published (and so fanned out) every event.
+sub wait_until_published
+{
+	my ($node, $db) = @_;
+	$node->poll_query_until($db, 'SELECT NOT EXISTS (SELECT FROM intracker_data.outbox)')
+	  or die 'the publisher did not drain the outbox';
+	return;
+}
+
+# Change a setting of the running server: ALTER SYSTEM SET $name = $value
+# (RESET when $value is undef) and pg_reload_conf().  Returns once a new
+# session sees the reload and the deliverer serving $db has run a round
+# after it: a new session's pg_conf_load_time() is when the postmaster
+# reloaded, just before it signalled its children, and the deliverer reads
+# its SIGHUP at the top of its loop and then always runs a round, which
+# sets its query_start.
+sub reload_setting
+{
+	my ($node, $db, $name, $value) = @_;
+	my $before = $node->safe_psql($db, 'SELECT pg_conf_load_time()');
+	$node->safe_psql($db,
+		defined $value ? "ALTER SYSTEM SET $name = " . q_lit($value) : "ALTER SYSTEM RESET $name");
+	$node->safe_psql($db, 'SELECT pg_reload_conf()');
+	$node->poll_query_until($db, 'SELECT pg_conf_load_time() > ' . q_lit($before) . '::timestamptz')
+	  or die "the server did not reload after setting $name";
+	$node->poll_query_until($db, q{
+SELECT query_start > pg_conf_load_time() FROM pg_stat_activity WHERE backend_type = 'intracker deliverer'})
+	  or die "the deliverer ran no round after $name changed";
+	return;
 }
 
 # A SQL string literal for $s (dollar quoting would break on '$q$' inside).
@@ -664,6 +729,7 @@ sub start_http_sink
 	my (%opt) = @_;
 	my ($out, $err) = ('', '');
 	my @cmd = (build_http_sink(), '--quiet');
+	push @cmd, '--ipv6' if $opt{ipv6};
 	my $log;
 	if ($opt{log})
 	{
