@@ -82,6 +82,8 @@ $node->append_conf('postgresql.conf', <<"EOC");
 intracker.database = '$db'
 intracker.http_retry_base_delay = '100ms'
 intracker.http_timeout = '5s'
+# the sink listens on 127.0.0.1
+intracker.http_allow_private_networks = on
 EOC
 $node->safe_psql('postgres', q{
 CREATE ROLE dbowner LOGIN NOSUPERUSER;
