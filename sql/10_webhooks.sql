@@ -467,15 +467,32 @@ SELECT (SELECT o FROM regress.try(format('UPDATE intracker_data.webhooks SET dis
          LIMIT 1) AS active;
 -- Deliveries the publisher queued for a webhook while it was being deleted
 -- (the delete trigger could not see them) are orphans: the deliverer drops
--- them, with the failure count of a deleted webhook.
+-- them, with the failure count of a deleted webhook.  Only those of a
+-- webhook or project deleted lately: a delivery whose webhook is not there
+-- (yet), as while a restore loads deliveries before webhooks, stays.
 INSERT INTO intracker_data.deliveries (kind, queue_id, project_id, webhook_id, event_seq, event_type, body)
 VALUES ('webhook', '00000000-0000-0000-0000-0000000000ff', :'fp', '00000000-0000-0000-0000-0000000000ff', 1, 'todo.created', '{}');
 INSERT INTO intracker_data.webhook_health (webhook_id, since, failing_since, last_failure_at)
 VALUES ('00000000-0000-0000-0000-0000000000ff', now(), now(), now());
+SELECT intracker_data.deliverer_drop_orphans() AS dropped_without_a_delete;
+SELECT count(*) AS kept FROM intracker_data.deliveries WHERE webhook_id = '00000000-0000-0000-0000-0000000000ff';
+SELECT count(*) AS failing_webhooks FROM intracker_data.webhook_health;
+-- As the delete trigger records a deleted webhook:
+INSERT INTO intracker_data.deleted_delivery_parents (parent_id) VALUES ('00000000-0000-0000-0000-0000000000ff');
 SELECT intracker_data.deliverer_drop_orphans() AS dropped;
 SELECT count(*) AS left_behind FROM intracker_data.deliveries WHERE webhook_id = '00000000-0000-0000-0000-0000000000ff';
-SELECT count(*) AS failing_webhooks FROM intracker_data.webhook_health;
 SELECT intracker_data.deliverer_drop_orphans() AS dropped_again;
+-- The record of a delete is kept an hour.
+SELECT count(*) AS remembered FROM intracker_data.deleted_delivery_parents;
+UPDATE intracker_data.deleted_delivery_parents SET deleted_at = now() - interval '61 minutes';
+SELECT intracker_data.deliverer_drop_orphans() AS dropped_then;
+SELECT count(*) AS remembered_after_an_hour FROM intracker_data.deleted_delivery_parents;
+-- delete_webhook records it (the trigger, as the extension's owner).
+SET ROLE regress_admin;
+SELECT id AS wgone FROM intracker.create_webhook(:'fp', 'https://hooks.example.com/gone') \gset
+SELECT id IS NOT NULL AS deleted FROM intracker.delete_webhook(:'wgone');
+RESET ROLE;
+SELECT count(*) AS recorded FROM intracker_data.deleted_delivery_parents WHERE parent_id = :'wgone';
 DROP FUNCTION regress.outcomes(integer[], text[], interval[]);
 DROP FUNCTION regress.health();
 DROP TABLE regress.failing;

@@ -953,6 +953,25 @@ COMMENT ON TABLE intracker_data.outbox IS
 -- the start of this script).
 ------------------------------------------------------------------------------
 
+-- The projects and webhooks deleted in the last hour, so that the
+-- deliverer drops exactly the deliveries a delete left behind (a restore
+-- loads deliveries before the webhooks and projects they name: a parent
+-- missing for a moment is no orphan).
+CREATE TABLE intracker_data.deleted_delivery_parents (
+    parent_id       uuid PRIMARY KEY,
+    deleted_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE intracker_data.deleted_delivery_parents IS
+    'Projects and webhooks deleted in the last hour, for the deliverer only: it drops the deliveries the publisher queued for them while the delete was in progress (deliverer_drop_orphans). Transient (derived data, not dumped).';
+ALTER TABLE intracker_data.deleted_delivery_parents ENABLE ROW LEVEL SECURITY;
+
+-- Deleting a project, webhook or todo deletes its deliveries in the same
+-- transaction (what ON DELETE CASCADE did until 0.5).  A delivery that the
+-- publisher queues meanwhile, from a snapshot that still saw the row, is
+-- left behind: the deliverer drops such orphans (deliverer_drop_orphans)
+-- and marks a GitHub call of a deleted todo dead.  Statement-level, so that
+-- deleting a project with thousands of todos is one DELETE per table.
+-- SECURITY DEFINER: users may delete these rows, not deliveries.
 CREATE FUNCTION intracker_data.drop_deliveries_of_deleted()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -967,6 +986,9 @@ BEGIN
         DELETE FROM intracker_data.deliveries d WHERE d.todo_id IN (SELECT g.id FROM gone g);
     END IF;
     IF TG_TABLE_NAME <> 'todos' THEN
+        INSERT INTO intracker_data.deleted_delivery_parents (parent_id)
+        SELECT g.id FROM gone g
+        ON CONFLICT DO NOTHING;
         -- at commit: it stops what it held of them and drops orphans
         PERFORM intracker_data.wake_deliverer();
     END IF;
@@ -985,35 +1007,31 @@ CREATE TRIGGER todos_drop_deliveries AFTER DELETE ON intracker_data.todos
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
     EXECUTE FUNCTION intracker_data.drop_deliveries_of_deleted();
 
+-- Deliveries of a webhook or project deleted in the last hour
+-- (deleted_delivery_parents) are dropped: deleting it meant that, and the
+-- publisher's transaction that queued them while the delete was in
+-- progress has long committed within the hour.  Only those: a parent
+-- missing for another reason (a restore loads deliveries before webhooks
+-- and projects) is none of the sweep's business.  The cost follows the
+-- deletions, not the deliveries (an index lookup per deleted parent).  Rows
+-- locked meanwhile (a user's delete in progress) are left to it.  Health
+-- rows of deleted webhooks go too.  A GitHub call of a deleted todo is not
+-- looked for here: the deliverer makes it dead ("the todo was deleted") and
+-- retention prunes it.
 CREATE FUNCTION intracker_data.deliverer_drop_orphans()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    -- each column naming a parent, with the parent's table
-    named_columns CONSTANT text[] := ARRAY['webhook_id', 'project_id'];
-    parents CONSTANT text[] := ARRAY['intracker_data.webhooks', 'intracker_data.projects'];
-    dropped integer := 0;
-    more integer;
+    dropped integer;
 BEGIN
-    FOR i IN 1 .. cardinality(named_columns) LOOP
-        EXECUTE format($sweep$
-            WITH RECURSIVE named (id) AS (
-                (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I IS NOT NULL ORDER BY d.%1$I LIMIT 1)
-                UNION ALL
-                SELECT (SELECT d.%1$I FROM intracker_data.deliveries d WHERE d.%1$I > n.id ORDER BY d.%1$I LIMIT 1)
-                  FROM named n WHERE n.id IS NOT NULL
-            )
-            DELETE FROM intracker_data.deliveries d
-             WHERE d.id IN (SELECT o.id FROM intracker_data.deliveries o
-                             WHERE o.%1$I IN (SELECT n.id FROM named n
-                                               WHERE n.id IS NOT NULL
-                                                 AND NOT EXISTS (SELECT FROM %2$s p WHERE p.id = n.id))
-                               FOR UPDATE SKIP LOCKED)$sweep$, named_columns[i], parents[i]);
-        GET DIAGNOSTICS more = ROW_COUNT;
-        dropped := dropped + more;
-    END LOOP;
+    DELETE FROM intracker_data.deliveries d
+     WHERE d.id IN (SELECT o.id FROM intracker_data.deleted_delivery_parents g
+                      JOIN intracker_data.deliveries o ON o.webhook_id = g.parent_id OR o.project_id = g.parent_id
+                       FOR UPDATE OF o SKIP LOCKED);
+    GET DIAGNOSTICS dropped = ROW_COUNT;
+    DELETE FROM intracker_data.deleted_delivery_parents g WHERE g.deleted_at < now() - interval '1 hour';
     DELETE FROM intracker_data.webhook_health h
      WHERE NOT EXISTS (SELECT FROM intracker_data.webhooks w WHERE w.id = h.webhook_id);
     RETURN dropped;

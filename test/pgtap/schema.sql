@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(189);
+SELECT plan(190);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -113,8 +113,9 @@ $$, $$ VALUES ('intracker.webhook_disable_after_dead', 'integer', '', '0', '1000
 SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
           'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
-          'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events', 'webhook_health'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events and deliverer''s count of failing webhooks');
+          'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events', 'webhook_health',
+          'deleted_delivery_parents'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks and its list of recently deleted parents');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -130,6 +131,7 @@ SELECT is_empty($$
        AND c.oid <> 'intracker_data.github_credentials'::regclass  -- secrets: owner-only on purpose, asserted below
        AND c.oid <> 'intracker_data.dead_events'::regclass  -- owner-only like the outbox, asserted below
        AND c.oid <> 'intracker_data.webhook_health'::regclass  -- the deliverer's: owner-only on purpose, asserted below
+       AND c.oid <> 'intracker_data.deleted_delivery_parents'::regclass  -- the deliverer's too, asserted below
 $$, 'every table in intracker_data has a SELECT policy (RLS without one would hide everything)');
 -- 0.6: the dead events are the outbox's set-aside rows: no policy, no privilege.
 SELECT ok(NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = 'intracker_data.dead_events'::regclass)
@@ -164,6 +166,12 @@ $$, 'intracker_data.webhook_health has no policy: with RLS on, only its owner se
 SELECT ok(NOT has_table_privilege('intracker_user', 'intracker_data.webhook_health', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
           AND NOT has_table_privilege('intracker_admin', 'intracker_data.webhook_health', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
           'intracker_user and intracker_admin have no privilege on intracker_data.webhook_health');
+-- ... and the projects and webhooks deleted lately, written by the
+-- (SECURITY DEFINER) delete trigger and read by the deliverer only.
+SELECT ok(NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = 'intracker_data.deleted_delivery_parents'::regclass)
+          AND NOT has_table_privilege('intracker_user', 'intracker_data.deleted_delivery_parents', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.deleted_delivery_parents', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'),
+          'intracker_data.deleted_delivery_parents: no policy and no privilege for API roles');
 -- The webhooks: owners read them under RLS, but never the secret column;
 -- the deliveries and the inbound log are read-only for users (the worker and
 -- the SECURITY DEFINER API write them).
@@ -280,9 +288,10 @@ SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind IN ('r', 'p')
        AND c.relname NOT IN ('project_stats', 'project_daily_done', 'feature_stats',  -- derived data, see above
-                             'webhook_health')  -- the deliverer's running count: a restore starts it afresh
+                             'webhook_health',  -- the deliverer's running count: a restore starts it afresh
+                             'deleted_delivery_parents')  -- transient: a restore has no delete in progress
        AND c.oid <> ALL (coalesce((SELECT e.extconfig FROM pg_extension e WHERE e.extname = 'intracker'), '{}'))
-$$, 'every table in intracker_data except the derived progress counters and webhook_health is registered with pg_extension_config_dump');
+$$, 'every table in intracker_data except the derived progress counters, webhook_health and deleted_delivery_parents is registered with pg_extension_config_dump');
 -- 0.6: the event log, the outbox and member_load are dumped and restored as
 -- they were; the restored rows queue no event and count nothing in
 -- member_load (its last_assigned_at is history no row implies).  0.5 left
