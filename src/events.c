@@ -134,13 +134,18 @@ intracker_wake_deliverer(PG_FUNCTION_ARGS)
 
 /*
  * intracker_data.wake_publisher(): wake the publisher when this transaction
- * commits (requeue_dead_events() writes the outbox directly).
+ * commits (requeue_dead_events() writes the outbox directly).  Also the
+ * statement trigger intracker_data.wake_publisher_at_commit() on the
+ * outbox, for the rows a restore loads there (the outbox trigger, which
+ * wakes it for every other event, does not fire for them).
  */
 PG_FUNCTION_INFO_V1(intracker_wake_publisher);
 Datum
 intracker_wake_publisher(PG_FUNCTION_ARGS)
 {
 	events_written_in_xact = true;
+	if (CALLED_AS_TRIGGER(fcinfo))
+		return PointerGetDatum(NULL);
 	PG_RETURN_VOID();
 }
 

@@ -45,6 +45,7 @@
 #include "schema.h"
 #include "shared_state.h"
 #include "spi_util.h"
+#include "trigger_util.h"
 
 /*
  * Every function, type and operator is schema-qualified: the publisher
@@ -259,7 +260,8 @@ intracker_publish_pending_events(PG_FUNCTION_ARGS)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 
-	if (intracker_publisher_serves_database(MyDatabaseId) || IsolationUsesXactSnapshot())
+	if (intracker_publisher_serves_database(MyDatabaseId) || IsolationUsesXactSnapshot() ||
+		intracker_restore_in_progress())
 		PG_RETURN_INT32(0);
 
 	intracker_spi_connect();

@@ -72,9 +72,15 @@
 #include "shared_state.h"
 #include "spi_util.h"
 #include "supervisor.h"
+#include "trigger_util.h"
 
 #define MAX_PAUSE_MS		60000	/* longest pause after failures */
 #define WAIT_FOR_SCHEMA_MS	10000	/* recheck for CREATE EXTENSION */
+#define WAIT_FOR_RESTORE_MS	1000	/* recheck whether a restore still loads the database */
+
+/* publish_round()'s answers when it could not publish */
+#define ROUND_NO_SCHEMA		(-1)
+#define ROUND_RESTORING		(-2)
 #define PRUNE_BATCH			1000
 #define MAX_RETENTION_DAYS	(100 * 365) /* now() - retention stays a timestamp */
 
@@ -300,7 +306,8 @@ report_start(void)
 /*
  * One publishing round, in one transaction: record the queued rejected
  * writes and publish up to max_events.  Returns how many events it
- * published, or -1 while the extension is missing.  Errors propagate to
+ * published, ROUND_NO_SCHEMA while the extension is missing, or
+ * ROUND_RESTORING while a restore loads the database (trigger_util.c).  Errors propagate to
  * the caller (committing says whether they came from the COMMIT).
  */
 static int
@@ -329,9 +336,17 @@ publish_round(int max_events)
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		intracker_publisher_set_state(PUBLISHER_WAITING_FOR_EXTENSION);
-		return -1;
+		return ROUND_NO_SCHEMA;
 	}
 	schema_warned = false;
+	if (intracker_restore_in_progress())
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		intracker_publisher_set_state(PUBLISHER_WAITING_FOR_RESTORE);
+		return ROUND_RESTORING;
+	}
 	intracker_publisher_set_state(PUBLISHER_PUBLISHING);
 
 	/* copy the queued rejected writes (into transaction memory); they leave the ring once recorded */
@@ -589,8 +604,10 @@ intracker_publisher_main(Datum main_arg)
 			MemoryContextReset(round_context);
 			continue;
 		}
-		if (published < 0)
+		if (published == ROUND_NO_SCHEMA)
 			wait_ms = WAIT_FOR_SCHEMA_MS;
+		else if (published == ROUND_RESTORING)
+			wait_ms = WAIT_FOR_RESTORE_MS;
 		else
 		{
 			/* what was just published expires some day */

@@ -126,6 +126,7 @@ static const char *const publisher_state_names[] = {
 	[PUBLISHER_WAITING_FOR_DATABASE] = "waiting for database",
 	[PUBLISHER_STARTING] = "starting",
 	[PUBLISHER_WAITING_FOR_EXTENSION] = "waiting for extension",
+	[PUBLISHER_WAITING_FOR_RESTORE] = "waiting for restore",
 	[PUBLISHER_IDLE] = "idle",
 	[PUBLISHER_PUBLISHING] = "publishing",
 	[PUBLISHER_RETRYING] = "retrying after error",

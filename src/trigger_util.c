@@ -30,7 +30,9 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 
@@ -116,13 +118,28 @@ intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc
 }
 
 /*
+ * The restore lock: an advisory lock tag in a space of its own (the SQL
+ * advisory lock functions use spaces 1 and 2), so that no user can take it
+ * and hold publication up.  Restoring sessions hold it in share mode.
+ */
+#define RESTORE_LOCK_SPACE	0x4954	/* "IT" */
+#define RESTORE_LOCK_KEY	0x72657374	/* "rest" */
+
+static void
+set_restore_locktag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, RESTORE_LOCK_KEY, 0, RESTORE_LOCK_SPACE);
+}
+
+/*
  * Is this backend restoring a dump?  True only for a superuser's own client
- * session with row_security off, which is how pg_dump's scripts (and so
- * pg_restore) run: they SET row_security = off first, so that a policy can
- * never silently drop a row.  Triggers use it to accept restored INSERTs
- * as they were dumped, not as today's rules would judge a new row (a done
- * todo of a user deactivated since, a member over a capacity lowered
- * since); callers apply it to INSERTs only, since a restore only inserts.
+ * session that turned row_security off itself, which is how pg_dump's
+ * scripts (and so pg_restore) run: they SET row_security = off first, so
+ * that a policy can never silently drop a row.  Triggers use it to accept
+ * restored INSERTs as they were dumped, not as today's rules would judge a
+ * new row (a done todo of a user deactivated since, a member over a
+ * capacity lowered since), and to queue no event for them; callers apply it
+ * to INSERTs only, since a restore only inserts.
  *
  * Why each condition: row_security is an ordinary setting that any role
  * may turn off (it then only makes RLS-governed queries fail), so it proves
@@ -130,17 +147,52 @@ intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc
  * can become (SET ROLE changes only the current user), and so must the
  * current user: a superuser's session after SET ROLE to an API role, or an
  * API role's call of a SECURITY DEFINER function owned by a superuser, is
- * not a restore.  The background processes connect as a superuser too, and
- * a database owner could set row_security = off for their database with
- * ALTER DATABASE; they are not client backends, so they never count.
+ * not a restore.  The background processes connect as a superuser too; they
+ * are not client backends, so they never count.  And the session must have
+ * turned it off itself (the value RESET would give is on): a database owner
+ * may ALTER DATABASE ... SET row_security = off, which would otherwise make
+ * every superuser session there, a script acting as a user included, write
+ * without events.
+ *
+ * A restoring session also takes the restore lock (below) on its first
+ * restored row and keeps it until it ends: the publisher does not publish
+ * while a restore is loading the database.
  */
 bool
 intracker_restoring(void)
 {
-	return !row_security &&
-		MyBackendType == B_BACKEND &&
-		superuser_arg(GetSessionUserId()) &&
-		superuser();
+	LOCKTAG		tag;
+
+	if (row_security ||
+		MyBackendType != B_BACKEND ||
+		!superuser_arg(GetSessionUserId()) ||
+		!superuser() ||
+		strcmp(GetConfigOptionResetString("row_security"), "on") != 0)
+		return false;
+
+	/* checked each time: pg_advisory_unlock_all() and DISCARD ALL release it */
+	set_restore_locktag(&tag);
+	if (!LockHeldByMe(&tag, ShareLock))
+		(void) LockAcquire(&tag, ShareLock, true, false);
+	return true;
+}
+
+/*
+ * Is a restore loading this database (another session holding the restore
+ * lock)?  The publisher waits while it is: events still pending at the dump
+ * would otherwise be published, and fanned out, before the webhooks they
+ * go to are loaded.  Call it in a transaction.
+ */
+bool
+intracker_restore_in_progress(void)
+{
+	LOCKTAG		tag;
+
+	set_restore_locktag(&tag);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, ExclusiveLock, false);
+	return false;
 }
 
 /*

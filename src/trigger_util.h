@@ -19,5 +19,6 @@ extern TriggerData *intracker_check_row_trigger(FunctionCallInfo fcinfo, const c
 extern int	intracker_trigger_column(Relation rel, const char *column);
 extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
 extern bool intracker_restoring(void);
+extern bool intracker_restore_in_progress(void);
 
 #endif							/* INTRACKER_TRIGGER_UTIL_H */

@@ -263,7 +263,7 @@ SELECT w.pid,
        l.dead_events
   FROM intracker_data.worker_state() w, intracker_data.event_log_state() l;
 COMMENT ON VIEW intracker.worker_status IS
-    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
+    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / waiting for restore / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
 
 CREATE FUNCTION intracker_data.wake_publisher()
 RETURNS void
@@ -271,6 +271,19 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'intracker_wake_publisher';
 COMMENT ON FUNCTION intracker_data.wake_publisher() IS
     'Wake the publisher when the current transaction commits (nothing happens if it rolls back).';
+
+-- Events a restore loads into the outbox wake the publisher too: nothing
+-- else would until the next change (only in restore mode, so that the
+-- writes of every event do not pay for a statement trigger).
+CREATE FUNCTION intracker_data.wake_publisher_at_commit()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'intracker_wake_publisher';
+COMMENT ON FUNCTION intracker_data.wake_publisher_at_commit() IS
+    'Statement trigger (C) on the outbox, for the rows a restore loads: wakes the publisher when the transaction commits.';
+CREATE TRIGGER outbox_restored_wakes_publisher AFTER INSERT ON intracker_data.outbox
+    FOR EACH STATEMENT WHEN (intracker_data.restoring())
+    EXECUTE FUNCTION intracker_data.wake_publisher_at_commit();
 
 -- For operators, once they fixed what made events dead: back to the outbox
 -- under their first id, so they are published in their place in the order

@@ -15,8 +15,6 @@ LOCK TABLE intracker_data.users IN ACCESS EXCLUSIVE MODE;
 -- the comments say which one does what ("the worker" said it of two).
 COMMENT ON FUNCTION intracker_data.publish_pending_events() IS
     'When no publisher serves this database (library not preloaded, or intracker.database names another), publishes pending events (without NOTIFY) so that events_since() sees them. Returns how many.';
-COMMENT ON VIEW intracker.worker_status IS
-    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full.';
 COMMENT ON FUNCTION intracker_data.check_webhook_url(text) IS
     'Raises 22023 unless url is a well-formed http(s) URL, 42501 unless its host is in intracker.http_allowed_hosts (when that is set). The deliverer checks again before every request.';
 COMMENT ON TABLE intracker_data.github_credentials IS
@@ -428,7 +426,7 @@ SELECT w.pid,
        l.dead_events
   FROM intracker_data.worker_state() w, intracker_data.event_log_state() l;
 COMMENT ON VIEW intracker.worker_status IS
-    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
+    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / waiting for restore / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
 GRANT SELECT ON intracker.worker_status TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker_data.event_log_state() TO intracker_user;
 CREATE FUNCTION intracker_data.wake_publisher()
@@ -943,6 +941,18 @@ $$;
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.member_load', '');
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox_id_seq', '');
+-- Events a restore loads into the outbox wake the publisher too: nothing
+-- else would until the next change (only in restore mode, so that the
+-- writes of every event do not pay for a statement trigger).
+CREATE FUNCTION intracker_data.wake_publisher_at_commit()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'intracker_wake_publisher';
+COMMENT ON FUNCTION intracker_data.wake_publisher_at_commit() IS
+    'Statement trigger (C) on the outbox, for the rows a restore loads: wakes the publisher when the transaction commits.';
+CREATE TRIGGER outbox_restored_wakes_publisher AFTER INSERT ON intracker_data.outbox
+    FOR EACH STATEMENT WHEN (intracker_data.restoring())
+    EXECUTE FUNCTION intracker_data.wake_publisher_at_commit();
 COMMENT ON TABLE intracker_data.member_load IS
     'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
 COMMENT ON TABLE intracker_data.outbox IS

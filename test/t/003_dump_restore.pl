@@ -268,6 +268,28 @@ for my $case ([ 'restored', 0, 'fresh' ], [ 'restored_single', 1, 'fresh' ], [ '
 		'0', "$label: every counter agrees with the rows (verify_counters is empty)");
 }
 
+# While a restore loads the served database the publisher publishes
+# nothing: events still pending at the dump would otherwise be published,
+# and fanned out, before the webhooks they go to are loaded.  A restoring
+# session (a superuser's, row_security off) holds the restore lock until it
+# ends; what it loads into the outbox wakes the publisher, which waits for
+# that end.  Here the publisher of 'served' is idle with nothing due for a
+# week: only that wake makes it look.
+my $served_last = $node->safe_psql('served', 'SELECT max(seq) FROM intracker_data.events');
+my $restoring = IntrackerTest::Session->new($node, 'served', name => 'restoring', via => 'superuser');
+$restoring->query_safe(qq{
+SET row_security = off;
+INSERT INTO intracker_data.outbox (type, project_id, entity_id, changes)
+VALUES ('todo.updated', '$t->{apollo}', '$t->{t_docs}', '{}');
+});
+ok($node->poll_query_until('served', q{SELECT state = 'waiting for restore' FROM intracker.worker_status}),
+	'a restoring session\'s write to the outbox wakes the publisher, which waits for the restore');
+is($node->safe_psql('served', "SELECT count(*) FROM intracker_data.events WHERE seq > $served_last"),
+	'0', '... and publishes nothing while the restoring session is open');
+$restoring->quit;
+ok($node->poll_query_until('served', "SELECT count(*) = 1 FROM intracker_data.events WHERE seq > $served_last"),
+	'once it ends, the event is published');
+
 # The same facts stated directly, so a failure says what went wrong.
 for my $table ('projects', 'features', 'todos')
 {
