@@ -23,10 +23,12 @@
 #      default_transaction_read_only = on, default_transaction_isolation =
 #      serializable, statement_timeout and lock_timeout = 1ms, role =
 #      dbowner, TimeZone = 'Asia/Kathmandu' and plpgsql.extra_errors = 'all'
-#      for tracker (this test's own sessions override them with PGOPTIONS).
-#      After a restart both processes work as before: events published and
-#      delivered, no last_error, the body's timestamps in the server's time
-#      zone, not +05:45.
+#      for tracker (this test's own sessions override them with PGOPTIONS),
+#      and row_security = off, which this test's superuser sessions keep:
+#      their writes as a user are still no restore (trigger_util.c), so they
+#      queue events.  After a restart both processes work as before: events
+#      published and delivered, no last_error, the body's timestamps in the
+#      server's time zone, not +05:45.
 #   C. DROP DATABASE / DROP EXTENSION that will not happen (item 2a): by
 #      mallory (42501, with and without IF EXISTS), by dbowner in a
 #      transaction block (25001) and from inside tracker (55006), DROP
@@ -322,6 +324,7 @@ ALTER DATABASE $db SET lock_timeout = '1ms';
 ALTER DATABASE $db SET role = 'dbowner';
 ALTER DATABASE $db SET TimeZone = 'Asia/Kathmandu';
 ALTER DATABASE $db SET plpgsql.extra_errors = 'all';
+ALTER DATABASE $db SET row_security = off;
 SQL
 	is($ret, 0, 'settings: the database owner sets them for the database') or diag($err);
 
@@ -334,7 +337,10 @@ SQL
 	my $team = new_team('settings', '/ok/settings');
 	add_todos($team, 'settings', 2);
 	wait_published('settings: published');
-	is(wait_requests('/ok/settings', 2), 2, 'settings: the deliverer delivered the 2 events');
+	is(su(q{SELECT current_setting('row_security')}), 'off',
+		"settings: this test's superuser sessions have the database's row_security = off");
+	is(wait_requests('/ok/settings', 2), 2,
+		'settings: the deliverer delivered the 2 events (a superuser writing with the database\'s row_security = off is no restore)');
 	poll_ok($db, "SELECT count(*) = 0 FROM intracker_data.deliveries WHERE state <> 'delivered'",
 		'settings: the deliverer recorded the deliveries');
 	is(su('SELECT last_error IS NULL FROM intracker.worker_status'), 't', 'settings: no publisher error')
