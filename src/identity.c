@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * identity.c
- *	  Who is acting: intracker.current_user_id() and intracker.act_as().
+ *	  Who is acting: intracker.current_user_id(), intracker.act_as(), and
+ *	  what an identity from intracker.authenticate() may do.
  *
  * Trust model (see "Security model" in the README):
  *
@@ -13,11 +14,24 @@
  *    authenticator's connections nothing else counts: a request without a
  *    token is anonymous.
  *
- * 2. act_as().  Members of intracker_admin (scripts, tests, the demo) pick
- *    a user with intracker.act_as(id).  The choice lives in the SUSET GUC
- *    intracker.acting_user, set internally after the privilege check, so it
- *    behaves like SET: session-wide, undone by ROLLBACK, RESET ALL and
- *    DISCARD ALL, and no ordinary role can set it by hand.
+ * 2. act_as() and authenticate().  Members of intracker_admin (scripts,
+ *    tests, the demo) pick a user with intracker.act_as(id); anyone else
+ *    proves who they are with intracker.authenticate(token), an API token
+ *    or a JWT from intracker.login() (authentication.c).  The choice lives
+ *    in the SUSET GUC intracker.acting_user, set internally after the
+ *    check, so it behaves like SET: session-wide, undone by ROLLBACK,
+ *    RESET ALL and DISCARD ALL, and no ordinary role can set it by hand.
+ *    Beside it, the SUSET GUC intracker.acting_credential says what the
+ *    identity rests on, so that it ends with its credential:
+ *      ""                        act_as(), nothing to re-check
+ *      "token:<id>[:read-only]"  an API token: checked again (revoked?
+ *                                expired? user deactivated?) at the first
+ *                                use of each transaction, so revoking a
+ *                                token ends the sessions that use it
+ *      "jwt:<exp>"               a JWT: refused once exp has passed
+ *    A credential that no longer holds is PT401 until the session
+ *    authenticates again or signs out (authenticate(NULL)).  A read-only
+ *    token's identity may not write (intracker_refuse_read_only_write).
  *
  * 3. Otherwise there is no identity: current_user_id() returns NULL, RLS
  *    shows nothing, and functions that need a user fail with PT401.
@@ -27,12 +41,15 @@
 #include "postgres.h"
 
 #include "catalog/pg_type_d.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "errcodes.h"
@@ -44,13 +61,18 @@
 
 static char *authenticator_role = NULL;
 static char *acting_user = NULL;
+static char *acting_credential = NULL;
+
+#define TOKEN_CREDENTIAL	"token:"
+#define JWT_CREDENTIAL		"jwt:"
+#define READ_ONLY_SUFFIX	":read-only"
 
 /*
  * Parse a uuid in canonical 8-4-4-4-12 hex form without raising an error,
  * so that a malformed value can be reported with our own SQLSTATE.
  */
-static bool
-uuid_from_text(const char *text, pg_uuid_t *uuid)
+bool
+intracker_uuid_from_text(const char *text, pg_uuid_t *uuid)
 {
 	int			byte = 0;
 	const char *p = text;
@@ -93,9 +115,38 @@ check_acting_user(char **newval, void **extra pg_attribute_unused(), GucSource s
 
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
-	if (uuid_from_text(*newval, &unused))
+	if (intracker_uuid_from_text(*newval, &unused))
 		return true;
 	GUC_check_errdetail("intracker.acting_user must be a user id (uuid) or empty.");
+	return false;
+}
+
+static bool
+check_acting_credential(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
+{
+	const char *value = *newval;
+	pg_uuid_t	unused;
+	char		id[37];
+
+	if (value == NULL || value[0] == '\0')
+		return true;
+	if (strncmp(value, TOKEN_CREDENTIAL, strlen(TOKEN_CREDENTIAL)) == 0)
+	{
+		const char *rest = value + strlen(TOKEN_CREDENTIAL);
+
+		strlcpy(id, rest, sizeof(id));
+		if (intracker_uuid_from_text(id, &unused) &&
+			(rest[36] == '\0' || strcmp(rest + 36, READ_ONLY_SUFFIX) == 0))
+			return true;
+	}
+	else if (strncmp(value, JWT_CREDENTIAL, strlen(JWT_CREDENTIAL)) == 0)
+	{
+		const char *digits = value + strlen(JWT_CREDENTIAL);
+
+		if (digits[0] != '\0' && strspn(digits, "0123456789") == strlen(digits) && strlen(digits) <= 18)
+			return true;
+	}
+	GUC_check_errdetail("intracker.acting_credential is set by intracker.authenticate().");
 	return false;
 }
 
@@ -122,6 +173,89 @@ IdentityInit(void)
 							   PGC_SUSET,
 							   GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   check_acting_user, NULL, NULL);
+
+	DefineCustomStringVariable("intracker.acting_credential",
+							   "What the acting user's identity rests on (set by intracker.authenticate()).",
+							   "Empty after act_as(); token:<id>[:read-only] after an API token; "
+							   "jwt:<expiry> after a JWT.",
+							   &acting_credential,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   check_acting_credential, NULL, NULL);
+}
+
+/*
+ * Make user_text (a user id, or "" for none) the acting user, resting on
+ * credential (see the trust model).  Like SET: undone by ROLLBACK.
+ */
+void
+intracker_set_identity(const char *user_text, const char *credential)
+{
+	SetConfigOption("intracker.acting_user", user_text, PGC_SUSET, PGC_S_SESSION);
+	SetConfigOption("intracker.acting_credential", credential, PGC_SUSET, PGC_S_SESSION);
+}
+
+/*
+ * Does the session's API token still hold?  Asked once per transaction
+ * (and again when the session switches tokens) through the SECURITY
+ * DEFINER intracker_data.session_token_is_valid(), which answers about
+ * the session's own token only.  A token that no longer holds is PT401.
+ */
+static void
+check_session_token(void)
+{
+	static LocalTransactionId checked_in = InvalidLocalTransactionId;
+	static char checked_credential[64] = "";
+	static bool checking = false;
+	static SPIPlanPtr plan = NULL;
+	bool		isnull;
+	bool		valid;
+
+	if (checking ||
+		(checked_in == MyProc->lxid && strcmp(checked_credential, acting_credential) == 0))
+		return;
+
+	checking = true;
+	PG_TRY();
+	{
+		intracker_spi_connect();
+		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan,
+																  "SELECT intracker_data.session_token_is_valid() AS valid",
+																  0, NULL, 0),
+											  NULL, NULL, true, 1),
+							 SPI_OK_SELECT, "check the session's API token");
+		valid = DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "valid", &isnull)) && !isnull;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		checking = false;
+	}
+	PG_END_TRY();
+
+	if (!valid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTRACKER_UNAUTHENTICATED),
+				 errmsg("the API token this session authenticated with is no longer valid"),
+				 errdetail("It was revoked, it expired, or its user was deactivated."),
+				 errhint("Authenticate again with intracker.authenticate(token), or sign out with intracker.authenticate(NULL).")));
+	checked_in = MyProc->lxid;
+	strlcpy(checked_credential, acting_credential, sizeof(checked_credential));
+}
+
+/* A JWT identity ends at its expiry. */
+static void
+check_session_jwt(void)
+{
+	int64		exp = strtoll(acting_credential + strlen(JWT_CREDENTIAL), NULL, 10);
+	pg_time_t	now = timestamptz_to_time_t(GetCurrentTimestamp());
+
+	if (now >= exp)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTRACKER_UNAUTHENTICATED),
+				 errmsg("the JWT this session authenticated with has expired"),
+				 errhint("Log in again with intracker.login(), or sign out with intracker.authenticate(NULL).")));
 }
 
 static bool
@@ -149,7 +283,7 @@ intracker_acting_user(pg_uuid_t *user_id)
 
 		if (sub == NULL)
 			return false;
-		if (!uuid_from_text(sub, user_id))
+		if (!intracker_uuid_from_text(sub, user_id))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTRACKER_UNAUTHENTICATED),
 					 errmsg("JWT subject is not an intracker user id"),
@@ -158,8 +292,57 @@ intracker_acting_user(pg_uuid_t *user_id)
 		return true;
 	}
 
-	return acting_user != NULL && acting_user[0] != '\0' &&
-		uuid_from_text(acting_user, user_id);
+	if (acting_user == NULL || acting_user[0] == '\0' || !intracker_uuid_from_text(acting_user, user_id))
+		return false;
+	if (strncmp(acting_credential, TOKEN_CREDENTIAL, strlen(TOKEN_CREDENTIAL)) == 0)
+		check_session_token();
+	else if (strncmp(acting_credential, JWT_CREDENTIAL, strlen(JWT_CREDENTIAL)) == 0)
+		check_session_jwt();
+	return true;
+}
+
+/*
+ * Is the acting user's identity a read-only API token's?  (Never on the
+ * authenticator's connections: the request's JWT is the identity there.)
+ */
+static bool
+identity_is_read_only(void)
+{
+	size_t		len = strlen(acting_credential);
+
+	return len > strlen(READ_ONLY_SUFFIX) &&
+		strcmp(acting_credential + len - strlen(READ_ONLY_SUFFIX), READ_ONLY_SUFFIX) == 0 &&
+		acting_user != NULL && acting_user[0] != '\0' &&
+		!on_authenticator_connection();
+}
+
+/*
+ * Refuse any write while a read-only API token is the identity: a BEFORE
+ * INSERT OR UPDATE OR DELETE statement trigger on every table users write
+ * (intracker_data.refuse_read_only_write(), so that every path, functions,
+ * views and PostgREST alike, is covered), and a plain function
+ * (intracker_data.require_writable_identity()) for the functions that
+ * write only tables of their own (tokens, passwords, deliveries).
+ */
+void
+intracker_require_writable_identity(void)
+{
+	if (identity_is_read_only())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to write with a read-only API token"),
+				 errdetail("The session's identity comes from a read-only API token: it may read, not write."),
+				 errhint("Authenticate with a token that is not read-only to make changes.")));
+}
+
+PG_FUNCTION_INFO_V1(intracker_refuse_read_only_write);
+Datum
+intracker_refuse_read_only_write(PG_FUNCTION_ARGS)
+{
+	intracker_require_writable_identity();
+	if (CALLED_AS_TRIGGER(fcinfo))
+		return PointerGetDatum(NULL);
+	PG_RETURN_VOID();
 }
 
 /* intracker.current_user_id() returns uuid: the acting user, or NULL */
@@ -221,7 +404,7 @@ intracker_act_as(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 	{
-		SetConfigOption("intracker.acting_user", "", PGC_SUSET, PGC_S_SESSION);
+		intracker_set_identity("", "");
 		PG_RETURN_NULL();
 	}
 
@@ -241,6 +424,6 @@ intracker_act_as(PG_FUNCTION_ARGS)
 				 errdetail("Inactive users cannot act.")));
 	}
 
-	SetConfigOption("intracker.acting_user", user_text, PGC_SUSET, PGC_S_SESSION);
+	intracker_set_identity(user_text, "");
 	PG_RETURN_UUID_P(user_id);
 }

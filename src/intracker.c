@@ -14,10 +14,12 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "authentication.h"
 #include "context.h"
 #include "events.h"
 #include "http.h"
 #include "identity.h"
+#include "login_throttle.h"
 #include "publisher.h"
 #include "shared_state.h"
 #include "supervisor.h"
@@ -30,6 +32,8 @@ void
 _PG_init(void)
 {
 	IdentityInit();
+	AuthenticationInit();
+	LoginThrottleInit();
 	ContextInit();
 	EventsInit();
 	HttpInit();

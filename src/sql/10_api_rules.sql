@@ -124,7 +124,7 @@ BEGIN
         RAISE EXCEPTION 'not authenticated'
             USING ERRCODE = 'PT401',
                   DETAIL = 'This function acts on behalf of a user, and no user is identified.',
-                  HINT = 'Send a JWT through PostgREST, or as a member of intracker_admin call intracker.act_as(user_id).';
+                  HINT = 'Send a JWT through PostgREST, call intracker.authenticate() with an API token, or as a member of intracker_admin call intracker.act_as(user_id).';
     END IF;
     IF NOT coalesce((SELECT u.is_active FROM intracker_data.users u WHERE u.id = me), false) THEN
         RAISE EXCEPTION 'user % is not an active intracker user', me

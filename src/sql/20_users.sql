@@ -32,8 +32,9 @@ COMMENT ON CONSTRAINT users_kind_valid ON intracker_data.users IS 'kind must be 
 -- pg_dump would otherwise skip the rows of extension tables.
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.users', '');
 
+-- (last_login_at is noted by login and authenticate: not a change of the row)
 CREATE TRIGGER users_row_version BEFORE UPDATE ON intracker_data.users
-    FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('user');
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('user', 'last_login_at');
 
 -- Row-level security: you see yourself and the users you share a project
 -- with (admins see everyone); you update only yourself.  Policies call the

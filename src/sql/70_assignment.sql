@@ -482,6 +482,10 @@ DECLARE
     moves integer := 0;
 BEGIN
     PERFORM intracker_data.require_role(rebalance.project_id, 'owner', 'rebalance');
+    IF NOT dry_run THEN
+        -- a real run is a write, whether or not it finds a move to make
+        PERFORM intracker_data.require_writable_identity();
+    END IF;
     PERFORM intracker_data.lock_assignment(rebalance.project_id);
 
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.rebalance_load (user_id uuid PRIMARY KEY, points bigint, eligible boolean, capacity integer) ON COMMIT DROP;

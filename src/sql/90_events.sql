@@ -296,6 +296,7 @@ AS $$
 DECLARE
     requeued integer;
 BEGIN
+    PERFORM intracker_data.require_writable_identity();
     WITH moved AS (
         DELETE FROM intracker_data.dead_events d
          WHERE requeue_dead_events.outbox_ids IS NULL OR d.outbox_id = ANY (requeue_dead_events.outbox_ids)

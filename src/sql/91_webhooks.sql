@@ -725,6 +725,7 @@ DECLARE
     result intracker.webhook_deliveries;
 BEGIN
     PERFORM intracker_data.require_user();
+    PERFORM intracker_data.require_writable_identity();
     SELECT d.* INTO original FROM intracker_data.deliveries d WHERE d.id = delivery_id;
     IF original.id IS NULL OR intracker_data.my_role(original.project_id) IS NULL THEN
         RAISE EXCEPTION 'delivery % not found', delivery_id

@@ -238,6 +238,7 @@ BEGIN
     -- As definer RLS does not hide the todo: say "not found" to non-members
     -- before anything else, as project_of() does under RLS.
     PERFORM intracker_data.require_user();
+    PERFORM intracker_data.require_writable_identity();
     IF create_github_issue.todo_id IS NULL THEN
         RAISE EXCEPTION 'todo id must not be null' USING ERRCODE = '22023';
     END IF;

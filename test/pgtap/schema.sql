@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(190);
+SELECT plan(195);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -67,7 +67,8 @@ $$, 'intracker_user and intracker_admin cannot log in, are not superusers and do
 
 SELECT results_eq($$
     SELECT name, setting, context FROM pg_settings WHERE name LIKE 'intracker.%' ORDER BY name
-$$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
+$$, $$ VALUES ('intracker.acting_credential', '', 'superuser'),
+              ('intracker.acting_user', '', 'superuser'),
               ('intracker.authenticator_role', 'authenticator', 'superuser'),
               ('intracker.context_max_bytes', '32768', 'user'),
               ('intracker.context_todo_limit', '10', 'user'),
@@ -80,10 +81,24 @@ $$, $$ VALUES ('intracker.acting_user', '', 'superuser'),
               ('intracker.http_max_concurrency', '32', 'sighup'),
               ('intracker.http_retry_base_delay', '1000', 'sighup'),
               ('intracker.http_timeout', '10000', 'sighup'),
+              ('intracker.jwt_lifetime', '3600', 'superuser'),
+              ('intracker.jwt_role', 'web_user', 'superuser'),
+              ('intracker.login_failure_window', '900', 'sighup'),
+              ('intracker.login_max_failures', '10', 'sighup'),
               ('intracker.publish_batch_size', '1000', 'sighup'),
               ('intracker.webhook_disable_after_dead', '10', 'sighup'),
               ('intracker.webhook_disable_after_failing', '86400', 'sighup') $$,
-  'the GUCs exist with their defaults: only superusers (or act_as) set the identity ones and where HTTP may go, any user the context limits; the worker''s database at server start, its tunables on reload');
+  'the GUCs exist with their defaults: only superusers (or act_as and authenticate) set the identity ones, the JWT''s and where HTTP may go, any user the context limits; the worker''s database at server start, its tunables on reload (intracker.jwt_secret is hidden from pg_settings, see below)');
+SELECT results_eq($$
+    SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
+     WHERE name IN ('intracker.jwt_lifetime', 'intracker.login_failure_window', 'intracker.login_max_failures') ORDER BY name
+$$, $$ VALUES ('intracker.jwt_lifetime', 'integer', 's', '60', '2592000'),
+              ('intracker.login_failure_window', 'integer', 's', '1', '86400'),
+              ('intracker.login_max_failures', 'integer', '', '1', '1000') $$,
+  '0.6: a JWT lives 1 minute to 30 days; failed logins are counted over 1 s to 1 day, 1 to 1000 of them lock an email');
+SELECT is_empty($$SELECT FROM pg_settings WHERE name = 'intracker.jwt_secret'$$,
+                '0.6: intracker.jwt_secret is not in pg_settings, not even for a superuser (GUC_NO_SHOW_ALL)');
+SELECT is(current_setting('intracker.jwt_secret'), '', '... but a superuser reads it by name (empty by default)');
 SELECT results_eq($$
     SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
      WHERE name IN ('intracker.context_max_bytes', 'intracker.context_todo_limit') ORDER BY name
@@ -114,8 +129,8 @@ SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
           'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
           'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events', 'webhook_health',
-          'deleted_delivery_parents'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks and its list of recently deleted parents');
+          'deleted_delivery_parents', 'api_tokens', 'user_passwords'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks, its list of recently deleted parents, API tokens and passwords');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -132,7 +147,18 @@ SELECT is_empty($$
        AND c.oid <> 'intracker_data.dead_events'::regclass  -- owner-only like the outbox, asserted below
        AND c.oid <> 'intracker_data.webhook_health'::regclass  -- the deliverer's: owner-only on purpose, asserted below
        AND c.oid <> 'intracker_data.deleted_delivery_parents'::regclass  -- the deliverer's too, asserted below
+       AND c.oid <> 'intracker_data.user_passwords'::regclass  -- secrets: owner-only on purpose, asserted below
 $$, 'every table in intracker_data has a SELECT policy (RLS without one would hide everything)');
+SELECT ok(NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = 'intracker_data.user_passwords'::regclass)
+          AND NOT has_table_privilege('intracker_user', 'intracker_data.user_passwords', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.user_passwords', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_any_column_privilege('intracker_user', 'intracker_data.user_passwords', 'SELECT, INSERT, UPDATE, REFERENCES'),
+          '0.6: intracker_data.user_passwords: no policy and no privilege for API roles, not even on one column');
+SELECT ok(NOT has_column_privilege('intracker_user', 'intracker_data.api_tokens', 'token_hash', 'SELECT')
+          AND NOT has_table_privilege('intracker_user', 'intracker_data.api_tokens', 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_table_privilege('intracker_admin', 'intracker_data.api_tokens', 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          AND NOT has_any_column_privilege('intracker_user', 'intracker_data.api_tokens', 'INSERT, UPDATE, REFERENCES'),
+          '0.6: intracker_data.api_tokens: users read all but token_hash, under RLS, and write nothing (the token functions do)');
 -- 0.6: the dead events are the outbox's set-aside rows: no policy, no privilege.
 SELECT ok(NOT EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = 'intracker_data.dead_events'::regclass)
           AND NOT has_table_privilege('intracker_user', 'intracker_data.dead_events', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
@@ -532,8 +558,10 @@ SELECT views_are('intracker',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'my_todos',
           'member_load', 'team_dashboard', 'events', 'worker_status',
           -- 0.5: webhooks and GitHub sync
-          'webhooks', 'webhook_deliveries', 'github_calls', 'github_inbound', 'github_settings', 'deliverer_status'],
-    'intracker has exactly the eighteen API views');
+          'webhooks', 'webhook_deliveries', 'github_calls', 'github_inbound', 'github_settings', 'deliverer_status',
+          -- 0.6: credentials
+          'api_tokens'],
+    'intracker has exactly the nineteen API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -761,7 +789,7 @@ $$, ARRAY['action', 'next_attempt_at'], 'only the computed action and next_attem
 SELECT is_empty($$
     SELECT table_name, column_name FROM information_schema.columns
      WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard', 'worker_status',
-                                                             'deliverer_status', 'github_settings', 'events',  -- read-only views
+                                                             'deliverer_status', 'github_settings', 'events', 'api_tokens',  -- read-only views
                                                              'webhook_deliveries', 'github_calls',  -- asserted above
                                                              'sessions')  -- INSTEAD OF triggers, asserted below
        AND is_updatable = 'NO'
@@ -815,7 +843,9 @@ SELECT functions_are('intracker',
           'create_webhook', 'set_webhook_active', 'delete_webhook', 'redeliver', 'set_github_token',
           'set_github_webhook_secret', 'link_github_issue', 'create_github_issue', 'github_webhook',
           -- 0.6: operations
-          'requeue_dead_events'],
+          'requeue_dead_events',
+          -- 0.6: credentials
+          'create_api_token', 'revoke_api_token', 'set_password', 'login', 'authenticate'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -998,6 +1028,8 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker.set_webhook_active(uuid,boolean)', 'intracker.delete_webhook(uuid)', 'intracker.redeliver(uuid)',
           'intracker.set_github_token(uuid,text)', 'intracker.set_github_webhook_secret(uuid,text)',
           'intracker.create_github_issue(uuid)',
+          -- 0.6: a session asks whether its own API token still holds ...
+          'intracker_data.session_token_is_valid()',
           -- ... require_github reads the token's presence for members only (PT404 otherwise) ...
           'intracker_data.require_github(uuid,boolean)',
           -- ... github_webhook verifies the HMAC signature of the payload
@@ -1063,7 +1095,11 @@ $$, ARRAY[
     'intracker_data.publish_pending_events()', 'intracker_data.worker_state()', 'intracker_data.event_log_state()',
     'intracker_data.deliverer_state()', 'intracker_data.delivery_backlog()',
     -- GitHub calls: members only (PT404 otherwise), then the repository.
-    'intracker_data.require_github(uuid,boolean)'],
+    'intracker_data.require_github(uuid,boolean)',
+    -- 0.6: whether the session's own API token still holds (identity.c asks
+    -- once per transaction; it answers about nothing else), and the
+    -- read-only check of the functions that write tables of their own.
+    'intracker_data.session_token_is_valid()', 'intracker_data.require_writable_identity()'],
   'intracker_user may execute exactly the reviewed internal helpers');
 SELECT ok(has_function_privilege('intracker_admin', 'intracker_data.user_is_active(uuid)', 'EXECUTE')
           AND NOT has_function_privilege('intracker_user', 'intracker_data.user_is_active(uuid)', 'EXECUTE'),
