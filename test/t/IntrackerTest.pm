@@ -55,6 +55,8 @@
 #   tracker_admin   LOGIN, member of intracker_admin: acts as users with act_as()
 #   authenticator   LOGIN NOINHERIT, like PostgREST's: identity from request.jwt.claims
 #   web_user        NOLOGIN, member of intracker_user, granted to authenticator
+#   tracker_agent   LOGIN, member of intracker_user only: proves who it is
+#                   with intracker.authenticate(token)
 # None is a superuser, so row-level security applies to their sessions.
 #
 # Every psql call here uses \set VERBOSITY verbose, so errors carry their
@@ -200,7 +202,11 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'web_user') THEN
         CREATE ROLE web_user NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tracker_agent') THEN
+        CREATE ROLE tracker_agent LOGIN NOSUPERUSER;
+    END IF;
     GRANT intracker_admin TO tracker_admin;
+    GRANT intracker_user TO tracker_agent;
     GRANT intracker_user TO web_user;
     GRANT web_user TO authenticator;
 END
@@ -214,6 +220,8 @@ $roles$;
 #   via => 'jwt':  connected as authenticator, SET ROLE web_user, claims {"sub": uid}
 #   via => 'superuser': the node's superuser, act_as(uid) if uid is defined
 #   via => 'none': tracker_admin without identity
+#   via => 'token': connected as tracker_agent, SELECT intracker.authenticate(token)
+#                   (then $user_id is the token: an API token or a JWT)
 # Returns (login role or undef for the superuser, script prefix).
 sub identity_prefix
 {
@@ -236,6 +244,8 @@ sub identity_prefix
 	  : '';
 	return (undef, $prefix . $act_as) if $via eq 'superuser';
 	return ('tracker_admin', $prefix) if $via eq 'none';
+	return ('tracker_agent', $prefix . "SELECT intracker.authenticate(" . q_lit($user_id) . ") \\gset\n")
+	  if $via eq 'token';
 	die "unknown identity path '$via'" unless $via eq 'act_as';
 	return ('tracker_admin', $prefix . $act_as);
 }
@@ -969,7 +979,7 @@ push @EXPORT, qw(progress_from_scratch_sql dashboard_json_sql
 # user, for tests that interleave transactions of several sessions.
 #
 #   my $s = IntrackerTest::Session->new($node, $db, name => 'A', user => $id,
-#                                       via => 'act_as' | 'jwt');
+#                                       via => 'act_as' | 'jwt' | 'token');
 #   $s->query_safe($sql)      run, die with diagnostics on any error; returns stdout
 #   ($out, $err) = $s->query($sql)   run, return output and stderr (no dying)
 #   $s->send($sql)            start a statement that may block; returns at once
