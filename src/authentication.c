@@ -554,13 +554,14 @@ intracker_login(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 	run_helper(fcinfo, &login_candidate_plan, "SELECT * FROM intracker_data.login_candidate($1)",
 			   1, argtypes, values, NULL, "look up a login");
-	if (SPI_processed == 1)
+	/* no password is that long: not worth hashing (the failure counts) */
+	if (SPI_processed == 1 && strlen(password) <= PASSWORD_MAX_BYTES)
 	{
 		secret = intracker_result_text(SPI_tuptable, 0, "secret");
 		user_text = MemoryContextStrdup(call_context, intracker_result_text(SPI_tuptable, 0, "user_id"));
 		usable = DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "usable", &isnull));
 	}
-	matches = intracker_password_matches(password, secret);
+	matches = intracker_password_matches(secret ? password : "", secret);
 	explicit_bzero(password, strlen(password));
 	if (!matches || !usable)
 	{

@@ -167,7 +167,7 @@ char *
 intracker_jwt_sign(const JwtClaims *claims, const char *secret)
 {
 	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-	json_t	   *payload = intracker_json_new_object();
+	json_t	   *payload = intracker_json_owned(intracker_json_new_object());
 	char	   *payload_text;
 	StringInfoData token;
 	uint8		mac[PG_SHA256_DIGEST_LENGTH];

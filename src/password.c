@@ -41,7 +41,6 @@ extern char *pg_be_scram_build_secret(const char *password);
 extern bool scram_verify_plain_password(const char *username, const char *password, const char *secret);
 
 #define PASSWORD_MIN_CHARS		12
-#define PASSWORD_MAX_BYTES		1024
 #define PASSWORD_MIN_DISTINCT	5
 
 /* Raise 22023 unless password keeps the rules above. */

@@ -16,7 +16,7 @@
 -- test/t/024_credentials.pl.
 
 BEGIN;
-SELECT plan(150);
+SELECT plan(151);
 
 SELECT test_helpers.team_fixture();
 SELECT intracker.act_as(test_helpers.id('owner'));
@@ -349,6 +349,8 @@ SELECT is(test_helpers.error_of($$SELECT intracker.login('owner@example.com', 'w
 SELECT is(test_helpers.error_of($$SELECT intracker.login('editor@example.com', 'viewer passphrase 42')$$) ->> 'sqlstate', NULL,
           'the password an admin set works');
 SELECT throws_ok($$SELECT intracker.login('viewer@example.com', '')$$, 'PT401', NULL, 'a user without a password cannot log in');
+SELECT throws_ok($$SELECT intracker.login('owner@example.com', repeat('correct horse battery staple', 100))$$, 'PT401', NULL,
+                 'a password over 1024 bytes fails without being hashed');
 RESET ROLE;
 
 -- PostgREST verifies the JWT itself and passes its claims: they identify the user
