@@ -844,8 +844,9 @@ SELECT functions_are('intracker',
           'set_github_webhook_secret', 'link_github_issue', 'create_github_issue', 'github_webhook',
           -- 0.6: operations
           'requeue_dead_events',
-          -- 0.6: credentials
-          'create_api_token', 'revoke_api_token', 'set_password', 'login', 'authenticate'],
+          -- 0.6: credentials, and reading functions for agents
+          'create_api_token', 'revoke_api_token', 'set_password', 'login', 'authenticate',
+          'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -942,11 +943,12 @@ SELECT is_empty($$
 $$, 'every parameter of every API function is named');
 SELECT is_empty($$
     SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
-       AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context')
+       AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context',
+                                                    'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo')
                                  THEN 's'
                                  WHEN p.proname = 'project_channel' THEN 'i'
                                  ELSE 'v' END
-$$, 'the read-only current_user_id, verify_counters, team_context and resume_context are STABLE, project_channel IMMUTABLE, every write function is VOLATILE (events_since too: it may publish pending events)');
+$$, 'the read-only current_user_id, verify_counters, team_context, resume_context and the 0.6 reading functions for agents are STABLE, project_channel IMMUTABLE, every write function is VOLATILE (events_since too: it may publish pending events)');
 SELECT results_eq($$
     SELECT p.proname::text COLLATE "default", l.lanname::text COLLATE "default", p.prosecdef, p.proretset
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
