@@ -35,3 +35,24 @@ include $(PGXS)
 
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
+
+# intracker-mcp (src/mcp/): the MCP server, a libpq client program, built
+# with the extension and installed beside psql.  Its objects see libpq's
+# headers, not the server's.
+MCP_PROGRAM  = src/mcp/intracker-mcp
+MCP_OBJS     = $(patsubst %.c,%.o,$(sort $(wildcard src/mcp/*.c)))
+EXTRA_CLEAN += $(MCP_PROGRAM) $(MCP_OBJS)
+
+all: $(MCP_PROGRAM)
+
+$(MCP_OBJS): CPPFLAGS = -I$(shell $(PG_CONFIG) --includedir) $(shell pkg-config --cflags jansson) \
+                        -DEXTVERSION=\"$(EXTVERSION)\"
+$(MCP_OBJS): src/mcp/mcp.h
+
+$(MCP_PROGRAM): $(MCP_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -L$(shell $(PG_CONFIG) --libdir) -lpq $(shell pkg-config --libs jansson)
+
+install: install-mcp
+install-mcp: $(MCP_PROGRAM)
+	$(INSTALL_PROGRAM) $(MCP_PROGRAM) '$(DESTDIR)$(bindir)/intracker-mcp'
+.PHONY: install-mcp

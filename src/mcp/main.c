@@ -1,0 +1,203 @@
+/*-------------------------------------------------------------------------
+ *
+ * main.c
+ *	  intracker-mcp: options, start-up, and the event loop.
+ *
+ *	  intracker-mcp [--read-only]
+ *
+ * Reads newline-delimited JSON-RPC from stdin and writes responses to
+ * stdout, nothing else; messages for people go to stderr.  The loop polls
+ * stdin and, while a query runs, the database socket, so that a ping or a
+ * cancellation is handled while a tool call is in progress.  A line longer
+ * than MAX_LINE is answered with a parse error and skipped, without being
+ * kept in memory.  At the end of stdin the running request is finished,
+ * then the program exits 0.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mcp.h"
+
+#define MAX_LINE	(16 * 1024 * 1024)
+#define READ_CHUNK	65536
+
+bool		mcp_read_only = false;
+
+void
+mcp_log(const char *format,...)
+{
+	va_list		args;
+
+	fprintf(stderr, "%s: ", MCP_SERVER_NAME);
+	va_start(args, format);
+	vfprintf(stderr, format, args);
+	va_end(args);
+	fputc('\n', stderr);
+}
+
+/* Write one message as a line on stdout, and release it. */
+void
+mcp_send(json_t *message)
+{
+	if (message == NULL)
+	{
+		mcp_log("out of memory");
+		exit(1);
+	}
+	if (json_dumpf(message, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+	{
+		/* the client is gone: nobody to answer */
+		exit(0);
+	}
+	json_decref(message);
+}
+
+static void
+usage(void)
+{
+	printf("%s %s: the MCP server of intracker, over stdio\n\n"
+		   "Usage: %s [--read-only]\n\n"
+		   "  --read-only  offer only the tools that read (a read-only token implies it)\n\n"
+		   "Environment: INTRACKER_DATABASE_URL (else the PG* variables) to connect,\n"
+		   "INTRACKER_TOKEN, an API token from intracker.create_api_token(), for the identity.\n",
+		   MCP_SERVER_NAME, EXTVERSION, MCP_SERVER_NAME);
+}
+
+/* Is the session's identity a read-only token? */
+static bool
+token_is_read_only(void)
+{
+	PGresult   *result = db_exec("SELECT pg_catalog.current_setting('intracker.acting_credential')"
+								 " OPERATOR(pg_catalog.~~) '%:read-only'", 0, NULL);
+	bool		read_only = PQresultStatus(result) == PGRES_TUPLES_OK &&
+		strcmp(PQgetvalue(result, 0, 0), "t") == 0;
+
+	PQclear(result);
+	return read_only;
+}
+
+/* Split what was read into lines; keeps an incomplete last line in *buffer. */
+static void
+handle_input(char **buffer, size_t *used, bool *skipping)
+{
+	size_t		start = 0;
+
+	for (size_t i = 0; i < *used; i++)
+	{
+		if ((*buffer)[i] != '\n')
+			continue;
+		if (*skipping)
+			*skipping = false;
+		else
+			protocol_handle_line(*buffer + start, i - start);
+		start = i + 1;
+	}
+	memmove(*buffer, *buffer + start, *used - start);
+	*used -= start;
+	if (*used > MAX_LINE)
+	{
+		if (!*skipping)
+			protocol_handle_line("{", 1);	/* answered as a parse error */
+		*skipping = true;
+		*used = 0;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	char	   *buffer = malloc(MAX_LINE + READ_CHUNK + 1);
+	size_t		used = 0;
+	bool		skipping = false;
+	bool		input_open = true;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--read-only") == 0)
+			mcp_read_only = true;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		{
+			usage();
+			return 0;
+		}
+		else if (strcmp(argv[i], "--version") == 0)
+		{
+			printf("%s %s\n", MCP_SERVER_NAME, EXTVERSION);
+			return 0;
+		}
+		else
+		{
+			mcp_log("unknown option \"%s\" (try --help)", argv[i]);
+			return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	if (buffer == NULL || db_connect() == NULL)
+		return 1;
+	if (!tools_load())
+	{
+		mcp_log("intracker is not installed in this database (CREATE EXTENSION intracker)");
+		return 1;
+	}
+	if (token_is_read_only())
+		mcp_read_only = true;
+
+	while (input_open || !protocol_idle())
+	{
+		struct pollfd fds[2];
+		int			nfds = 0;
+
+		if (input_open)
+			fds[nfds++] = (struct pollfd) {.fd = STDIN_FILENO, .events = POLLIN};
+		if (!protocol_idle())
+			fds[nfds++] = (struct pollfd) {.fd = db_socket(), .events = POLLIN};
+		if (poll(fds, nfds, -1) < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			mcp_log("poll failed: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < nfds; i++)
+		{
+			if (fds[i].revents == 0)
+				continue;
+			if (fds[i].fd == STDIN_FILENO)
+			{
+				ssize_t		got = read(STDIN_FILENO, buffer + used, READ_CHUNK);
+
+				if (got <= 0)
+				{
+					if (got < 0 && errno == EINTR)
+						continue;
+					input_open = false;
+					if (used > 0 && !skipping)
+						protocol_handle_line(buffer, used);		/* a last line without newline */
+					used = 0;
+					continue;
+				}
+				used += (size_t) got;
+				handle_input(&buffer, &used, &skipping);
+			}
+			else
+			{
+				PGresult   *result = db_consume();
+
+				if (result)
+					protocol_query_done(result);
+			}
+		}
+		protocol_run_queued();
+	}
+	free(buffer);
+	return 0;
+}

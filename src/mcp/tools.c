@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ *
+ * tools.c
+ *	  The MCP tools: each is one function of intracker's SQL API.
+ *
+ * tool_table below is the one place a tool is declared: its name, the SQL
+ * function behind it, and its hints.  Everything else is read from the
+ * database at start-up: the description is the function's COMMENT, the
+ * input schema comes from its argument names, types and defaults, and
+ * what the result is from its return type (rows: a JSON array, one row: an
+ * object, a value: its JSON, void: null).  A new SQL API function becomes
+ * a tool in one line.
+ *
+ * A call passes only the arguments the client gave, by name (so the SQL
+ * defaults apply), each as text cast to the argument's type; arrays and
+ * jsonb arrive as JSON.  An SQL error is a tool result with isError, whose
+ * text carries SQLSTATE, message, DETAIL and HINT, so that an agent can
+ * act on it (a PT409 names the current version).
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE				/* open_memstream, asprintf */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp.h"
+
+typedef struct ToolDef
+{
+	const char *name;			/* the MCP tool */
+	const char *function;		/* intracker.<function> */
+	const char *title;
+	bool		read_only;		/* annotations: readOnlyHint */
+	bool		destructive;	/* destructiveHint */
+	bool		idempotent;		/* idempotentHint */
+} ToolDef;
+
+static const ToolDef tool_table[] = {
+	{"list_projects", "list_projects", "Your projects", true, false, true},
+	{"list_features", "list_features", "Features of a project", true, false, true},
+	{"list_todos", "list_todos", "Todos of a project", true, false, true},
+	{"get_my_todos", "get_my_todos", "Your open todos", true, false, true},
+	{"get_todo", "get_todo", "One todo, with what blocks it and what it blocks", true, false, true},
+	{"get_team_context", "team_context", "Team context of a project", true, false, true},
+	{"get_resume_context", "resume_context", "Your resume context in a project", true, false, true},
+	{"get_events", "events_since", "Events after a sequence number", true, false, true},
+	{"claim_next_todo", "claim_next_todo", "Claim the next todo", false, false, false},
+	{"assign_todo", "assign_todo", "Assign a todo", false, false, false},
+	{"assign_feature", "assign_feature", "Assign a feature", false, false, false},
+	{"create_todo", "create_todo", "Create a todo", false, false, false},
+	{"update_todo", "update_todo", "Update a todo", false, false, false},
+	{"set_todo_status", "set_todo_status", "Set a todo's status", false, false, false},
+	{"create_feature", "create_feature", "Create a feature", false, false, false},
+	{"update_feature", "update_feature", "Update a feature", false, false, false},
+	{"add_dependency", "add_dependency", "Block a todo by another", false, false, true},
+	{"remove_dependency", "remove_dependency", "Remove a dependency", false, true, true},
+	{"start_session", "start_session", "Start a work session", false, false, false},
+	{"end_session", "end_session", "End a work session", false, false, false},
+	{"create_github_issue", "create_github_issue", "Create the GitHub issue of a todo", false, false, false},
+};
+#define NUM_TOOLS (sizeof(tool_table) / sizeof(tool_table[0]))
+
+/* What start-up read about each tool's function (NULL: not in this database). */
+static json_t *signatures[NUM_TOOLS];
+
+static const ToolDef *
+find_tool(const char *name, int *index)
+{
+	for (size_t i = 0; i < NUM_TOOLS; i++)
+	{
+		if (strcmp(tool_table[i].name, name) == 0 && signatures[i] != NULL &&
+			(!mcp_read_only || tool_table[i].read_only))
+		{
+			*index = (int) i;
+			return &tool_table[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Read the functions' signatures and comments.  False when the database has
+ * none of them (intracker is not installed there).
+ */
+bool
+tools_load(void)
+{
+	static const char sql[] =
+		"SELECT p.proname, pg_catalog.obj_description(p.oid, 'pg_proc') AS comment,"
+		"       CASE WHEN p.proretset THEN 'rows' WHEN t.typtype = 'c' THEN 'row'"
+		"            WHEN p.prorettype = 'pg_catalog.void'::pg_catalog.regtype THEN 'nothing' ELSE 'value' END AS returns,"
+		"       (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+		"                 'name', a.name, 'type', pg_catalog.format_type(a.type, NULL),"
+		"                 'required', a.n <= p.pronargs - p.pronargdefaults) ORDER BY a.n)"
+		"          FROM ROWS FROM (pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]),"
+		"                          pg_catalog.unnest(p.proargnames[1:p.pronargs]))"
+		"               WITH ORDINALITY AS a (type, name, n)) AS args"
+		"  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_type t ON t.oid = p.prorettype"
+		" WHERE p.pronamespace = 'intracker'::pg_catalog.regnamespace";
+	PGresult   *result = db_exec(sql, 0, NULL);
+	int			found = 0;
+
+	if (PQresultStatus(result) != PGRES_TUPLES_OK)
+	{
+		mcp_log("cannot read intracker's functions: %s", PQresultErrorMessage(result));
+		PQclear(result);
+		return false;
+	}
+	for (int row = 0; row < PQntuples(result); row++)
+	{
+		for (size_t i = 0; i < NUM_TOOLS; i++)
+		{
+			json_error_t error;
+			json_t	   *args;
+
+			if (strcmp(PQgetvalue(result, row, 0), tool_table[i].function) != 0)
+				continue;
+			args = PQgetisnull(result, row, 3) ? json_array()
+				: json_loads(PQgetvalue(result, row, 3), 0, &error);
+			signatures[i] = json_pack("{s:s?, s:s, s:o}",
+									  "comment", PQgetisnull(result, row, 1) ? NULL : PQgetvalue(result, row, 1),
+									  "returns", PQgetvalue(result, row, 2),
+									  "args", args ? args : json_array());
+			found++;
+		}
+	}
+	PQclear(result);
+	return found > 0;
+}
+
+/* The JSON Schema of an SQL type (as format_type names it). */
+static json_t *
+schema_of_type(const char *type)
+{
+	size_t		len = strlen(type);
+
+	if (len > 2 && strcmp(type + len - 2, "[]") == 0)
+	{
+		char	   *element = strndup(type, len - 2);
+		json_t	   *schema = json_pack("{s:s, s:o}", "type", "array", "items", schema_of_type(element));
+
+		free(element);
+		return schema;
+	}
+	if (strcmp(type, "uuid") == 0)
+		return json_pack("{s:s, s:s}", "type", "string", "format", "uuid");
+	if (strcmp(type, "integer") == 0 || strcmp(type, "bigint") == 0 || strcmp(type, "smallint") == 0)
+		return json_pack("{s:s}", "type", "integer");
+	if (strcmp(type, "boolean") == 0)
+		return json_pack("{s:s}", "type", "boolean");
+	if (strcmp(type, "numeric") == 0 || strcmp(type, "double precision") == 0)
+		return json_pack("{s:s}", "type", "number");
+	if (strcmp(type, "jsonb") == 0 || strcmp(type, "json") == 0)
+		return json_pack("{s:s}", "type", "object");
+	if (strcmp(type, "date") == 0)
+		return json_pack("{s:s, s:s}", "type", "string", "format", "date");
+	if (strcmp(type, "timestamp with time zone") == 0)
+		return json_pack("{s:s, s:s}", "type", "string", "format", "date-time");
+	return json_pack("{s:s}", "type", "string");
+}
+
+/* tools/list: every tool whose function exists (reading tools only in read-only mode). */
+json_t *
+tools_list(void)
+{
+	json_t	   *tools = json_array();
+
+	for (size_t i = 0; i < NUM_TOOLS; i++)
+	{
+		const ToolDef *def = &tool_table[i];
+		json_t	   *properties = json_object();
+		json_t	   *required = json_array();
+		json_t	   *arg;
+		size_t		n;
+		const char *comment;
+
+		if (signatures[i] == NULL || (mcp_read_only && !def->read_only))
+			continue;
+		json_array_foreach(json_object_get(signatures[i], "args"), n, arg)
+		{
+			const char *name = json_string_value(json_object_get(arg, "name"));
+
+			json_object_set_new(properties, name,
+								schema_of_type(json_string_value(json_object_get(arg, "type"))));
+			if (json_is_true(json_object_get(arg, "required")))
+				json_array_append_new(required, json_string(name));
+		}
+		comment = json_string_value(json_object_get(signatures[i], "comment"));
+		json_array_append_new(tools, json_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:o, s:b}, s:{s:b, s:b, s:b, s:b}}",
+											   "name", def->name,
+											   "title", def->title,
+											   "description", comment ? comment : def->title,
+											   "inputSchema",
+											   "type", "object",
+											   "properties", properties,
+											   "required", required,
+											   "additionalProperties", 0,
+											   "annotations",
+											   "readOnlyHint", def->read_only,
+											   "destructiveHint", def->destructive,
+											   "idempotentHint", def->idempotent,
+											   "openWorldHint", strcmp(def->name, "create_github_issue") == 0));
+	}
+	return tools;
+}
+
+/* A JSON value as the text of an SQL parameter of type type; NULL for null. */
+static char *
+parameter_text(json_t *value, const char *type, char **why)
+{
+	size_t		len = strlen(type);
+	bool		is_array = len > 2 && strcmp(type + len - 2, "[]") == 0;
+	bool		is_json = strcmp(type, "jsonb") == 0 || strcmp(type, "json") == 0;
+
+	if (json_is_null(value))
+		return NULL;
+	if (is_array && !json_is_array(value))
+		*why = "must be an array";
+	else if (is_json || is_array)
+		return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	else if (json_is_string(value))
+		return strdup(json_string_value(value));
+	else if (json_is_integer(value) || json_is_real(value) || json_is_boolean(value))
+		return json_dumps(value, JSON_ENCODE_ANY);
+	else
+		*why = "must be a string, a number or a boolean";
+	return NULL;
+}
+
+/*
+ * tools/call: the SQL and its parameters for params {"name", "arguments"};
+ * false with *error (a JSON-RPC error object) for an unknown tool or
+ * arguments that do not fit.
+ */
+bool
+tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	json_t	   *arguments = json_object_get(params, "arguments");
+	const ToolDef *def;
+	int			index;
+	json_t	   *args;
+	json_t	   *arg;
+	size_t		n;
+	const char *key;
+	json_t	   *value;
+	char	   *buffer = NULL;
+	size_t		size = 0;
+	FILE	   *out;
+	int			given = 0;
+	const char *returns;
+	int			written;
+
+	if (name == NULL || (def = find_tool(name, &index)) == NULL)
+	{
+		*error = json_pack("{s:i, s:s}", "code", RPC_INVALID_PARAMS, "message",
+						   name ? "unknown tool" : "params.name must name a tool");
+		return false;
+	}
+	if (arguments != NULL && !json_is_object(arguments))
+	{
+		*error = json_pack("{s:i, s:s}", "code", RPC_INVALID_PARAMS, "message", "params.arguments must be an object");
+		return false;
+	}
+	args = json_object_get(signatures[index], "args");
+
+	/* every argument given must exist, every required one be given */
+	json_object_foreach(arguments, key, value)
+	{
+		bool		known = false;
+
+		json_array_foreach(args, n, arg)
+			known = known || strcmp(json_string_value(json_object_get(arg, "name")), key) == 0;
+		if (!known)
+		{
+			*error = json_pack("{s:i, s:s, s:{s:s}}", "code", RPC_INVALID_PARAMS,
+							   "message", "unknown argument", "data", "argument", key);
+			return false;
+		}
+	}
+
+	*values = json_array();
+	out = open_memstream(&buffer, &size);
+	fprintf(out, "intracker.%s(", def->function);
+	json_array_foreach(args, n, arg)
+	{
+		const char *arg_name = json_string_value(json_object_get(arg, "name"));
+		const char *type = json_string_value(json_object_get(arg, "type"));
+		json_t	   *given_value = arguments ? json_object_get(arguments, arg_name) : NULL;
+		char	   *why = NULL;
+		char	   *text;
+		size_t		tlen = strlen(type);
+
+		if (given_value == NULL)
+		{
+			if (json_is_true(json_object_get(arg, "required")))
+			{
+				fclose(out);
+				free(buffer);
+				json_decref(*values);
+				*error = json_pack("{s:i, s:s, s:{s:s}}", "code", RPC_INVALID_PARAMS,
+								   "message", "missing required argument", "data", "argument", arg_name);
+				return false;
+			}
+			continue;
+		}
+		text = parameter_text(given_value, type, &why);
+		if (why != NULL)
+		{
+			fclose(out);
+			free(buffer);
+			json_decref(*values);
+			*error = json_pack("{s:i, s:s, s:{s:s, s:s}}", "code", RPC_INVALID_PARAMS,
+							   "message", "argument of the wrong type", "data", "argument", arg_name, "rule", why);
+			return false;
+		}
+		json_array_append_new(*values, text ? json_string(text) : json_null());
+		free(text);
+		given++;
+		if (tlen > 2 && strcmp(type + tlen - 2, "[]") == 0)
+			fprintf(out, "%s\"%s\" => ARRAY(SELECT pg_catalog.jsonb_array_elements_text($%d::pg_catalog.jsonb))::%s",
+					given > 1 ? ", " : "", arg_name, given, type);
+		else
+			fprintf(out, "%s\"%s\" => $%d::%s", given > 1 ? ", " : "", arg_name, given, type);
+	}
+	fprintf(out, ")");
+	fclose(out);
+
+	/* rows become a JSON array, a row an object, a value its JSON */
+	returns = json_string_value(json_object_get(signatures[index], "returns"));
+	if (strcmp(returns, "rows") == 0)
+		written = asprintf(sql, "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') AS result"
+						   " FROM %s AS r", buffer);
+	else if (strcmp(returns, "row") == 0)
+		written = asprintf(sql, "SELECT pg_catalog.to_jsonb(r) AS result FROM %s AS r", buffer);
+	else if (strcmp(returns, "nothing") == 0)
+		written = asprintf(sql, "SELECT NULL::pg_catalog.jsonb AS result FROM %s AS r", buffer);
+	else
+		written = asprintf(sql, "SELECT pg_catalog.to_jsonb(%s) AS result", buffer);
+	free(buffer);
+	if (written < 0)
+	{
+		mcp_log("out of memory");
+		exit(1);
+	}
+	return true;
+}
+
+/* Append "LABEL: value" (when there is a value) to an error text. */
+static void
+append_field(FILE *out, const char *label, const char *value)
+{
+	if (value != NULL && value[0] != '\0')
+		fprintf(out, "\n%s: %s", label, value);
+}
+
+/*
+ * The tools/call result for a query's result: the JSON as text and as
+ * structuredContent (rows as {"rows": [...]}, a value that is not an
+ * object as {"result": value}), or an SQL error with isError.
+ */
+json_t *
+tools_result(PGresult *result)
+{
+	json_t	   *structured;
+	json_t	   *answer;
+	char	   *text;
+
+	if (PQresultStatus(result) != PGRES_TUPLES_OK)
+	{
+		const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+		const char *message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+		const char *detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
+		const char *hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT);
+		char	   *buffer = NULL;
+		size_t		size = 0;
+		FILE	   *out = open_memstream(&buffer, &size);
+
+		fprintf(out, "%s: %s", sqlstate ? sqlstate : "08006",
+				message ? message : "the database connection failed");
+		append_field(out, "DETAIL", detail);
+		append_field(out, "HINT", hint);
+		fclose(out);
+		answer = json_pack("{s:[{s:s, s:s}], s:{s:s?, s:s?, s:s?, s:s?}, s:b}",
+						   "content", "type", "text", "text", buffer,
+						   "structuredContent", "sqlstate", sqlstate, "message", message,
+						   "detail", detail, "hint", hint,
+						   "isError", 1);
+		free(buffer);
+		return answer;
+	}
+
+	structured = PQgetisnull(result, 0, 0) ? json_null()
+		: json_loads(PQgetvalue(result, 0, 0), JSON_DECODE_ANY, NULL);
+	if (structured == NULL)
+		structured = json_null();
+	text = json_dumps(structured, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (json_is_array(structured))
+		structured = json_pack("{s:o}", "rows", structured);
+	else if (!json_is_object(structured))
+		structured = json_pack("{s:o}", "result", structured);
+	answer = json_pack("{s:[{s:s, s:s}], s:o, s:b}",
+					   "content", "type", "text", "text", text,
+					   "structuredContent", structured,
+					   "isError", 0);
+	free(text);
+	return answer;
+}

@@ -1,0 +1,328 @@
+# 025_mcp_server.pl — intracker-mcp, the MCP server, driven over stdio as a
+# client would (issue 15, first step).  The server connects as
+# tracker_agent (only intracker_user) and proves who it is with an API token.
+#
+#   A. Start-up: no token, a bad token, an unreachable database: a message
+#      on stderr and a non-zero exit, nothing on stdout.
+#   B. initialize (the version asked for, or the latest), ping, tools/list
+#      (schemas derived from the SQL functions, annotations, pagination),
+#      logging/setLevel, unknown methods.
+#   C. Tools: create, claim, update with a stale version (PT409 as a tool
+#      error naming the current version, then the retry), errors of the SQL
+#      API as isError results, bad arguments as -32602; a NOTICE forwarded
+#      as notifications/message.
+#   D. Two agents (two server processes, two tokens) claiming from one
+#      project in turns never get the same todo.
+#   E. Read-only: --read-only, and a read-only token, offer and run only the
+#      reading tools.
+#   F. A call blocked on a lock: ping is answered meanwhile, and
+#      notifications/cancelled cancels the query (no response for it).
+#   G. Bad input: not JSON, not an object, a batch, a 17 MB line, deep
+#      nesting, invalid UTF-8: each answered, and the server goes on; end of
+#      input: exit 0.
+#   H. A whole session under valgrind: no error, nothing definitely lost.
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run qw(start pump finish timeout);
+use Time::HiRes qw(usleep);
+use JSON::PP;
+use IntrackerTest;
+
+my $json = JSON::PP->new->canonical;
+my $node = new_node('mcp');
+install_extension($node, 'postgres');
+create_test_roles($node);
+
+# make install puts it beside psql
+my $bindir = `pg_config --bindir`;
+chomp($bindir);
+my $binary = "$bindir/intracker-mcp";
+
+sub su { return $node->safe_psql('postgres', $_[0]) }
+my %user = map { $_ => su("SELECT id FROM intracker.create_user('$_\@example.com', '\u$_', 'agent')") } qw(ann bob);
+sub token_of
+{
+	my ($who, $read_only) = @_;
+	return su("SELECT intracker.act_as('$user{$who}') \\gset\n"
+		  . "SELECT token FROM intracker.create_api_token('mcp', read_only => " . ($read_only ? 'true' : 'false') . ')');
+}
+my $project = safe_psql_as($node, 'postgres', $user{ann}, "SELECT id FROM intracker.create_project('Agents')");
+safe_psql_as($node, 'postgres', $user{ann}, "SELECT intracker.add_member('$project', '$user{bob}', 'editor')");
+my %token = (ann => token_of('ann'), bob => token_of('bob'), reader => token_of('ann', 1));
+my $url = $node->connstr('postgres') . ' user=tracker_agent';
+
+# A running server: { run, in, out, err, next_id }.
+sub start_server
+{
+	my (%opt) = @_;
+	my $server = { in => '', out => '', err => '', next_id => 1, notes => [] };
+	local $ENV{INTRACKER_DATABASE_URL} = $opt{url} // $url;
+	local $ENV{INTRACKER_TOKEN} = $opt{token} // $token{ann};
+	my @command = (@{ $opt{wrapper} // [] }, $binary, @{ $opt{args} // [] });
+	$server->{run} = start(\@command, '<', \$server->{in}, '>', \$server->{out}, '2>', \$server->{err},
+		timeout(10 * $PostgreSQL::Test::Utils::timeout_default));
+	return $server;
+}
+
+# Send one raw line (written by this pump and the next ones: pump waits
+# for output, and a notification has none).
+sub send_line
+{
+	my ($server, $line) = @_;
+	$server->{in} .= "$line\n";
+	$server->{run}->pump_nb;
+	return;
+}
+
+# The next message with this id (notifications met on the way are kept in
+# notes); undef if the server ends first.
+sub response_to
+{
+	my ($server, $id) = @_;
+	while (1)
+	{
+		while ($server->{out} =~ s/^([^\n]*)\n//)
+		{
+			my $message = $json->decode($1);
+			return $message if defined $message->{id} && $message->{id} eq $id;
+			push @{ $server->{notes} }, $message;
+		}
+		return undef unless $server->{run}->pumpable;
+		pump $server->{run};
+	}
+}
+
+# Send a request; return its response.
+sub request
+{
+	my ($server, $method, $params) = @_;
+	my $id = $server->{next_id}++;
+	send_line($server, $json->encode({ jsonrpc => '2.0', id => $id, method => $method,
+				defined $params ? (params => $params) : () }));
+	return response_to($server, $id);
+}
+
+sub call_tool
+{
+	my ($server, $tool, $arguments) = @_;
+	return request($server, 'tools/call', { name => $tool, arguments => $arguments });
+}
+
+# Close its input, wait for it to exit; its exit code.
+sub stop_server
+{
+	my ($server) = @_;
+	$server->{run}->finish;
+	return ($server->{run}->full_results)[0] >> 8;
+}
+
+##############################################################################
+# A. Start-up failures
+
+for my $case ([ 'no token', { token => '' }, qr/INTRACKER_TOKEN is not set/ ],
+	[ 'a bad token', { token => 'itk_' . ('x' x 44) }, qr/authentication failed: .*invalid credentials/ ],
+	[ 'an unreachable database', { url => 'host=/nonexistent port=1 dbname=none' }, qr/cannot connect to the database/ ])
+{
+	my ($label, $opt, $pattern) = @$case;
+	my $server = start_server(%$opt);
+	my $exit = stop_server($server);
+	isnt($exit, 0, "$label: non-zero exit");
+	like($server->{err}, $pattern, "$label: says why on stderr");
+	is($server->{out}, '', "$label: nothing on stdout");
+}
+
+##############################################################################
+# B. Protocol
+
+my $ann = start_server();
+my $init = request($ann, 'initialize', { protocolVersion => '2025-06-18', capabilities => {},
+		clientInfo => { name => 'test', version => '1' } });
+is($init->{result}{protocolVersion}, '2025-06-18', 'initialize: the version the client asks for, when spoken');
+is($init->{result}{serverInfo}{name}, 'intracker-mcp', '... serverInfo');
+ok($init->{result}{capabilities}{tools}, '... tools capability');
+send_line($ann, '{"jsonrpc":"2.0","method":"notifications/initialized"}');
+is(request($ann, 'initialize', { protocolVersion => '1999-01-01' })->{result}{protocolVersion}, '2025-11-25',
+	'an unknown version: the latest this server speaks');
+is_deeply(request($ann, 'ping')->{result}, {}, 'ping');
+
+my $list = request($ann, 'tools/list')->{result};
+is(scalar @{ $list->{tools} }, 20, 'tools/list: a page of 20');
+ok(defined $list->{nextCursor}, '... and a cursor to the next');
+my $rest = request($ann, 'tools/list', { cursor => $list->{nextCursor} })->{result};
+ok(@{ $rest->{tools} } && !exists $rest->{nextCursor}, '... which is the last');
+my %tools = map { $_->{name} => $_ } @{ $list->{tools} }, @{ $rest->{tools} };
+is(scalar keys %tools, scalar(@{ $list->{tools} }) + scalar(@{ $rest->{tools} }), '... no tool twice');
+ok($tools{$_}, "tool $_ is listed") for qw(list_projects list_features list_todos get_my_todos get_todo
+  get_team_context get_resume_context claim_next_todo assign_todo assign_feature create_todo update_todo
+  set_todo_status create_feature update_feature add_dependency remove_dependency start_session end_session
+  get_events create_github_issue);
+is_deeply($tools{create_todo}{inputSchema}{required}, [ 'project_id', 'title' ],
+	'create_todo: the arguments without SQL defaults are required');
+is_deeply($tools{create_todo}{inputSchema}{properties}{tags}, { type => 'array', items => { type => 'string' } },
+	'... text[] is an array of strings');
+is_deeply($tools{create_todo}{inputSchema}{properties}{project_id}, { type => 'string', format => 'uuid' },
+	'... uuid a string of format uuid');
+like($tools{claim_next_todo}{description}, qr/\w/, 'descriptions are the SQL functions\' comments');
+ok($tools{get_team_context}{annotations}{readOnlyHint} && !$tools{create_todo}{annotations}{readOnlyHint},
+	'readOnlyHint on reading tools only');
+ok($tools{remove_dependency}{annotations}{destructiveHint}, 'destructiveHint on remove_dependency');
+is(request($ann, 'tools/list', { cursor => 'x' })->{error}{code}, -32602, 'an invalid cursor: -32602');
+is(request($ann, 'logging/setLevel', { level => 'loud' })->{error}{code}, -32602, 'an unknown log level: -32602');
+is_deeply(request($ann, 'logging/setLevel', { level => 'info' })->{result}, {}, 'logging/setLevel info');
+is(request($ann, 'resources/teleport')->{error}{code}, -32601, 'an unknown method: -32601');
+
+##############################################################################
+# C. Tools
+
+my $created = call_tool($ann, 'create_todo', { project_id => $project, title => 'Write the MCP server', tags => [ 'mcp', 'c' ] });
+my $todo = $created->{result}{structuredContent};
+ok(!$created->{result}{isError}, 'create_todo works') or diag(explain($created));
+is_deeply($todo->{tags}, [ 'mcp', 'c' ], '... arrays arrive as arrays');
+is($json->decode($created->{result}{content}[0]{text})->{id}, $todo->{id}, '... the text content is the same JSON');
+my $stale = call_tool($ann, 'update_todo', { todo_id => $todo->{id}, changes => { title => 'x' }, expected_version => 7 });
+ok($stale->{result}{isError}, 'a stale version: a tool error');
+is($stale->{result}{structuredContent}{sqlstate}, 'PT409', '... PT409');
+like($stale->{result}{content}[0]{text}, qr/^PT409: .*\nDETAIL: .*the current version is 1\./s, '... whose text names the current version');
+my $retry = call_tool($ann, 'update_todo', { todo_id => $todo->{id}, changes => { title => 'Write the MCP server in C' },
+		expected_version => 1 });
+is($retry->{result}{structuredContent}{version}, 2, 'the retry with the current version works');
+my $missing = call_tool($ann, 'create_todo', { title => 'no project' });
+is($missing->{error}{code}, -32602, 'a missing required argument: -32602');
+is(call_tool($ann, 'create_todo', { project_id => $project, title => 'x', colour => 'red' })->{error}{code}, -32602,
+	'an unknown argument: -32602');
+is(call_tool($ann, 'create_todo', { project_id => $project, title => 'x', tags => 'mcp' })->{error}{code}, -32602,
+	'an argument of the wrong type: -32602');
+is(call_tool($ann, 'teleport', {})->{error}{code}, -32602, 'an unknown tool: -32602');
+my $bad = call_tool($ann, 'create_todo', { project_id => $project, title => 'x', estimate => 0 });
+is($bad->{result}{structuredContent}{sqlstate}, '22023', 'the SQL API\'s own errors are tool errors (22023)');
+like($bad->{result}{content}[0]{text}, qr/DETAIL: /, '... with their DETAIL');
+my $context = call_tool($ann, 'get_resume_context', { project_id => $project });
+is($context->{result}{structuredContent}{project}{name}, 'Agents', 'get_resume_context: the document as structuredContent');
+is_deeply([ map { $_->{name} } @{ call_tool($ann, 'list_projects', {})->{result}{structuredContent}{rows} } ], ['Agents'],
+	'list_projects: a tool without arguments, rows as {"rows": [...]}');
+is(call_tool($ann, 'get_todo', { todo_id => $todo->{id} })->{result}{structuredContent}{title}, 'Write the MCP server in C',
+	'get_todo: a jsonb function\'s object as structuredContent');
+is(call_tool($ann, 'list_todos', { project_id => $project, max_rows => 5000 })->{result}{structuredContent}{sqlstate}, '22023',
+	'list_todos: the SQL function\'s bounds are tool errors');
+
+##############################################################################
+# D. Two agents claim in turns: never the same todo
+
+safe_psql_as($node, 'postgres', $user{ann},
+	"SELECT count(*) FROM (SELECT intracker.create_todo('$project', 'task ' || g) FROM generate_series(1, 10) g) s");
+call_tool($ann, 'set_todo_status', { todo_id => $todo->{id}, status => 'done', expected_version => 2 });
+my $bob = start_server(token => $token{bob});
+my (%claimed_by, @overlap);
+for my $round (1 .. 6)
+{
+	for my $agent ([ ann => $ann ], [ bob => $bob ])
+	{
+		my ($who, $server) = @$agent;
+		my $claim = call_tool($server, 'claim_next_todo', { project_id => $project });
+		my $rows = $claim->{result}{structuredContent}{rows} // [];
+		next unless @$rows;
+		my $id = $rows->[0]{id};
+		push @overlap, $id if exists $claimed_by{$id} && $claimed_by{$id} ne $who;
+		$claimed_by{$id} = $who;
+		call_tool($server, 'set_todo_status', { todo_id => $id, status => 'done', expected_version => $rows->[0]{version} });
+	}
+}
+is(scalar(keys %claimed_by), 10, 'the two agents claimed and finished all 10 todos');
+is_deeply(\@overlap, [], '... never the same one');
+my $nothing = call_tool($bob, 'claim_next_todo', { project_id => $project });
+is_deeply($nothing->{result}{structuredContent}{rows}, [], 'nothing left: no row');
+ok((grep { ($_->{method} // '') eq 'notifications/message' && $_->{params}{level} eq 'info' } @{ $bob->{notes} }),
+	'... and the NOTICE came as notifications/message');
+
+##############################################################################
+# E. Read-only
+
+for my $case ([ '--read-only', start_server(args => ['--read-only']) ],
+	[ 'a read-only token', start_server(token => $token{reader}) ])
+{
+	my ($label, $server) = @$case;
+	my @names = map { $_->{name} } @{ request($server, 'tools/list')->{result}{tools} };
+	is_deeply([ sort @names ],
+		[qw(get_events get_my_todos get_resume_context get_team_context get_todo list_features list_projects list_todos)],
+		"$label: only the reading tools");
+	is(call_tool($server, 'create_todo', { project_id => $project, title => 'x' })->{error}{code}, -32602,
+		"$label: a writing tool is unknown");
+	ok(!call_tool($server, 'get_team_context', { project_id => $project })->{result}{isError}, "$label: reading works");
+	stop_server($server);
+}
+
+##############################################################################
+# F. Ping while a call waits for a lock; cancellation
+
+my $locker = IntrackerTest::Session->new($node, 'postgres', name => 'locker', via => 'superuser');
+$locker->query_safe("BEGIN; SELECT 1 FROM intracker_data.todos WHERE id = '$todo->{id}' FOR UPDATE;");
+my $blocked_id = $ann->{next_id}++;
+send_line($ann, $json->encode({ jsonrpc => '2.0', id => $blocked_id, method => 'tools/call',
+			params => { name => 'update_todo', arguments => { todo_id => $todo->{id}, changes => { title => 'y' },
+					expected_version => 3 } } }));
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'intracker-mcp' AND wait_event_type = 'Lock'}),
+	'the call waits for the lock');
+is_deeply(request($ann, 'ping')->{result}, {}, 'ping is answered meanwhile');
+send_line($ann, $json->encode({ jsonrpc => '2.0', method => 'notifications/cancelled',
+			params => { requestId => $blocked_id, reason => 'test' } }));
+my $after = request($ann, 'tools/call', { name => 'get_resume_context', arguments => { project_id => $project } });
+ok(!$after->{result}{isError}, 'after notifications/cancelled the next call runs (the query was cancelled)');
+ok(!(grep { defined $_->{id} && $_->{id} eq $blocked_id } @{ $ann->{notes} }), '... and the cancelled call got no response');
+$locker->query_safe('ROLLBACK');
+$locker->quit;
+
+##############################################################################
+# G. Bad input
+
+my %bad_lines = (
+	'not JSON' => [ 'garbage', -32700 ],
+	'a string' => [ '"hello"', -32600 ],
+	'a batch' => [ '[{"jsonrpc":"2.0","id":1,"method":"ping"}]', -32600 ],
+	'no jsonrpc' => [ '{"id":1,"method":"ping"}', -32600 ],
+	'deep nesting' => [ '[' x 100000, -32700 ],
+	'invalid UTF-8' => [ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}", -32700 ],
+	'a 17 MB line' => [ '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' . ('a' x (17 * 1024 * 1024)) . '"}}', -32700 ]);
+for my $label (sort keys %bad_lines)
+{
+	my ($line, $code) = @{ $bad_lines{$label} };
+	$ann->{out} = '';
+	send_line($ann, $line);
+	pump $ann->{run} until $ann->{out} =~ /\n/ || !$ann->{run}->pumpable;
+	my ($first) = split /\n/, $ann->{out};
+	my $answer = eval { $json->decode($first // '') } // {};
+	is($answer->{error}{code}, $code, "$label: answered with $code");
+	is_deeply(request($ann, 'ping')->{result}, {}, "$label: the server goes on");
+}
+$ann->{in} = '';
+is(stop_server($ann), 0, 'end of input: exit 0');
+stop_server($bob);
+
+##############################################################################
+# H. A session under valgrind
+
+SKIP:
+{
+	skip 'valgrind is not installed', 2 unless system('valgrind --version >/dev/null 2>&1') == 0;
+	my $log = $PostgreSQL::Test::Utils::tmp_check . '/mcp-valgrind.log';
+	my $server = start_server(wrapper => [ 'valgrind', '--leak-check=full', "--log-file=$log", '--error-exitcode=99' ]);
+	request($server, 'initialize', { protocolVersion => '2025-11-25' });
+	request($server, 'tools/list');
+	call_tool($server, 'create_todo', { project_id => $project, title => 'under valgrind', tags => ['v'] });
+	call_tool($server, 'update_todo', { todo_id => $todo->{id}, changes => {}, expected_version => 99 });
+	call_tool($server, 'create_todo', { title => 'x' });
+	send_line($server, 'garbage');
+	call_tool($server, 'get_team_context', { project_id => $project });
+	$server->{in} = '';
+	is(stop_server($server), 0, 'valgrind: a whole session, no error reported');
+	my $report = slurp_file($log);
+	like($report, qr/definitely lost: 0 bytes|no leaks are possible/, 'valgrind: nothing definitely lost')
+	  or diag($report);
+}
+
+$node->stop;
+done_testing();
