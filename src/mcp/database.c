@@ -5,12 +5,17 @@
  *	  or the PG* variables, identity from INTRACKER_TOKEN through
  *	  intracker.authenticate(), and one query at a time, sent without
  *	  waiting so that the event loop stays responsive and can cancel it.
+ *	  A lost connection is replaced at the next call (with backoff while the
+ *	  database stays down); the call that finds it lost gets an error
+ *	  result at once.
  *
  *-------------------------------------------------------------------------
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mcp.h"
 
@@ -31,36 +36,28 @@ forward_notice(void *arg, const PGresult *result)
 }
 
 /*
- * Connect and authenticate; NULL (with the reason on stderr) when either
+ * Connect and authenticate; false (with the reason on stderr) when either
  * fails.  The session's search_path is pinned: the SQL this program sends
  * names its schemas, and casts name pg_catalog's types.
  */
-PGconn *
-db_connect(void)
+static bool
+establish(void)
 {
 	const char *url = getenv("INTRACKER_DATABASE_URL");
-	const char *token = getenv("INTRACKER_TOKEN");
-	const char *params[1];
+	const char *params[1] = {getenv("INTRACKER_TOKEN")};
 	PGresult   *result;
 
-	if (token == NULL || token[0] == '\0')
-	{
-		mcp_log("INTRACKER_TOKEN is not set: give the server an API token (intracker.create_api_token())");
-		return NULL;
-	}
+	PQfinish(conn);
 	conn = PQconnectdb(url ? url : "");
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		mcp_log("cannot connect to the database: %s", PQerrorMessage(conn));
-		PQfinish(conn);
-		conn = NULL;
-		return NULL;
+		return false;
 	}
 	PQsetNoticeReceiver(conn, forward_notice, NULL);
 
 	result = PQexec(conn, "SET search_path = pg_catalog, pg_temp; SET application_name = 'intracker-mcp'");
 	PQclear(result);
-	params[0] = token;
 	result = PQexecParams(conn, "SELECT intracker.authenticate($1)", 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
@@ -68,10 +65,76 @@ db_connect(void)
 		PQclear(result);
 		PQfinish(conn);
 		conn = NULL;
-		return NULL;
+		return false;
 	}
 	PQclear(result);
-	return conn;
+	return true;
+}
+
+/* The first connection: false (the program exits) when it fails. */
+bool
+db_connect(void)
+{
+	const char *token = getenv("INTRACKER_TOKEN");
+
+	if (token == NULL || token[0] == '\0')
+	{
+		mcp_log("INTRACKER_TOKEN is not set: give the server an API token (intracker.create_api_token())");
+		return false;
+	}
+	return establish();
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A working connection, reconnecting (and authenticating again) when it was
+ * lost: false when that fails or the next attempt is not due yet.  Attempts
+ * back off from RECONNECT_MIN_MS, doubling to RECONNECT_MAX_MS, so that a
+ * database that is down costs each call an immediate error, not a wait.
+ */
+#define RECONNECT_MIN_MS	250
+#define RECONNECT_MAX_MS	10000
+
+static bool
+db_ensure(void)
+{
+	static int	backoff_ms = 0;
+	static int64_t next_attempt_ms = 0;
+
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+		return true;
+	if (now_ms() < next_attempt_ms)
+		return false;
+	if (establish())
+	{
+		mcp_log("reconnected to the database");
+		backoff_ms = 0;
+		return true;
+	}
+	backoff_ms = backoff_ms == 0 ? RECONNECT_MIN_MS
+		: (backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff_ms * 2);
+	next_attempt_ms = now_ms() + backoff_ms;
+	return false;
+}
+
+/*
+ * The idle connection's socket is readable: the server said something
+ * unasked (it is shutting down, most likely).  Read it, so that a lost
+ * connection is known, and replaced, before the next call.
+ */
+void
+db_idle_input(void)
+{
+	if (conn != NULL && !PQconsumeInput(conn))
+		(void) db_ensure();
 }
 
 /* Run sql and wait for it (start-up only). */
@@ -88,8 +151,8 @@ db_exec(const char *sql, int nparams, const char *const *values)
 PGresult *
 db_start(const char *sql, int nparams, const char *const *values)
 {
-	if (!PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
-		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+	if (!db_ensure() || !PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+		return PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
 	in_flight = true;
 	return NULL;
 }
@@ -100,10 +163,11 @@ db_busy(void)
 	return in_flight;
 }
 
+/* The connection's socket, or -1 while there is no connection. */
 int
 db_socket(void)
 {
-	return PQsocket(conn);
+	return conn != NULL && PQstatus(conn) == CONNECTION_OK ? PQsocket(conn) : -1;
 }
 
 /*

@@ -141,7 +141,7 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if (buffer == NULL || db_connect() == NULL)
+	if (buffer == NULL || !db_connect())
 		return 1;
 	if (!tools_load())
 	{
@@ -158,7 +158,8 @@ main(int argc, char **argv)
 
 		if (input_open)
 			fds[nfds++] = (struct pollfd) {.fd = STDIN_FILENO, .events = POLLIN};
-		if (!protocol_idle())
+		/* idle too: a server that goes away is noticed before the next call */
+		if (db_socket() >= 0)
 			fds[nfds++] = (struct pollfd) {.fd = db_socket(), .events = POLLIN};
 		if (poll(fds, nfds, -1) < 0)
 		{
@@ -188,6 +189,8 @@ main(int argc, char **argv)
 				used += (size_t) got;
 				handle_input(&buffer, &used, &skipping);
 			}
+			else if (protocol_idle())
+				db_idle_input();
 			else
 			{
 				PGresult   *result = db_consume();

@@ -46,7 +46,8 @@ extern void protocol_run_queued(void);
 extern void protocol_notice(const char *level, const char *text);
 
 /* database.c */
-extern PGconn *db_connect(void);
+extern bool db_connect(void);
+extern void db_idle_input(void);
 extern PGresult *db_start(const char *sql, int nparams, const char *const *values);
 extern bool db_busy(void);
 extern PGresult *db_consume(void);

@@ -377,8 +377,14 @@ tools_result(PGresult *result)
 		size_t		size = 0;
 		FILE	   *out = open_memstream(&buffer, &size);
 
-		fprintf(out, "%s: %s", sqlstate ? sqlstate : "08006",
-				message ? message : "the database connection failed");
+		if (sqlstate == NULL)
+		{
+			/* no server error: the connection is gone (database.c reconnects) */
+			sqlstate = "08006";
+			message = "the database connection is lost";
+			hint = "intracker-mcp reconnects by itself; try again in a moment.";
+		}
+		fprintf(out, "%s: %s", sqlstate, message ? message : "");
 		append_field(out, "DETAIL", detail);
 		append_field(out, "HINT", hint);
 		fclose(out);

@@ -20,6 +20,9 @@
 #   G. Bad input: not JSON, not an object, a batch, a 17 MB line, deep
 #      nesting, invalid UTF-8: each answered, and the server goes on; end of
 #      input: exit 0.
+#   I. The connection is lost and cannot be made for a while: calls
+#      meanwhile are tool errors at once (08006), then the server reconnects
+#      and authenticates again.
 #   H. A whole session under valgrind: no error, nothing definitely lost.
 
 use strict;
@@ -116,6 +119,7 @@ sub call_tool
 sub stop_server
 {
 	my ($server) = @_;
+	$server->{in} = '';    # all of it was delivered: the answers came
 	$server->{run}->finish;
 	return ($server->{run}->full_results)[0] >> 8;
 }
@@ -298,9 +302,38 @@ for my $label (sort keys %bad_lines)
 	is($answer->{error}{code}, $code, "$label: answered with $code");
 	is_deeply(request($ann, 'ping')->{result}, {}, "$label: the server goes on");
 }
-$ann->{in} = '';
 is(stop_server($ann), 0, 'end of input: exit 0');
 stop_server($bob);
+
+##############################################################################
+# I. The connection is lost and the database refuses connections for a
+#    while: calls meanwhile are tool errors at once, then the server
+#    reconnects and authenticates again by itself.  (The server's backend
+#    is terminated rather than the cluster restarted: a restarted postmaster
+#    would inherit this script's end of the server's stdin and keep it open.)
+
+my $survivor = start_server();
+ok(!call_tool($survivor, 'list_projects', {})->{result}{isError}, 'lost connection: a call before');
+su('ALTER ROLE tracker_agent NOLOGIN');
+su(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'intracker-mcp'});
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'intracker-mcp'}),
+	'lost connection: its backend is gone');
+my $during = call_tool($survivor, 'list_projects', {});
+ok($during->{result}{isError}, 'lost connection: a call while no connection can be made is a tool error (no hang)');
+is($during->{result}{structuredContent}{sqlstate}, '08006', '... 08006, the connection is lost');
+su('ALTER ROLE tracker_agent LOGIN');
+my $back;
+for (1 .. 120)
+{
+	$back = call_tool($survivor, 'list_projects', {});
+	last unless $back->{result}{isError};
+	usleep(250_000);
+}
+is_deeply([ map { $_->{name} } @{ $back->{result}{structuredContent}{rows} // [] } ], ['Agents'],
+	'lost connection: once connections are accepted again, calls work again, as the same user');
+like($survivor->{err}, qr/reconnected to the database/, '... the server says it reconnected');
+is(stop_server($survivor), 0, '... and it still ends cleanly with its input');
 
 ##############################################################################
 # H. A session under valgrind
@@ -317,7 +350,6 @@ SKIP:
 	call_tool($server, 'create_todo', { title => 'x' });
 	send_line($server, 'garbage');
 	call_tool($server, 'get_team_context', { project_id => $project });
-	$server->{in} = '';
 	is(stop_server($server), 0, 'valgrind: a whole session, no error reported');
 	my $report = slurp_file($log);
 	like($report, qr/definitely lost: 0 bytes|no leaks are possible/, 'valgrind: nothing definitely lost')
