@@ -23,6 +23,23 @@ static PGconn *conn = NULL;
 static bool in_flight = false;
 static PGresult *pending_result = NULL;
 
+/*
+ * Statements prepared on this connection, by their text: a tool's SQL
+ * depends only on which arguments a call gives, so a session has few, and
+ * each is parsed and planned once instead of at every call.
+ */
+#define MAX_PREPARED 64
+static char *prepared_sql[MAX_PREPARED];
+static int	num_prepared = 0;
+
+static void
+forget_prepared(void)
+{
+	for (int i = 0; i < num_prepared; i++)
+		free(prepared_sql[i]);
+	num_prepared = 0;
+}
+
 /* NOTICEs (claim_next_todo's "nothing claimable", say) become log messages. */
 static void
 forward_notice(void *arg, const PGresult *result)
@@ -48,6 +65,7 @@ establish(void)
 	PGresult   *result;
 
 	PQfinish(conn);
+	forget_prepared();
 	conn = PQconnectdb(url ? url : "");
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
@@ -151,7 +169,30 @@ db_exec(const char *sql, int nparams, const char *const *values)
 PGresult *
 db_start(const char *sql, int nparams, const char *const *values)
 {
-	if (!db_ensure() || !PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0))
+	char		name[32];
+	int			found = -1;
+
+	if (!db_ensure())
+		return PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+	for (int i = 0; i < num_prepared && found < 0; i++)
+		if (strcmp(prepared_sql[i], sql) == 0)
+			found = i;
+	if (found < 0 && num_prepared < MAX_PREPARED)
+	{
+		/* prepared once, waiting for it: parsing a call is brief */
+		PGresult   *prepared;
+
+		snprintf(name, sizeof(name), "intracker_mcp_%d", num_prepared);
+		prepared = PQprepare(conn, name, sql, nparams, NULL);
+		if (PQresultStatus(prepared) != PGRES_COMMAND_OK)
+			return prepared;	/* the call's error (or a lost connection) */
+		PQclear(prepared);
+		prepared_sql[num_prepared] = strdup(sql);
+		found = num_prepared++;
+	}
+	snprintf(name, sizeof(name), "intracker_mcp_%d", found);
+	if (!(found >= 0 ? PQsendQueryPrepared(conn, name, nparams, values, NULL, NULL, 0)
+		  : PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0)))
 		return PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
 	in_flight = true;
 	return NULL;

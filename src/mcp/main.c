@@ -60,6 +60,22 @@ mcp_send(json_t *message)
 	json_decref(message);
 }
 
+/* Write a response whose result is JSON text already (and release it). */
+void
+mcp_send_result_text(json_t *id, char *result)
+{
+	if (result == NULL)
+	{
+		mcp_log("out of memory");
+		exit(1);
+	}
+	if (fputs("{\"jsonrpc\":\"2.0\",\"id\":", stdout) == EOF ||
+		json_dumpf(id, stdout, JSON_ENCODE_ANY) != 0 ||
+		fprintf(stdout, ",\"result\":%s}\n", result) < 0 || fflush(stdout) != 0)
+		exit(0);				/* the client is gone */
+	free(result);
+}
+
 static void
 usage(void)
 {

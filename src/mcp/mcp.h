@@ -37,6 +37,7 @@
 extern bool mcp_read_only;
 extern void mcp_log(const char *format,...) __attribute__((format(printf, 1, 2)));
 extern void mcp_send(json_t *message);
+extern void mcp_send_result_text(json_t *id, char *result);
 
 /* protocol.c */
 extern void protocol_handle_line(const char *line, size_t len);
@@ -59,6 +60,6 @@ extern int	db_socket(void);
 extern bool tools_load(void);
 extern json_t *tools_list(void);
 extern bool tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error);
-extern json_t *tools_result(PGresult *result);
+extern char *tools_result(PGresult *result);
 
 #endif							/* INTRACKER_MCP_H */

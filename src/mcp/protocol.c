@@ -169,7 +169,7 @@ handle_tools_call(json_t *id, json_t *params)
 	json_decref(values);
 	if (failed)
 	{
-		send_result(id, tools_result(failed));
+		mcp_send_result_text(id, tools_result(failed));
 		PQclear(failed);
 		return;
 	}
@@ -290,7 +290,7 @@ protocol_query_done(PGresult *result)
 
 	running_id = NULL;
 	if (!running_cancelled)
-		send_result(id, tools_result(result));
+		mcp_send_result_text(id, tools_result(result));
 	json_decref(id);
 	PQclear(result);
 }

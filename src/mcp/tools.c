@@ -356,16 +356,19 @@ append_field(FILE *out, const char *label, const char *value)
 }
 
 /*
- * The tools/call result for a query's result: the JSON as text and as
- * structuredContent (rows as {"rows": [...]}, a value that is not an
- * object as {"result": value}), or an SQL error with isError.
+ * The tools/call result for a query's result, as JSON text (malloc'd): the
+ * JSON as text content and as structuredContent (rows as {"rows": [...]},
+ * a value that is not an object as {"result": value}), or an SQL error with
+ * isError.  A success is written around the server's JSON text as it came
+ * (jsonb's output is JSON), not parsed and written again: the documents
+ * are the large part of an agent's traffic.
  */
-json_t *
+char *
 tools_result(PGresult *result)
 {
-	json_t	   *structured;
-	json_t	   *answer;
-	char	   *text;
+	char	   *buffer = NULL;
+	size_t		size = 0;
+	FILE	   *out = open_memstream(&buffer, &size);
 
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
@@ -373,9 +376,10 @@ tools_result(PGresult *result)
 		const char *message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
 		const char *detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
 		const char *hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT);
-		char	   *buffer = NULL;
-		size_t		size = 0;
-		FILE	   *out = open_memstream(&buffer, &size);
+		char	   *text = NULL;
+		size_t		text_size = 0;
+		FILE	   *text_out = open_memstream(&text, &text_size);
+		json_t	   *answer;
 
 		if (sqlstate == NULL)
 		{
@@ -384,32 +388,35 @@ tools_result(PGresult *result)
 			message = "the database connection is lost";
 			hint = "intracker-mcp reconnects by itself; try again in a moment.";
 		}
-		fprintf(out, "%s: %s", sqlstate, message ? message : "");
-		append_field(out, "DETAIL", detail);
-		append_field(out, "HINT", hint);
-		fclose(out);
+		fprintf(text_out, "%s: %s", sqlstate, message ? message : "");
+		append_field(text_out, "DETAIL", detail);
+		append_field(text_out, "HINT", hint);
+		fclose(text_out);
 		answer = json_pack("{s:[{s:s, s:s}], s:{s:s?, s:s?, s:s?, s:s?}, s:b}",
-						   "content", "type", "text", "text", buffer,
+						   "content", "type", "text", "text", text,
 						   "structuredContent", "sqlstate", sqlstate, "message", message,
 						   "detail", detail, "hint", hint,
 						   "isError", 1);
-		free(buffer);
-		return answer;
+		free(text);
+		json_dumpf(answer, out, JSON_COMPACT);
+		json_decref(answer);
 	}
+	else
+	{
+		const char *json_text = PQgetisnull(result, 0, 0) ? "null" : PQgetvalue(result, 0, 0);
+		json_t	   *as_string = json_string(json_text);
 
-	structured = PQgetisnull(result, 0, 0) ? json_null()
-		: json_loads(PQgetvalue(result, 0, 0), JSON_DECODE_ANY, NULL);
-	if (structured == NULL)
-		structured = json_null();
-	text = json_dumps(structured, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (json_is_array(structured))
-		structured = json_pack("{s:o}", "rows", structured);
-	else if (!json_is_object(structured))
-		structured = json_pack("{s:o}", "result", structured);
-	answer = json_pack("{s:[{s:s, s:s}], s:o, s:b}",
-					   "content", "type", "text", "text", text,
-					   "structuredContent", structured,
-					   "isError", 0);
-	free(text);
-	return answer;
+		fputs("{\"content\":[{\"type\":\"text\",\"text\":", out);
+		json_dumpf(as_string, out, JSON_ENCODE_ANY);
+		json_decref(as_string);
+		if (json_text[0] == '{')
+			fprintf(out, "}],\"structuredContent\":%s", json_text);
+		else if (json_text[0] == '[')
+			fprintf(out, "}],\"structuredContent\":{\"rows\":%s}", json_text);
+		else
+			fprintf(out, "}],\"structuredContent\":{\"result\":%s}", json_text);
+		fputs(",\"isError\":false}", out);
+	}
+	fclose(out);
+	return buffer;
 }
