@@ -5,8 +5,8 @@
  *
  * Files: main.c (options, the event loop, line framing), protocol.c
  * (JSON-RPC 2.0 and the MCP methods), tools.c (the tool table and the SQL
- * call behind each tool), database.c (the libpq connection, identity,
- * queries that can be cancelled).  One request runs at a time; while its
+ * call behind each tool), prompts.c (the resume_work prompt), database.c
+ * (the libpq connection, identity, queries that can be cancelled).  One request runs at a time; while its
  * query runs the loop keeps reading, answers ping, honours
  * notifications/cancelled and queues the rest.
  *
@@ -55,6 +55,11 @@ extern PGresult *db_consume(void);
 extern void db_cancel(void);
 extern PGresult *db_exec(const char *sql, int nparams, const char *const *values);
 extern int	db_socket(void);
+
+/* prompts.c */
+extern json_t *prompts_list(void);
+extern bool prompts_prepare_get(json_t *params, char **sql, json_t **values, json_t **error);
+extern void prompts_send_result(json_t *id, PGresult *result);
 
 /* tools.c */
 extern bool tools_load(void);

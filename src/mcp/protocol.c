@@ -34,9 +34,12 @@ static const char *const log_levels[] = {
 
 static int	min_log_level = 1;	/* info */
 
-/* the running request: its id (NULL when none), and whether it was cancelled */
+/* the running request: its id (NULL when none), whether it was cancelled,
+ * and how its query's result becomes its response */
+typedef void (*ResultSender) (json_t *id, PGresult *result);
 static json_t *running_id = NULL;
 static bool running_cancelled = false;
+static ResultSender running_sender = NULL;
 
 /* requests waiting for the running one, oldest first */
 typedef struct Queued
@@ -91,9 +94,9 @@ handle_initialize(json_t *id, json_t *params)
 	for (size_t i = 0; asked && i < sizeof(protocol_versions) / sizeof(protocol_versions[0]); i++)
 		if (strcmp(protocol_versions[i], asked) == 0)
 			version = protocol_versions[i];
-	send_result(id, json_pack("{s:s, s:{s:{s:b}, s:{}}, s:{s:s, s:s, s:s}, s:s}",
+	send_result(id, json_pack("{s:s, s:{s:{s:b}, s:{s:b}, s:{}}, s:{s:s, s:s, s:s}, s:s}",
 							  "protocolVersion", version,
-							  "capabilities", "tools", "listChanged", 0, "logging",
+							  "capabilities", "tools", "listChanged", 0, "prompts", "listChanged", 0, "logging",
 							  "serverInfo", "name", MCP_SERVER_NAME, "title", "intracker", "version", EXTVERSION,
 							  "instructions",
 							  "intracker tracks projects, features and todos for a team of people and agents. "
@@ -140,27 +143,23 @@ handle_tools_list(json_t *id, json_t *params)
 }
 
 static void
-handle_tools_call(json_t *id, json_t *params)
+send_tool_result(json_t *id, PGresult *result)
 {
-	char	   *sql = NULL;
-	json_t	   *values = NULL;
-	json_t	   *error = NULL;
-	const char **texts;
+	mcp_send_result_text(id, tools_result(result));
+}
+
+/*
+ * Start a request's query: sql with values (a JSON array of strings and
+ * nulls); sender answers it once the result is in.
+ */
+static void
+start_query(json_t *id, char *sql, json_t *values, ResultSender sender)
+{
+	const char **texts = calloc(json_array_size(values) + 1, sizeof(char *));
 	size_t		n;
 	json_t	   *value;
 	PGresult   *failed;
 
-	if (!json_is_object(params))
-	{
-		send_error(id, RPC_INVALID_PARAMS, "params must be an object", NULL);
-		return;
-	}
-	if (!tools_prepare_call(params, &sql, &values, &error))
-	{
-		mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", error));
-		return;
-	}
-	texts = calloc(json_array_size(values) + 1, sizeof(char *));
 	json_array_foreach(values, n, value)
 		texts[n] = json_string_value(value);	/* NULL for json null */
 	failed = db_start(sql, (int) json_array_size(values), texts);
@@ -169,12 +168,36 @@ handle_tools_call(json_t *id, json_t *params)
 	json_decref(values);
 	if (failed)
 	{
-		mcp_send_result_text(id, tools_result(failed));
+		sender(id, failed);
 		PQclear(failed);
 		return;
 	}
 	running_id = json_incref(id);
 	running_cancelled = false;
+	running_sender = sender;
+}
+
+/* tools/call and prompts/get: the requests that run a query */
+static void
+handle_query_request(json_t *id, const char *method, json_t *params)
+{
+	char	   *sql = NULL;
+	json_t	   *values = NULL;
+	json_t	   *error = NULL;
+	bool		is_tool = strcmp(method, "tools/call") == 0;
+
+	if (!json_is_object(params))
+	{
+		send_error(id, RPC_INVALID_PARAMS, "params must be an object", NULL);
+		return;
+	}
+	if (!(is_tool ? tools_prepare_call(params, &sql, &values, &error)
+		  : prompts_prepare_get(params, &sql, &values, &error)))
+	{
+		mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", error));
+		return;
+	}
+	start_query(id, sql, values, is_tool ? send_tool_result : prompts_send_result);
 }
 
 static void
@@ -212,7 +235,9 @@ handle_request(json_t *message)
 		handle_initialize(id, params);
 	else if (strcmp(method, "tools/list") == 0)
 		handle_tools_list(id, params);
-	else if (strcmp(method, "tools/call") == 0)
+	else if (strcmp(method, "prompts/list") == 0)
+		send_result(id, json_pack("{s:o}", "prompts", prompts_list()));
+	else if (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0)
 	{
 		if (running_id != NULL)
 		{
@@ -224,7 +249,7 @@ handle_request(json_t *message)
 			queue_tail = &queued->next;
 			return;
 		}
-		handle_tools_call(id, params);
+		handle_query_request(id, method, params);
 	}
 	else
 		send_error(id, RPC_METHOD_NOT_FOUND, "method not found", json_pack("{s:s}", "method", method));
@@ -290,7 +315,7 @@ protocol_query_done(PGresult *result)
 
 	running_id = NULL;
 	if (!running_cancelled)
-		mcp_send_result_text(id, tools_result(result));
+		running_sender(id, result);
 	json_decref(id);
 	PQclear(result);
 }

@@ -10,7 +10,7 @@
 #   C. Tools: create, claim, update with a stale version (PT409 as a tool
 #      error naming the current version, then the retry), errors of the SQL
 #      API as isError results, bad arguments as -32602; a NOTICE forwarded
-#      as notifications/message.
+#      as notifications/message.  The resume_work prompt.
 #   D. Two agents (two server processes, two tokens) claiming from one
 #      project in turns never get the same todo.
 #   E. Read-only: --read-only, and a read-only token, offer and run only the
@@ -213,6 +213,21 @@ is(call_tool($ann, 'get_todo', { todo_id => $todo->{id} })->{result}{structuredC
 is(call_tool($ann, 'list_todos', { project_id => $project, max_rows => 5000 })->{result}{structuredContent}{sqlstate}, '22023',
 	'list_todos: the SQL function\'s bounds are tool errors');
 
+# The resume_work prompt
+my $prompts = request($ann, 'prompts/list')->{result}{prompts};
+is_deeply([ map { $_->{name} } @$prompts ], ['resume_work'], 'prompts/list: resume_work');
+is_deeply($prompts->[0]{arguments}, [ { name => 'project_id', description => 'The project\'s id (uuid).', required => JSON::PP::true } ],
+	'... with its required project_id');
+my $prompt = request($ann, 'prompts/get', { name => 'resume_work', arguments => { project_id => $project } })->{result};
+is($prompt->{messages}[0]{role}, 'user', 'prompts/get resume_work: a user message');
+like($prompt->{messages}[0]{content}{text}, qr/project "Agents".*Next action: .*"your_open_todos"/s,
+	'... naming the project, the next action, and the resume context');
+is(request($ann, 'prompts/get', { name => 'resume_work', arguments => { project_id => '00000000-0000-4000-8000-000000000000' } })
+	  ->{error}{data}{sqlstate}, 'PT404', 'a project you are not in: a JSON-RPC error carrying PT404');
+is(request($ann, 'prompts/get', { name => 'resume_work', arguments => {} })->{error}{code}, -32602,
+	'a missing project_id: -32602');
+is(request($ann, 'prompts/get', { name => 'teleport' })->{error}{code}, -32602, 'an unknown prompt: -32602');
+
 ##############################################################################
 # D. Two agents claim in turns: never the same todo
 
@@ -350,6 +365,8 @@ SKIP:
 	call_tool($server, 'create_todo', { title => 'x' });
 	send_line($server, 'garbage');
 	call_tool($server, 'get_team_context', { project_id => $project });
+	request($server, 'prompts/get', { name => 'resume_work', arguments => { project_id => $project } });
+	request($server, 'prompts/get', { name => 'resume_work', arguments => { project_id => 'not a uuid' } });
 	is(stop_server($server), 0, 'valgrind: a whole session, no error reported');
 	my $report = slurp_file($log);
 	like($report, qr/definitely lost: 0 bytes|no leaks are possible/, 'valgrind: nothing definitely lost')
