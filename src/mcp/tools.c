@@ -95,7 +95,19 @@ tools_load(void)
 		"                 'required', a.n <= p.pronargs - p.pronargdefaults) ORDER BY a.n)"
 		"          FROM ROWS FROM (pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]),"
 		"                          pg_catalog.unnest(p.proargnames[1:p.pronargs]))"
-		"               WITH ORDINALITY AS a (type, name, n)) AS args"
+		"               WITH ORDINALITY AS a (type, name, n)) AS args,"
+		/* the columns of a row type, or of RETURNS TABLE */
+		"       CASE WHEN t.typtype = 'c' THEN"
+		"            (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+		"                      'name', c.attname, 'type', pg_catalog.format_type(c.atttypid, NULL)) ORDER BY c.attnum)"
+		"               FROM pg_catalog.pg_attribute c"
+		"              WHERE c.attrelid = t.typrelid AND c.attnum > 0 AND NOT c.attisdropped)"
+		"            WHEN p.proargmodes IS NOT NULL THEN"
+		"            (SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+		"                      'name', o.name, 'type', pg_catalog.format_type(o.type, NULL)) ORDER BY o.n)"
+		"               FROM ROWS FROM (pg_catalog.unnest(p.proallargtypes), pg_catalog.unnest(p.proargnames),"
+		"                               pg_catalog.unnest(p.proargmodes)) WITH ORDINALITY AS o (type, name, mode, n)"
+		"              WHERE o.mode OPERATOR(pg_catalog.=) 't') END AS columns"
 		"  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_type t ON t.oid = p.prorettype"
 		" WHERE p.pronamespace = 'intracker'::pg_catalog.regnamespace";
 	PGresult   *result = db_exec(sql, 0, NULL);
@@ -113,15 +125,19 @@ tools_load(void)
 		{
 			json_error_t error;
 			json_t	   *args;
+			json_t	   *columns;
 
 			if (strcmp(PQgetvalue(result, row, 0), tool_table[i].function) != 0)
 				continue;
 			args = PQgetisnull(result, row, 3) ? json_array()
 				: json_loads(PQgetvalue(result, row, 3), 0, &error);
-			signatures[i] = json_pack("{s:s?, s:s, s:o}",
+			columns = PQgetisnull(result, row, 4) ? json_array()
+				: json_loads(PQgetvalue(result, row, 4), 0, &error);
+			signatures[i] = json_pack("{s:s?, s:s, s:o, s:o}",
 									  "comment", PQgetisnull(result, row, 1) ? NULL : PQgetvalue(result, row, 1),
 									  "returns", PQgetvalue(result, row, 2),
-									  "args", args ? args : json_array());
+									  "args", args ? args : json_array(),
+									  "columns", columns ? columns : json_array());
 			found++;
 		}
 	}
@@ -160,6 +176,44 @@ schema_of_type(const char *type)
 	return json_pack("{s:s}", "type", "string");
 }
 
+/* The schema of a row: its columns, each of its type or null. */
+static json_t *
+schema_of_row(json_t *columns)
+{
+	json_t	   *properties = json_object();
+	json_t	   *column;
+	size_t		n;
+
+	json_array_foreach(columns, n, column)
+	{
+		json_t	   *schema = schema_of_type(json_string_value(json_object_get(column, "type")));
+
+		json_object_set_new(schema, "type", json_pack("[O, s]", json_object_get(schema, "type"), "null"));
+		json_object_set_new(properties, json_string_value(json_object_get(column, "name")), schema);
+	}
+	return json_pack("{s:s, s:o}", "type", "object", "properties", properties);
+}
+
+/*
+ * The outputSchema of a tool: what its structuredContent is (see
+ * tools_result): a row as an object of its columns, rows as {"rows": [...]},
+ * a jsonb document as an object, any other value as {"result": value}.
+ */
+static json_t *
+output_schema(json_t *signature)
+{
+	const char *returns = json_string_value(json_object_get(signature, "returns"));
+	json_t	   *columns = json_object_get(signature, "columns");
+
+	if (strcmp(returns, "row") == 0)
+		return schema_of_row(columns);
+	if (strcmp(returns, "rows") == 0)
+		return json_pack("{s:s, s:{s:{s:s, s:o}}, s:[s]}", "type", "object",
+						 "properties", "rows", "type", "array", "items", schema_of_row(columns),
+						 "required", "rows");
+	return json_pack("{s:s}", "type", "object");
+}
+
 /* tools/list: every tool whose function exists (reading tools only in read-only mode). */
 json_t *
 tools_list(void)
@@ -187,7 +241,7 @@ tools_list(void)
 				json_array_append_new(required, json_string(name));
 		}
 		comment = json_string_value(json_object_get(signatures[i], "comment"));
-		json_array_append_new(tools, json_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:o, s:b}, s:{s:b, s:b, s:b, s:b}}",
+		json_array_append_new(tools, json_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:o, s:b}, s:o, s:{s:b, s:b, s:b, s:b}}",
 											   "name", def->name,
 											   "title", def->title,
 											   "description", comment ? comment : def->title,
@@ -196,6 +250,7 @@ tools_list(void)
 											   "properties", properties,
 											   "required", required,
 											   "additionalProperties", 0,
+											   "outputSchema", output_schema(signatures[i]),
 											   "annotations",
 											   "readOnlyHint", def->read_only,
 											   "destructiveHint", def->destructive,

@@ -174,6 +174,13 @@ like($tools{claim_next_todo}{description}, qr/\w/, 'descriptions are the SQL fun
 ok($tools{get_team_context}{annotations}{readOnlyHint} && !$tools{create_todo}{annotations}{readOnlyHint},
 	'readOnlyHint on reading tools only');
 ok($tools{remove_dependency}{annotations}{destructiveHint}, 'destructiveHint on remove_dependency');
+is_deeply($tools{create_todo}{outputSchema}{properties}{id}, { type => [ 'string', 'null' ], format => 'uuid' },
+	'outputSchema of a row: its columns, from the SQL row type');
+is_deeply([ sort keys %{ $tools{list_todos}{outputSchema}{properties}{rows}{items}{properties} } ],
+	[ sort keys %{ $tools{create_todo}{outputSchema}{properties} } ], 'outputSchema of rows: {"rows": [the row type]}');
+ok(exists $tools{claim_next_todo}{outputSchema}{properties}{rows}{items}{properties}{claim_reason},
+	'... RETURNS TABLE columns included');
+is_deeply($tools{get_team_context}{outputSchema}, { type => 'object' }, 'outputSchema of a jsonb document: an object');
 is(request($ann, 'tools/list', { cursor => 'x' })->{error}{code}, -32602, 'an invalid cursor: -32602');
 is(request($ann, 'logging/setLevel', { level => 'loud' })->{error}{code}, -32602, 'an unknown log level: -32602');
 is_deeply(request($ann, 'logging/setLevel', { level => 'info' })->{result}, {}, 'logging/setLevel info');
@@ -187,6 +194,8 @@ my $todo = $created->{result}{structuredContent};
 ok(!$created->{result}{isError}, 'create_todo works') or diag(explain($created));
 is_deeply($todo->{tags}, [ 'mcp', 'c' ], '... arrays arrive as arrays');
 is($json->decode($created->{result}{content}[0]{text})->{id}, $todo->{id}, '... the text content is the same JSON');
+is_deeply([ grep { !exists $tools{create_todo}{outputSchema}{properties}{$_} } keys %$todo ], [],
+	'... and structuredContent has only the columns its outputSchema names');
 my $stale = call_tool($ann, 'update_todo', { todo_id => $todo->{id}, changes => { title => 'x' }, expected_version => 7 });
 ok($stale->{result}{isError}, 'a stale version: a tool error');
 is($stale->{result}{structuredContent}{sqlstate}, 'PT409', '... PT409');
