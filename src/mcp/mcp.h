@@ -5,7 +5,8 @@
  *
  * Files: main.c (options, the event loop, line framing), protocol.c
  * (JSON-RPC 2.0 and the MCP methods), tools.c (the tool table and the SQL
- * call behind each tool), prompts.c (the resume_work prompt), database.c
+ * call behind each tool), prompts.c (the resume_work prompt), resources.c
+ * (the documents by URI), database.c
  * (the libpq connection, identity, queries that can be cancelled).  One request runs at a time; while its
  * query runs the loop keeps reading, answers ping, honours
  * notifications/cancelled and queues the rest.
@@ -60,6 +61,13 @@ extern int	db_socket(void);
 extern json_t *prompts_list(void);
 extern bool prompts_prepare_get(json_t *params, char **sql, json_t **values, json_t **error);
 extern void prompts_send_result(json_t *id, PGresult *result);
+
+/* resources.c */
+extern json_t *resources_templates(void);
+extern void resources_prepare_list(char **sql, json_t **values);
+extern bool resources_prepare_read(json_t *params, char **sql, json_t **values, json_t **error);
+extern void resources_send_list(json_t *id, PGresult *result);
+extern void resources_send_read(json_t *id, PGresult *result);
 
 /* tools.c */
 extern bool tools_load(void);

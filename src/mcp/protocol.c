@@ -94,9 +94,10 @@ handle_initialize(json_t *id, json_t *params)
 	for (size_t i = 0; asked && i < sizeof(protocol_versions) / sizeof(protocol_versions[0]); i++)
 		if (strcmp(protocol_versions[i], asked) == 0)
 			version = protocol_versions[i];
-	send_result(id, json_pack("{s:s, s:{s:{s:b}, s:{s:b}, s:{}}, s:{s:s, s:s, s:s}, s:s}",
+	send_result(id, json_pack("{s:s, s:{s:{s:b}, s:{s:b}, s:{s:b, s:b}, s:{}}, s:{s:s, s:s, s:s}, s:s}",
 							  "protocolVersion", version,
-							  "capabilities", "tools", "listChanged", 0, "prompts", "listChanged", 0, "logging",
+							  "capabilities", "tools", "listChanged", 0, "prompts", "listChanged", 0,
+							  "resources", "subscribe", 0, "listChanged", 0, "logging",
 							  "serverInfo", "name", MCP_SERVER_NAME, "title", "intracker", "version", EXTVERSION,
 							  "instructions",
 							  "intracker tracks projects, features and todos for a team of people and agents. "
@@ -177,27 +178,56 @@ start_query(json_t *id, char *sql, json_t *values, ResultSender sender)
 	running_sender = sender;
 }
 
-/* tools/call and prompts/get: the requests that run a query */
+/* Is this a request that runs a query (and waits its turn)? */
+static bool
+needs_query(const char *method)
+{
+	return strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
+		strcmp(method, "resources/list") == 0 || strcmp(method, "resources/read") == 0;
+}
+
+/* tools/call, prompts/get, resources/list and resources/read */
 static void
 handle_query_request(json_t *id, const char *method, json_t *params)
 {
 	char	   *sql = NULL;
 	json_t	   *values = NULL;
 	json_t	   *error = NULL;
-	bool		is_tool = strcmp(method, "tools/call") == 0;
+	bool		ready;
+	ResultSender sender;
 
+	if (strcmp(method, "resources/list") == 0)
+	{
+		resources_prepare_list(&sql, &values);
+		start_query(id, sql, values, resources_send_list);
+		return;
+	}
 	if (!json_is_object(params))
 	{
 		send_error(id, RPC_INVALID_PARAMS, "params must be an object", NULL);
 		return;
 	}
-	if (!(is_tool ? tools_prepare_call(params, &sql, &values, &error)
-		  : prompts_prepare_get(params, &sql, &values, &error)))
+	if (strcmp(method, "tools/call") == 0)
+	{
+		ready = tools_prepare_call(params, &sql, &values, &error);
+		sender = send_tool_result;
+	}
+	else if (strcmp(method, "prompts/get") == 0)
+	{
+		ready = prompts_prepare_get(params, &sql, &values, &error);
+		sender = prompts_send_result;
+	}
+	else
+	{
+		ready = resources_prepare_read(params, &sql, &values, &error);
+		sender = resources_send_read;
+	}
+	if (!ready)
 	{
 		mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", error));
 		return;
 	}
-	start_query(id, sql, values, is_tool ? send_tool_result : prompts_send_result);
+	start_query(id, sql, values, sender);
 }
 
 static void
@@ -237,7 +267,9 @@ handle_request(json_t *message)
 		handle_tools_list(id, params);
 	else if (strcmp(method, "prompts/list") == 0)
 		send_result(id, json_pack("{s:o}", "prompts", prompts_list()));
-	else if (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0)
+	else if (strcmp(method, "resources/templates/list") == 0)
+		send_result(id, json_pack("{s:o}", "resourceTemplates", resources_templates()));
+	else if (needs_query(method))
 	{
 		if (running_id != NULL)
 		{

@@ -10,7 +10,8 @@
 #   C. Tools: create, claim, update with a stale version (PT409 as a tool
 #      error naming the current version, then the retry), errors of the SQL
 #      API as isError results, bad arguments as -32602; a NOTICE forwarded
-#      as notifications/message.  The resume_work prompt.
+#      as notifications/message.  The resume_work prompt; resources (templates,
+#      list, read, not found).
 #   D. Two agents (two server processes, two tokens) claiming from one
 #      project in turns never get the same todo.
 #   E. Read-only: --read-only, and a read-only token, offer and run only the
@@ -237,6 +238,26 @@ is(request($ann, 'prompts/get', { name => 'resume_work', arguments => {} })->{er
 	'a missing project_id: -32602');
 is(request($ann, 'prompts/get', { name => 'teleport' })->{error}{code}, -32602, 'an unknown prompt: -32602');
 
+# Resources
+my $templates = request($ann, 'resources/templates/list')->{result}{resourceTemplates};
+is_deeply([ map { $_->{uriTemplate} } @$templates ],
+	[ 'intracker://projects/{project_id}/team-context', 'intracker://projects/{project_id}/resume-context' ],
+	'resources/templates/list: the two project documents');
+my $resources = request($ann, 'resources/list')->{result}{resources};
+is_deeply([ sort map { $_->{uri} } @$resources ],
+	[ sort("intracker://projects/$project/team-context", "intracker://projects/$project/resume-context", 'intracker://me/todos') ],
+	'resources/list: the documents of your projects, and your todos');
+my $read = request($ann, 'resources/read', { uri => "intracker://projects/$project/team-context" })->{result};
+is($read->{contents}[0]{uri}, "intracker://projects/$project/team-context", 'resources/read: the contents name their URI');
+is($json->decode($read->{contents}[0]{text})->{project}{name}, 'Agents', '... and are the team context');
+is(ref $json->decode(request($ann, 'resources/read', { uri => 'intracker://me/todos' })->{result}{contents}[0]{text}), 'ARRAY',
+	'resources/read intracker://me/todos: a list');
+for my $uri ('intracker://projects/00000000-0000-4000-8000-000000000000/team-context',
+	'intracker://projects/not-a-uuid/resume-context', 'intracker://elsewhere', 'https://example.com/')
+{
+	is(request($ann, 'resources/read', { uri => $uri })->{error}{code}, -32002, "resources/read $uri: resource not found");
+}
+
 ##############################################################################
 # D. Two agents claim in turns: never the same todo
 
@@ -376,6 +397,9 @@ SKIP:
 	call_tool($server, 'get_team_context', { project_id => $project });
 	request($server, 'prompts/get', { name => 'resume_work', arguments => { project_id => $project } });
 	request($server, 'prompts/get', { name => 'resume_work', arguments => { project_id => 'not a uuid' } });
+	request($server, 'resources/list');
+	request($server, 'resources/read', { uri => "intracker://projects/$project/resume-context" });
+	request($server, 'resources/read', { uri => 'intracker://projects/x/team-context' });
 	is(stop_server($server), 0, 'valgrind: a whole session, no error reported');
 	my $report = slurp_file($log);
 	like($report, qr/definitely lost: 0 bytes|no leaks are possible/, 'valgrind: nothing definitely lost')

@@ -1,0 +1,147 @@
+/*-------------------------------------------------------------------------
+ *
+ * resources.c
+ *	  The MCP resources: the documents an agent reads, by URI.
+ *
+ *	  intracker://projects/{project_id}/team-context	 team_context()
+ *	  intracker://projects/{project_id}/resume-context	 resume_context()
+ *	  intracker://me/todos								 get_my_todos()
+ *
+ * resources/list names them for the caller's projects.  The SQL of a read
+ * returns the URI beside the document, so that the response needs nothing
+ * but the query's result.  A project you are not in, or a URI that names
+ * nothing, is -32002 (resource not found); other SQL errors -32603, with
+ * the SQLSTATE, message, DETAIL and HINT in data.
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE				/* strndup */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp.h"
+
+#define RPC_RESOURCE_NOT_FOUND	(-32002)
+#define PROJECT_PREFIX			"intracker://projects/"
+#define MY_TODOS_URI			"intracker://me/todos"
+
+/* resources/templates/list */
+json_t *
+resources_templates(void)
+{
+	return json_pack("[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}]",
+					 "uriTemplate", PROJECT_PREFIX "{project_id}/team-context", "name", "team-context",
+					 "title", "Team context of a project",
+					 "description", "The team's current state as one JSON document (intracker.team_context).",
+					 "mimeType", "application/json",
+					 "uriTemplate", PROJECT_PREFIX "{project_id}/resume-context", "name", "resume-context",
+					 "title", "Your resume context in a project",
+					 "description", "What you need to resume your work, with the next action (intracker.resume_context).",
+					 "mimeType", "application/json");
+}
+
+/* resources/list: the caller's projects' documents, and their own todos. */
+void
+resources_prepare_list(char **sql, json_t **values)
+{
+	*sql = strdup(
+				  "SELECT pg_catalog.jsonb_build_object('resources',"
+				  "  COALESCE((SELECT pg_catalog.jsonb_agg(x.r ORDER BY x.r ->> 'uri') FROM ("
+				  "     SELECT pg_catalog.jsonb_build_object("
+				  "              'uri', '" PROJECT_PREFIX "' || p.id || '/' || k.kind,"
+				  "              'name', p.name || ': ' || k.kind, 'mimeType', 'application/json') AS r"
+				  "       FROM intracker.list_projects() AS p"
+				  "      CROSS JOIN (VALUES ('team-context'), ('resume-context')) AS k (kind)) AS x), '[]')"
+				  "  || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object("
+				  "       'uri', '" MY_TODOS_URI "', 'name', 'My open todos', 'mimeType', 'application/json')))"
+				  " AS result");
+	*values = json_array();
+}
+
+/*
+ * resources/read: the SQL and its parameters for params {"uri"}, or false
+ * with *error (a JSON-RPC error object).
+ */
+bool
+resources_prepare_read(json_t *params, char **sql, json_t **values, json_t **error)
+{
+	const char *uri = json_string_value(json_object_get(params, "uri"));
+	const char *function = NULL;
+	const char *kind;
+
+	if (uri != NULL && strcmp(uri, MY_TODOS_URI) == 0)
+	{
+		*sql = strdup("SELECT $1::text AS uri,"
+					  " COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]') AS result"
+					  " FROM intracker.get_my_todos() AS t");
+		*values = json_pack("[s]", uri);
+		return true;
+	}
+	if (uri != NULL && strncmp(uri, PROJECT_PREFIX, strlen(PROJECT_PREFIX)) == 0 &&
+		(kind = strchr(uri + strlen(PROJECT_PREFIX), '/')) != NULL)
+	{
+		if (strcmp(kind, "/team-context") == 0)
+			function = "team_context";
+		else if (strcmp(kind, "/resume-context") == 0)
+			function = "resume_context";
+	}
+	if (function == NULL)
+	{
+		*error = json_pack("{s:i, s:s, s:{s:s?}}", "code", RPC_RESOURCE_NOT_FOUND,
+						   "message", "resource not found", "data", "uri", uri);
+		return false;
+	}
+	if (asprintf(sql, "SELECT $1::text AS uri, pg_catalog.to_jsonb(intracker.%s($2::uuid)) AS result", function) < 0)
+	{
+		mcp_log("out of memory");
+		exit(1);
+	}
+	*values = json_pack("[s, s%]", uri, uri + strlen(PROJECT_PREFIX),
+						(size_t) (kind - (uri + strlen(PROJECT_PREFIX))));
+	return true;
+}
+
+/* The JSON-RPC error for an SQL error of a resource request. */
+static void
+send_sql_error(json_t *id, PGresult *result)
+{
+	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+	bool		not_found = sqlstate != NULL &&
+		(strcmp(sqlstate, "PT404") == 0 || strcmp(sqlstate, "22P02") == 0);
+
+	mcp_send(json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:s?, s:s?, s:s?, s:s?}}}",
+					   "jsonrpc", "2.0", "id", id, "error",
+					   "code", not_found ? RPC_RESOURCE_NOT_FOUND : RPC_INTERNAL_ERROR,
+					   "message", not_found ? "resource not found" : "intracker could not read the resource",
+					   "data", "sqlstate", sqlstate ? sqlstate : "08006",
+					   "message", PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY),
+					   "detail", PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL),
+					   "hint", PQresultErrorField(result, PG_DIAG_MESSAGE_HINT)));
+}
+
+/* resources/list's response: the result is the whole answer. */
+void
+resources_send_list(json_t *id, PGresult *result)
+{
+	if (PQresultStatus(result) != PGRES_TUPLES_OK)
+	{
+		send_sql_error(id, result);
+		return;
+	}
+	mcp_send_result_text(id, strdup(PQgetvalue(result, 0, 0)));
+}
+
+/* resources/read's response: the document as the text of its URI. */
+void
+resources_send_read(json_t *id, PGresult *result)
+{
+	if (PQresultStatus(result) != PGRES_TUPLES_OK)
+	{
+		send_sql_error(id, result);
+		return;
+	}
+	mcp_send(json_pack("{s:s, s:O, s:{s:[{s:s, s:s, s:s}]}}", "jsonrpc", "2.0", "id", id,
+					   "result", "contents", "uri", PQgetvalue(result, 0, 0),
+					   "mimeType", "application/json", "text", PQgetvalue(result, 0, 1)));
+}
