@@ -44,7 +44,6 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -62,8 +61,6 @@
 #include "password.h"
 #include "secret_util.h"
 #include "spi_util.h"
-
-#define ADMIN_ROLE "intracker_admin"
 
 #define TOKEN_PREFIX		"itk_"
 #define TOKEN_PREFIX_LEN	4
@@ -178,25 +175,23 @@ run_helper(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql, int nargs
 	become_caller(&saved);
 }
 
-/* The acting user, required active (intracker_data.require_user's PT401s). */
+/*
+ * The start of a call that writes for the acting user: SPI connected, the
+ * user required active (intracker_data.require_user's PT401s), and not on
+ * a read-only token.
+ */
 static pg_uuid_t *
-require_user(void)
+begin_user_write(void)
 {
 	bool		isnull;
 	pg_uuid_t  *me = palloc(sizeof(pg_uuid_t));
 
+	intracker_spi_connect();
 	intracker_spi_expect(SPI_execute("SELECT intracker_data.require_user() AS me", true, 1),
 						 SPI_OK_SELECT, "identify the acting user");
 	*me = *DatumGetUUIDP(intracker_result_datum(SPI_tuptable, 0, "me", &isnull));
+	intracker_require_writable_identity();
 	return me;
-}
-
-static bool
-caller_is_admin(void)
-{
-	Oid			admin_role = get_role_oid(ADMIN_ROLE, true);
-
-	return OidIsValid(admin_role) && has_privs_of_role(GetUserId(), admin_role);
 }
 
 /* The PT401 of every failed authentication: it never says which check failed. */
@@ -247,15 +242,13 @@ intracker_create_api_token(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("read_only must not be null")));
 
-	intracker_spi_connect();
-	me = require_user();
-	intracker_require_writable_identity();
+	me = begin_user_write();
 	owner = PG_ARGISNULL(3) ? me : PG_GETARG_UUID_P(3);
-	if (memcmp(owner, me, sizeof(pg_uuid_t)) != 0 && !caller_is_admin())
+	if (memcmp(owner, me, sizeof(pg_uuid_t)) != 0 && !intracker_caller_is_admin())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to create an API token for another user"),
-				 errdetail("Only members of %s create tokens for other users (agents).", ADMIN_ROLE),
+				 errdetail("Only members of %s create tokens for other users (agents).", INTRACKER_ADMIN_ROLE),
 				 errhint("Leave user_id out to create a token for yourself.")));
 
 	memcpy(token, TOKEN_PREFIX, TOKEN_PREFIX_LEN);
@@ -296,16 +289,14 @@ intracker_revoke_api_token(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	pg_uuid_t  *me;
 
-	intracker_spi_connect();
-	me = require_user();
-	intracker_require_writable_identity();
+	me = begin_user_write();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("token_id must not be null")));
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = UUIDPGetDatum(me);
-	values[2] = BoolGetDatum(caller_is_admin());
+	values[2] = BoolGetDatum(intracker_caller_is_admin());
 	run_helper(fcinfo, &revoke_token_plan, "SELECT intracker_data.revoke_api_token_as($1, $2, $3)",
 			   3, argtypes, values, NULL, "revoke an API token");
 	SPI_finish();
@@ -334,15 +325,13 @@ intracker_set_password(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("password must not be null")));
-	intracker_spi_connect();
-	me = require_user();
-	intracker_require_writable_identity();
+	me = begin_user_write();
 	user_id = PG_ARGISNULL(1) ? me : PG_GETARG_UUID_P(1);
-	if (memcmp(user_id, me, sizeof(pg_uuid_t)) != 0 && !caller_is_admin())
+	if (memcmp(user_id, me, sizeof(pg_uuid_t)) != 0 && !intracker_caller_is_admin())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to set another user's password"),
-				 errdetail("Only members of %s set other users' passwords.", ADMIN_ROLE),
+				 errdetail("Only members of %s set other users' passwords.", INTRACKER_ADMIN_ROLE),
 				 errhint("Call intracker.set_password(password) to set your own.")));
 
 	values[0] = UUIDPGetDatum(user_id);
@@ -426,8 +415,7 @@ looks_like_api_token(const char *token)
 {
 	return strncmp(token, TOKEN_PREFIX, TOKEN_PREFIX_LEN) == 0 &&
 		strlen(token) == TOKEN_LEN &&
-		strspn(token + TOKEN_PREFIX_LEN,
-			   "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == SELECTOR_LEN + SECRET_LEN;
+		strspn(token + TOKEN_PREFIX_LEN, INTRACKER_ALPHANUMERICS) == SELECTOR_LEN + SECRET_LEN;
 }
 
 /*

@@ -57,8 +57,6 @@
 #include "request.h"
 #include "spi_util.h"
 
-#define ADMIN_ROLE "intracker_admin"
-
 static char *authenticator_role = NULL;
 static char *acting_user = NULL;
 static char *acting_credential = NULL;
@@ -380,6 +378,15 @@ user_is_active(pg_uuid_t *user_id, bool *exists)
 	return *exists && active;
 }
 
+/* Is the current user (not the acting user: a database role) an admin? */
+bool
+intracker_caller_is_admin(void)
+{
+	Oid			admin_role = get_role_oid(INTRACKER_ADMIN_ROLE, true);
+
+	return OidIsValid(admin_role) && has_privs_of_role(GetUserId(), admin_role);
+}
+
 /*
  * intracker.act_as(user_id uuid) returns uuid
  *
@@ -390,16 +397,15 @@ PG_FUNCTION_INFO_V1(intracker_act_as);
 Datum
 intracker_act_as(PG_FUNCTION_ARGS)
 {
-	Oid			admin_role = get_role_oid(ADMIN_ROLE, true);
 	pg_uuid_t  *user_id;
 	bool		exists;
 	char	   *user_text;
 
-	if (!OidIsValid(admin_role) || !has_privs_of_role(GetUserId(), admin_role))
+	if (!intracker_caller_is_admin())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to act as another user"),
-				 errdetail("Only members of role %s may call intracker.act_as().", ADMIN_ROLE),
+				 errdetail("Only members of role %s may call intracker.act_as().", INTRACKER_ADMIN_ROLE),
 				 errhint("Applications identify their users with a JWT through PostgREST; see \"Security model\" in the README.")));
 
 	if (PG_ARGISNULL(0))

@@ -82,7 +82,7 @@ intracker_secrets_equal(const uint8 *a, const uint8 *b, size_t len)
 void
 intracker_random_alphanumerics(char *dst, int len)
 {
-	static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	static const char alphabet[] = INTRACKER_ALPHANUMERICS;
 	int			filled = 0;
 
 	while (filled < len)

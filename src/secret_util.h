@@ -11,6 +11,9 @@
 
 #include "common/sha2.h"
 
+/* what intracker_random_alphanumerics draws from (62 characters) */
+#define INTRACKER_ALPHANUMERICS "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
 extern void intracker_sha256(const void *data, size_t len, uint8 digest[PG_SHA256_DIGEST_LENGTH]);
 extern void intracker_hmac_sha256(const char *key, size_t key_len, const void *data, size_t len,
 								  uint8 mac[PG_SHA256_DIGEST_LENGTH]);
