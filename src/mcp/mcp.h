@@ -46,6 +46,7 @@ extern void protocol_query_done(PGresult *result);
 extern bool protocol_idle(void);
 extern void protocol_run_queued(void);
 extern void protocol_notice(const char *level, const char *text);
+extern void protocol_send_sql_error(json_t *id, PGresult *result, int code, const char *message);
 
 /* database.c */
 extern bool db_connect(void);

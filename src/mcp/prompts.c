@@ -71,14 +71,8 @@ prompts_send_result(json_t *id, PGresult *result)
 		bool		arguments_caused = sqlstate != NULL &&
 			(strcmp(sqlstate, "PT404") == 0 || strncmp(sqlstate, "22", 2) == 0);
 
-		mcp_send(json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:s?, s:s?, s:s?, s:s?}}}",
-						   "jsonrpc", "2.0", "id", id, "error",
-						   "code", arguments_caused ? RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR,
-						   "message", "intracker could not build the prompt",
-						   "data", "sqlstate", sqlstate ? sqlstate : "08006",
-						   "message", PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY),
-						   "detail", PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL),
-						   "hint", PQresultErrorField(result, PG_DIAG_MESSAGE_HINT)));
+		protocol_send_sql_error(id, result, arguments_caused ? RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR,
+								"intracker could not build the prompt");
 		return;
 	}
 	context = json_loads(PQgetvalue(result, 0, 0), 0, NULL);

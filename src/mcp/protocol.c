@@ -66,6 +66,25 @@ send_error(json_t *id, int code, const char *message, json_t *data)
 	mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", error));
 }
 
+/*
+ * A request's SQL error as a JSON-RPC error (for the methods whose results
+ * cannot carry isError): the caller's code and message, and in data the
+ * SQLSTATE (08006 when the connection is gone), message, DETAIL and HINT.
+ */
+void
+protocol_send_sql_error(json_t *id, PGresult *result, int code, const char *message)
+{
+	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+
+	mcp_send(json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:s, s:s?, s:s?, s:s?}}}",
+					   "jsonrpc", "2.0", "id", id, "error",
+					   "code", code, "message", message,
+					   "data", "sqlstate", sqlstate ? sqlstate : "08006",
+					   "message", PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY),
+					   "detail", PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL),
+					   "hint", PQresultErrorField(result, PG_DIAG_MESSAGE_HINT)));
+}
+
 static int
 log_level_index(const char *level)
 {

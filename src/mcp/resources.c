@@ -110,14 +110,8 @@ send_sql_error(json_t *id, PGresult *result)
 	bool		not_found = sqlstate != NULL &&
 		(strcmp(sqlstate, "PT404") == 0 || strcmp(sqlstate, "22P02") == 0);
 
-	mcp_send(json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:s?, s:s?, s:s?, s:s?}}}",
-					   "jsonrpc", "2.0", "id", id, "error",
-					   "code", not_found ? RPC_RESOURCE_NOT_FOUND : RPC_INTERNAL_ERROR,
-					   "message", not_found ? "resource not found" : "intracker could not read the resource",
-					   "data", "sqlstate", sqlstate ? sqlstate : "08006",
-					   "message", PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY),
-					   "detail", PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL),
-					   "hint", PQresultErrorField(result, PG_DIAG_MESSAGE_HINT)));
+	protocol_send_sql_error(id, result, not_found ? RPC_RESOURCE_NOT_FOUND : RPC_INTERNAL_ERROR,
+							not_found ? "resource not found" : "intracker could not read the resource");
 }
 
 /* resources/list's response: the result is the whole answer. */

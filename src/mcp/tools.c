@@ -145,13 +145,22 @@ tools_load(void)
 	return found > 0;
 }
 
+/* Is type (as format_type names it) an array type? */
+static bool
+is_array_type(const char *type)
+{
+	size_t		len = strlen(type);
+
+	return len > 2 && strcmp(type + len - 2, "[]") == 0;
+}
+
 /* The JSON Schema of an SQL type (as format_type names it). */
 static json_t *
 schema_of_type(const char *type)
 {
 	size_t		len = strlen(type);
 
-	if (len > 2 && strcmp(type + len - 2, "[]") == 0)
+	if (is_array_type(type))
 	{
 		char	   *element = strndup(type, len - 2);
 		json_t	   *schema = json_pack("{s:s, s:o}", "type", "array", "items", schema_of_type(element));
@@ -264,8 +273,7 @@ tools_list(void)
 static char *
 parameter_text(json_t *value, const char *type, char **why)
 {
-	size_t		len = strlen(type);
-	bool		is_array = len > 2 && strcmp(type + len - 2, "[]") == 0;
+	bool		is_array = is_array_type(type);
 	bool		is_json = strcmp(type, "jsonb") == 0 || strcmp(type, "json") == 0;
 
 	if (json_is_null(value))
@@ -307,6 +315,7 @@ tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error)
 	const char *returns;
 	int			written;
 
+	*error = NULL;
 	if (name == NULL || (def = find_tool(name, &index)) == NULL)
 	{
 		*error = json_pack("{s:i, s:s}", "code", RPC_INVALID_PARAMS, "message",
@@ -345,35 +354,26 @@ tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error)
 		json_t	   *given_value = arguments ? json_object_get(arguments, arg_name) : NULL;
 		char	   *why = NULL;
 		char	   *text;
-		size_t		tlen = strlen(type);
 
-		if (given_value == NULL)
+		if (given_value == NULL && json_is_true(json_object_get(arg, "required")))
 		{
-			if (json_is_true(json_object_get(arg, "required")))
-			{
-				fclose(out);
-				free(buffer);
-				json_decref(*values);
-				*error = json_pack("{s:i, s:s, s:{s:s}}", "code", RPC_INVALID_PARAMS,
-								   "message", "missing required argument", "data", "argument", arg_name);
-				return false;
-			}
-			continue;
+			*error = json_pack("{s:i, s:s, s:{s:s}}", "code", RPC_INVALID_PARAMS,
+							   "message", "missing required argument", "data", "argument", arg_name);
+			break;
 		}
+		if (given_value == NULL)
+			continue;
 		text = parameter_text(given_value, type, &why);
 		if (why != NULL)
 		{
-			fclose(out);
-			free(buffer);
-			json_decref(*values);
 			*error = json_pack("{s:i, s:s, s:{s:s, s:s}}", "code", RPC_INVALID_PARAMS,
 							   "message", "argument of the wrong type", "data", "argument", arg_name, "rule", why);
-			return false;
+			break;
 		}
 		json_array_append_new(*values, text ? json_string(text) : json_null());
 		free(text);
 		given++;
-		if (tlen > 2 && strcmp(type + tlen - 2, "[]") == 0)
+		if (is_array_type(type))
 			fprintf(out, "%s\"%s\" => ARRAY(SELECT pg_catalog.jsonb_array_elements_text($%d::pg_catalog.jsonb))::%s",
 					given > 1 ? ", " : "", arg_name, given, type);
 		else
@@ -381,6 +381,12 @@ tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error)
 	}
 	fprintf(out, ")");
 	fclose(out);
+	if (*error != NULL)
+	{
+		free(buffer);
+		json_decref(*values);
+		return false;
+	}
 
 	/* rows become a JSON array, a row an object, a value its JSON */
 	returns = json_string_value(json_object_get(signatures[index], "returns"));
