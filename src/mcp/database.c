@@ -11,7 +11,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,40 +52,49 @@ forward_notice(void *arg, const PGresult *result)
 }
 
 /*
- * Connect and authenticate; false (with the reason on stderr) when either
- * fails.  The session's search_path is pinned: the SQL this program sends
- * names its schemas, and casts name pg_catalog's types.
+ * A new connection, authenticated with INTRACKER_TOKEN; NULL (with the
+ * reason on stderr) when either fails.  The session's search_path is
+ * pinned: the SQL this program sends names its schemas, and casts name
+ * pg_catalog's types.  The main connection and the listener's both start
+ * here.
  */
-static bool
-establish(void)
+PGconn *
+db_open_authenticated(const char *application_name)
 {
 	const char *url = getenv("INTRACKER_DATABASE_URL");
-	const char *params[1] = {getenv("INTRACKER_TOKEN")};
+	const char *params[2] = {getenv("INTRACKER_TOKEN"), application_name};
+	PGconn	   *opened = PQconnectdb(url ? url : "");
 	PGresult   *result;
 
-	PQfinish(conn);
-	forget_prepared();
-	conn = PQconnectdb(url ? url : "");
-	if (PQstatus(conn) != CONNECTION_OK)
+	if (PQstatus(opened) != CONNECTION_OK)
 	{
-		mcp_log("cannot connect to the database: %s", PQerrorMessage(conn));
-		return false;
+		mcp_log("cannot connect to the database: %s", PQerrorMessage(opened));
+		PQfinish(opened);
+		return NULL;
 	}
-	PQsetNoticeReceiver(conn, forward_notice, NULL);
-
-	result = PQexec(conn, "SET search_path = pg_catalog, pg_temp; SET application_name = 'intracker-mcp'");
+	PQsetNoticeReceiver(opened, forward_notice, NULL);
+	result = PQexec(opened, "SET search_path = pg_catalog, pg_temp");
 	PQclear(result);
-	result = PQexecParams(conn, "SELECT intracker.authenticate($1)", 1, NULL, params, NULL, NULL, 0);
+	result = PQexecParams(opened, "SELECT pg_catalog.set_config('application_name', $2, false),"
+						  " intracker.authenticate($1)", 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
 		mcp_log("authentication failed: %s", PQresultErrorMessage(result));
 		PQclear(result);
-		PQfinish(conn);
-		conn = NULL;
-		return false;
+		PQfinish(opened);
+		return NULL;
 	}
 	PQclear(result);
-	return true;
+	return opened;
+}
+
+static bool
+establish(void)
+{
+	PQfinish(conn);
+	forget_prepared();
+	conn = db_open_authenticated(MCP_SERVER_NAME);
+	return conn != NULL;
 }
 
 /* The first connection: false (the program exits) when it fails. */
@@ -103,8 +111,8 @@ db_connect(void)
 	return establish();
 }
 
-static int64_t
-now_ms(void)
+int64_t
+mcp_now_ms(void)
 {
 	struct timespec ts;
 
@@ -113,34 +121,51 @@ now_ms(void)
 }
 
 /*
- * A working connection, reconnecting (and authenticating again) when it was
- * lost: false when that fails or the next attempt is not due yet.  Attempts
- * back off from RECONNECT_MIN_MS, doubling to RECONNECT_MAX_MS, so that a
- * database that is down costs each call an immediate error, not a wait.
+ * Reconnection attempts back off from RECONNECT_MIN_MS, doubling to
+ * RECONNECT_MAX_MS, so that a database that is down costs each call an
+ * immediate error, not a wait.
  */
 #define RECONNECT_MIN_MS	250
 #define RECONNECT_MAX_MS	10000
 
+bool
+backoff_due(const Backoff *backoff)
+{
+	return mcp_now_ms() >= backoff->next_attempt_ms;
+}
+
+void
+backoff_record(Backoff *backoff, bool succeeded)
+{
+	if (succeeded)
+		backoff->delay_ms = 0;
+	else
+	{
+		backoff->delay_ms = backoff->delay_ms == 0 ? RECONNECT_MIN_MS
+			: (backoff->delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff->delay_ms * 2);
+		backoff->next_attempt_ms = mcp_now_ms() + backoff->delay_ms;
+	}
+}
+
+/*
+ * A working connection, reconnecting (and authenticating again) when it was
+ * lost: false when that fails or the next attempt is not due yet.
+ */
 static bool
 db_ensure(void)
 {
-	static int	backoff_ms = 0;
-	static int64_t next_attempt_ms = 0;
+	static Backoff backoff;
+	bool		established;
 
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 		return true;
-	if (now_ms() < next_attempt_ms)
+	if (!backoff_due(&backoff))
 		return false;
-	if (establish())
-	{
+	established = establish();
+	backoff_record(&backoff, established);
+	if (established)
 		mcp_log("reconnected to the database");
-		backoff_ms = 0;
-		return true;
-	}
-	backoff_ms = backoff_ms == 0 ? RECONNECT_MIN_MS
-		: (backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff_ms * 2);
-	next_attempt_ms = now_ms() + backoff_ms;
-	return false;
+	return established;
 }
 
 /*

@@ -7,8 +7,9 @@
  *
  * Reads newline-delimited JSON-RPC from stdin and writes responses to
  * stdout, nothing else; messages for people go to stderr.  The loop polls
- * stdin and, while a query runs, the database socket, so that a ping or a
- * cancellation is handled while a tool call is in progress.  A line longer
+ * stdin, the database socket (so that a ping or a cancellation is handled
+ * while a tool call is in progress) and the listener's (NOTIFYs for
+ * subscriptions and waits), and wakes for their timers.  A line longer
  * than MAX_LINE is answered with a parse error and skipped, without being
  * kept in memory.  At the end of stdin the running request is finished,
  * then the program exits 0.
@@ -43,37 +44,32 @@ mcp_log(const char *format,...)
 	fputc('\n', stderr);
 }
 
+void
+mcp_out_of_memory(void)
+{
+	mcp_log("out of memory");
+	exit(1);
+}
+
+/* Write one line (a message's JSON text) on stdout. */
+void
+mcp_send_line(const char *line)
+{
+	if (fputs(line, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+		exit(0);				/* the client is gone: nobody to answer */
+}
+
 /* Write one message as a line on stdout, and release it. */
 void
 mcp_send(json_t *message)
 {
-	if (message == NULL)
-	{
-		mcp_log("out of memory");
-		exit(1);
-	}
-	if (json_dumpf(message, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
-	{
-		/* the client is gone: nobody to answer */
-		exit(0);
-	}
-	json_decref(message);
-}
+	char	   *line = message ? json_dumps(message, JSON_COMPACT) : NULL;
 
-/* Write a response whose result is JSON text already (and release it). */
-void
-mcp_send_result_text(json_t *id, char *result)
-{
-	if (result == NULL)
-	{
-		mcp_log("out of memory");
-		exit(1);
-	}
-	if (fputs("{\"jsonrpc\":\"2.0\",\"id\":", stdout) == EOF ||
-		json_dumpf(id, stdout, JSON_ENCODE_ANY) != 0 ||
-		fprintf(stdout, ",\"result\":%s}\n", result) < 0 || fflush(stdout) != 0)
-		exit(0);				/* the client is gone */
-	free(result);
+	if (line == NULL)
+		mcp_out_of_memory();
+	mcp_send_line(line);
+	free(line);
+	json_decref(message);
 }
 
 static void
@@ -98,6 +94,23 @@ token_is_read_only(void)
 
 	PQclear(result);
 	return read_only;
+}
+
+/* Milliseconds until a timer is due (a coalesced announcement, a wait's
+ * deadline, a reconnection), for poll(); -1 when none is. */
+static int
+poll_timeout(void)
+{
+	int64_t		dues[3] = {subscriptions_next_due_ms(), waits_next_due_ms(), listener_next_attempt_ms()};
+	int64_t		next = -1;
+	int64_t		now = mcp_now_ms();
+
+	for (int i = 0; i < 3; i++)
+		if (dues[i] >= 0 && (next < 0 || dues[i] < next))
+			next = dues[i];
+	if (next < 0)
+		return -1;
+	return next <= now ? 0 : (int) (next - now);
 }
 
 /* Split what was read into lines; keeps an incomplete last line in *buffer. */
@@ -169,7 +182,7 @@ main(int argc, char **argv)
 
 	while (input_open || !protocol_idle())
 	{
-		struct pollfd fds[2];
+		struct pollfd fds[3];
 		int			nfds = 0;
 
 		if (input_open)
@@ -177,7 +190,9 @@ main(int argc, char **argv)
 		/* idle too: a server that goes away is noticed before the next call */
 		if (db_socket() >= 0)
 			fds[nfds++] = (struct pollfd) {.fd = db_socket(), .events = POLLIN};
-		if (poll(fds, nfds, -1) < 0)
+		if (listener_socket() >= 0)
+			fds[nfds++] = (struct pollfd) {.fd = listener_socket(), .events = POLLIN};
+		if (poll(fds, nfds, poll_timeout()) < 0)
 		{
 			if (errno == EINTR)
 				continue;
@@ -205,6 +220,8 @@ main(int argc, char **argv)
 				used += (size_t) got;
 				handle_input(&buffer, &used, &skipping);
 			}
+			else if (fds[i].fd == listener_socket())
+				listener_input();
 			else if (protocol_idle())
 				db_idle_input();
 			else
@@ -215,6 +232,9 @@ main(int argc, char **argv)
 					protocol_query_done(result);
 			}
 		}
+		listener_retry();
+		subscriptions_announce();
+		waits_expire();
 		protocol_run_queued();
 	}
 	free(buffer);

@@ -86,14 +86,10 @@ prompts_send_result(json_t *id, PGresult *result)
 				 project_name ? project_name : "?",
 				 next_action ? next_action : "see the context",
 				 PQgetvalue(result, 0, 0)) < 0)
-	{
-		mcp_log("out of memory");
-		exit(1);
-	}
+		mcp_out_of_memory();
 	json_decref(context);
-	mcp_send(json_pack("{s:s, s:O, s:{s:s, s:[{s:s, s:{s:s, s:s}}]}}",
-					   "jsonrpc", "2.0", "id", id, "result",
-					   "description", "Resume work on a project",
-					   "messages", "role", "user", "content", "type", "text", "text", text));
+	protocol_send_result(id, json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}",
+									   "description", "Resume work on a project",
+									   "messages", "role", "user", "content", "type", "text", "text", text));
 	free(text);
 }

@@ -9,12 +9,18 @@
  * order.  A request cancelled by notifications/cancelled gets no response
  * (as the specification asks); its query is cancelled on the server.
  *
- * Protocol versions: initialize answers the version the client asks for
- * when this server speaks it, else its latest.  Requests need no
- * initialize first, so that clients of the stateless revisions work too.
+ * Protocol versions.  The 2025 era and before: initialize answers the
+ * version the client asks for when this server speaks it, else its latest.
+ * The stateless revision 2026-07-28: server/discover tells what the server
+ * speaks, and every request carries its protocol version and the client's
+ * capabilities in params._meta; such a request's result is stamped with
+ * resultType, the server's identity and (for lists and reads) cache hints,
+ * and it gets log messages only when its _meta asks for a level.  The two
+ * mix freely: no request needs an initialize first.
  *
  *-------------------------------------------------------------------------
  */
+#define _GNU_SOURCE				/* asprintf */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +30,59 @@
 static const char *const protocol_versions[] = {
 	"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"
 };
+static const char *const stateless_versions[] = {"2026-07-28"};
+
+#define PROTOCOL_VERSION_KEY	"io.modelcontextprotocol/protocolVersion"
+#define CLIENT_CAPABILITIES_KEY	"io.modelcontextprotocol/clientCapabilities"
+#define LOG_LEVEL_KEY			"io.modelcontextprotocol/logLevel"
+#define SERVER_INFO_KEY			"io.modelcontextprotocol/serverInfo"
+#define RPC_UNSUPPORTED_VERSION	(-32022)
+
+#define SERVER_INSTRUCTIONS \
+	"intracker tracks projects, features and todos for a team of people and agents. " \
+	"Start with get_resume_context for your project; claim work with claim_next_todo; " \
+	"updates state the version you read (a stale one fails with PT409: re-read and retry). " \
+	"wait_for_events returns as soon as the project changes."
 
 /* MCP log levels, least severe first (RFC 5424 names) */
 static const char *const log_levels[] = {
 	"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
 };
 
+#define NUM_LOG_LEVELS	((int) (sizeof(log_levels) / sizeof(log_levels[0])))
+
 #define TOOLS_PAGE_SIZE 20
 
+/* cache hints (ttlMs) of stateless results: the lists are fixed for the
+ * life of the process; the documents are live */
+#define LIST_TTL_MS		300000
+#define LIVE_TTL_MS		0
+
+/* the level set by logging/setLevel, for requests of the 2025 era */
 static int	min_log_level = 1;	/* info */
 
+/*
+ * How a request is answered: whether its result is stamped for the
+ * stateless revision, its cache hint (-1: none), and the least severe log
+ * message it gets (NUM_LOG_LEVELS: none).
+ */
+typedef struct RequestStyle
+{
+	bool		stamped;
+	int			ttl_ms;
+	int			log_level;
+} RequestStyle;
+
+/* the request being answered right now */
+static RequestStyle answering;
+
 /* the running request: its id (NULL when none), whether it was cancelled,
- * and how its query's result becomes its response */
+ * how its query's result becomes its response, and its style */
 typedef void (*ResultSender) (json_t *id, PGresult *result);
 static json_t *running_id = NULL;
 static bool running_cancelled = false;
 static ResultSender running_sender = NULL;
+static RequestStyle running_style;
 
 /* requests waiting for the running one, oldest first */
 typedef struct Queued
@@ -50,14 +93,73 @@ typedef struct Queued
 static Queued *queue_head = NULL;
 static Queued **queue_tail = &queue_head;
 
-static void
-send_result(json_t *id, json_t *result)
+/* What the stateless revision adds to the result being answered (NULL: nothing). */
+static json_t *
+result_stamp(void)
 {
+	json_t	   *stamp;
+
+	if (!answering.stamped)
+		return NULL;
+	stamp = json_pack("{s:s, s:{s:{s:s, s:s}}}", "resultType", "complete",
+					  "_meta", SERVER_INFO_KEY, "name", MCP_SERVER_NAME, "version", EXTVERSION);
+	if (answering.ttl_ms >= 0)
+	{
+		json_object_set_new(stamp, "ttlMs", json_integer(answering.ttl_ms));
+		json_object_set_new(stamp, "cacheScope", json_string("private"));
+	}
+	return stamp;
+}
+
+/* Answer the request being answered with result (released). */
+void
+protocol_send_result(json_t *id, json_t *result)
+{
+	json_t	   *stamp = result_stamp();
+
+	if (stamp)
+	{
+		json_object_update_missing(result, stamp);
+		json_decref(stamp);
+	}
 	mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result));
 }
 
-static void
-send_error(json_t *id, int code, const char *message, json_t *data)
+/*
+ * Answer with a result that is JSON object text already (released): the
+ * documents are the large part of an agent's traffic, so they are written
+ * as the server sent them, not parsed and written again.  A stamp goes in
+ * front of the object's members.
+ */
+void
+protocol_send_result_text(json_t *id, char *result)
+{
+	json_t	   *stamp = result_stamp();
+	char	   *stamp_text = stamp ? json_dumps(stamp, JSON_COMPACT) : NULL;
+	char	   *id_text = json_dumps(id, JSON_ENCODE_ANY);
+	char	   *line;
+	int			written;
+
+	if (result == NULL || id_text == NULL || (stamp != NULL && stamp_text == NULL))
+		mcp_out_of_memory();
+	if (stamp_text)				/* "{stamp members" + "," + "result members}" */
+		written = asprintf(&line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%.*s%s%s}",
+						   id_text, (int) strlen(stamp_text) - 1, stamp_text,
+						   strcmp(result, "{}") == 0 ? "" : ",", result + 1);
+	else
+		written = asprintf(&line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}", id_text, result);
+	if (written < 0)
+		mcp_out_of_memory();
+	mcp_send_line(line);
+	free(line);
+	free(id_text);
+	free(stamp_text);
+	json_decref(stamp);
+	free(result);
+}
+
+void
+protocol_send_error(json_t *id, int code, const char *message, json_t *data)
 {
 	json_t	   *error = json_pack("{s:i, s:s}", "code", code, "message", message);
 
@@ -88,21 +190,44 @@ protocol_send_sql_error(json_t *id, PGresult *result, int code, const char *mess
 static int
 log_level_index(const char *level)
 {
-	for (size_t i = 0; level && i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
+	for (int i = 0; level && i < NUM_LOG_LEVELS; i++)
 		if (strcmp(log_levels[i], level) == 0)
-			return (int) i;
+			return i;
 	return -1;
 }
 
-/* A database NOTICE or WARNING, as notifications/message when its level is wanted. */
+/*
+ * A database NOTICE or WARNING (of the running query), as
+ * notifications/message when the running request wants its level.
+ */
 void
 protocol_notice(const char *level, const char *text)
 {
-	if (log_level_index(level) < min_log_level)
+	if (running_id == NULL || log_level_index(level) < running_style.log_level)
 		return;
 	mcp_send(json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "jsonrpc", "2.0", "method", "notifications/message",
 					   "params", "level", level, "logger", "intracker", "data", text));
 }
+
+static json_t *
+capabilities(void)
+{
+	return json_pack("{s:{s:b}, s:{s:b}, s:{s:b, s:b}, s:{}}",
+					 "tools", "listChanged", 0, "prompts", "listChanged", 0,
+					 "resources", "subscribe", 1, "listChanged", 0, "logging");
+}
+
+static json_t *
+version_list(const char *const *versions, size_t count)
+{
+	json_t	   *list = json_array();
+
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(list, json_string(versions[i]));
+	return list;
+}
+
+#define VERSION_LIST(versions) version_list(versions, sizeof(versions) / sizeof(versions[0]))
 
 static void
 handle_initialize(json_t *id, json_t *params)
@@ -113,15 +238,63 @@ handle_initialize(json_t *id, json_t *params)
 	for (size_t i = 0; asked && i < sizeof(protocol_versions) / sizeof(protocol_versions[0]); i++)
 		if (strcmp(protocol_versions[i], asked) == 0)
 			version = protocol_versions[i];
-	send_result(id, json_pack("{s:s, s:{s:{s:b}, s:{s:b}, s:{s:b, s:b}, s:{}}, s:{s:s, s:s, s:s}, s:s}",
-							  "protocolVersion", version,
-							  "capabilities", "tools", "listChanged", 0, "prompts", "listChanged", 0,
-							  "resources", "subscribe", 0, "listChanged", 0, "logging",
-							  "serverInfo", "name", MCP_SERVER_NAME, "title", "intracker", "version", EXTVERSION,
-							  "instructions",
-							  "intracker tracks projects, features and todos for a team of people and agents. "
-							  "Start with get_resume_context for your project; claim work with claim_next_todo; "
-							  "updates state the version you read (a stale one fails with PT409: re-read and retry)."));
+	protocol_send_result(id, json_pack("{s:s, s:o, s:{s:s, s:s, s:s}, s:s}",
+									   "protocolVersion", version, "capabilities", capabilities(),
+									   "serverInfo", "name", MCP_SERVER_NAME, "title", "intracker", "version", EXTVERSION,
+									   "instructions", SERVER_INSTRUCTIONS));
+}
+
+/* server/discover (2026-07-28): what initialize said, without a session */
+static void
+handle_discover(json_t *id)
+{
+	protocol_send_result(id, json_pack("{s:o, s:o, s:s}",
+									   "supportedVersions", VERSION_LIST(stateless_versions),
+									   "capabilities", capabilities(),
+									   "instructions", SERVER_INSTRUCTIONS));
+}
+
+/*
+ * The style of a request from its method and params._meta; false (and the
+ * error sent) when _meta names a protocol version this server does not
+ * speak or lacks the client's capabilities.
+ */
+static bool
+request_style(json_t *id, const char *method, json_t *params, RequestStyle *style)
+{
+	json_t	   *meta = json_object_get(params, "_meta");
+	json_t	   *version = json_object_get(meta, PROTOCOL_VERSION_KEY);
+	bool		cacheable = strcmp(method, "server/discover") == 0 || strcmp(method, "tools/list") == 0 ||
+		strcmp(method, "prompts/list") == 0 || strcmp(method, "resources/templates/list") == 0;
+	bool		live = strcmp(method, "resources/list") == 0 || strcmp(method, "resources/read") == 0;
+	bool		known = false;
+
+	style->stamped = version != NULL || strcmp(method, "server/discover") == 0;
+	style->ttl_ms = !style->stamped ? -1 : cacheable ? LIST_TTL_MS : live ? LIVE_TTL_MS : -1;
+	style->log_level = min_log_level;
+	if (version == NULL)
+		return true;
+
+	for (size_t i = 0; json_is_string(version) && i < sizeof(stateless_versions) / sizeof(stateless_versions[0]); i++)
+		known = known || strcmp(stateless_versions[i], json_string_value(version)) == 0;
+	if (!known)
+	{
+		protocol_send_error(id, RPC_UNSUPPORTED_VERSION, "unsupported protocol version",
+							json_pack("{s:o, s:O}", "supported", VERSION_LIST(stateless_versions),
+									  "requested", version));
+		return false;
+	}
+	if (!json_is_object(json_object_get(meta, CLIENT_CAPABILITIES_KEY)))
+	{
+		protocol_send_error(id, RPC_INVALID_PARAMS, "params._meta lacks the client's capabilities",
+							json_pack("{s:s}", "missing", CLIENT_CAPABILITIES_KEY));
+		return false;
+	}
+	/* log messages only when this request asks for them */
+	style->log_level = log_level_index(json_string_value(json_object_get(meta, LOG_LEVEL_KEY)));
+	if (style->log_level < 0)
+		style->log_level = NUM_LOG_LEVELS;
+	return true;
 }
 
 /* tools/list with cursor pagination: the cursor is the index of the page's first tool. */
@@ -144,7 +317,7 @@ handle_tools_list(json_t *id, json_t *params)
 		{
 			json_decref(all);
 			json_decref(page);
-			send_error(id, RPC_INVALID_PARAMS, "invalid cursor", NULL);
+			protocol_send_error(id, RPC_INVALID_PARAMS, "invalid cursor", NULL);
 			return;
 		}
 	}
@@ -159,13 +332,13 @@ handle_tools_list(json_t *id, json_t *params)
 		json_object_set_new(result, "nextCursor", json_string(next));
 	}
 	json_decref(all);
-	send_result(id, result);
+	protocol_send_result(id, result);
 }
 
 static void
 send_tool_result(json_t *id, PGresult *result)
 {
-	mcp_send_result_text(id, tools_result(result));
+	protocol_send_result_text(id, tools_result(result));
 }
 
 /*
@@ -195,6 +368,7 @@ start_query(json_t *id, char *sql, json_t *values, ResultSender sender)
 	running_id = json_incref(id);
 	running_cancelled = false;
 	running_sender = sender;
+	running_style = answering;
 }
 
 /* Is this a request that runs a query (and waits its turn)? */
@@ -223,13 +397,28 @@ handle_query_request(json_t *id, const char *method, json_t *params)
 	}
 	if (!json_is_object(params))
 	{
-		send_error(id, RPC_INVALID_PARAMS, "params must be an object", NULL);
+		protocol_send_error(id, RPC_INVALID_PARAMS, "params must be an object", NULL);
 		return;
 	}
 	if (strcmp(method, "tools/call") == 0)
 	{
 		ready = tools_prepare_call(params, &sql, &values, &error);
 		sender = send_tool_result;
+		if (ready && tools_call_waits(params))
+		{
+			/* wait_for_events: first its LISTEN, then its check (waits.c) */
+			PGresult   *failed = waits_prepare(id, params);
+
+			if (failed)
+			{
+				free(sql);
+				json_decref(values);
+				send_tool_result(id, failed);
+				PQclear(failed);
+				return;
+			}
+			sender = waits_check_done;
+		}
 	}
 	else if (strcmp(method, "prompts/get") == 0)
 	{
@@ -256,11 +445,31 @@ handle_set_level(json_t *id, json_t *params)
 
 	if (level < 0)
 	{
-		send_error(id, RPC_INVALID_PARAMS, "unknown log level", json_pack("{s:s}", "levels", "debug info notice warning error critical alert emergency"));
+		protocol_send_error(id, RPC_INVALID_PARAMS, "unknown log level", json_pack("{s:s}", "levels", "debug info notice warning error critical alert emergency"));
 		return;
 	}
 	min_log_level = level;
-	send_result(id, json_object());
+	protocol_send_result(id, json_object());
+}
+
+static void
+enqueue(json_t *message)
+{
+	Queued	   *queued = malloc(sizeof(Queued));
+
+	if (queued == NULL)
+		mcp_out_of_memory();
+	queued->message = json_incref(message);
+	queued->next = NULL;
+	*queue_tail = queued;
+	queue_tail = &queued->next;
+}
+
+/* Run a request again, after those waiting already (a wait's next check). */
+void
+protocol_requeue(json_t *message)
+{
+	enqueue(message);
 }
 
 /* A request: answer it, start it, or queue it behind the running one. */
@@ -273,37 +482,77 @@ handle_request(json_t *message)
 
 	if (params != NULL && !json_is_object(params))
 	{
-		send_error(id, RPC_INVALID_PARAMS, "params must be an object", NULL);
+		protocol_send_error(id, RPC_INVALID_PARAMS, "params must be an object", NULL);
 		return;
 	}
+	if (!request_style(id, method, params, &answering))
+		return;
 	if (strcmp(method, "ping") == 0)
-		send_result(id, json_object());
+		protocol_send_result(id, json_object());
 	else if (strcmp(method, "logging/setLevel") == 0)
 		handle_set_level(id, params);
 	else if (strcmp(method, "initialize") == 0)
 		handle_initialize(id, params);
+	else if (strcmp(method, "server/discover") == 0)
+		handle_discover(id);
 	else if (strcmp(method, "tools/list") == 0)
 		handle_tools_list(id, params);
 	else if (strcmp(method, "prompts/list") == 0)
-		send_result(id, json_pack("{s:o}", "prompts", prompts_list()));
+		protocol_send_result(id, json_pack("{s:o}", "prompts", prompts_list()));
 	else if (strcmp(method, "resources/templates/list") == 0)
-		send_result(id, json_pack("{s:o}", "resourceTemplates", resources_templates()));
+		protocol_send_result(id, json_pack("{s:o}", "resourceTemplates", resources_templates()));
+	else if (strcmp(method, "resources/subscribe") == 0)
+		subscriptions_subscribe(id, params);
+	else if (strcmp(method, "resources/unsubscribe") == 0)
+		subscriptions_unsubscribe(id, params);
+	else if (strcmp(method, "subscriptions/listen") == 0)
+		subscriptions_listen(id, params);
 	else if (needs_query(method))
 	{
 		if (running_id != NULL)
-		{
-			Queued	   *queued = malloc(sizeof(Queued));
-
-			queued->message = json_incref(message);
-			queued->next = NULL;
-			*queue_tail = queued;
-			queue_tail = &queued->next;
-			return;
-		}
-		handle_query_request(id, method, params);
+			enqueue(message);
+		else
+			handle_query_request(id, method, params);
 	}
 	else
-		send_error(id, RPC_METHOD_NOT_FOUND, "method not found", json_pack("{s:s}", "method", method));
+		protocol_send_error(id, RPC_METHOD_NOT_FOUND, "method not found", json_pack("{s:s}", "method", method));
+}
+
+/*
+ * notifications/cancelled: the running request's query is cancelled (and
+ * the request gets no response); a queued one is dropped; a wait or a
+ * subscriptions/listen stream ends.
+ */
+static void
+cancel_request(json_t *request_id)
+{
+	Queued	  **link = &queue_head;
+
+	if (request_id == NULL)
+		return;
+	if (running_id != NULL && json_equal(request_id, running_id))
+	{
+		running_cancelled = true;
+		db_cancel();
+	}
+	while (*link != NULL)
+	{
+		Queued	   *queued = *link;
+
+		if (json_equal(json_object_get(queued->message, "id"), request_id))
+		{
+			*link = queued->next;
+			json_decref(queued->message);
+			free(queued);
+		}
+		else
+			link = &queued->next;
+	}
+	queue_tail = &queue_head;
+	while (*queue_tail != NULL)
+		queue_tail = &(*queue_tail)->next;
+	waits_forget(request_id);
+	subscriptions_cancel(request_id);
 }
 
 static void
@@ -312,12 +561,8 @@ handle_notification(json_t *message)
 	const char *method = json_string_value(json_object_get(message, "method"));
 	json_t	   *params = json_object_get(message, "params");
 
-	if (strcmp(method, "notifications/cancelled") == 0 && running_id != NULL &&
-		json_equal(json_object_get(params, "requestId"), running_id))
-	{
-		running_cancelled = true;
-		db_cancel();
-	}
+	if (strcmp(method, "notifications/cancelled") == 0)
+		cancel_request(json_object_get(params, "requestId"));
 	/* notifications/initialized and any other: nothing to do */
 }
 
@@ -337,7 +582,7 @@ protocol_handle_line(const char *line, size_t len)
 	message = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
 	if (message == NULL)
 	{
-		send_error(NULL, RPC_PARSE_ERROR, "parse error", json_pack("{s:s}", "reason", error.text));
+		protocol_send_error(NULL, RPC_PARSE_ERROR, "parse error", json_pack("{s:s}", "reason", error.text));
 		return;
 	}
 	id = json_object_get(message, "id");
@@ -346,11 +591,11 @@ protocol_handle_line(const char *line, size_t len)
 		!json_is_string(json_object_get(message, "jsonrpc")) ||
 		strcmp(json_string_value(json_object_get(message, "jsonrpc")), "2.0") != 0 ||
 		(id != NULL && !json_is_string(id) && !json_is_integer(id)))
-		send_error(json_is_string(id) || json_is_integer(id) ? id : NULL, RPC_INVALID_REQUEST, "invalid request", NULL);
+		protocol_send_error(json_is_string(id) || json_is_integer(id) ? id : NULL, RPC_INVALID_REQUEST, "invalid request", NULL);
 	else if (method == NULL)
 		;						/* a response to us: we send no requests */
 	else if (!json_is_string(method))
-		send_error(id, RPC_INVALID_REQUEST, "method must be a string", NULL);
+		protocol_send_error(id, RPC_INVALID_REQUEST, "method must be a string", NULL);
 	else if (id == NULL)
 		handle_notification(message);
 	else
@@ -365,6 +610,7 @@ protocol_query_done(PGresult *result)
 	json_t	   *id = running_id;
 
 	running_id = NULL;
+	answering = running_style;
 	if (!running_cancelled)
 		running_sender(id, result);
 	json_decref(id);

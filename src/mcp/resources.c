@@ -10,7 +10,8 @@
  * resources/list names them for the caller's projects.  The SQL of a read
  * returns the URI beside the document, so that the response needs nothing
  * but the query's result.  A project you are not in, or a URI that names
- * nothing, is -32002 (resource not found); other SQL errors -32603, with
+ * nothing, is "resource not found": -32602 with data {"uri"} only, as the
+ * 2026-07-28 specification asks of every revision; other SQL errors -32603, with
  * the SQLSTATE, message, DETAIL and HINT in data.
  *
  *-------------------------------------------------------------------------
@@ -22,7 +23,9 @@
 
 #include "mcp.h"
 
-#define RPC_RESOURCE_NOT_FOUND	(-32002)
+/* the URI of the running resources/read (its error names it) */
+static char *reading_uri = NULL;
+
 #define PROJECT_PREFIX			"intracker://projects/"
 #define MY_TODOS_URI			"intracker://me/todos"
 
@@ -60,6 +63,45 @@ resources_prepare_list(char **sql, json_t **values)
 }
 
 /*
+ * What a URI names: true with the SQL function that reads it and the
+ * project's id (malloc'd; NULL for intracker://me/todos, which spans the
+ * caller's projects), or false when it names no resource.
+ */
+bool
+resources_parse_uri(const char *uri, const char **function, char **project_id)
+{
+	const char *id_start = uri ? uri + strlen(PROJECT_PREFIX) : NULL;
+	const char *kind;
+
+	*function = NULL;
+	*project_id = NULL;
+	if (uri != NULL && strcmp(uri, MY_TODOS_URI) == 0)
+	{
+		*function = "get_my_todos";
+		return true;
+	}
+	if (uri == NULL || strncmp(uri, PROJECT_PREFIX, strlen(PROJECT_PREFIX)) != 0 ||
+		(kind = strchr(id_start, '/')) == NULL)
+		return false;
+	if (strcmp(kind, "/team-context") == 0)
+		*function = "team_context";
+	else if (strcmp(kind, "/resume-context") == 0)
+		*function = "resume_context";
+	else
+		return false;
+	*project_id = strndup(id_start, (size_t) (kind - id_start));
+	return true;
+}
+
+/* The JSON-RPC error for a URI that names no resource the caller can read. */
+json_t *
+resources_not_found(const char *uri)
+{
+	return json_pack("{s:i, s:s, s:{s:s?}}", "code", RPC_RESOURCE_NOT_FOUND,
+					 "message", "resource not found", "data", "uri", uri);
+}
+
+/*
  * resources/read: the SQL and its parameters for params {"uri"}, or false
  * with *error (a JSON-RPC error object).
  */
@@ -67,10 +109,17 @@ bool
 resources_prepare_read(json_t *params, char **sql, json_t **values, json_t **error)
 {
 	const char *uri = json_string_value(json_object_get(params, "uri"));
-	const char *function = NULL;
-	const char *kind;
+	const char *function;
+	char	   *project_id;
 
-	if (uri != NULL && strcmp(uri, MY_TODOS_URI) == 0)
+	if (!resources_parse_uri(uri, &function, &project_id))
+	{
+		*error = resources_not_found(uri);
+		return false;
+	}
+	free(reading_uri);
+	reading_uri = strdup(uri);
+	if (project_id == NULL)
 	{
 		*sql = strdup("SELECT $1::text AS uri,"
 					  " COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t)), '[]') AS result"
@@ -78,40 +127,26 @@ resources_prepare_read(json_t *params, char **sql, json_t **values, json_t **err
 		*values = json_pack("[s]", uri);
 		return true;
 	}
-	if (uri != NULL && strncmp(uri, PROJECT_PREFIX, strlen(PROJECT_PREFIX)) == 0 &&
-		(kind = strchr(uri + strlen(PROJECT_PREFIX), '/')) != NULL)
-	{
-		if (strcmp(kind, "/team-context") == 0)
-			function = "team_context";
-		else if (strcmp(kind, "/resume-context") == 0)
-			function = "resume_context";
-	}
-	if (function == NULL)
-	{
-		*error = json_pack("{s:i, s:s, s:{s:s?}}", "code", RPC_RESOURCE_NOT_FOUND,
-						   "message", "resource not found", "data", "uri", uri);
-		return false;
-	}
 	if (asprintf(sql, "SELECT $1::text AS uri, pg_catalog.to_jsonb(intracker.%s($2::uuid)) AS result", function) < 0)
-	{
-		mcp_log("out of memory");
-		exit(1);
-	}
-	*values = json_pack("[s, s%]", uri, uri + strlen(PROJECT_PREFIX),
-						(size_t) (kind - (uri + strlen(PROJECT_PREFIX))));
+		mcp_out_of_memory();
+	*values = json_pack("[s, s]", uri, project_id);
+	free(project_id);
 	return true;
 }
 
-/* The JSON-RPC error for an SQL error of a resource request. */
+/*
+ * The JSON-RPC error for an SQL error of a resource request: not found
+ * when uri (NULL for a list) names a project the caller is not in, or none.
+ */
 static void
-send_sql_error(json_t *id, PGresult *result)
+send_sql_error(json_t *id, PGresult *result, const char *uri)
 {
 	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-	bool		not_found = sqlstate != NULL &&
-		(strcmp(sqlstate, "PT404") == 0 || strcmp(sqlstate, "22P02") == 0);
 
-	protocol_send_sql_error(id, result, not_found ? RPC_RESOURCE_NOT_FOUND : RPC_INTERNAL_ERROR,
-							not_found ? "resource not found" : "intracker could not read the resource");
+	if (uri != NULL && sqlstate != NULL && (strcmp(sqlstate, "PT404") == 0 || strcmp(sqlstate, "22P02") == 0))
+		mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", resources_not_found(uri)));
+	else
+		protocol_send_sql_error(id, result, RPC_INTERNAL_ERROR, "intracker could not read the resource");
 }
 
 /* resources/list's response: the result is the whole answer. */
@@ -120,10 +155,10 @@ resources_send_list(json_t *id, PGresult *result)
 {
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
-		send_sql_error(id, result);
+		send_sql_error(id, result, NULL);
 		return;
 	}
-	mcp_send_result_text(id, strdup(PQgetvalue(result, 0, 0)));
+	protocol_send_result_text(id, strdup(PQgetvalue(result, 0, 0)));
 }
 
 /* resources/read's response: the document as the text of its URI. */
@@ -132,10 +167,9 @@ resources_send_read(json_t *id, PGresult *result)
 {
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
-		send_sql_error(id, result);
+		send_sql_error(id, result, reading_uri);
 		return;
 	}
-	mcp_send(json_pack("{s:s, s:O, s:{s:[{s:s, s:s, s:s}]}}", "jsonrpc", "2.0", "id", id,
-					   "result", "contents", "uri", PQgetvalue(result, 0, 0),
-					   "mimeType", "application/json", "text", PQgetvalue(result, 0, 1)));
+	protocol_send_result(id, json_pack("{s:[{s:s, s:s, s:s}]}", "contents", "uri", PQgetvalue(result, 0, 0),
+									   "mimeType", "application/json", "text", PQgetvalue(result, 0, 1)));
 }

@@ -11,11 +11,17 @@
  * object, a value: its JSON, void: null).  A new SQL API function becomes
  * a tool in one line.
  *
+ * One tool waits: wait_for_events is events_since() with a timeout_seconds
+ * argument of its own, answered when the project changes (waits.c).
+ *
  * A call passes only the arguments the client gave, by name (so the SQL
  * defaults apply), each as text cast to the argument's type; arrays and
  * jsonb arrive as JSON.  An SQL error is a tool result with isError, whose
  * text carries SQLSTATE, message, DETAIL and HINT, so that an agent can
- * act on it (a PT409 names the current version).
+ * act on it (a PT409 names the current version); programs find the same
+ * fields in _meta["intracker/error"].  Not in structuredContent: that is
+ * what the tool's outputSchema describes, and clients check it (the 1.x
+ * SDK even on errors).
  *
  *-------------------------------------------------------------------------
  */
@@ -34,30 +40,41 @@ typedef struct ToolDef
 	bool		read_only;		/* annotations: readOnlyHint */
 	bool		destructive;	/* destructiveHint */
 	bool		idempotent;		/* idempotentHint */
+	const char *description;	/* NULL: the function's COMMENT */
+	bool		waits;			/* waits for the project's next events (waits.c) */
 } ToolDef;
 
+/* where an error result's fields are, for programs */
+#define ERROR_META_KEY "intracker/error"
+
+#define WAIT_DESCRIPTION \
+	"Wait for the project's next events: the events after after_seq as soon as there are any " \
+	"(at once when there are some already), or none when timeout_seconds pass first. " \
+	"Other calls run meanwhile. Start with the seq of the last event you saw."
+
 static const ToolDef tool_table[] = {
-	{"list_projects", "list_projects", "Your projects", true, false, true},
-	{"list_features", "list_features", "Features of a project", true, false, true},
-	{"list_todos", "list_todos", "Todos of a project", true, false, true},
-	{"get_my_todos", "get_my_todos", "Your open todos", true, false, true},
-	{"get_todo", "get_todo", "One todo, with what blocks it and what it blocks", true, false, true},
-	{"get_team_context", "team_context", "Team context of a project", true, false, true},
-	{"get_resume_context", "resume_context", "Your resume context in a project", true, false, true},
-	{"get_events", "events_since", "Events after a sequence number", true, false, true},
-	{"claim_next_todo", "claim_next_todo", "Claim the next todo", false, false, false},
-	{"assign_todo", "assign_todo", "Assign a todo", false, false, false},
-	{"assign_feature", "assign_feature", "Assign a feature", false, false, false},
-	{"create_todo", "create_todo", "Create a todo", false, false, false},
-	{"update_todo", "update_todo", "Update a todo", false, false, false},
-	{"set_todo_status", "set_todo_status", "Set a todo's status", false, false, false},
-	{"create_feature", "create_feature", "Create a feature", false, false, false},
-	{"update_feature", "update_feature", "Update a feature", false, false, false},
-	{"add_dependency", "add_dependency", "Block a todo by another", false, false, true},
-	{"remove_dependency", "remove_dependency", "Remove a dependency", false, true, true},
-	{"start_session", "start_session", "Start a work session", false, false, false},
-	{"end_session", "end_session", "End a work session", false, false, false},
-	{"create_github_issue", "create_github_issue", "Create the GitHub issue of a todo", false, false, false},
+	{"list_projects", "list_projects", "Your projects", true, false, true, NULL, false},
+	{"list_features", "list_features", "Features of a project", true, false, true, NULL, false},
+	{"list_todos", "list_todos", "Todos of a project", true, false, true, NULL, false},
+	{"get_my_todos", "get_my_todos", "Your open todos", true, false, true, NULL, false},
+	{"get_todo", "get_todo", "One todo, with what blocks it and what it blocks", true, false, true, NULL, false},
+	{"get_team_context", "team_context", "Team context of a project", true, false, true, NULL, false},
+	{"get_resume_context", "resume_context", "Your resume context in a project", true, false, true, NULL, false},
+	{"get_events", "events_since", "Events after a sequence number", true, false, true, NULL, false},
+	{"wait_for_events", "events_since", "Wait for a project's next events", true, false, true, WAIT_DESCRIPTION, true},
+	{"claim_next_todo", "claim_next_todo", "Claim the next todo", false, false, false, NULL, false},
+	{"assign_todo", "assign_todo", "Assign a todo", false, false, false, NULL, false},
+	{"assign_feature", "assign_feature", "Assign a feature", false, false, false, NULL, false},
+	{"create_todo", "create_todo", "Create a todo", false, false, false, NULL, false},
+	{"update_todo", "update_todo", "Update a todo", false, false, false, NULL, false},
+	{"set_todo_status", "set_todo_status", "Set a todo's status", false, false, false, NULL, false},
+	{"create_feature", "create_feature", "Create a feature", false, false, false, NULL, false},
+	{"update_feature", "update_feature", "Update a feature", false, false, false, NULL, false},
+	{"add_dependency", "add_dependency", "Block a todo by another", false, false, true, NULL, false},
+	{"remove_dependency", "remove_dependency", "Remove a dependency", false, true, true, NULL, false},
+	{"start_session", "start_session", "Start a work session", false, false, false, NULL, false},
+	{"end_session", "end_session", "End a work session", false, false, false, NULL, false},
+	{"create_github_issue", "create_github_issue", "Create the GitHub issue of a todo", false, false, false, NULL, false},
 };
 #define NUM_TOOLS (sizeof(tool_table) / sizeof(tool_table[0]))
 
@@ -69,7 +86,7 @@ find_tool(const char *name, int *index)
 {
 	for (size_t i = 0; i < NUM_TOOLS; i++)
 	{
-		if (strcmp(tool_table[i].name, name) == 0 && signatures[i] != NULL &&
+		if (name != NULL && strcmp(tool_table[i].name, name) == 0 && signatures[i] != NULL &&
 			(!mcp_read_only || tool_table[i].read_only))
 		{
 			*index = (int) i;
@@ -249,7 +266,15 @@ tools_list(void)
 			if (json_is_true(json_object_get(arg, "required")))
 				json_array_append_new(required, json_string(name));
 		}
-		comment = json_string_value(json_object_get(signatures[i], "comment"));
+		if (def->waits)
+		{
+			json_object_set_new(properties, "timeout_seconds",
+								json_pack("{s:s, s:i, s:i, s:i}", "type", "integer", "minimum", 0,
+										  "maximum", WAIT_MAX_SECONDS, "default", WAIT_DEFAULT_SECONDS));
+			json_array_append_new(required, json_string("project_id"));
+		}
+		comment = def->description ? def->description
+			: json_string_value(json_object_get(signatures[i], "comment"));
 		json_array_append_new(tools, json_pack("{s:s, s:s, s:s, s:{s:s, s:o, s:o, s:b}, s:o, s:{s:b, s:b, s:b, s:b}}",
 											   "name", def->name,
 											   "title", def->title,
@@ -330,9 +355,28 @@ tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error)
 	args = json_object_get(signatures[index], "args");
 
 	/* every argument given must exist, every required one be given */
+	if (def->waits)
+	{
+		json_t	   *timeout = json_object_get(arguments, "timeout_seconds");
+
+		if (timeout != NULL && (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
+								json_integer_value(timeout) > WAIT_MAX_SECONDS))
+		{
+			*error = json_pack("{s:i, s:s, s:{s:s, s:i}}", "code", RPC_INVALID_PARAMS,
+							   "message", "timeout_seconds must be an integer from 0 to the maximum",
+							   "data", "argument", "timeout_seconds", "maximum", WAIT_MAX_SECONDS);
+			return false;
+		}
+		if (!json_is_string(json_object_get(arguments, "project_id")))
+		{
+			*error = json_pack("{s:i, s:s, s:{s:s}}", "code", RPC_INVALID_PARAMS,
+							   "message", "missing required argument", "data", "argument", "project_id");
+			return false;
+		}
+	}
 	json_object_foreach(arguments, key, value)
 	{
-		bool		known = false;
+		bool		known = def->waits && strcmp(key, "timeout_seconds") == 0;
 
 		json_array_foreach(args, n, arg)
 			known = known || strcmp(json_string_value(json_object_get(arg, "name")), key) == 0;
@@ -401,11 +445,18 @@ tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error)
 		written = asprintf(sql, "SELECT pg_catalog.to_jsonb(%s) AS result", buffer);
 	free(buffer);
 	if (written < 0)
-	{
-		mcp_log("out of memory");
-		exit(1);
-	}
+		mcp_out_of_memory();
 	return true;
+}
+
+/* Is params {"name", …} a call of a tool that waits? */
+bool
+tools_call_waits(json_t *params)
+{
+	int			index;
+	const ToolDef *def = find_tool(json_string_value(json_object_get(params, "name")), &index);
+
+	return def != NULL && def->waits;
 }
 
 /* Append "LABEL: value" (when there is a value) to an error text. */
@@ -453,9 +504,9 @@ tools_result(PGresult *result)
 		append_field(text_out, "DETAIL", detail);
 		append_field(text_out, "HINT", hint);
 		fclose(text_out);
-		answer = json_pack("{s:[{s:s, s:s}], s:{s:s?, s:s?, s:s?, s:s?}, s:b}",
+		answer = json_pack("{s:[{s:s, s:s}], s:{s:{s:s?, s:s?, s:s?, s:s?}}, s:b}",
 						   "content", "type", "text", "text", text,
-						   "structuredContent", "sqlstate", sqlstate, "message", message,
+						   "_meta", ERROR_META_KEY, "sqlstate", sqlstate, "message", message,
 						   "detail", detail, "hint", hint,
 						   "isError", 1);
 		free(text);
