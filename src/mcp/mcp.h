@@ -120,7 +120,7 @@ extern bool tools_load(void);
 extern json_t *tools_list(void);
 extern bool tools_prepare_call(json_t *params, char **sql, json_t **values, json_t **error);
 extern bool tools_call_waits(json_t *params);
-extern char *tools_result(PGresult *result);
+extern void tools_send_result(json_t *id, PGresult *result);
 
 /* waits.c */
 extern PGresult *waits_prepare(json_t *id, json_t *params);

@@ -119,6 +119,14 @@ protocol_send_result(json_t *id, json_t *result)
 
 	if (stamp)
 	{
+		/* a result's own _meta (a tool error's) keeps its keys beside the stamp's */
+		json_t	   *meta = json_object_get(result, "_meta");
+
+		if (json_is_object(meta))
+		{
+			json_object_update_missing(meta, json_object_get(stamp, "_meta"));
+			json_object_del(stamp, "_meta");
+		}
 		json_object_update_missing(result, stamp);
 		json_decref(stamp);
 	}
@@ -335,12 +343,6 @@ handle_tools_list(json_t *id, json_t *params)
 	protocol_send_result(id, result);
 }
 
-static void
-send_tool_result(json_t *id, PGresult *result)
-{
-	protocol_send_result_text(id, tools_result(result));
-}
-
 /*
  * Start a request's query: sql with values (a JSON array of strings and
  * nulls); sender answers it once the result is in.
@@ -403,7 +405,7 @@ handle_query_request(json_t *id, const char *method, json_t *params)
 	if (strcmp(method, "tools/call") == 0)
 	{
 		ready = tools_prepare_call(params, &sql, &values, &error);
-		sender = send_tool_result;
+		sender = tools_send_result;
 		if (ready && tools_call_waits(params))
 		{
 			/* wait_for_events: first its LISTEN, then its check (waits.c) */
@@ -413,7 +415,7 @@ handle_query_request(json_t *id, const char *method, json_t *params)
 			{
 				free(sql);
 				json_decref(values);
-				send_tool_result(id, failed);
+				tools_send_result(id, failed);
 				PQclear(failed);
 				return;
 			}

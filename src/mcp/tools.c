@@ -222,7 +222,7 @@ schema_of_row(json_t *columns)
 
 /*
  * The outputSchema of a tool: what its structuredContent is (see
- * tools_result): a row as an object of its columns, rows as {"rows": [...]},
+ * tools_send_result): a row as an object of its columns, rows as {"rows": [...]},
  * a jsonb document as an object, any other value as {"result": value}.
  */
 static json_t *
@@ -467,68 +467,74 @@ append_field(FILE *out, const char *label, const char *value)
 		fprintf(out, "\n%s: %s", label, value);
 }
 
+/* A tool's SQL error as its result: isError, the fields in text and in _meta. */
+static json_t *
+error_result(PGresult *result)
+{
+	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+	const char *message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT);
+	char	   *text = NULL;
+	size_t		text_size = 0;
+	FILE	   *text_out = open_memstream(&text, &text_size);
+	json_t	   *answer;
+
+	if (sqlstate == NULL)
+	{
+		/* no server error: the connection is gone (database.c reconnects) */
+		sqlstate = "08006";
+		message = "the database connection is lost";
+		hint = "intracker-mcp reconnects by itself; try again in a moment.";
+	}
+	fprintf(text_out, "%s: %s", sqlstate, message ? message : "");
+	append_field(text_out, "DETAIL", detail);
+	append_field(text_out, "HINT", hint);
+	fclose(text_out);
+	answer = json_pack("{s:[{s:s, s:s}], s:{s:{s:s?, s:s?, s:s?, s:s?}}, s:b}",
+					   "content", "type", "text", "text", text,
+					   "_meta", ERROR_META_KEY, "sqlstate", sqlstate, "message", message,
+					   "detail", detail, "hint", hint,
+					   "isError", 1);
+	free(text);
+	return answer;
+}
+
 /*
- * The tools/call result for a query's result, as JSON text (malloc'd): the
- * JSON as text content and as structuredContent (rows as {"rows": [...]},
- * a value that is not an object as {"result": value}), or an SQL error with
- * isError.  A success is written around the server's JSON text as it came
- * (jsonb's output is JSON), not parsed and written again: the documents
- * are the large part of an agent's traffic.
+ * Answer a tools/call with its query's result: the JSON as text content
+ * and as structuredContent (rows as {"rows": [...]}, a value that is not an
+ * object as {"result": value}), or an SQL error with isError.  A success is
+ * written around the server's JSON text as it came (jsonb's output is
+ * JSON), not parsed and written again: the documents are the large part of
+ * an agent's traffic.
  */
-char *
-tools_result(PGresult *result)
+void
+tools_send_result(json_t *id, PGresult *result)
 {
 	char	   *buffer = NULL;
 	size_t		size = 0;
-	FILE	   *out = open_memstream(&buffer, &size);
+	FILE	   *out;
+	const char *json_text;
+	json_t	   *as_string;
 
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
-		const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-		const char *message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-		const char *detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
-		const char *hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT);
-		char	   *text = NULL;
-		size_t		text_size = 0;
-		FILE	   *text_out = open_memstream(&text, &text_size);
-		json_t	   *answer;
-
-		if (sqlstate == NULL)
-		{
-			/* no server error: the connection is gone (database.c reconnects) */
-			sqlstate = "08006";
-			message = "the database connection is lost";
-			hint = "intracker-mcp reconnects by itself; try again in a moment.";
-		}
-		fprintf(text_out, "%s: %s", sqlstate, message ? message : "");
-		append_field(text_out, "DETAIL", detail);
-		append_field(text_out, "HINT", hint);
-		fclose(text_out);
-		answer = json_pack("{s:[{s:s, s:s}], s:{s:{s:s?, s:s?, s:s?, s:s?}}, s:b}",
-						   "content", "type", "text", "text", text,
-						   "_meta", ERROR_META_KEY, "sqlstate", sqlstate, "message", message,
-						   "detail", detail, "hint", hint,
-						   "isError", 1);
-		free(text);
-		json_dumpf(answer, out, JSON_COMPACT);
-		json_decref(answer);
+		protocol_send_result(id, error_result(result));
+		return;
 	}
+	out = open_memstream(&buffer, &size);
+	json_text = PQgetisnull(result, 0, 0) ? "null" : PQgetvalue(result, 0, 0);
+	as_string = json_string(json_text);
+	fputs("{\"content\":[{\"type\":\"text\",\"text\":", out);
+	json_dumpf(as_string, out, JSON_ENCODE_ANY);
+	json_decref(as_string);
+	if (json_text[0] == '{')
+		fprintf(out, "}],\"structuredContent\":%s", json_text);
+	else if (json_text[0] == '[')
+		fprintf(out, "}],\"structuredContent\":{\"rows\":%s}", json_text);
 	else
-	{
-		const char *json_text = PQgetisnull(result, 0, 0) ? "null" : PQgetvalue(result, 0, 0);
-		json_t	   *as_string = json_string(json_text);
-
-		fputs("{\"content\":[{\"type\":\"text\",\"text\":", out);
-		json_dumpf(as_string, out, JSON_ENCODE_ANY);
-		json_decref(as_string);
-		if (json_text[0] == '{')
-			fprintf(out, "}],\"structuredContent\":%s", json_text);
-		else if (json_text[0] == '[')
-			fprintf(out, "}],\"structuredContent\":{\"rows\":%s}", json_text);
-		else
-			fprintf(out, "}],\"structuredContent\":{\"result\":%s}", json_text);
-		fputs(",\"isError\":false}", out);
-	}
+		fprintf(out, "}],\"structuredContent\":{\"result\":%s}", json_text);
+	fputs(",\"isError\":false}", out);
 	fclose(out);
-	return buffer;
+	protocol_send_result_text(id, buffer);
 }

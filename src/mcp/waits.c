@@ -114,7 +114,7 @@ waits_check_done(json_t *id, PGresult *result)
 	}
 	if (*link != NULL)
 		release(link);
-	protocol_send_result_text(id, tools_result(result));
+	tools_send_result(id, result);
 }
 
 /* A NOTIFY of project_id arrived (listener.c). */

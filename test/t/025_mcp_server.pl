@@ -24,7 +24,12 @@
 #   I. The connection is lost and cannot be made for a while: calls
 #      meanwhile are tool errors at once (08006), then the server reconnects
 #      and authenticates again.
-#   H. A whole session under valgrind: no error, nothing definitely lost.
+#   J. The stateless revision 2026-07-28 on the wire (server/discover, the
+#      per-request _meta, stamped results, -32022), subscriptions/listen and
+#      resources/subscribe (announced, coalesced, cancelled), wait_for_events
+#      (parked while other calls run, woken, timed out, cancelled).
+#   H. A whole session under valgrind, the live parts included: no error,
+#      nothing definitely lost.
 
 use strict;
 use warnings;
@@ -348,6 +353,66 @@ for my $label (sort keys %bad_lines)
 	is($answer->{error}{code}, $code, "$label: answered with $code");
 	is_deeply(request($ann, 'ping')->{result}, {}, "$label: the server goes on");
 }
+
+# Generated cases: valid requests of every method, mutated at random (bytes
+# flipped, cut short, values replaced by odd JSON, odd ids and methods).
+# Every line the server writes must be JSON-RPC, and it must still answer.
+my $seed = $ENV{INTRACKER_FUZZ_SEED} // time;
+srand($seed);
+note("fuzz seed $seed (INTRACKER_FUZZ_SEED reproduces it)");
+my @bases = (
+	[ 'initialize', { protocolVersion => '2025-11-25', capabilities => {} } ],
+	[ 'server/discover', { _meta => { 'io.modelcontextprotocol/protocolVersion' => '2026-07-28', 'io.modelcontextprotocol/clientCapabilities' => {} } } ],
+	[ 'tools/list', { cursor => '20' } ],
+	[ 'tools/call', { name => 'get_todo', arguments => { todo_id => $todo->{id} } } ],
+	[ 'tools/call', { name => 'create_todo', arguments => { project_id => $project, title => 'fuzz', tags => ['a'] } } ],
+	[ 'tools/call', { name => 'wait_for_events', arguments => { project_id => $project, after_seq => 0, timeout_seconds => 0 } } ],
+	[ 'prompts/get', { name => 'resume_work', arguments => { project_id => $project } } ],
+	[ 'resources/read', { uri => "intracker://projects/$project/team-context" } ],
+	[ 'resources/subscribe', { uri => 'intracker://me/todos' } ],
+	[ 'subscriptions/listen', { notifications => { resourceSubscriptions => ["intracker://projects/$project/resume-context"] } } ],
+	[ 'logging/setLevel', { level => 'debug' } ]);
+my @odd_values = (undef, JSON::PP::true, 0, -1, 1e308, 9223372036854775807, '', "\x{0}", "\x{1F600}", 'x' x 100_000,
+	[ ('[') x 1 ], [ [ [ [ [] ] ] ] ], {}, { a => { b => { c => [] } } }, '00000000-0000-0000-0000-000000000000', "' OR 1=1 --");
+sub odd_value { return $odd_values[ int(rand(@odd_values)) ] }
+sub mutate_values
+{
+	my ($value) = @_;
+	return odd_value() if rand() < 0.15;
+	return { map { $_ => mutate_values($value->{$_}) } keys %$value } if ref $value eq 'HASH';
+	return [ map { mutate_values($_) } @$value ] if ref $value eq 'ARRAY';
+	return $value;
+}
+my $fuzz_json = JSON::PP->new->canonical->allow_nonref;
+my @fuzz_lines;
+for my $n (1 .. 1500)
+{
+	my ($method, $params) = @{ $bases[ int(rand(@bases)) ] };
+	my %message = (jsonrpc => '2.0', id => "f$n", method => $method, params => mutate_values($params));
+	my $kind = int(rand(5));
+	$message{id} = odd_value() if $kind == 1;
+	$message{method} = (odd_value() // 'x') . '/' . $method if $kind == 2;
+	my $line = $fuzz_json->encode(\%message);
+	if ($kind == 3)    # flip a few bytes (never into a newline)
+	{
+		for (1 .. 1 + int(rand(4)))
+		{
+			substr($line, int(rand(length $line)), 1) = chr(int(rand(256)) || 32);
+		}
+		$line =~ tr/\n/ /;
+	}
+	$line = substr($line, 0, int(rand(length $line))) if $kind == 4;
+	push @fuzz_lines, $line;
+}
+my $fuzzed = start_server();
+$fuzzed->{in} .= "$_\n" for @fuzz_lines;
+my $after_fuzz = request($fuzzed, 'ping');
+is_deeply($after_fuzz->{result}, {}, '1,500 generated bad requests: the server still answers');
+my @written = @{ $fuzzed->{notes} };
+my @not_rpc = grep { ($_->{jsonrpc} // '') ne '2.0' || !(exists $_->{result} || exists $_->{error} || exists $_->{method}) } @written;
+is(scalar @not_rpc, 0, '... and wrote nothing but JSON-RPC (' . scalar(@written) . ' messages)')
+  or diag($json->encode($not_rpc[0]));
+is(stop_server($fuzzed), 0, '... and ends cleanly with its input') or diag($fuzzed->{err});
 is(stop_server($ann), 0, 'end of input: exit 0');
 stop_server($bob);
 
@@ -382,11 +447,154 @@ like($survivor->{err}, qr/reconnected to the database/, '... the server says it 
 is(stop_server($survivor), 0, '... and it still ends cleanly with its input');
 
 ##############################################################################
+# J. The stateless revision 2026-07-28 on the wire, and the live parts:
+#    server/discover; a request's _meta (its version, the client's
+#    capabilities, its log level); stamped results; subscriptions/listen
+#    acknowledged, announcing, cancelled; a burst coalesced; wait_for_events
+#    parked while other requests run, woken by an event, ended by its
+#    timeout or a cancellation.
+
+# The next notification of this method (kept ones first); undef after $seconds.
+sub next_note
+{
+	my ($server, $method, $seconds) = @_;
+	my $deadline = time + $seconds;
+	while (1)
+	{
+		for my $i (0 .. $#{ $server->{notes} })
+		{
+			return splice(@{ $server->{notes} }, $i, 1) if ($server->{notes}[$i]{method} // '') eq $method;
+		}
+		while ($server->{out} =~ s/^([^\n]*)\n//)
+		{
+			push @{ $server->{notes} }, $json->decode($1);
+		}
+		next if grep { ($_->{method} // '') eq $method } @{ $server->{notes} };
+		return undef if time > $deadline || !$server->{run}->pumpable;
+		$server->{run}->pump_nb;
+		usleep(20_000);
+	}
+}
+
+my %envelope = ('io.modelcontextprotocol/protocolVersion' => '2026-07-28',
+	'io.modelcontextprotocol/clientCapabilities' => {});
+sub modern { my ($params) = @_; return { %{ $params // {} }, _meta => {%envelope} } }
+
+my $mod = start_server();
+my $discover = request($mod, 'server/discover', { _meta => {%envelope} })->{result};
+is_deeply($discover->{supportedVersions}, ['2026-07-28'], 'server/discover: the stateless revision');
+ok($discover->{capabilities}{resources}{subscribe}, '... resources can be subscribed to');
+is($discover->{resultType}, 'complete', '... a stamped result: resultType');
+is($discover->{_meta}{'io.modelcontextprotocol/serverInfo'}{name}, 'intracker-mcp', '... and serverInfo in _meta');
+ok(defined $discover->{ttlMs} && $discover->{cacheScope} eq 'private', '... with cache hints');
+
+my $unsupported = request($mod, 'tools/list', { _meta => { %envelope, 'io.modelcontextprotocol/protocolVersion' => '2099-01-01' } });
+is($unsupported->{error}{code}, -32022, 'a version this server does not speak: -32022');
+is_deeply([ $unsupported->{error}{data}{supported}, $unsupported->{error}{data}{requested} ], [ ['2026-07-28'], '2099-01-01' ],
+	'... naming the supported versions and the one requested');
+is(request($mod, 'tools/list', { _meta => { 'io.modelcontextprotocol/protocolVersion' => '2026-07-28' } })->{error}{code},
+	-32602, 'no client capabilities in _meta: -32602');
+
+my $modern_list = request($mod, 'tools/list', modern())->{result};
+ok($modern_list->{resultType} eq 'complete' && $modern_list->{ttlMs} > 0, 'tools/list (2026-07-28): stamped, cacheable');
+my $modern_call = request($mod, 'tools/call', modern({ name => 'list_projects', arguments => {} }))->{result};
+is($modern_call->{resultType}, 'complete', 'tools/call (2026-07-28): a raw JSON result is stamped too');
+is_deeply([ map { $_->{name} } @{ $modern_call->{structuredContent}{rows} } ], ['Agents'], '... and still whole');
+ok(!exists $modern_call->{ttlMs}, '... a tool result has no cache hint');
+my $legacy_call = call_tool($mod, 'list_projects', {})->{result};
+ok(!exists $legacy_call->{resultType}, 'without _meta (2025 era) the same call is not stamped');
+$mod->{out} = '';
+send_line($mod, $json->encode({ jsonrpc => '2.0', id => 'stale', method => 'tools/call',
+			params => modern({ name => 'update_todo', arguments => { todo_id => $todo->{id}, changes => {}, expected_version => 1 } }) }));
+pump $mod->{run} until $mod->{out} =~ /"id":"stale"[^\n]*\n/;
+my ($stale_line) = $mod->{out} =~ /^([^\n]*"id":"stale"[^\n]*)$/m;
+my $meta_keys = () = $stale_line =~ /"_meta"/g;
+is($meta_keys, 1, 'a tool error (2026-07-28): one _meta, not two');
+my $stale_meta = $json->decode($stale_line)->{result}{_meta};
+ok($stale_meta->{'intracker/error'}{sqlstate} eq 'PT409' && $stale_meta->{'io.modelcontextprotocol/serverInfo'},
+	'... holding both the error and the server\'s identity');
+is(request($mod, 'resources/read', modern({ uri => "intracker://projects/$project/team-context" }))->{result}{ttlMs}, 0,
+	'resources/read (2026-07-28): live, ttlMs 0');
+
+# log messages only when the request asks, at its level
+my $claimer = safe_psql_as($node, 'postgres', $user{ann}, "SELECT id FROM intracker.create_project('Empty')");
+$mod->{notes} = [];
+request($mod, 'tools/call', modern({ name => 'claim_next_todo', arguments => { project_id => $claimer } }));
+ok(!(grep { ($_->{method} // '') eq 'notifications/message' } @{ $mod->{notes} }), 'a NOTICE, and no logLevel in _meta: no log message');
+my $asking = modern({ name => 'claim_next_todo', arguments => { project_id => $claimer } });
+$asking->{_meta}{'io.modelcontextprotocol/logLevel'} = 'info';
+request($mod, 'tools/call', $asking);
+ok((grep { ($_->{method} // '') eq 'notifications/message' } @{ $mod->{notes} }), '... with logLevel info: the NOTICE as a log message');
+
+# subscriptions/listen
+my $team_uri = "intracker://projects/$project/team-context";
+sub bob_creates { safe_psql_as($node, 'postgres', $user{bob}, "SELECT intracker.create_todo('$project', '$_[0]')") }
+is(request($mod, 'subscriptions/listen', modern({ notifications => 'all' }))->{error}{code}, -32602,
+	'subscriptions/listen with a filter that is not an object: -32602');
+my $foreign_uri = 'intracker://projects/00000000-0000-4000-8000-000000000000/team-context';
+is_deeply(request($mod, 'subscriptions/listen', modern({ notifications => { resourceSubscriptions => [ $team_uri, $foreign_uri ] } }))->{error},
+	{ code => -32602, message => 'resource not found', data => { uri => $foreign_uri } },
+	'... naming a project the caller is not in: resource not found, as a whole');
+send_line($mod, $json->encode({ jsonrpc => '2.0', id => 'stream-1', method => 'subscriptions/listen',
+			params => modern({ notifications => { resourceSubscriptions => [$team_uri] } }) }));
+my $ack = next_note($mod, 'notifications/subscriptions/acknowledged', 10);
+is_deeply([ $ack->{params}{notifications}{resourceSubscriptions}, $ack->{params}{_meta}{'io.modelcontextprotocol/subscriptionId'} ],
+	[ [$team_uri], 'stream-1' ], 'subscriptions/listen: acknowledged at once, with the stream\'s id');
+bob_creates('Heard');
+my $updated = next_note($mod, 'notifications/resources/updated', 10);
+is_deeply([ $updated->{params}{uri}, $updated->{params}{_meta}{'io.modelcontextprotocol/subscriptionId'} ], [ $team_uri, 'stream-1' ],
+	'... the other agent\'s change announced on the stream');
+
+# a burst: 30 changes in one go are announced once or twice, not 30 times
+$mod->{notes} = [];
+safe_psql_as($node, 'postgres', $user{bob},
+	"SELECT intracker.create_todo('$project', 'Burst ' || i) FROM generate_series(1, 30) AS i");
+wait_until_published($node, 'postgres');
+usleep(600_000);
+next_note($mod, 'none', 0);
+my $announced = grep { ($_->{method} // '') eq 'notifications/resources/updated' } @{ $mod->{notes} };
+ok($announced >= 1 && $announced <= 2, "a burst of 30 events: announced $announced time(s)");
+
+send_line($mod, $json->encode({ jsonrpc => '2.0', method => 'notifications/cancelled', params => { requestId => 'stream-1' } }));
+is_deeply(request($mod, 'ping')->{result}, {}, 'the stream is cancelled');
+$mod->{notes} = [];
+bob_creates('Unheard');
+wait_until_published($node, 'postgres');
+ok(!defined next_note($mod, 'notifications/resources/updated', 1), '... and announces nothing more');
+
+# resources/subscribe (2025 era) follows the same way; unsubscribe stops it
+is_deeply(request($mod, 'resources/subscribe', { uri => 'intracker://me/todos' })->{result}, {}, 'resources/subscribe intracker://me/todos');
+bob_creates('For everyone');
+ok(defined next_note($mod, 'notifications/resources/updated', 10), '... announced after a change in one of the caller\'s projects');
+request($mod, 'resources/unsubscribe', { uri => 'intracker://me/todos' });
+
+# wait_for_events: parked, other requests meanwhile, woken by an event
+my $last_seq = call_tool($mod, 'get_events', { after_seq => 0, project_id => $project, max_events => 10000 })
+  ->{result}{structuredContent}{rows}[-1]{seq};
+send_line($mod, $json->encode({ jsonrpc => '2.0', id => 'wait-1', method => 'tools/call',
+			params => { name => 'wait_for_events', arguments => { project_id => $project, after_seq => $last_seq, timeout_seconds => 60 } } }));
+ok(!call_tool($mod, 'get_team_context', { project_id => $project })->{result}{isError}, 'a tool call is answered while a wait is on');
+ok(!(grep { defined $_->{id} && $_->{id} eq 'wait-1' } @{ $mod->{notes} }), '... and the wait is not answered yet');
+bob_creates('Wake up');
+my $woken = response_to($mod, 'wait-1');
+is($woken->{result}{structuredContent}{rows}[0]{type}, 'todo.created', 'the wait answers with the other agent\'s event');
+my $started = time;
+my $timed_out = call_tool($mod, 'wait_for_events', { project_id => $project, after_seq => $last_seq + 100000, timeout_seconds => 1 });
+is_deeply($timed_out->{result}{structuredContent}{rows}, [], 'a wait with nothing new ends at its timeout, with no events');
+send_line($mod, $json->encode({ jsonrpc => '2.0', id => 'wait-2', method => 'tools/call',
+			params => { name => 'wait_for_events', arguments => { project_id => $project, after_seq => $last_seq + 100000, timeout_seconds => 2 } } }));
+send_line($mod, $json->encode({ jsonrpc => '2.0', method => 'notifications/cancelled', params => { requestId => 'wait-2' } }));
+usleep(2_500_000);
+is_deeply(request($mod, 'ping')->{result}, {}, 'a cancelled wait: the server goes on');
+ok(!(grep { defined $_->{id} && $_->{id} eq 'wait-2' } @{ $mod->{notes} }), '... and the wait gets no answer, even after its timeout');
+is(stop_server($mod), 0, 'with streams and subscriptions open, the end of input still ends the server');
+
+##############################################################################
 # H. A session under valgrind
 
 SKIP:
 {
-	skip 'valgrind is not installed', 2 unless system('valgrind --version >/dev/null 2>&1') == 0;
+	skip 'valgrind is not installed', 3 unless system('valgrind --version >/dev/null 2>&1') == 0;
 	my $log = $PostgreSQL::Test::Utils::tmp_check . '/mcp-valgrind.log';
 	my $server = start_server(wrapper => [ 'valgrind', '--leak-check=full', "--log-file=$log", '--error-exitcode=99' ]);
 	request($server, 'initialize', { protocolVersion => '2025-11-25' });
@@ -401,6 +609,23 @@ SKIP:
 	request($server, 'resources/list');
 	request($server, 'resources/read', { uri => "intracker://projects/$project/resume-context" });
 	request($server, 'resources/read', { uri => 'intracker://projects/x/team-context' });
+	# the stateless revision and the live parts
+	request($server, 'server/discover', { _meta => {%envelope} });
+	request($server, 'tools/call', modern({ name => 'get_team_context', arguments => { project_id => $project } }));
+	request($server, 'tools/list', { _meta => { %envelope, 'io.modelcontextprotocol/protocolVersion' => 'x' } });
+	request($server, 'resources/subscribe', { uri => $team_uri });
+	request($server, 'resources/subscribe', { uri => $foreign_uri });
+	send_line($server, $json->encode({ jsonrpc => '2.0', id => 's', method => 'subscriptions/listen',
+				params => modern({ notifications => { resourceSubscriptions => [ $team_uri, 'intracker://me/todos' ] } }) }));
+	bob_creates('Under valgrind');
+	ok(defined next_note($server, 'notifications/resources/updated', 30), 'valgrind: an announcement');
+	send_line($server, $json->encode({ jsonrpc => '2.0', method => 'notifications/cancelled', params => { requestId => 's' } }));
+	request($server, 'resources/unsubscribe', { uri => $team_uri });
+	call_tool($server, 'wait_for_events', { project_id => $project, after_seq => 0, timeout_seconds => 1 });
+	call_tool($server, 'wait_for_events', { project_id => $project, after_seq => 1 << 40, timeout_seconds => 1 });
+	send_line($server, $json->encode({ jsonrpc => '2.0', id => 'w', method => 'tools/call',
+				params => { name => 'wait_for_events', arguments => { project_id => $project, after_seq => 1 << 40 } } }));
+	send_line($server, $json->encode({ jsonrpc => '2.0', method => 'notifications/cancelled', params => { requestId => 'w' } }));
 	is(stop_server($server), 0, 'valgrind: a whole session, no error reported');
 	my $report = slurp_file($log);
 	like($report, qr/definitely lost: 0 bytes|no leaks are possible/, 'valgrind: nothing definitely lost')
