@@ -43,6 +43,7 @@
 /* wait_for_events' timeout_seconds */
 #define WAIT_DEFAULT_SECONDS	30
 #define WAIT_MAX_SECONDS		300
+#define WAIT_MAX_PENDING		16	/* waits of one server process at once */
 
 /* reconnection attempts of a connection (database.c) */
 typedef struct Backoff
@@ -123,6 +124,7 @@ extern bool tools_call_waits(json_t *params);
 extern void tools_send_result(json_t *id, PGresult *result);
 
 /* waits.c */
+extern bool waits_can_start(json_t *id);
 extern PGresult *waits_prepare(json_t *id, json_t *params);
 extern void waits_check_done(json_t *id, PGresult *result);
 extern void waits_project_changed(const char *project_id);

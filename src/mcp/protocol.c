@@ -406,6 +406,14 @@ handle_query_request(json_t *id, const char *method, json_t *params)
 	{
 		ready = tools_prepare_call(params, &sql, &values, &error);
 		sender = tools_send_result;
+		if (ready && tools_call_waits(params) && !waits_can_start(id))
+		{
+			free(sql);
+			json_decref(values);
+			protocol_send_error(id, RPC_INVALID_REQUEST, "too many waits in progress",
+								json_pack("{s:i}", "max_waits", WAIT_MAX_PENDING));
+			return;
+		}
 		if (ready && tools_call_waits(params))
 		{
 			/* wait_for_events: first its LISTEN, then its check (waits.c) */

@@ -31,6 +31,16 @@ typedef struct Wait
 } Wait;
 
 static Wait *waits = NULL;
+static int	num_waits = 0;
+
+static Wait **find(json_t *id);
+
+/* May another wait start?  Each wait runs a query at each event of its project. */
+bool
+waits_can_start(json_t *id)
+{
+	return num_waits < WAIT_MAX_PENDING || *find(id) != NULL;
+}
 
 static Wait **
 find(json_t *id)
@@ -51,6 +61,7 @@ release(Wait **link)
 	json_decref(gone->message);
 	free(gone->project_id);
 	free(gone);
+	num_waits--;
 }
 
 /* Queue the wait's next check. */
@@ -93,6 +104,7 @@ waits_prepare(json_t *id, json_t *params)
 		1000 * (timeout ? json_integer_value(timeout) : WAIT_DEFAULT_SECONDS);
 	wait->next = waits;
 	waits = wait;
+	num_waits++;
 	return NULL;
 }
 

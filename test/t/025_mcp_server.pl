@@ -587,7 +587,19 @@ send_line($mod, $json->encode({ jsonrpc => '2.0', method => 'notifications/cance
 usleep(2_500_000);
 is_deeply(request($mod, 'ping')->{result}, {}, 'a cancelled wait: the server goes on');
 ok(!(grep { defined $_->{id} && $_->{id} eq 'wait-2' } @{ $mod->{notes} }), '... and the wait gets no answer, even after its timeout');
-is(stop_server($mod), 0, 'with streams and subscriptions open, the end of input still ends the server');
+# at most 16 waits at once (each runs a query at each event of its project)
+for my $n (1 .. 16)
+{
+	send_line($mod, $json->encode({ jsonrpc => '2.0', id => "many-$n", method => 'tools/call',
+				params => { name => 'wait_for_events', arguments => { project_id => $project, after_seq => $last_seq + 100000 } } }));
+}
+my $seventeenth = call_tool($mod, 'wait_for_events', { project_id => $project, after_seq => 0 });
+is_deeply([ $seventeenth->{error}{code}, $seventeenth->{error}{data}{max_waits} ], [ -32600, 16 ],
+	'a 17th wait at once: refused (-32600), naming the limit');
+send_line($mod, $json->encode({ jsonrpc => '2.0', method => 'notifications/cancelled', params => { requestId => 'many-1' } }));
+ok(!call_tool($mod, 'wait_for_events', { project_id => $project, after_seq => 0 })->{result}{isError},
+	'... once one ends, another can start');
+is(stop_server($mod), 0, 'with streams, subscriptions and waits open, the end of input still ends the server');
 
 ##############################################################################
 # H. A session under valgrind
