@@ -5,17 +5,27 @@
  *
  * Automatic assignment picks the least-loaded member, so it reads one
  * member_load row per member instead of aggregating the project's todos:
- * its cost does not grow with the number of todos.  This AFTER ROW trigger
- * keeps the counters exact on every write that changes a load: insert,
- * delete, reassignment, status change, estimate change, a move to another
- * project.
+ * its cost does not grow with the number of todos.  These AFTER STATEMENT
+ * triggers keep the counters exact on every write that changes a load:
+ * insert, delete, reassignment, status change, estimate change, a move to
+ * another project.
  *
  * A row contributes to its assignee's counters while it is open (todos: not
  * done or cancelled; features: not done): one todo and `estimate` points, or
- * one feature.  The trigger subtracts the old row's contribution and adds
- * the new one's, in one UPDATE when both name the same member.  It also
- * stamps last_assigned_at when a row gets a new assignee, the tie-breaker of
- * automatic assignment.
+ * one feature.  The trigger reads the statement's changed rows from its
+ * transition tables, adds up per member what the new rows add and the old
+ * ones take away, and then updates each member's row once, in key order:
+ * a statement of N rows costs O(N) and leaves one new version per member
+ * it touched, not N (an import of 100,000 todos used to walk, at each row,
+ * the versions the rows before it left); and two statements never lock
+ * the same two rows in opposite orders.  It also stamps last_assigned_at
+ * for a member given a row (a new assignee, not a status or estimate
+ * change under the same one), the tie-breaker of automatic assignment.
+ *
+ * Capacity: the BEFORE ROW trigger (assignee.c) judges each new assignment
+ * against the load before the statement.  When one statement gives a
+ * member several todos, their sum is judged here, after the update: over
+ * capacity is the same 22023 as one todo too many.
  *
  * pg_restore's INSERTs count nothing: member_load is dumped, with the
  * last_assigned_at history no row implies, and restored as it was.
@@ -27,6 +37,9 @@
  *
  * The counters are bigint and the deltas int64: a member's open points are
  * a sum over todos, which no per-todo bound keeps below 2^31.
+ *
+ * A database still at 0.5 fires this function FOR EACH ROW until ALTER
+ * EXTENSION UPDATE: the same code then sees one changed row at a time.
  *
  * Users cannot write member_load, so the UPDATE runs as the table owner
  * (owner_context.c explains the precautions).
@@ -41,6 +54,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
@@ -59,7 +73,33 @@ typedef struct LoadContribution
 	int64		features;
 } LoadContribution;
 
+typedef struct MemberKey
+{
+	pg_uuid_t	project_id;
+	pg_uuid_t	user_id;
+} MemberKey;
+
+/* What a statement changes in one member's counters. */
+typedef struct MemberDelta
+{
+	MemberKey	key;			/* the hash key: first */
+	int64		todos;
+	int64		points;
+	int64		features;
+	int64		todos_given;	/* todos this statement gives the member */
+	bool		given;			/* given any row: stamp last_assigned_at */
+} MemberDelta;
+
+/* The state of one trigger call while it reads the changed rows. */
+typedef struct StatementLoad
+{
+	Relation	rel;
+	bool		is_todo;
+	HTAB	   *deltas;
+} StatementLoad;
+
 static SPIPlanPtr apply_plan = NULL;
+static SPIPlanPtr capacity_plan = NULL;
 
 /* $1 project, $2 user, $3..$5 deltas of todos, points, features; $6 stamp */
 #define APPLY_QUERY \
@@ -70,7 +110,13 @@ static SPIPlanPtr apply_plan = NULL;
 	"       last_assigned_at = CASE WHEN $6 THEN pg_catalog.clock_timestamp()" \
 	"                               ELSE last_assigned_at END" \
 	" WHERE project_id OPERATOR(pg_catalog.=) $1" \
-	"   AND user_id OPERATOR(pg_catalog.=) $2"
+	"   AND user_id OPERATOR(pg_catalog.=) $2" \
+	" RETURNING open_points"
+
+/* $1 project, $2 user: the member's capacity (NULL: unlimited) */
+#define CAPACITY_QUERY \
+	"SELECT capacity FROM intracker_data.project_members" \
+	" WHERE project_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2"
 
 static bool
 attribute_text_equals(HeapTuple tuple, TupleDesc tupdesc, int attnum, const char *value)
@@ -91,6 +137,8 @@ contribution_of(HeapTuple tuple, Relation rel, bool is_todo)
 	int			status_attnum = intracker_trigger_column(rel, "status");
 	bool		open;
 
+	if (tuple == NULL)
+		return c;
 	c.user_id = heap_getattr(tuple, intracker_trigger_column(rel, "assigned_to"), tupdesc, &isnull);
 	if (isnull)
 		return c;
@@ -112,25 +160,6 @@ contribution_of(HeapTuple tuple, Relation rel, bool is_todo)
 	else
 		c.features = 1;
 	return c;
-}
-
-static bool
-same_member(const LoadContribution *a, const LoadContribution *b)
-{
-	return a->counts && b->counts &&
-		memcmp(DatumGetUUIDP(a->project_id), DatumGetUUIDP(b->project_id), UUID_LEN) == 0 &&
-		memcmp(DatumGetUUIDP(a->user_id), DatumGetUUIDP(b->user_id), UUID_LEN) == 0;
-}
-
-/* Order of member_load rows for locking: by project, then user. */
-static bool
-member_precedes(const LoadContribution *a, const LoadContribution *b)
-{
-	int			cmp = memcmp(DatumGetUUIDP(a->project_id), DatumGetUUIDP(b->project_id), UUID_LEN);
-
-	if (cmp == 0)
-		cmp = memcmp(DatumGetUUIDP(a->user_id), DatumGetUUIDP(b->user_id), UUID_LEN);
-	return cmp < 0;
 }
 
 /* Same project and same assignee (both possibly NULL) before and after? */
@@ -155,90 +184,148 @@ assignment_unchanged(HeapTuple old_row, HeapTuple new_row, Relation rel)
 	return true;
 }
 
-/* Add (sign +1) or subtract (-1) a contribution; stamp the assignment time. */
+/* The statement's delta of the member a contribution counts for. */
+static MemberDelta *
+delta_of(StatementLoad *statement, const LoadContribution *c)
+{
+	MemberKey	key;
+	bool		found;
+	MemberDelta *delta;
+
+	memcpy(&key.project_id, DatumGetUUIDP(c->project_id), UUID_LEN);
+	memcpy(&key.user_id, DatumGetUUIDP(c->user_id), UUID_LEN);
+	delta = hash_search(statement->deltas, &key, HASH_ENTER, &found);
+	if (!found)
+		memset((char *) delta + sizeof(MemberKey), 0, sizeof(MemberDelta) - sizeof(MemberKey));
+	return delta;
+}
+
+/* One changed row: take back the old version's contribution, add the new one's. */
 static void
-apply_contribution(const LoadContribution *c, int sign, bool stamp_assignment)
+add_changed_row(HeapTuple old_row, HeapTuple new_row, void *arg)
+{
+	StatementLoad *statement = arg;
+	LoadContribution old_c = contribution_of(old_row, statement->rel, statement->is_todo);
+	LoadContribution new_c = contribution_of(new_row, statement->rel, statement->is_todo);
+	MemberDelta *delta;
+
+	if (old_c.counts)
+	{
+		delta = delta_of(statement, &old_c);
+		delta->todos -= old_c.todos;
+		delta->points -= old_c.points;
+		delta->features -= old_c.features;
+	}
+	if (new_c.counts)
+	{
+		delta = delta_of(statement, &new_c);
+		delta->todos += new_c.todos;
+		delta->points += new_c.points;
+		delta->features += new_c.features;
+		if (old_row == NULL || !assignment_unchanged(old_row, new_row, statement->rel))
+		{
+			delta->given = true;
+			delta->todos_given += new_c.todos;
+		}
+	}
+}
+
+static int
+member_key_cmp(const void *a, const void *b)
+{
+	return memcmp(&(*(MemberDelta *const *) a)->key, &(*(MemberDelta *const *) b)->key, sizeof(MemberKey));
+}
+
+/*
+ * Several todos given to one member by one statement: each was judged
+ * against the load before the statement (assignee.c); their sum is judged
+ * now, with the same error as one todo over capacity.
+ */
+static void
+check_capacity(const MemberDelta *delta, int64 open_points)
+{
+	Oid			argtypes[2] = {UUIDOID, UUIDOID};
+	Datum		values[2] = {UUIDPGetDatum(&delta->key.project_id), UUIDPGetDatum(&delta->key.user_id)};
+	bool		isnull;
+	int64		capacity;
+
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&capacity_plan, CAPACITY_QUERY, 2, argtypes, 0),
+										  values, NULL, true, 0),
+						 SPI_OK_SELECT, "read a member's capacity");
+	if (SPI_processed == 0)
+		return;
+	capacity = DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "capacity", &isnull));
+	if (!isnull && open_points > capacity)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user %s has no capacity for these %lld todos",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&delta->key.user_id))),
+						(long long) delta->todos_given),
+				 errdetail("Their open points would be %lld, over capacity %lld.",
+						   (long long) open_points, (long long) capacity),
+				 errhint("An owner can raise it with intracker.set_capacity().")));
+}
+
+/* Apply one member's delta (and judge its capacity when needed). */
+static void
+apply_delta(const MemberDelta *delta)
 {
 	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT8OID, INT8OID, INT8OID, BOOLOID};
 	Datum		values[6];
+	bool		isnull;
 
-	values[0] = c->project_id;
-	values[1] = c->user_id;
-	values[2] = Int64GetDatum(sign * c->todos);
-	values[3] = Int64GetDatum(sign * c->points);
-	values[4] = Int64GetDatum(sign * c->features);
-	values[5] = BoolGetDatum(stamp_assignment);
+	values[0] = UUIDPGetDatum(&delta->key.project_id);
+	values[1] = UUIDPGetDatum(&delta->key.user_id);
+	values[2] = Int64GetDatum(delta->todos);
+	values[3] = Int64GetDatum(delta->points);
+	values[4] = Int64GetDatum(delta->features);
+	values[5] = BoolGetDatum(delta->given);
 	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan, APPLY_QUERY, 6, argtypes, 0),
 										  values, NULL, false, 0),
-						 SPI_OK_UPDATE, "update member_load");
+						 SPI_OK_UPDATE_RETURNING, "update member_load");
+	if (SPI_processed == 1 && delta->todos_given > 1)
+		check_capacity(delta, DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "open_points", &isnull)));
 }
 
 PG_FUNCTION_INFO_V1(intracker_member_load_counter);
 Datum
 intracker_member_load_counter(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata;
-	TupleDesc	tupdesc;
-	bool		is_todo;
-	LoadContribution old_c = {0};
-	LoadContribution new_c = {0};
-	bool		newly_assigned = false;
+	TriggerData *trigdata = intracker_check_changes_trigger(fcinfo, "intracker_member_load_counter");
+	StatementLoad statement;
+	HASHCTL		ctl = {0};
+	HASH_SEQ_STATUS scan;
+	MemberDelta *delta;
+	MemberDelta **changed;
+	long		num_changed = 0;
 	OwnerContext saved;
 
-	trigdata = intracker_check_row_trigger(fcinfo, "intracker_member_load_counter", TRIGGER_EVENT_AFTER, false, 0);
-	tupdesc = trigdata->tg_relation->rd_att;
-	is_todo = SPI_fnumber(tupdesc, "estimate") > 0;
-
-	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-	{
-		/* member_load is restored with the rows it counts (and its history) */
-		if (intracker_restoring())
-			return PointerGetDatum(NULL);
-		new_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
-	}
-	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		old_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
-	else
-	{
-		old_c = contribution_of(trigdata->tg_trigtuple, trigdata->tg_relation, is_todo);
-		new_c = contribution_of(trigdata->tg_newtuple, trigdata->tg_relation, is_todo);
-	}
-
-	/* A new assignee, not a status or estimate change under the same one. */
-	newly_assigned = new_c.counts &&
-		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
-		 !assignment_unchanged(trigdata->tg_trigtuple, trigdata->tg_newtuple, trigdata->tg_relation));
-
-	if (!old_c.counts && !new_c.counts)
+	/* member_load is restored with the rows it counts (and its history) */
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && intracker_restoring())
 		return PointerGetDatum(NULL);
+
+	statement.rel = trigdata->tg_relation;
+	statement.is_todo = SPI_fnumber(RelationGetDescr(trigdata->tg_relation), "estimate") > 0;
+	ctl.keysize = sizeof(MemberKey);
+	ctl.entrysize = sizeof(MemberDelta);
+	ctl.hcxt = CurrentMemoryContext;
+	statement.deltas = hash_create("member_load deltas", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	intracker_for_each_changed_row(trigdata, add_changed_row, &statement);
+
+	/* the members whose counters change, in key order (see the header) */
+	changed = palloc(sizeof(MemberDelta *) * (hash_get_num_entries(statement.deltas) + 1));
+	hash_seq_init(&scan, statement.deltas);
+	while ((delta = hash_seq_search(&scan)) != NULL)
+		if (delta->todos != 0 || delta->points != 0 || delta->features != 0 || delta->given)
+			changed[num_changed++] = delta;
+	if (num_changed == 0)
+		return PointerGetDatum(NULL);
+	qsort(changed, num_changed, sizeof(MemberDelta *), member_key_cmp);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
 	intracker_spi_connect();
-
-	if (same_member(&old_c, &new_c))
-	{
-		LoadContribution delta = new_c;
-
-		delta.todos -= old_c.todos;
-		delta.points -= old_c.points;
-		delta.features -= old_c.features;
-		if (delta.todos != 0 || delta.points != 0 || delta.features != 0)
-			apply_contribution(&delta, 1, false);
-	}
-	else if (old_c.counts && new_c.counts && member_precedes(&new_c, &old_c))
-	{
-		/* Two rows: always in key order, or two opposite reassignments deadlock. */
-		apply_contribution(&new_c, 1, newly_assigned);
-		apply_contribution(&old_c, -1, false);
-	}
-	else
-	{
-		if (old_c.counts)
-			apply_contribution(&old_c, -1, false);
-		if (new_c.counts)
-			apply_contribution(&new_c, 1, newly_assigned);
-	}
-
+	for (long i = 0; i < num_changed; i++)
+		apply_delta(changed[i]);
 	SPI_finish();
 	intracker_restore_user(&saved);
 	return PointerGetDatum(NULL);

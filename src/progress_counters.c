@@ -6,23 +6,28 @@
  * team_context and team_dashboard report totals by state, todos completed
  * today, points done in the last seven days and feature progress.  Counting
  * those from the todos would cost as much as the project's history; instead
- * this AFTER ROW trigger on todos maintains, incrementally:
+ * these AFTER STATEMENT triggers on todos maintain, incrementally:
  *
  *   project_stats       todos open / done / cancelled per project
  *   project_daily_done  todos and points done per project and UTC day
  *   feature_stats       non-cancelled and done todos per feature
  *
- * A todo row contributes to each of them according to its state; the
- * trigger subtracts the old row's contribution and adds the new one's,
- * skipping dimensions the change does not touch.
+ * A todo row contributes to each of them according to its state.  The
+ * trigger reads the statement's changed rows from its transition tables,
+ * adds up per counter row what the new rows add and the old ones take
+ * away, and writes each counter row once, in key order: a statement of N
+ * todos costs O(N) and leaves one new version per counter row, not N.
+ * (A database still at 0.5 fires it FOR EACH ROW until ALTER EXTENSION
+ * UPDATE: the same code then sees one row at a time.)
  *
  * Rows are sharded by writer slot (a hash of the backend pid, modulo
  * PROGRESS_SLOTS), so concurrent writers in one project mostly update
  * different rows instead of queueing on one; readers sum at most
  * PROGRESS_SLOTS rows.  A slot may go negative when a backend undoes what
  * another added: only the sum has a meaning.  Two writers that share a
- * slot and write several todos in opposite orders within long transactions
- * can still deadlock (40P01, safe to retry); more slots make it rarer.
+ * slot and write in several statements of one transaction, in opposite
+ * orders, can still deadlock (40P01, safe to retry); more slots make it
+ * rarer.
  *
  * Each write is an upsert guarded by the parent's existence: when a
  * project or feature is being deleted, its counter rows go with it (FK
@@ -48,6 +53,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
@@ -74,9 +80,87 @@ typedef struct TodoProgress
 	int64		feature_done;
 } TodoProgress;
 
-static SPIPlanPtr project_plan = NULL;
-static SPIPlanPtr daily_plan = NULL;
-static SPIPlanPtr feature_plan = NULL;
+/*
+ * A counter row and what the statement changes in it: a project's
+ * (project_stats), a project's day's (project_daily_done) or a feature's
+ * (feature_stats).  The key comes first; unused key bytes are zero.
+ */
+typedef struct CounterKey
+{
+	pg_uuid_t	id;				/* the project, or the feature */
+	DateADT		day;			/* project_daily_done only */
+} CounterKey;
+
+/* the deltas of a row's counters, by kind: project, day, feature */
+typedef struct CounterDelta
+{
+	CounterKey	key;
+	int64		a;				/* todos open | todos done | todos total */
+	int64		b;				/* todos done | points done | todos done */
+	int64		c;				/* todos cancelled | - | - */
+} CounterDelta;
+
+typedef enum CounterKind
+{
+	PROJECT_COUNTER,
+	DAY_COUNTER,
+	FEATURE_COUNTER,
+	NUM_COUNTER_KINDS
+} CounterKind;
+
+static SPIPlanPtr plans[NUM_COUNTER_KINDS];
+
+/*
+ * The upsert of each kind of counter row, guarded by the parent's
+ * existence: when a project or feature is being deleted, its counter rows
+ * go with it (FK cascade), and the cascading todo deletes must not
+ * recreate them.  $1 the project or feature, $2 the slot, then the deltas
+ * (and for a day, the day).
+ */
+static const struct
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[6];
+}			upserts[NUM_COUNTER_KINDS] = {
+	[PROJECT_COUNTER] = {
+		"INSERT INTO intracker_data.project_stats AS s"
+		"       (project_id, slot, todos_open, todos_done, todos_cancelled)"
+		" SELECT $1, $2, $3, $4, $5"
+		"  WHERE EXISTS (SELECT FROM intracker_data.projects p WHERE p.id OPERATOR(pg_catalog.=) $1)"
+		" ON CONFLICT (project_id, slot) DO UPDATE"
+		"   SET todos_open = s.todos_open OPERATOR(pg_catalog.+) EXCLUDED.todos_open,"
+		"       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
+		"       todos_cancelled = s.todos_cancelled OPERATOR(pg_catalog.+) EXCLUDED.todos_cancelled",
+		5, {UUIDOID, INT2OID, INT8OID, INT8OID, INT8OID}
+	},
+	[DAY_COUNTER] = {
+		"INSERT INTO intracker_data.project_daily_done AS s"
+		"       (project_id, slot, todos_done, points_done, day)"
+		" SELECT $1, $2, $3, $4, $5"
+		"  WHERE EXISTS (SELECT FROM intracker_data.projects p WHERE p.id OPERATOR(pg_catalog.=) $1)"
+		" ON CONFLICT (project_id, day, slot) DO UPDATE"
+		"   SET todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
+		"       points_done = s.points_done OPERATOR(pg_catalog.+) EXCLUDED.points_done",
+		5, {UUIDOID, INT2OID, INT8OID, INT8OID, DATEOID}
+	},
+	[FEATURE_COUNTER] = {
+		"INSERT INTO intracker_data.feature_stats AS s (feature_id, slot, todos_total, todos_done)"
+		" SELECT $1, $2, $3, $4"
+		"  WHERE EXISTS (SELECT FROM intracker_data.features f WHERE f.id OPERATOR(pg_catalog.=) $1)"
+		" ON CONFLICT (feature_id, slot) DO UPDATE"
+		"   SET todos_total = s.todos_total OPERATOR(pg_catalog.+) EXCLUDED.todos_total,"
+		"       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done",
+		4, {UUIDOID, INT2OID, INT8OID, INT8OID}
+	},
+};
+
+/* The state of one trigger call while it reads the changed rows. */
+typedef struct StatementProgress
+{
+	Relation	rel;
+	HTAB	   *deltas[NUM_COUNTER_KINDS];
+} StatementProgress;
 
 /* What a todo row adds to its project's, day's and feature's counters. */
 static TodoProgress
@@ -115,156 +199,115 @@ progress_of(HeapTuple tuple, Relation rel)
 	return p;
 }
 
-static bool
-uuid_equal(Datum a, Datum b)
+/* Add a, b, c times sign to the statement's delta of one counter row. */
+static void
+add_delta(StatementProgress *statement, CounterKind kind, Datum id, DateADT day,
+		  int sign, int64 a, int64 b, int64 c)
 {
-	return memcmp(DatumGetUUIDP(a), DatumGetUUIDP(b), UUID_LEN) == 0;
+	CounterKey	key;
+	bool		found;
+	CounterDelta *delta;
+
+	memset(&key, 0, sizeof(key));
+	memcpy(&key.id, DatumGetUUIDP(id), UUID_LEN);
+	key.day = day;
+	delta = hash_search(statement->deltas[kind], &key, HASH_ENTER, &found);
+	if (!found)
+		delta->a = delta->b = delta->c = 0;
+	delta->a += sign * a;
+	delta->b += sign * b;
+	delta->c += sign * c;
+}
+
+/* Add (sign +1) or take back (-1) what one version of a todo contributes. */
+static void
+add_row(StatementProgress *statement, HeapTuple tuple, int sign)
+{
+	TodoProgress p;
+
+	if (tuple == NULL)
+		return;
+	p = progress_of(tuple, statement->rel);
+	add_delta(statement, PROJECT_COUNTER, p.project_id, 0, sign, p.open, p.done, p.cancelled);
+	if (p.has_day)
+		add_delta(statement, DAY_COUNTER, p.project_id, p.day, sign, 1, p.points, 0);
+	if (p.has_feature)
+		add_delta(statement, FEATURE_COUNTER, p.feature_id, 0, sign, p.feature_total, p.feature_done, 0);
 }
 
 static void
-execute(SPIPlanPtr plan, Datum *values)
+add_changed_row(HeapTuple old_row, HeapTuple new_row, void *arg)
 {
-	intracker_spi_expect(SPI_execute_plan(plan, values, NULL, false, 0), SPI_OK_INSERT,
-						 "update a progress counter");
+	add_row(arg, old_row, -1);
+	add_row(arg, new_row, 1);
 }
 
-/* Add a contribution (sign +1) or take it back (-1). */
-static void
-apply_project(const TodoProgress *p, int sign, int16 slot)
+static int
+counter_key_cmp(const void *a, const void *b)
 {
-	Oid			argtypes[5] = {UUIDOID, INT2OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[5] = {p->project_id, Int16GetDatum(slot), Int64GetDatum(sign * p->open),
-	Int64GetDatum(sign * p->done), Int64GetDatum(sign * p->cancelled)};
+	const CounterKey *x = &(*(CounterDelta *const *) a)->key;
+	const CounterKey *y = &(*(CounterDelta *const *) b)->key;
+	int			cmp = memcmp(&x->id, &y->id, UUID_LEN);
 
-	execute(intracker_kept_plan(&project_plan,
-					   "INSERT INTO intracker_data.project_stats AS s"
-					   "       (project_id, slot, todos_open, todos_done, todos_cancelled)"
-					   " SELECT $1, $2, $3, $4, $5"
-					   "  WHERE EXISTS (SELECT FROM intracker_data.projects p WHERE p.id OPERATOR(pg_catalog.=) $1)"
-					   " ON CONFLICT (project_id, slot) DO UPDATE"
-					   "   SET todos_open = s.todos_open OPERATOR(pg_catalog.+) EXCLUDED.todos_open,"
-					   "       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
-					   "       todos_cancelled = s.todos_cancelled OPERATOR(pg_catalog.+) EXCLUDED.todos_cancelled",
-					   5, argtypes, 0), values);
+	return cmp != 0 ? cmp : (x->day > y->day) - (x->day < y->day);
 }
 
+/* Write the changed counter rows of one kind, in key order. */
 static void
-apply_day(const TodoProgress *p, int sign, int16 slot)
+apply_deltas(HTAB *deltas, CounterKind kind, int16 slot)
 {
-	Oid			argtypes[5] = {UUIDOID, DATEOID, INT2OID, INT8OID, INT8OID};
-	Datum		values[5] = {p->project_id, DateADTGetDatum(p->day), Int16GetDatum(slot),
-	Int64GetDatum(sign), Int64GetDatum(sign * p->points)};
+	HASH_SEQ_STATUS scan;
+	CounterDelta *delta;
+	CounterDelta **changed = palloc(sizeof(CounterDelta *) * (hash_get_num_entries(deltas) + 1));
+	long		num_changed = 0;
 
-	execute(intracker_kept_plan(&daily_plan,
-					   "INSERT INTO intracker_data.project_daily_done AS s"
-					   "       (project_id, day, slot, todos_done, points_done)"
-					   " SELECT $1, $2, $3, $4, $5"
-					   "  WHERE EXISTS (SELECT FROM intracker_data.projects p WHERE p.id OPERATOR(pg_catalog.=) $1)"
-					   " ON CONFLICT (project_id, day, slot) DO UPDATE"
-					   "   SET todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
-					   "       points_done = s.points_done OPERATOR(pg_catalog.+) EXCLUDED.points_done",
-					   5, argtypes, 0), values);
-}
+	hash_seq_init(&scan, deltas);
+	while ((delta = hash_seq_search(&scan)) != NULL)
+		if (delta->a != 0 || delta->b != 0 || delta->c != 0)
+			changed[num_changed++] = delta;
+	qsort(changed, num_changed, sizeof(CounterDelta *), counter_key_cmp);
+	for (long i = 0; i < num_changed; i++)
+	{
+		Datum		values[5] = {UUIDPGetDatum(&changed[i]->key.id), Int16GetDatum(slot),
+			Int64GetDatum(changed[i]->a), Int64GetDatum(changed[i]->b),
+			kind == DAY_COUNTER ? DateADTGetDatum(changed[i]->key.day) : Int64GetDatum(changed[i]->c)};
+		SPIPlanPtr	plan = intracker_kept_plan(&plans[kind], upserts[kind].sql, upserts[kind].nargs,
+											   (Oid *) upserts[kind].argtypes, 0);
 
-static void
-apply_feature(const TodoProgress *p, int sign, int16 slot)
-{
-	Oid			argtypes[4] = {UUIDOID, INT2OID, INT8OID, INT8OID};
-	Datum		values[4] = {p->feature_id, Int16GetDatum(slot),
-	Int64GetDatum(sign * p->feature_total), Int64GetDatum(sign * p->feature_done)};
-
-	execute(intracker_kept_plan(&feature_plan,
-					   "INSERT INTO intracker_data.feature_stats AS s (feature_id, slot, todos_total, todos_done)"
-					   " SELECT $1, $2, $3, $4"
-					   "  WHERE EXISTS (SELECT FROM intracker_data.features f WHERE f.id OPERATOR(pg_catalog.=) $1)"
-					   " ON CONFLICT (feature_id, slot) DO UPDATE"
-					   "   SET todos_total = s.todos_total OPERATOR(pg_catalog.+) EXCLUDED.todos_total,"
-					   "       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done",
-					   4, argtypes, 0), values);
+		intracker_spi_expect(SPI_execute_plan(plan, values, NULL, false, 0), SPI_OK_INSERT,
+							 "update a progress counter");
+	}
+	pfree(changed);
 }
 
 PG_FUNCTION_INFO_V1(intracker_progress_counter);
 Datum
 intracker_progress_counter(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata;
-	bool		has_old;
-	bool		has_new;
-	TodoProgress old_p = {0};
-	TodoProgress new_p = {0};
-	bool		project_same;
-	bool		day_same;
-	bool		feature_same;
+	TriggerData *trigdata = intracker_check_changes_trigger(fcinfo, "intracker_progress_counter");
+	StatementProgress statement;
+	HASHCTL		ctl = {0};
 	int16		slot = (int16) (hash_bytes_uint32((uint32) MyProcPid) % PROGRESS_SLOTS);
+	long		changed = 0;
 	OwnerContext saved;
 
-	trigdata = intracker_check_row_trigger(fcinfo, "intracker_progress_counter", TRIGGER_EVENT_AFTER, false, 0);
-	has_old = !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
-	has_new = !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event);
-	if (has_old)
-		old_p = progress_of(trigdata->tg_trigtuple, trigdata->tg_relation);
-	if (has_new)
-		new_p = progress_of(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
-							trigdata->tg_newtuple : trigdata->tg_trigtuple, trigdata->tg_relation);
+	statement.rel = trigdata->tg_relation;
+	ctl.keysize = sizeof(CounterKey);
+	ctl.entrysize = sizeof(CounterDelta);
+	ctl.hcxt = CurrentMemoryContext;
+	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
+		statement.deltas[kind] = hash_create("progress deltas", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	intracker_for_each_changed_row(trigdata, add_changed_row, &statement);
 
-	/* Dimensions this change leaves exactly as they were. */
-	project_same = has_old && has_new && uuid_equal(old_p.project_id, new_p.project_id) &&
-		old_p.open == new_p.open && old_p.done == new_p.done && old_p.cancelled == new_p.cancelled;
-	day_same = has_old && has_new && project_same && old_p.has_day == new_p.has_day &&
-		(!old_p.has_day || (old_p.day == new_p.day && old_p.points == new_p.points));
-	feature_same = has_old && has_new && old_p.has_feature == new_p.has_feature &&
-		(!old_p.has_feature || (uuid_equal(old_p.feature_id, new_p.feature_id) &&
-								old_p.feature_total == new_p.feature_total &&
-								old_p.feature_done == new_p.feature_done));
-	if (project_same && day_same && feature_same)
+	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
+		changed += hash_get_num_entries(statement.deltas[kind]);
+	if (changed == 0)
 		return PointerGetDatum(NULL);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
 	intracker_spi_connect();
-
-	/*
-	 * When a change touches two rows of one table (a todo moved between
-	 * features, projects or completion days), they are updated in key
-	 * order, so that two opposite moves cannot deadlock.
-	 */
-	if (!project_same)
-	{
-		bool		new_first = has_old && has_new &&
-			memcmp(DatumGetUUIDP(new_p.project_id), DatumGetUUIDP(old_p.project_id), UUID_LEN) < 0;
-
-		if (new_first)
-			apply_project(&new_p, 1, slot);
-		if (has_old)
-			apply_project(&old_p, -1, slot);
-		if (has_new && !new_first)
-			apply_project(&new_p, 1, slot);
-	}
-	if (!day_same)
-	{
-		bool		new_first = has_old && old_p.has_day && has_new && new_p.has_day &&
-			(memcmp(DatumGetUUIDP(new_p.project_id), DatumGetUUIDP(old_p.project_id), UUID_LEN) < 0 ||
-			 (uuid_equal(new_p.project_id, old_p.project_id) && new_p.day < old_p.day));
-
-		if (new_first)
-			apply_day(&new_p, 1, slot);
-		if (has_old && old_p.has_day)
-			apply_day(&old_p, -1, slot);
-		if (has_new && new_p.has_day && !new_first)
-			apply_day(&new_p, 1, slot);
-	}
-	if (!feature_same)
-	{
-		bool		new_first = has_old && old_p.has_feature && has_new && new_p.has_feature &&
-			memcmp(DatumGetUUIDP(new_p.feature_id), DatumGetUUIDP(old_p.feature_id), UUID_LEN) < 0;
-
-		if (new_first)
-			apply_feature(&new_p, 1, slot);
-		if (has_old && old_p.has_feature)
-			apply_feature(&old_p, -1, slot);
-		if (has_new && new_p.has_feature && !new_first)
-			apply_feature(&new_p, 1, slot);
-	}
-
+	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
+		apply_deltas(statement.deltas[kind], kind, slot);
 	SPI_finish();
 	intracker_restore_user(&saved);
 	return PointerGetDatum(NULL);

@@ -10,6 +10,10 @@
  * which rule it broke, and so does a table without a column the trigger
  * needs.
  *
+ * Statement triggers that keep counters read the rows a statement changed
+ * from its transition tables (intracker_for_each_changed_row), so that a
+ * statement of N rows touches each counter row once, not N times.
+ *
  * Column comparison is shared by the row-version trigger (an update of
  * internal columns only is not a new version) and the outbox trigger
  * (which fields changed).  Values are compared as stored bytes, after
@@ -27,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,6 +40,7 @@
 #include "utils/guc.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/tuplestore.h"
 
 #include "trigger_util.h"
 
@@ -74,6 +80,105 @@ intracker_check_row_trigger(FunctionCallInfo fcinfo, const char *name, uint32 ti
 							   "%s: must be given at least %d trigger arguments",
 							   min_args, name, min_args)));
 	return trigdata;
+}
+
+/*
+ * Raise an error unless fcinfo is a call of trigger function `name` fired
+ * AFTER the change: FOR EACH ROW, or FOR EACH STATEMENT with the
+ * transition tables of its event (NEW TABLE for an INSERT, OLD TABLE for a
+ * DELETE, both for an UPDATE).  The counter triggers are statement
+ * triggers since 0.6; a database still at an older version runs them FOR
+ * EACH ROW until ALTER EXTENSION UPDATE, with this same library.
+ */
+TriggerData *
+intracker_check_changes_trigger(FunctionCallInfo fcinfo, const char *name)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called as a trigger", name)));
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be fired after the change", name)));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
+		((!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && trigdata->tg_newtable == NULL) ||
+		 (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && trigdata->tg_oldtable == NULL)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: fired for each statement, it must be given the transition tables of its event", name),
+				 errhint("REFERENCING NEW TABLE AS … for INSERT, OLD TABLE AS … for DELETE, both for UPDATE.")));
+	return trigdata;
+}
+
+/* The next row of a transition table into slot, as a heap tuple (NULL at the end). */
+static HeapTuple
+next_transition_row(Tuplestorestate *table, TupleTableSlot *slot, bool *should_free)
+{
+	*should_free = false;
+	if (table == NULL || !tuplestore_gettupleslot(table, true, false, slot))
+		return NULL;
+	return ExecFetchSlotHeapTuple(slot, false, should_free);
+}
+
+/*
+ * Call fn(old_row, new_row, arg) for each row changed by what fired an
+ * AFTER trigger (checked by intracker_check_changes_trigger): (NULL, new)
+ * for an INSERT, (old, NULL) for a DELETE, (old, new) for an UPDATE.  A row
+ * trigger's one row, or a statement trigger's rows from its transition
+ * tables.  An UPDATE's two transition tables hold a row's old and new
+ * versions at the same position: PostgreSQL appends them together, row by
+ * row.  The tables are read from their start, so that the triggers of one
+ * statement each see every row.
+ */
+void
+intracker_for_each_changed_row(TriggerData *trigdata, ChangedRowFn fn, void *arg)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	TupleTableSlot *old_slot;
+	TupleTableSlot *new_slot;
+	Tuplestorestate *old_table = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? NULL : trigdata->tg_oldtable;
+	Tuplestorestate *new_table = TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? NULL : trigdata->tg_newtable;
+
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	{
+		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+			fn(NULL, trigdata->tg_trigtuple, arg);
+		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+			fn(trigdata->tg_trigtuple, NULL, arg);
+		else
+			fn(trigdata->tg_trigtuple, trigdata->tg_newtuple, arg);
+		return;
+	}
+	old_slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+	new_slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsMinimalTuple);
+
+	if (old_table)
+		tuplestore_rescan(old_table);
+	if (new_table)
+		tuplestore_rescan(new_table);
+	for (;;)
+	{
+		bool		free_old;
+		bool		free_new;
+		HeapTuple	old_row = next_transition_row(old_table, old_slot, &free_old);
+		HeapTuple	new_row = next_transition_row(new_table, new_slot, &free_new);
+
+		if (old_row == NULL && new_row == NULL)
+			break;
+		if ((old_table != NULL && old_row == NULL) || (new_table != NULL && new_row == NULL))
+			elog(ERROR, "transition tables of different lengths");
+		fn(old_row, new_row, arg);
+		if (free_old)
+			heap_freetuple(old_row);
+		if (free_new)
+			heap_freetuple(new_row);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(old_slot);
+	ExecDropSingleTupleTableSlot(new_slot);
 }
 
 /*

@@ -16,6 +16,11 @@
 
 extern TriggerData *intracker_check_row_trigger(FunctionCallInfo fcinfo, const char *name, uint32 timing,
 												bool update_only, int min_args);
+/* one row a statement changed: (NULL, new), (old, NULL) or (old, new) */
+typedef void (*ChangedRowFn) (HeapTuple old_row, HeapTuple new_row, void *arg);
+
+extern TriggerData *intracker_check_changes_trigger(FunctionCallInfo fcinfo, const char *name);
+extern void intracker_for_each_changed_row(TriggerData *trigdata, ChangedRowFn fn, void *arg);
 extern int	intracker_trigger_column(Relation rel, const char *column);
 extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
 extern bool intracker_restoring(void);

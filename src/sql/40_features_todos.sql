@@ -120,11 +120,12 @@ CREATE TRIGGER todos_track_completion BEFORE INSERT OR UPDATE OF status ON intra
 --
 -- Counts that would otherwise need a scan of every todo of a project (totals
 -- by status, done today, points done this week, feature progress) are kept
--- incrementally by a C trigger (src/progress_counters.c) in sharded rows:
--- each writer adds to the slot of its backend, so concurrent writers of one
--- project do not queue on a single counter row, and readers add up at most
--- 32 rows.  They are derived data: not dumped, rebuilt by the trigger when
--- pg_restore inserts the todos; intracker.verify_counters() checks them.
+-- incrementally by C statement triggers (src/progress_counters.c) in sharded
+-- rows: each writer adds to the slot of its backend, so concurrent writers of
+-- one project do not queue on a single counter row, and readers add up at
+-- most 32 rows; each statement writes each counter row once.  They are
+-- derived data: not dumped, rebuilt by the trigger when pg_restore inserts
+-- the todos; intracker.verify_counters() checks them.
 -- They are bigint: a slot is not bounded by the number of todos (a todo
 -- done by one slot and reopened by another moves both, as often as anyone
 -- toggles it), and points add up estimates.
@@ -177,9 +178,18 @@ RETURNS trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'intracker_progress_counter';
 COMMENT ON FUNCTION intracker_data.progress_counter() IS
-    'AFTER ROW trigger (C) on todos: applies the change''s effect on project_stats, project_daily_done and feature_stats.';
-CREATE TRIGGER todos_progress AFTER INSERT OR DELETE OR UPDATE OF status, estimate, project_id, feature_id, completed_at
-    ON intracker_data.todos FOR EACH ROW EXECUTE FUNCTION intracker_data.progress_counter();
+    'AFTER STATEMENT trigger (C) on todos, with transition tables: applies the statement''s effect on project_stats, project_daily_done and feature_stats, each counter row once.';
+-- One trigger per event: PostgreSQL gives transition tables only to a
+-- trigger of one event, without a column list.
+CREATE TRIGGER todos_progress_insert AFTER INSERT ON intracker_data.todos
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
+CREATE TRIGGER todos_progress_update AFTER UPDATE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
+CREATE TRIGGER todos_progress_delete AFTER DELETE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
 
 -- Recompute from scratch; a row is a counter that drifted (read through
 -- intracker.verify_counters(), 70_assignment.sql).

@@ -72,12 +72,28 @@ RETURNS trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'intracker_member_load_counter';
 COMMENT ON FUNCTION intracker_data.member_load_counter() IS
-    'AFTER ROW trigger (C) on todos and features: applies the change''s effect on its assignees'' member_load counters.';
+    'AFTER STATEMENT trigger (C) on todos and features, with transition tables: applies the statement''s effect on its assignees'' member_load counters, each member''s row once.';
 
-CREATE TRIGGER todos_member_load AFTER INSERT OR DELETE OR UPDATE OF assigned_to, status, estimate, project_id
-    ON intracker_data.todos FOR EACH ROW EXECUTE FUNCTION intracker_data.member_load_counter();
-CREATE TRIGGER features_member_load AFTER INSERT OR DELETE OR UPDATE OF assigned_to, status, project_id
-    ON intracker_data.features FOR EACH ROW EXECUTE FUNCTION intracker_data.member_load_counter();
+-- One trigger per event: PostgreSQL gives transition tables only to a
+-- trigger of one event, without a column list.
+CREATE TRIGGER todos_member_load_insert AFTER INSERT ON intracker_data.todos
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER todos_member_load_update AFTER UPDATE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER todos_member_load_delete AFTER DELETE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER features_member_load_insert AFTER INSERT ON intracker_data.features
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER features_member_load_update AFTER UPDATE ON intracker_data.features
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER features_member_load_delete AFTER DELETE ON intracker_data.features
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
 
 ------------------------------------------------------------------------------
 -- Who may hold work

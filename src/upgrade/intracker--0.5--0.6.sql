@@ -1974,6 +1974,50 @@ GRANT EXECUTE ON FUNCTION intracker.create_api_token(text, timestamptz, boolean,
     intracker_data.session_token_is_valid(), intracker_data.require_writable_identity()
     TO intracker_user;
 
+------------------------------------------------------------------------------
+-- Counters kept per statement (issue 13): the member_load and progress
+-- counter functions (the same C, which reads a row trigger's one row or a
+-- statement trigger's transition tables) become statement triggers, one per
+-- event.
+------------------------------------------------------------------------------
+
+DROP TRIGGER todos_member_load ON intracker_data.todos;
+DROP TRIGGER features_member_load ON intracker_data.features;
+DROP TRIGGER todos_progress ON intracker_data.todos;
+
+COMMENT ON FUNCTION intracker_data.member_load_counter() IS
+    'AFTER STATEMENT trigger (C) on todos and features, with transition tables: applies the statement''s effect on its assignees'' member_load counters, each member''s row once.';
+CREATE TRIGGER todos_member_load_insert AFTER INSERT ON intracker_data.todos
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER todos_member_load_update AFTER UPDATE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER todos_member_load_delete AFTER DELETE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER features_member_load_insert AFTER INSERT ON intracker_data.features
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER features_member_load_update AFTER UPDATE ON intracker_data.features
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+CREATE TRIGGER features_member_load_delete AFTER DELETE ON intracker_data.features
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.member_load_counter();
+
+COMMENT ON FUNCTION intracker_data.progress_counter() IS
+    'AFTER STATEMENT trigger (C) on todos, with transition tables: applies the statement''s effect on project_stats, project_daily_done and feature_stats, each counter row once.';
+CREATE TRIGGER todos_progress_insert AFTER INSERT ON intracker_data.todos
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
+CREATE TRIGGER todos_progress_update AFTER UPDATE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
+CREATE TRIGGER todos_progress_delete AFTER DELETE ON intracker_data.todos
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -22,7 +22,7 @@
 --   out   member of nothing here (owner of project q)
 
 BEGIN;
-SELECT plan(141);
+SELECT plan(147);
 
 ------------------------------------------------------------------------------
 -- Fixture (superuser, through the API)
@@ -250,6 +250,47 @@ SELECT is(test_helpers.error_of(format($$INSERT INTO intracker.todos (project_id
           test_helpers.error_of(format($$INSERT INTO intracker.todos (project_id, title, assigned_to) VALUES (%L, 'Probe', %L)$$,
                                        test_helpers.id('p'), test_helpers.id('ok'))),
           'a viewer of p inserting with an unavailable assignee gets the same error as with an eligible one');
+
+------------------------------------------------------------------------------
+-- S. One statement that gives a member several todos (issue 13: the load
+--    counters are kept per statement): each todo fits the load before the
+--    statement, so their sum is judged after it, with assign_todo's error
+------------------------------------------------------------------------------
+
+CREATE TEMP TABLE ok_load AS
+SELECT open_todos, open_points FROM intracker.member_load
+ WHERE project_id = test_helpers.id('p') AND user_id = test_helpers.id('ok');
+GRANT SELECT ON ok_load TO PUBLIC;
+SELECT test_helpers.as_user('own');
+SELECT lives_ok(format('SELECT intracker.set_capacity(%L, %L, %s)', test_helpers.id('p'), test_helpers.id('ok'),
+                       (SELECT open_points + 5 FROM ok_load)),
+                'ok may hold 5 more points');
+SELECT test_helpers.as_user('ed');
+SELECT is(test_helpers.error_of(format($$INSERT INTO intracker.todos (project_id, title, estimate, assigned_to)
+                                         VALUES (%1$L, 'Bulk 1', 3, %2$L), (%1$L, 'Bulk 2', 3, %2$L)$$,
+                                       test_helpers.id('p'), test_helpers.id('ok'))) - 'detail',
+          jsonb_build_object('sqlstate', '22023', 'message', format('user %s has no capacity for these 2 todos', test_helpers.id('ok')),
+                             'hint', 'An owner can raise it with intracker.set_capacity().'),
+          'one INSERT of two todos of 3 points each for a member with room for 5: 22023, though each fits alone');
+SELECT is(test_helpers.error_of(format($$INSERT INTO intracker.todos (project_id, title, estimate, assigned_to)
+                                         VALUES (%1$L, 'Bulk 3', 2, %2$L), (%1$L, 'Bulk 4', 3, %2$L)$$,
+                                       test_helpers.id('p'), test_helpers.id('ok'))),
+          NULL, '... two of 2 and 3 points fit exactly');
+SELECT results_eq($$SELECT (l.open_todos - o.open_todos)::int, (l.open_points - o.open_points)::int
+                      FROM intracker.member_load l, ok_load o
+                     WHERE l.project_id = test_helpers.id('p') AND l.user_id = test_helpers.id('ok')$$,
+                  $$VALUES (2, 5)$$, '... and count once each in member_load');
+SELECT test_helpers.todo('spare_1', 'p', estimate => 1);
+SELECT test_helpers.todo('spare_2', 'p', estimate => 1);
+SELECT is((test_helpers.error_of(format($$UPDATE intracker.todos SET assigned_to = %L WHERE id IN (%L, %L)$$,
+                                        test_helpers.id('ok'), test_helpers.id('spare_1'), test_helpers.id('spare_2'))))->>'sqlstate',
+          '22023', 'one UPDATE giving a member at capacity two more todos: 22023');
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+SELECT is_empty('SELECT * FROM intracker.verify_counters()', 'the counters are exact after the statements above');
+SET SESSION AUTHORIZATION authenticator;
+SET ROLE web_user;
+SELECT test_helpers.as_user('ed');
 
 ------------------------------------------------------------------------------
 -- R. Restore mode: rows a superuser's own session inserts with row_security

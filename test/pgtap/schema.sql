@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(195);
+SELECT plan(191);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -431,21 +431,33 @@ SELECT trigger_is('intracker_data', 'todo_dependencies', 'todo_dependencies_no_c
 SELECT trigger_is('intracker_data', 'project_members', 'project_members_keep_owner', 'intracker_data',
                   'project_keeps_an_owner', 'project_members have the last-owner trigger');
 
--- 0.2: the load counters and the claim-order counters.
-SELECT trigger_is('intracker_data', 'todos', 'todos_member_load', 'intracker_data', 'member_load_counter',
-                  'todos keep member_load with the C counter trigger');
-SELECT trigger_is('intracker_data', 'features', 'features_member_load', 'intracker_data', 'member_load_counter',
-                  'features keep member_load with the C counter trigger');
+-- 0.2: the load counters and the claim-order counters; 0.6: the counters
+-- are kept per statement, from transition tables (issue 13).
+SELECT set_eq($$
+    SELECT t.tgrelid::regclass::text, t.tgname::text, p.proname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+     WHERE p.proname IN ('member_load_counter', 'progress_counter') AND p.pronamespace = 'intracker_data'::regnamespace
+$$, $$ VALUES
+    ('intracker_data.todos', 'todos_member_load_insert', 'member_load_counter'),
+    ('intracker_data.todos', 'todos_member_load_update', 'member_load_counter'),
+    ('intracker_data.todos', 'todos_member_load_delete', 'member_load_counter'),
+    ('intracker_data.features', 'features_member_load_insert', 'member_load_counter'),
+    ('intracker_data.features', 'features_member_load_update', 'member_load_counter'),
+    ('intracker_data.features', 'features_member_load_delete', 'member_load_counter'),
+    ('intracker_data.todos', 'todos_progress_insert', 'progress_counter'),
+    ('intracker_data.todos', 'todos_progress_update', 'progress_counter'),
+    ('intracker_data.todos', 'todos_progress_delete', 'progress_counter')
+$$, 'todos and features keep member_load and the progress counters with a trigger per event');
 SELECT function_lang_is('intracker_data', 'member_load_counter', '{}'::name[], 'c',
                         'the member_load counter trigger is written in C');
 SELECT is_empty($$
     SELECT t.tgrelid::regclass, t.tgname FROM pg_trigger t
-     WHERE t.tgfoid = 'intracker_data.member_load_counter'::regproc
-       AND NOT (t.tgenabled = 'O' AND t.tgtype::int & 1 = 1       -- FOR EACH ROW
+     WHERE t.tgfoid IN ('intracker_data.member_load_counter'::regproc, 'intracker_data.progress_counter'::regproc)
+       AND NOT (t.tgenabled = 'O' AND t.tgtype::int & 1 = 0        -- FOR EACH STATEMENT
                 AND t.tgtype::int & (2 | 64) = 0                   -- AFTER
-                AND t.tgtype::int & (4 | 8) = 4 | 8                -- INSERT and DELETE
-                AND t.tgtype::int & 16 = 16)                        -- UPDATE
-$$, 'every member_load_counter trigger is enabled, AFTER ... FOR EACH ROW on INSERT, UPDATE and DELETE');
+                AND (t.tgtype::int & 4 = 0 OR t.tgnewtable IS NOT NULL)    -- INSERT: NEW TABLE
+                AND (t.tgtype::int & 8 = 0 OR t.tgoldtable IS NOT NULL)    -- DELETE: OLD TABLE
+                AND (t.tgtype::int & 16 = 0 OR (t.tgoldtable IS NOT NULL AND t.tgnewtable IS NOT NULL)))
+$$, 'every counter trigger is enabled, AFTER ... FOR EACH STATEMENT, with its event''s transition tables');
 SELECT trigger_is('intracker_data', 'project_members', 'project_members_create_load', 'intracker_data',
                   'create_member_load', 'a new membership gets its member_load row');
 SELECT trigger_is('intracker_data', 'users', 'users_unassign_deactivated', 'intracker_data',
@@ -475,26 +487,10 @@ $$, $$ VALUES
         '(project_id, assigned_to, updated_at, id) WHERE (status = ''in_progress''::text)') $$,
   'claim order: claimable todos (status todo, no open blocker) per project, unassigned and per assignee, and who is working on what');
 
--- 0.3: the progress counters and the context documents' indexes.
-SELECT trigger_is('intracker_data', 'todos', 'todos_progress', 'intracker_data', 'progress_counter',
-                  'todos keep the progress counters with the C trigger progress_counter');
+-- 0.3: the progress counters and the context documents' indexes (their
+-- triggers: with member_load's above).
 SELECT function_lang_is('intracker_data', 'progress_counter', '{}'::name[], 'c',
                         'the progress counter trigger is written in C');
-SELECT is_empty($$
-    SELECT t.tgrelid::regclass, t.tgname FROM pg_trigger t
-     WHERE t.tgfoid = 'intracker_data.progress_counter'::regproc
-       AND NOT (t.tgrelid = 'intracker_data.todos'::regclass
-                AND t.tgenabled = 'O' AND t.tgtype::int & 1 = 1       -- FOR EACH ROW
-                AND t.tgtype::int & (2 | 64) = 0                       -- AFTER
-                AND t.tgtype::int & (4 | 8) = 4 | 8                    -- INSERT and DELETE
-                AND t.tgtype::int & 16 = 16)                            -- UPDATE
-$$, 'progress_counter is used only as an enabled AFTER ... FOR EACH ROW trigger on todos, on INSERT, UPDATE and DELETE');
-SELECT set_eq($$
-    SELECT a.attname::text COLLATE "default" FROM pg_trigger t
-      JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr::int2[])
-     WHERE t.tgrelid = 'intracker_data.todos'::regclass AND t.tgname = 'todos_progress'
-$$, ARRAY['status', 'estimate', 'project_id', 'feature_id', 'completed_at'],
-  'todos_progress fires on updates of exactly the columns the counters depend on');
 SELECT ok(NOT has_function_privilege('intracker_user', 'intracker_data.progress_counter()', 'EXECUTE'),
           'intracker_user cannot call the progress_counter trigger function');
 SELECT results_eq($$
