@@ -83,7 +83,7 @@ run(const char *sql, int nargs, Datum *uuids, int expected_ret)
 	Oid			argtypes[3] = {UUIDOID, UUIDOID, UUIDOID};
 
 	Assert(nargs <= 3);
-	intracker_spi_expect(SPI_execute_with_args(sql, nargs, argtypes, uuids, NULL, false, 0),
+	intracker_spi_expect(SPI_execute_plan(intracker_plan_for_text(sql, nargs, argtypes), uuids, NULL, false, 0),
 						 expected_ret, "run an assignment query");
 }
 
@@ -191,11 +191,11 @@ choose_automatically(const AssignableKind *kind, Datum project_id, Datum row_id,
 			Int64GetDatum(points), Int64GetDatum(kind->feature_count)};
 		char		nulls[INTRACKER_ASSIGNEE_FACTS_NARGS] = {' ', assigned && open ? ' ' : 'n', ' ', ' '};
 
-		intracker_spi_expect(SPI_execute_with_args(psprintf("%s ORDER BY %s", INTRACKER_ASSIGNEE_FACTS_QUERY,
+		SPIPlanPtr	plan = intracker_plan_for_text(psprintf("%s ORDER BY %s", INTRACKER_ASSIGNEE_FACTS_QUERY,
 															kind->load_order),
-												   INTRACKER_ASSIGNEE_FACTS_NARGS, argtypes, values, nulls,
-												   false, 0),
-							 SPI_OK_SELECT, "read member loads");
+												   INTRACKER_ASSIGNEE_FACTS_NARGS, argtypes);
+
+		intracker_spi_expect(SPI_execute_plan(plan, values, nulls, false, 0), SPI_OK_SELECT, "read member loads");
 	}
 	members = SPI_tuptable;
 	count = SPI_processed;
@@ -280,11 +280,12 @@ intracker_assign(PG_FUNCTION_ARGS)
 		Datum		values[3] = {row_id, assignee, PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3)};
 		char		nulls[3] = {' ', ' ', PG_ARGISNULL(3) ? 'n' : ' '};
 
-		intracker_spi_expect(SPI_execute_with_args(psprintf("UPDATE %s SET assigned_to = $2,"
+		SPIPlanPtr	plan = intracker_plan_for_text(psprintf("UPDATE %s SET assigned_to = $2,"
 															" version = coalesce($3, version)"
 															" WHERE id = $1", kind->table),
-												   3, argtypes, values, nulls, false, 0),
-							 SPI_OK_UPDATE, "assign");
+												   3, argtypes);
+
+		intracker_spi_expect(SPI_execute_plan(plan, values, nulls, false, 0), SPI_OK_UPDATE, "assign");
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTRACKER_NOT_FOUND),

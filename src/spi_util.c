@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/memutils.h"
 
 #include "spi_util.h"
 
@@ -63,6 +64,44 @@ intracker_kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
 		*plan = prepared;
 	}
 	return *plan;
+}
+
+/*
+ * The plan of a query whose text is built at run time from a few fixed
+ * variants (an entity's table, an action's name, the fields of an update),
+ * kept for the session at its first use and found again by its text.  At
+ * most MAX_TEXT_PLANS texts are kept (a session meets a few dozen); a text
+ * beyond is prepared for the current SPI connection only.
+ */
+#define MAX_TEXT_PLANS 128
+
+typedef struct TextPlan
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+} TextPlan;
+
+static TextPlan text_plans[MAX_TEXT_PLANS];
+static int	num_text_plans = 0;
+
+SPIPlanPtr
+intracker_plan_for_text(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < num_text_plans; i++)
+		if (strcmp(text_plans[i].sql, sql) == 0)
+			return text_plans[i].plan;
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (num_text_plans == MAX_TEXT_PLANS)
+		return plan;
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep the plan of \"%s\"", sql);
+	text_plans[num_text_plans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	text_plans[num_text_plans++].plan = plan;
+	return plan;
 }
 
 /*

@@ -212,93 +212,44 @@ COMMENT ON FUNCTION intracker_data.project_of(regclass, uuid) IS 'Project id of 
 -- be an editor or owner of the row's project (PT404 / 42501 otherwise).  The changeable
 -- fields are the columns intracker_user may UPDATE (the grants of each
 -- entity's file); a bad value is reported as 22023 naming the field.
+-- The shared body of the update_* functions (C, src/apply_changes.c): it
+-- keeps the plan of each UPDATE it builds, by entity and set of fields.
 CREATE FUNCTION intracker_data.apply_changes(entity regclass, row_id uuid, changes jsonb,
                                              expected_version integer)
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'intracker_apply_changes';
+COMMENT ON FUNCTION intracker_data.apply_changes(regclass, uuid, jsonb, integer) IS
+    'Shared body of the update_* functions (C): validates a changes object and applies it in one optimistic-locked UPDATE, planned once per session for each set of fields.';
+
+-- After apply_changes' UPDATE failed with a data exception: finds the field
+-- whose value does not convert to its column's type, and says so.
+CREATE FUNCTION intracker_data.explain_bad_value(entity regclass, changes jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     field text;
-    assignments text;
-    entity_name text := rtrim((SELECT c.relname FROM pg_class c WHERE c.oid = entity), 's');
-    changeable text[];
-    updated bigint;
     problem text;
-    problem_column text;
+    entity_name text := rtrim((SELECT c.relname FROM pg_class c WHERE c.oid = entity), 's');
 BEGIN
-    PERFORM intracker_data.require_role(intracker_data.project_of(entity, row_id), 'editor',
-                                        format('edit %ss', entity_name));
-
-    IF expected_version IS NULL THEN
-        RAISE EXCEPTION 'expected_version must not be null'
-            USING ERRCODE = '22023',
-                  DETAIL = format('Updates of a %s state the version they were based on.', entity_name),
-                  HINT = 'Pass the version you read with the row.';
-    END IF;
-    IF changes IS NULL OR jsonb_typeof(changes) <> 'object' THEN
-        RAISE EXCEPTION 'changes must be a JSON object'
-            USING ERRCODE = '22023',
-                  DETAIL = format('Got %s.', coalesce(jsonb_typeof(changes), 'NULL')),
-                  HINT = 'Pass an object of field names to new values, e.g. {"title": "New title"}.';
-    END IF;
     FOR field IN SELECT jsonb_object_keys(changes) LOOP
-        IF field = 'version'
-           OR NOT EXISTS (SELECT FROM pg_attribute a
-                           WHERE a.attrelid = entity AND a.attname = field AND a.attnum > 0 AND NOT a.attisdropped)
-           OR NOT has_column_privilege('intracker_user', entity, field, 'UPDATE') THEN
-            SELECT array_agg(a.attname ORDER BY a.attnum) INTO changeable
-              FROM pg_attribute a
-             WHERE a.attrelid = entity AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'version'
-               AND has_column_privilege('intracker_user', entity, a.attname, 'UPDATE');
-            RAISE EXCEPTION 'field "%" of a % cannot be changed here', field, entity_name
+        BEGIN
+            EXECUTE format('SELECT FROM jsonb_populate_record(NULL::%s, $1)', entity)
+                USING jsonb_build_object(field, changes -> field);
+        EXCEPTION WHEN data_exception THEN
+            GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
+            RAISE EXCEPTION 'invalid value for %', field
                 USING ERRCODE = '22023',
-                      DETAIL = format('Changeable fields: %s.', array_to_string(changeable, ', ')),
-                      HINT = CASE WHEN field = 'version'
-                                  THEN 'Pass the version as expected_version.'
-                                  ELSE 'Remove the field from changes.' END;
-        END IF;
+                      DETAIL = format('%s of a %s: %s.', field, entity_name, problem),
+                      COLUMN = field;
+        END;
     END LOOP;
-
-    SELECT string_agg(format('%1$I = changed.%1$I', key), ', ')
-      INTO assignments
-      FROM jsonb_object_keys(changes) AS key;
-
-    BEGIN
-        EXECUTE format('UPDATE %s AS target SET %s version = $2
-                          FROM jsonb_populate_record(NULL::%s, $1) AS changed
-                         WHERE target.id = $3',
-                       entity, coalesce(assignments || ',', ''), entity)
-          USING changes, expected_version, row_id;
-        GET DIAGNOSTICS updated = ROW_COUNT;
-    EXCEPTION
-        WHEN data_exception THEN
-            -- A value did not convert to its column's type: find which.
-            FOR field IN SELECT jsonb_object_keys(changes) LOOP
-                BEGIN
-                    EXECUTE format('SELECT FROM jsonb_populate_record(NULL::%s, $1)', entity)
-                        USING jsonb_build_object(field, changes -> field);
-                EXCEPTION WHEN data_exception THEN
-                    GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
-                    RAISE EXCEPTION 'invalid value for %', field
-                        USING ERRCODE = '22023',
-                              DETAIL = format('%s of a %s: %s.', field, entity_name, problem),
-                              COLUMN = field;
-                END;
-            END LOOP;
-            RAISE;
-        WHEN check_violation OR foreign_key_violation OR not_null_violation THEN
-            GET STACKED DIAGNOSTICS problem = CONSTRAINT_NAME, problem_column = COLUMN_NAME;
-            PERFORM intracker_data.explain_violation(problem, problem_column);
-            RAISE;
-    END;
-    IF updated = 0 THEN
-        RAISE EXCEPTION '% % not found', entity_name, row_id USING ERRCODE = 'PT404';
-    END IF;
 END
 $$;
-COMMENT ON FUNCTION intracker_data.apply_changes(regclass, uuid, jsonb, integer) IS
-    'Shared body of the update_* functions: validates a changes object and applies it in one optimistic-locked UPDATE.';
+COMMENT ON FUNCTION intracker_data.explain_bad_value(regclass, jsonb) IS
+    'Raises 22023 naming the first field of changes whose value does not convert to its column''s type; returns if all convert.';
 
 -- The API functions turn a check, foreign-key or not-null violation into
 -- 22023 with the constraint's comment (or the column) as DETAIL, so the
@@ -391,6 +342,6 @@ GRANT EXECUTE ON FUNCTION intracker.current_user_id(), intracker.act_as(uuid), i
     intracker_data.my_project_ids(text), intracker_data.my_role(uuid), intracker_data.visible_user_ids(),
     intracker_data.require_user(), intracker_data.require_role(uuid, text, text),
     intracker_data.project_of(regclass, uuid), intracker_data.apply_changes(regclass, uuid, jsonb, integer),
-    intracker_data.explain_violation(text, text)
+    intracker_data.explain_violation(text, text), intracker_data.explain_bad_value(regclass, jsonb)
     TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker_data.user_is_active(uuid) TO intracker_admin;

@@ -2018,6 +2018,49 @@ CREATE TRIGGER todos_progress_delete AFTER DELETE ON intracker_data.todos
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
 
+------------------------------------------------------------------------------
+-- update_* at the speed of the UPDATE they run (issue 13): apply_changes in
+-- C, keeping each UPDATE's plan; the per-field diagnosis of a bad value
+-- moves to explain_bad_value.
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION intracker_data.apply_changes(entity regclass, row_id uuid, changes jsonb,
+                                                        expected_version integer)
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'intracker_apply_changes';
+ALTER FUNCTION intracker_data.apply_changes(regclass, uuid, jsonb, integer) RESET search_path;
+COMMENT ON FUNCTION intracker_data.apply_changes(regclass, uuid, jsonb, integer) IS
+    'Shared body of the update_* functions (C): validates a changes object and applies it in one optimistic-locked UPDATE, planned once per session for each set of fields.';
+
+CREATE FUNCTION intracker_data.explain_bad_value(entity regclass, changes jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    field text;
+    problem text;
+    entity_name text := rtrim((SELECT c.relname FROM pg_class c WHERE c.oid = entity), 's');
+BEGIN
+    FOR field IN SELECT jsonb_object_keys(changes) LOOP
+        BEGIN
+            EXECUTE format('SELECT FROM jsonb_populate_record(NULL::%s, $1)', entity)
+                USING jsonb_build_object(field, changes -> field);
+        EXCEPTION WHEN data_exception THEN
+            GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
+            RAISE EXCEPTION 'invalid value for %', field
+                USING ERRCODE = '22023',
+                      DETAIL = format('%s of a %s: %s.', field, entity_name, problem),
+                      COLUMN = field;
+        END;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.explain_bad_value(regclass, jsonb) IS
+    'Raises 22023 naming the first field of changes whose value does not convert to its column''s type; returns if all convert.';
+GRANT EXECUTE ON FUNCTION intracker_data.explain_bad_value(regclass, jsonb) TO intracker_user;
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -23,7 +23,7 @@
 #  2. The full API path, intracker.update_todo(todo_id, changes, expected_version),
 #     against a bare optimistic UPDATE of the same kind of row through the view
 #     (UPDATE intracker.todos SET ..., version = <read> WHERE id = ...), the
-#     PostgREST PATCH equivalent.  Target: update_todo >= 0.5x the bare UPDATE.
+#     PostgREST PATCH equivalent.  Target: update_todo >= 0.8x the bare UPDATE (issue 13; 0.5x before).
 #
 # Method
 #  - Interleaved, not back to back.  Each round is ONE pgbench run (-M prepared,
@@ -346,7 +346,7 @@ verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "min" ? v 
 echo "Summary ($(nproc) CPUs, PostgreSQL $server_version)"
 printf '  version trigger cost:  %6s %%  of UPDATE throughput             target <= 5 %%     %s\n' \
 	"$TRIGGER_COST" "$(verdict "$TRIGGER_COST" 5 max)"
-printf '  update_todo speed:     %6sx  the throughput of a bare UPDATE   target >= 0.5x    %s\n' \
-	"$API_RATIO" "$(verdict "$API_RATIO" 0.5 min)"
+printf '  update_todo speed:     %6sx  the throughput of a bare UPDATE   target >= 0.8x    %s\n' \
+	"$API_RATIO" "$(verdict "$API_RATIO" 0.8 min)"
 echo "  versions bumped: $bumped of $TODOS todos with the trigger, $unbumped in the copy without it"
 echo "  pgbench: no failed transactions in any run"

@@ -1081,7 +1081,7 @@ $$, ARRAY[
     'intracker_data.require_joinable_user(uuid,uuid)',
     -- Generic API steps, run under the caller's RLS and column privileges.
     'intracker_data.project_of(regclass,uuid)', 'intracker_data.apply_changes(regclass,uuid,jsonb,integer)',
-    'intracker_data.explain_violation(text,text)',
+    'intracker_data.explain_violation(text,text)', 'intracker_data.explain_bad_value(regclass,jsonb)',
     -- The C assignment core behind assign_todo/claim_next_todo (checks the
     -- caller's role first), its lock (editors and owners only) and the
     -- counter checks behind verify_counters (RLS: the caller's projects).
