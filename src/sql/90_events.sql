@@ -186,11 +186,49 @@ AS 'MODULE_PATHNAME', 'intracker_publish_pending_events';
 COMMENT ON FUNCTION intracker_data.publish_pending_events() IS
     'When no publisher serves this database (library not preloaded, or intracker.database names another), publishes pending events (without NOTIFY) so that events_since() sees them. Returns how many.';
 
+-- Where a page of events_since ends: the seq of the max_events-th event
+-- after after_seq of the project (of the caller's projects when NULL), or
+-- NULL when fewer follow (of every project: the end of the log is near).
+-- It only narrows the page's scan to a range of
+-- seq, which the view's OR keeps the planner from doing (it sorted every
+-- event after the page start, so a page cost what the rest of the log
+-- did).  The page is still read through intracker.events: a bound too low
+-- gives a short page, one too high a page cut at max_events, never a wrong
+-- one.  SECURITY DEFINER, to use the (project_id, seq) index; it counts
+-- only events of projects the caller is a member of, so it reveals nothing.
+CREATE FUNCTION intracker_data.events_page_end(after_seq bigint, project_id uuid, max_events integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF project_id IS NOT NULL THEN
+        IF intracker_data.my_role(project_id) IS NULL THEN
+            RETURN NULL;
+        END IF;
+        RETURN (SELECT e.seq FROM intracker_data.events e
+                 WHERE e.project_id = events_page_end.project_id AND e.seq > after_seq
+                 ORDER BY e.seq OFFSET max_events - 1 LIMIT 1);
+    END IF;
+    -- Each project's page end, from its index; the first of them is at or
+    -- after the end of the page of all of them together (too high is fine).
+    RETURN (SELECT min(b.seq)
+              FROM pg_catalog.unnest(intracker_data.my_project_ids('viewer')) AS p (id)
+             CROSS JOIN LATERAL (SELECT e.seq FROM intracker_data.events e
+                                  WHERE e.project_id = p.id AND e.seq > after_seq
+                                  ORDER BY e.seq OFFSET max_events - 1 LIMIT 1) AS b);
+END
+$$;
+COMMENT ON FUNCTION intracker_data.events_page_end(bigint, uuid, integer) IS
+    'The seq at which a page of events_since ends (the max_events-th event after after_seq of the project, or of the caller''s projects), or NULL when fewer follow; counts only the caller''s projects.';
+
 CREATE FUNCTION intracker.events_since(after_seq bigint, project_id uuid DEFAULT NULL, max_events integer DEFAULT 1000)
 RETURNS SETOF intracker.events
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    page_end bigint;
 BEGIN
     IF after_seq IS NULL OR after_seq < 0 THEN
         RAISE EXCEPTION 'after_seq must be 0 or a seq you have seen'
@@ -210,16 +248,17 @@ BEGIN
     END IF;
 
     PERFORM intracker_data.publish_pending_events();
+    page_end := coalesce(intracker_data.events_page_end(after_seq, project_id, max_events), 9223372036854775807);
 
     IF project_id IS NULL THEN
         RETURN QUERY
             SELECT e.* FROM intracker.events e
-             WHERE e.seq > after_seq
+             WHERE e.seq > after_seq AND e.seq <= page_end
              ORDER BY e.seq LIMIT max_events;
     ELSE
         RETURN QUERY
             SELECT e.* FROM intracker.events e
-             WHERE e.project_id = events_since.project_id AND e.seq > after_seq
+             WHERE e.project_id = events_since.project_id AND e.seq > after_seq AND e.seq <= page_end
              ORDER BY e.seq LIMIT max_events;
     END IF;
 END
@@ -316,4 +355,5 @@ GRANT SELECT ON intracker.events, intracker.worker_status TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker.requeue_dead_events(bigint[]) TO intracker_admin;
 GRANT EXECUTE ON FUNCTION intracker.project_channel(uuid), intracker.listen_project(uuid),
     intracker_data.publish_pending_events(), intracker.events_since(bigint, uuid, integer),
+    intracker_data.events_page_end(bigint, uuid, integer),
     intracker_data.worker_state(), intracker_data.event_log_state() TO intracker_user;

@@ -2061,6 +2061,90 @@ COMMENT ON FUNCTION intracker_data.explain_bad_value(regclass, jsonb) IS
     'Raises 22023 naming the first field of changes whose value does not convert to its column''s type; returns if all convert.';
 GRANT EXECUTE ON FUNCTION intracker_data.explain_bad_value(regclass, jsonb) TO intracker_user;
 
+------------------------------------------------------------------------------
+-- events_since pages at the same cost at the start and at the end of the
+-- log (issue 13): each page's scan is narrowed to a range of seq.
+------------------------------------------------------------------------------
+
+-- Where a page of events_since ends: the seq of the max_events-th event
+-- after after_seq of the project (of the caller's projects when NULL), or
+-- NULL when fewer follow (of every project: the end of the log is near).
+-- It only narrows the page's scan to a range of
+-- seq, which the view's OR keeps the planner from doing (it sorted every
+-- event after the page start, so a page cost what the rest of the log
+-- did).  The page is still read through intracker.events: a bound too low
+-- gives a short page, one too high a page cut at max_events, never a wrong
+-- one.  SECURITY DEFINER, to use the (project_id, seq) index; it counts
+-- only events of projects the caller is a member of, so it reveals nothing.
+CREATE FUNCTION intracker_data.events_page_end(after_seq bigint, project_id uuid, max_events integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF project_id IS NOT NULL THEN
+        IF intracker_data.my_role(project_id) IS NULL THEN
+            RETURN NULL;
+        END IF;
+        RETURN (SELECT e.seq FROM intracker_data.events e
+                 WHERE e.project_id = events_page_end.project_id AND e.seq > after_seq
+                 ORDER BY e.seq OFFSET max_events - 1 LIMIT 1);
+    END IF;
+    -- Each project's page end, from its index; the first of them is at or
+    -- after the end of the page of all of them together (too high is fine).
+    RETURN (SELECT min(b.seq)
+              FROM pg_catalog.unnest(intracker_data.my_project_ids('viewer')) AS p (id)
+             CROSS JOIN LATERAL (SELECT e.seq FROM intracker_data.events e
+                                  WHERE e.project_id = p.id AND e.seq > after_seq
+                                  ORDER BY e.seq OFFSET max_events - 1 LIMIT 1) AS b);
+END
+$$;
+COMMENT ON FUNCTION intracker_data.events_page_end(bigint, uuid, integer) IS
+    'The seq at which a page of events_since ends (the max_events-th event after after_seq of the project, or of the caller''s projects), or NULL when fewer follow; counts only the caller''s projects.';
+
+CREATE OR REPLACE FUNCTION intracker.events_since(after_seq bigint, project_id uuid DEFAULT NULL, max_events integer DEFAULT 1000)
+RETURNS SETOF intracker.events
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    page_end bigint;
+BEGIN
+    IF after_seq IS NULL OR after_seq < 0 THEN
+        RAISE EXCEPTION 'after_seq must be 0 or a seq you have seen'
+            USING ERRCODE = '22023',
+                  DETAIL = format('after_seq is %s.', coalesce(after_seq::text, 'NULL')),
+                  HINT = 'Pass 0 to read from the oldest retained event.';
+    END IF;
+    IF max_events IS NULL OR max_events NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'max_events must be between 1 and 10000'
+            USING ERRCODE = '22023',
+                  DETAIL = format('max_events is %s.', coalesce(max_events::text, 'NULL')),
+                  HINT = 'Read in pages: call again with the last seq returned.';
+    END IF;
+    IF project_id IS NOT NULL
+       AND NOT (intracker.current_user_id() IS NULL AND pg_has_role('intracker_admin', 'MEMBER')) THEN
+        PERFORM intracker_data.require_role(project_id, 'viewer', 'read this project''s events');
+    END IF;
+
+    PERFORM intracker_data.publish_pending_events();
+    page_end := coalesce(intracker_data.events_page_end(after_seq, project_id, max_events), 9223372036854775807);
+
+    IF project_id IS NULL THEN
+        RETURN QUERY
+            SELECT e.* FROM intracker.events e
+             WHERE e.seq > after_seq AND e.seq <= page_end
+             ORDER BY e.seq LIMIT max_events;
+    ELSE
+        RETURN QUERY
+            SELECT e.* FROM intracker.events e
+             WHERE e.project_id = events_since.project_id AND e.seq > after_seq AND e.seq <= page_end
+             ORDER BY e.seq LIMIT max_events;
+    END IF;
+END
+$$;
+GRANT EXECUTE ON FUNCTION intracker_data.events_page_end(bigint, uuid, integer) TO intracker_user;
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

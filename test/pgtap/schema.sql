@@ -1019,6 +1019,9 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           -- 0.4: events_since publishes pending events when no worker does, and
           -- worker_status counts the outbox that users cannot read.
           'intracker_data.publish_pending_events()', 'intracker_data.event_log_state()',
+          -- 0.6: events_since's page end, counted over the caller's projects only
+          -- (NULL for a project the caller is not in; test/pgtap/events_paging.sql).
+          'intracker_data.events_page_end(bigint,uuid,integer)',
           -- 0.5: secrets go where no API role can read them; each of these
           -- checks the caller's role first (owners manage webhooks and GitHub
           -- credentials, owners or editors redeliver, editors create issues) ...
@@ -1081,7 +1084,7 @@ $$, ARRAY[
     'intracker_data.require_joinable_user(uuid,uuid)',
     -- Generic API steps, run under the caller's RLS and column privileges.
     'intracker_data.project_of(regclass,uuid)', 'intracker_data.apply_changes(regclass,uuid,jsonb,integer)',
-    'intracker_data.explain_violation(text,text)', 'intracker_data.explain_bad_value(regclass,jsonb)',
+    'intracker_data.explain_violation(text,text)', 'intracker_data.explain_bad_value(regclass,jsonb)', 'intracker_data.events_page_end(bigint,uuid,integer)',
     -- The C assignment core behind assign_todo/claim_next_todo (checks the
     -- caller's role first), its lock (editors and owners only) and the
     -- counter checks behind verify_counters (RLS: the caller's projects).
