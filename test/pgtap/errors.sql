@@ -14,7 +14,7 @@
 -- intracker_admin (tester_admin).
 
 BEGIN;
-SELECT plan(182);
+SELECT plan(184);
 
 ------------------------------------------------------------------------------
 -- Helpers: test_helpers.* (setup.sql: fixture ids, as_user, version_of and
@@ -529,6 +529,19 @@ SELECT is((intracker.create_user('agent@example.com', 'Agent', kind => 'agent'))
           'create_user by an intracker_admin member works and returns the row');
 SELECT is((SELECT count(*)::int FROM intracker.users WHERE lower(email) IN ('owner@example.com', 'not-an-email', 'robot@example.com')), 1,
           'the rejected create_user calls wrote nothing');
+
+-- The role check of update_* after a successful UPDATE (issue 13: it runs
+-- when RLS does not judge the caller): the superuser, whom RLS lets change
+-- any row, acting as a viewer still gets 42501, and nothing is written.
+RESET ROLE;
+SELECT intracker.act_as(test_helpers.id('owner'));
+INSERT INTO test_helpers.ids SELECT 'su_t', id FROM intracker.create_todo(test_helpers.id('p1'), 'Viewers keep off');
+SELECT intracker.act_as(test_helpers.id('viewer'));
+SELECT throws_ok(format($$SELECT intracker.update_todo(%L, '{"title": "Viewer was here"}', 1)$$, test_helpers.id('su_t')),
+                 '42501', NULL, 'update_todo by the superuser acting as a viewer: 42501 (RLS lets the UPDATE through)');
+SELECT intracker.act_as(NULL);
+SELECT is((SELECT title || ' v' || version FROM intracker_data.todos WHERE id = test_helpers.id('su_t')), 'Viewers keep off v1',
+          '... and the row is as it was');
 
 SELECT * FROM finish();
 ROLLBACK;
