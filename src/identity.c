@@ -333,6 +333,14 @@ intracker_require_writable_identity(void)
 				 errhint("Authenticate with a token that is not read-only to make changes.")));
 }
 
+/* intracker.identity_is_read_only(): for clients (intracker-mcp offers only reading tools then). */
+PG_FUNCTION_INFO_V1(intracker_identity_is_read_only_sql);
+Datum
+intracker_identity_is_read_only_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(identity_is_read_only());
+}
+
 PG_FUNCTION_INFO_V1(intracker_refuse_read_only_write);
 Datum
 intracker_refuse_read_only_write(PG_FUNCTION_ARGS)

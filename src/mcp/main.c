@@ -87,8 +87,7 @@ usage(void)
 static bool
 token_is_read_only(void)
 {
-	PGresult   *result = db_exec("SELECT pg_catalog.current_setting('intracker.acting_credential')"
-								 " OPERATOR(pg_catalog.~~) '%:read-only'", 0, NULL);
+	PGresult   *result = db_exec("SELECT intracker.identity_is_read_only()", 0, NULL);
 	bool		read_only = PQresultStatus(result) == PGRES_TUPLES_OK &&
 		strcmp(PQgetvalue(result, 0, 0), "t") == 0;
 

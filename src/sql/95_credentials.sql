@@ -306,6 +306,13 @@ AS 'MODULE_PATHNAME', 'intracker_refuse_read_only_write';
 COMMENT ON FUNCTION intracker_data.require_writable_identity() IS
     '42501 when the identity is a read-only API token.';
 
+CREATE FUNCTION intracker.identity_is_read_only()
+RETURNS boolean
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'intracker_identity_is_read_only_sql';
+COMMENT ON FUNCTION intracker.identity_is_read_only() IS
+    'True when the session''s identity comes from a read-only API token (writes fail with 42501): a client can offer only what reads.';
+
 CREATE TRIGGER users_refuse_read_only BEFORE INSERT OR DELETE OR UPDATE OF email, name, github_username, avatar_url, kind, is_active
     ON intracker_data.users FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
 CREATE TRIGGER projects_refuse_read_only BEFORE INSERT OR UPDATE OR DELETE
@@ -333,5 +340,6 @@ GRANT SELECT (id, user_id, name, selector, read_only, created_at, expires_at, la
 GRANT EXECUTE ON FUNCTION intracker.create_api_token(text, timestamptz, boolean, uuid),
     intracker.revoke_api_token(uuid), intracker.set_password(text, uuid),
     intracker.login(text, text), intracker.authenticate(text),
-    intracker_data.session_token_is_valid(), intracker_data.require_writable_identity()
+    intracker_data.session_token_is_valid(), intracker_data.require_writable_identity(),
+    intracker.identity_is_read_only()
     TO intracker_user;

@@ -2145,6 +2145,15 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION intracker_data.events_page_end(bigint, uuid, integer) TO intracker_user;
 
+-- Whether the identity is a read-only token, for clients (intracker-mcp).
+CREATE FUNCTION intracker.identity_is_read_only()
+RETURNS boolean
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'intracker_identity_is_read_only_sql';
+COMMENT ON FUNCTION intracker.identity_is_read_only() IS
+    'True when the session''s identity comes from a read-only API token (writes fail with 42501): a client can offer only what reads.';
+GRANT EXECUTE ON FUNCTION intracker.identity_is_read_only() TO intracker_user;
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -16,7 +16,7 @@
 -- test/t/024_credentials.pl.
 
 BEGIN;
-SELECT plan(151);
+SELECT plan(153);
 
 SELECT test_helpers.team_fixture();
 SELECT intracker.act_as(test_helpers.id('owner'));
@@ -188,6 +188,7 @@ SELECT intracker.authenticate(NULL);
 
 SET ROLE tester_plain;
 SELECT intracker.authenticate(pg_temp.token('owner_rw'));
+SELECT ok(NOT intracker.identity_is_read_only(), 'identity_is_read_only(): false for a token that may write');
 CREATE TEMP TABLE rw_reads AS
 SELECT (SELECT count(*) FROM intracker.todos) AS todos, (SELECT count(*) FROM intracker.sessions) AS sessions,
        (SELECT count(*) FROM intracker.project_members) AS members,
@@ -195,6 +196,7 @@ SELECT (SELECT count(*) FROM intracker.todos) AS todos, (SELECT count(*) FROM in
 SELECT is(intracker.authenticate(pg_temp.token('owner_ro')), test_helpers.id('owner'), 'a read-only token authenticates its user');
 SELECT is(current_setting('intracker.acting_credential'), 'token:' || pg_temp.token_id('owner_ro') || ':read-only',
           '... as read-only');
+SELECT ok(intracker.identity_is_read_only(), '... which intracker.identity_is_read_only() says');
 SELECT results_eq($$SELECT (SELECT count(*) FROM intracker.todos), (SELECT count(*) FROM intracker.sessions),
                            (SELECT count(*) FROM intracker.project_members),
                            (intracker.team_context(test_helpers.id('p1')) - 'generated_at')$$,

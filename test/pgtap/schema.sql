@@ -842,7 +842,7 @@ SELECT functions_are('intracker',
           'requeue_dead_events',
           -- 0.6: credentials, and reading functions for agents
           'create_api_token', 'revoke_api_token', 'set_password', 'login', 'authenticate',
-          'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo'],
+          'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo', 'identity_is_read_only'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -940,7 +940,8 @@ $$, 'every parameter of every API function is named');
 SELECT is_empty($$
     SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
        AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context',
-                                                    'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo')
+                                                    'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo',
+                                                    'identity_is_read_only')
                                  THEN 's'
                                  WHEN p.proname = 'project_channel' THEN 'i'
                                  ELSE 'v' END
