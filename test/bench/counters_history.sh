@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test/bench/counters_history.sh — do counter reads slow down as the
+# counters' write history grows?  (issue 13, item 2)
+#
+#   sudo test/bench/counters_history.sh          # or as any non-root user
+#
+# (the extension installed first: make && sudo make install).  It starts its
+# own throwaway cluster (test/bench/lib.sh), loads one hot project (8
+# members, BENCH_TODOS todos), and measures the reads that sum counters —
+# a member_load read, team_context, claim_next_todo — three times:
+#
+#   fresh      after the load and a VACUUM
+#   history    after BENCH_WRITES small transactions that each move one todo
+#              between members and states (every one rewrites two
+#              member_load rows and the project's and feature's counter
+#              rows), while one long transaction stays open, so that no
+#              dead version of those rows can be pruned
+#   released   after the long transaction ends (no VACUUM)
+#
+# and prints history / fresh and released / fresh.  Today's counters are
+# rows updated in place: each write leaves a dead version behind, and a
+# read walks them while a long transaction pins them.  Target (issue 13):
+# about 1 (reads independent of the write history).
+#
+# Environment: BENCH_TODOS (2000), BENCH_WRITES (5000), BENCH_CALLS (50), BENCH_PORT.
+set -euo pipefail
+
+BENCH_NAME=counters_history
+. "$(dirname "$0")/lib.sh"
+
+TODOS=${BENCH_TODOS:-2000}
+WRITES=${BENCH_WRITES:-5000}
+CALLS=${BENCH_CALLS:-50}
+
+bench_start_cluster "${BENCH_PORT:-55791}"
+sql -c 'CREATE EXTENSION intracker' >/dev/null
+OWNER=$(sql -c "SELECT id FROM intracker.create_user('owner@example.com', 'Owner', 'human')")
+PROJECT=$(sql -c "SELECT intracker.act_as('$OWNER')" -c "SELECT id FROM intracker.create_project('Hot')" | tail -n1)
+sql -c "SELECT intracker.create_user('agent' || i || '@example.com', 'Agent ' || i, 'agent') FROM generate_series(1, 7) AS i" >/dev/null
+sql -c "SELECT intracker.act_as('$OWNER')" \
+	-c "SELECT intracker.add_member('$PROJECT', u.id, 'editor') FROM intracker.users u WHERE u.id <> '$OWNER'" \
+	-c "SELECT intracker.create_feature('$PROJECT', 'Feature ' || i) FROM generate_series(1, 5) AS i" \
+	-c "INSERT INTO intracker.todos (project_id, feature_id, title, estimate, assigned_to)
+	    SELECT '$PROJECT', (SELECT array_agg(id) FROM intracker.features)[1 + i % 5], 'Todo ' || i, 1 + i % 3,
+	           (SELECT array_agg(user_id ORDER BY user_id) FROM intracker.project_members)[1 + i % 8]
+	      FROM generate_series(1, $TODOS) AS i" -c 'VACUUM ANALYZE' >/dev/null
+
+sql -c "CREATE FUNCTION public.bench_read_ms(call text, calls integer) RETURNS double precision
+LANGUAGE plpgsql AS \$\$
+DECLARE started timestamptz; means double precision[] := '{}';
+BEGIN
+    EXECUTE call;
+    FOR r IN 1 .. 5 LOOP
+        started := clock_timestamp();
+        FOR i IN 1 .. calls LOOP EXECUTE call; END LOOP;
+        means := means || extract(epoch FROM clock_timestamp() - started) * 1000 / calls;
+    END LOOP;
+    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY m) FROM unnest(means) AS m);
+END \$\$" >/dev/null
+reads() { # -> "load team claim" (ms, each the median of 5 means of CALLS calls)
+	PGOPTIONS="-c intracker.acting_user=$OWNER" sql -F ' ' -c "SELECT
+	    round(public.bench_read_ms('SELECT * FROM intracker.member_load WHERE project_id = ''$PROJECT''', $CALLS)::numeric, 3),
+	    round(public.bench_read_ms('SELECT intracker.team_context(''$PROJECT'')', $CALLS)::numeric, 3),
+	    round(public.bench_read_ms('SELECT * FROM intracker.claim_next_todo(''$PROJECT'')', $CALLS)::numeric, 3)"
+}
+
+fresh=$(reads)
+
+# The long transaction: it has a snapshot (and an xid), held until told to end.
+mkfifo "$BENCH_TMP/long.in"
+psql -X -q -U postgres <"$BENCH_TMP/long.in" >/dev/null 2>&1 &
+long_pid=$!
+exec 3>"$BENCH_TMP/long.in"
+echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.txid_current(); SELECT count(*) FROM intracker_data.member_load;" >&3
+sleep 1
+
+# The small transactions: move a random todo to another member and state.
+cat >"$BENCH_TMP/write.sql" <<-SQL
+\set n random(1, $TODOS)
+UPDATE intracker_data.todos SET assigned_to = (SELECT user_id FROM intracker_data.project_members
+                                                WHERE project_id = '$PROJECT' ORDER BY user_id OFFSET :n % 8 LIMIT 1),
+       status = (ARRAY['todo', 'in_progress', 'review'])[1 + :n % 3]
+ WHERE id = (SELECT id FROM intracker_data.todos WHERE project_id = '$PROJECT' ORDER BY id OFFSET :n - 1 LIMIT 1);
+SQL
+PGOPTIONS="-c intracker.acting_user=$OWNER" pgbench -n -M prepared -U postgres -t "$WRITES" -f "$BENCH_TMP/write.sql" \
+	>"$BENCH_TMP/pgbench.out" 2>&1 || { cat "$BENCH_TMP/pgbench.out"; bench_die "pgbench failed"; }
+history=$(reads)
+
+echo "COMMIT;" >&3
+exec 3>&-
+wait "$long_pid" || true
+released=$(reads)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+echo "counter reads vs the counters' write history  ($(bench_machine))"
+echo "  one project of 8 members and $TODOS todos; $WRITES single-todo transactions; reads: median of 5 means of $CALLS calls (ms)"
+printf '  %-10s %12s %14s %16s\n' state member_load team_context claim_next_todo
+read -r -a f <<<"$fresh"
+read -r -a h <<<"$history"
+read -r -a r <<<"$released"
+printf '  %-10s %12s %14s %16s\n' fresh "${f[0]}" "${f[1]}" "${f[2]}"
+printf '  %-10s %12s %14s %16s\n' history "${h[0]}" "${h[1]}" "${h[2]}"
+printf '  %-10s %12s %14s %16s\n' released "${r[0]}" "${r[1]}" "${r[2]}"
+echo "  => with $WRITES writes behind a long transaction / fresh: member_load $(ratio "${h[0]}" "${f[0]}")x, team_context $(ratio "${h[1]}" "${f[1]}")x, claim_next_todo $(ratio "${h[2]}" "${f[2]}")x (target about 1)"
+echo "  => after the long transaction ended (no VACUUM) / fresh: member_load $(ratio "${r[0]}" "${f[0]}")x, team_context $(ratio "${r[1]}" "${f[1]}")x, claim_next_todo $(ratio "${r[2]}" "${f[2]}")x"
+drift=$(sql -c 'SELECT count(*) FROM intracker.verify_counters()')
+echo "  intracker.verify_counters(): $drift drifted counters"
+[[ $drift == 0 ]] || exit 1
