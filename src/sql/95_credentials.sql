@@ -313,7 +313,7 @@ AS 'MODULE_PATHNAME', 'intracker_identity_is_read_only_sql';
 COMMENT ON FUNCTION intracker.identity_is_read_only() IS
     'True when the session''s identity comes from a read-only API token (writes fail with 42501): a client can offer only what reads.';
 
-CREATE TRIGGER users_refuse_read_only BEFORE INSERT OR DELETE OR UPDATE OF email, name, github_username, avatar_url, kind, is_active
+CREATE TRIGGER users_refuse_read_only BEFORE INSERT OR DELETE OR UPDATE OF email, name, github_username, avatar_url, kind, is_active, handle
     ON intracker_data.users FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
 CREATE TRIGGER projects_refuse_read_only BEFORE INSERT OR UPDATE OR DELETE
     ON intracker_data.projects FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();

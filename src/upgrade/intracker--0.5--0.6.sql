@@ -2154,6 +2154,155 @@ COMMENT ON FUNCTION intracker.identity_is_read_only() IS
     'True when the session''s identity comes from a read-only API token (writes fail with 42501): a client can offer only what reads.';
 GRANT EXECUTE ON FUNCTION intracker.identity_is_read_only() TO intracker_user;
 
+------------------------------------------------------------------------------
+-- Handles (issue 16): how users @mention each other.  Existing users get a
+-- free handle each, in the order they were created.
+------------------------------------------------------------------------------
+
+ALTER TABLE intracker_data.users ADD COLUMN handle text;
+-- A free handle for a user: their GitHub login, else the local part of
+-- their email, made to fit the format, with -2, -3 … when another user has
+-- it already (in any case).  Users get one on creation (users_fill_handle,
+-- SECURITY DEFINER: it must see every handle, not only those of the users
+-- the creator shares a project with); two users created at once with the
+-- same base can still meet the unique index (23505): create them again.
+CREATE FUNCTION intracker_data.free_handle(github_username text, email text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    base text := left(regexp_replace(regexp_replace(coalesce(github_username, split_part(email, '@', 1)),
+                                                    '[^A-Za-z0-9_-]+', '-', 'g'),
+                                     '^[_-]+', ''), 32);
+    candidate text;
+    n integer := 1;
+BEGIN
+    IF base = '' THEN
+        base := 'user';
+    END IF;
+    candidate := base;
+    WHILE EXISTS (SELECT FROM intracker_data.users u WHERE lower(u.handle) = lower(candidate)) LOOP
+        n := n + 1;
+        candidate := base || '-' || n;
+    END LOOP;
+    RETURN candidate;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.free_handle(text, text) IS
+    'A handle no user has (regardless of case), from a GitHub login or else an email''s local part.';
+
+CREATE FUNCTION intracker_data.fill_handle()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.handle IS NULL THEN
+        NEW.handle := intracker_data.free_handle(NEW.github_username, NEW.email);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.fill_handle() IS
+    'Trigger: gives a new user without a handle a free one (free_handle).';
+DO $handles$
+DECLARE
+    u record;
+BEGIN
+    FOR u IN SELECT id, github_username, email FROM intracker_data.users ORDER BY created_at, id LOOP
+        UPDATE intracker_data.users SET handle = intracker_data.free_handle(u.github_username, u.email) WHERE id = u.id;
+    END LOOP;
+END
+$handles$;
+ALTER TABLE intracker_data.users ALTER COLUMN handle SET NOT NULL,
+    ADD CONSTRAINT users_handle_format CHECK (handle ~ '^[A-Za-z0-9][A-Za-z0-9_-]{0,38}$');
+CREATE UNIQUE INDEX users_handle_key ON intracker_data.users (lower(handle));
+COMMENT ON CONSTRAINT users_handle_format ON intracker_data.users IS 'handle must be a letter or digit, then letters, digits, _ and -, at most 39 characters.';
+CREATE TRIGGER users_fill_handle BEFORE INSERT ON intracker_data.users
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.fill_handle();
+
+CREATE OR REPLACE VIEW intracker.users WITH (security_invoker = true) AS
+SELECT id, email, name, github_username, avatar_url, kind, is_active, last_login_at, created_at, updated_at, handle
+  FROM intracker_data.users;
+COMMENT ON VIEW intracker.users IS 'Users you share a project with, and yourself. You may update your own name, github_username, avatar_url and handle.';
+COMMENT ON COLUMN intracker.users.handle IS 'How others @mention you: unique regardless of case; from your GitHub login or email at creation; yours to change.';
+GRANT UPDATE (handle) ON intracker.users, intracker_data.users TO intracker_user;
+
+CREATE OR REPLACE FUNCTION intracker.create_user(email text, name text, kind text DEFAULT 'human',
+                                      github_username text DEFAULT NULL, user_id uuid DEFAULT NULL)
+RETURNS intracker.users
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    created intracker.users;
+    violated text;
+    violated_column text;
+BEGIN
+    IF NOT pg_has_role('intracker_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied to create users'
+            USING ERRCODE = '42501',
+                  DETAIL = 'Only members of intracker_admin create users.',
+                  HINT = 'Ask an administrator to create the user.';
+    END IF;
+    INSERT INTO intracker_data.users AS u (id, email, name, kind, github_username)
+    VALUES (coalesce(create_user.user_id, gen_random_uuid()), create_user.email, create_user.name,
+            create_user.kind, create_user.github_username)
+    RETURNING u.id, u.email, u.name, u.github_username, u.avatar_url, u.kind, u.is_active,
+              u.last_login_at, u.created_at, u.updated_at, u.handle
+         INTO created;
+    RETURN created;
+EXCEPTION
+    WHEN unique_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
+        IF violated = 'users_pkey' THEN
+            RAISE EXCEPTION 'a user with id % already exists', create_user.user_id USING ERRCODE = '23505';
+        END IF;
+        IF violated = 'users_handle_key' THEN
+            RAISE EXCEPTION 'another user took the same handle at the same time'
+                USING ERRCODE = '23505', HINT = 'Create the user again: it gets the next free handle.';
+        END IF;
+        RAISE EXCEPTION 'a user with email % already exists', create_user.email
+            USING ERRCODE = '23505',
+                  HINT = 'Emails are unique regardless of case.';
+    WHEN check_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker.set_user_active(user_id uuid, active boolean)
+RETURNS intracker.users
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changed intracker.users;
+BEGIN
+    IF NOT pg_has_role('intracker_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied to activate or deactivate users'
+            USING ERRCODE = '42501',
+                  DETAIL = 'Only members of intracker_admin manage users.';
+    END IF;
+    IF active IS NULL THEN
+        RAISE EXCEPTION 'active must not be null' USING ERRCODE = '22023';
+    END IF;
+    UPDATE intracker_data.users AS u SET is_active = set_user_active.active
+     WHERE u.id = set_user_active.user_id
+    RETURNING u.id, u.email, u.name, u.github_username, u.avatar_url, u.kind, u.is_active,
+              u.last_login_at, u.created_at, u.updated_at, u.handle
+         INTO changed;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'user % not found', set_user_active.user_id USING ERRCODE = 'PT404';
+    END IF;
+    RETURN changed;
+END
+$$;
+DROP TRIGGER users_refuse_read_only ON intracker_data.users;
+CREATE TRIGGER users_refuse_read_only BEFORE INSERT OR DELETE OR UPDATE OF email, name, github_username, avatar_url, kind, is_active, handle
+    ON intracker_data.users FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -802,7 +802,7 @@ $$, 'the views of versioned tables expose an updatable version column (SET versi
 
 SELECT columns_are('intracker', 'users',
     ARRAY['id', 'email', 'name', 'github_username', 'avatar_url', 'kind', 'is_active', 'last_login_at',
-          'created_at', 'updated_at'], 'intracker.users has the columns of the data model');
+          'created_at', 'updated_at', 'handle'], 'intracker.users has the columns of the data model');
 SELECT columns_are('intracker', 'projects',
     ARRAY['id', 'name', 'description', 'status', 'tags', 'github_repo', 'resume_context', 'created_by',
           'created_at', 'updated_at', 'version'], 'intracker.projects has the columns of the data model');
@@ -1007,6 +1007,8 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           -- project is still a user), require_joinable_user tells owners
           -- whether an id is an active user (after the role check) ...
           'intracker_data.require_user()', 'intracker_data.require_joinable_user(uuid,uuid)',
+          -- 0.6: a new user's handle must be free among all users, not only those the creator sees ...
+          'intracker_data.fill_handle()',
           -- 0.2: members change their own settings (no column grant on project_members) ...
           'intracker.set_availability(uuid,boolean)', 'intracker.set_capacity(uuid,uuid,integer)',
           -- ... and the counter triggers write what users may not.
