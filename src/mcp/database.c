@@ -19,7 +19,6 @@
 #include "mcp.h"
 
 static PGconn *conn = NULL;
-static bool in_flight = false;
 static PGresult *pending_result = NULL;
 
 /*
@@ -219,14 +218,7 @@ db_start(const char *sql, int nparams, const char *const *values)
 	if (!(found >= 0 ? PQsendQueryPrepared(conn, name, nparams, values, NULL, NULL, 0)
 		  : PQsendQueryParams(conn, sql, nparams, NULL, values, NULL, NULL, 0)))
 		return PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
-	in_flight = true;
 	return NULL;
-}
-
-bool
-db_busy(void)
-{
-	return in_flight;
 }
 
 /* The connection's socket, or -1 while there is no connection. */
@@ -250,7 +242,6 @@ db_consume(void)
 	{
 		PQclear(pending_result);
 		pending_result = NULL;
-		in_flight = false;
 		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
 	}
 	while (!PQisBusy(conn))
@@ -261,7 +252,6 @@ db_consume(void)
 		{
 			result = pending_result ? pending_result : PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
 			pending_result = NULL;
-			in_flight = false;
 			return result;
 		}
 		if (pending_result == NULL)

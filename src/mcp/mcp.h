@@ -65,11 +65,13 @@ extern void protocol_query_done(PGresult *result);
 extern bool protocol_idle(void);
 extern void protocol_run_queued(void);
 extern void protocol_notice(const char *level, const char *text);
-extern void protocol_send_sql_error(json_t *id, PGresult *result, int code, const char *message);
+extern json_t *protocol_sql_error_fields(PGresult *result);
+extern json_t *protocol_sql_error(PGresult *result, int code, const char *message);
 extern void protocol_send_result(json_t *id, json_t *result);
 extern void protocol_send_result_text(json_t *id, char *result);
 extern void protocol_send_error(json_t *id, int code, const char *message, json_t *data);
-extern void protocol_requeue(json_t *message);
+extern void protocol_send_error_object(json_t *id, json_t *error);
+extern void protocol_enqueue(json_t *message);
 
 /* database.c */
 extern int64_t mcp_now_ms(void);
@@ -79,7 +81,6 @@ extern PGconn *db_open_authenticated(const char *application_name);
 extern bool db_connect(void);
 extern void db_idle_input(void);
 extern PGresult *db_start(const char *sql, int nparams, const char *const *values);
-extern bool db_busy(void);
 extern PGresult *db_consume(void);
 extern void db_cancel(void);
 extern PGresult *db_exec(const char *sql, int nparams, const char *const *values);
@@ -102,6 +103,7 @@ extern void prompts_send_result(json_t *id, PGresult *result);
 extern json_t *resources_templates(void);
 extern bool resources_parse_uri(const char *uri, const char **function, char **project_id);
 extern json_t *resources_not_found(const char *uri);
+extern json_t *resources_sql_error(PGresult *result, const char *uri, const char *message);
 extern void resources_prepare_list(char **sql, json_t **values);
 extern bool resources_prepare_read(json_t *params, char **sql, json_t **values, json_t **error);
 extern void resources_send_list(json_t *id, PGresult *result);
@@ -125,7 +127,7 @@ extern void tools_send_result(json_t *id, PGresult *result);
 
 /* waits.c */
 extern bool waits_can_start(json_t *id);
-extern PGresult *waits_prepare(json_t *id, json_t *params);
+extern PGresult *waits_prepare(json_t *message);
 extern void waits_check_done(json_t *id, PGresult *result);
 extern void waits_project_changed(const char *project_id);
 extern void waits_expire(void);

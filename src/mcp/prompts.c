@@ -71,8 +71,8 @@ prompts_send_result(json_t *id, PGresult *result)
 		bool		arguments_caused = sqlstate != NULL &&
 			(strcmp(sqlstate, "PT404") == 0 || strncmp(sqlstate, "22", 2) == 0);
 
-		protocol_send_sql_error(id, result, arguments_caused ? RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR,
-								"intracker could not build the prompt");
+		protocol_send_error_object(id, protocol_sql_error(result, arguments_caused ? RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR,
+														  "intracker could not build the prompt"));
 		return;
 	}
 	context = json_loads(PQgetvalue(result, 0, 0), 0, NULL);

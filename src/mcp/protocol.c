@@ -166,6 +166,13 @@ protocol_send_result_text(json_t *id, char *result)
 	free(result);
 }
 
+/* Answer with a JSON-RPC error object (released). */
+void
+protocol_send_error_object(json_t *id, json_t *error)
+{
+	mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", error));
+}
+
 void
 protocol_send_error(json_t *id, int code, const char *message, json_t *data)
 {
@@ -173,26 +180,38 @@ protocol_send_error(json_t *id, int code, const char *message, json_t *data)
 
 	if (data)
 		json_object_set_new(error, "data", data);
-	mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", error));
+	protocol_send_error_object(id, error);
 }
 
 /*
- * A request's SQL error as a JSON-RPC error (for the methods whose results
- * cannot carry isError): the caller's code and message, and in data the
- * SQLSTATE (08006 when the connection is gone), message, DETAIL and HINT.
+ * A query's error as {"sqlstate", "message", "detail", "hint"}.  A result
+ * without a server error means the connection is gone (database.c and
+ * listener.c reconnect): 08006, said so.
  */
-void
-protocol_send_sql_error(json_t *id, PGresult *result, int code, const char *message)
+json_t *
+protocol_sql_error_fields(PGresult *result)
 {
 	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
 
-	mcp_send(json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:s, s:s?, s:s?, s:s?}}}",
-					   "jsonrpc", "2.0", "id", id, "error",
-					   "code", code, "message", message,
-					   "data", "sqlstate", sqlstate ? sqlstate : "08006",
-					   "message", PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY),
-					   "detail", PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL),
-					   "hint", PQresultErrorField(result, PG_DIAG_MESSAGE_HINT)));
+	if (sqlstate == NULL)
+		return json_pack("{s:s, s:s, s:s}", "sqlstate", "08006", "message", "the database connection is lost",
+						 "hint", "intracker-mcp reconnects by itself; try again in a moment.");
+	return json_pack("{s:s, s:s?, s:s?, s:s?}", "sqlstate", sqlstate,
+					 "message", PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY),
+					 "detail", PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL),
+					 "hint", PQresultErrorField(result, PG_DIAG_MESSAGE_HINT));
+}
+
+/*
+ * A request's SQL error as a JSON-RPC error object (for the methods whose
+ * results cannot carry isError): the caller's code and message, and the
+ * SQL error's fields as data.
+ */
+json_t *
+protocol_sql_error(PGresult *result, int code, const char *message)
+{
+	return json_pack("{s:i, s:s, s:o}", "code", code, "message", message,
+					 "data", protocol_sql_error_fields(result));
 }
 
 static int
@@ -237,15 +256,25 @@ version_list(const char *const *versions, size_t count)
 
 #define VERSION_LIST(versions) version_list(versions, sizeof(versions) / sizeof(versions[0]))
 
+/* versions' entry equal to asked (NULL: none, or asked is NULL) */
+static const char *
+spoken_version(const char *const *versions, size_t count, const char *asked)
+{
+	for (size_t i = 0; asked && i < count; i++)
+		if (strcmp(versions[i], asked) == 0)
+			return versions[i];
+	return NULL;
+}
+
+#define SPOKEN(versions, asked) spoken_version(versions, sizeof(versions) / sizeof(versions[0]), asked)
+
 static void
 handle_initialize(json_t *id, json_t *params)
 {
-	const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
-	const char *version = protocol_versions[0];
+	const char *version = SPOKEN(protocol_versions, json_string_value(json_object_get(params, "protocolVersion")));
 
-	for (size_t i = 0; asked && i < sizeof(protocol_versions) / sizeof(protocol_versions[0]); i++)
-		if (strcmp(protocol_versions[i], asked) == 0)
-			version = protocol_versions[i];
+	if (version == NULL)
+		version = protocol_versions[0];
 	protocol_send_result(id, json_pack("{s:s, s:o, s:{s:s, s:s, s:s}, s:s}",
 									   "protocolVersion", version, "capabilities", capabilities(),
 									   "serverInfo", "name", MCP_SERVER_NAME, "title", "intracker", "version", EXTVERSION,
@@ -275,7 +304,6 @@ request_style(json_t *id, const char *method, json_t *params, RequestStyle *styl
 	bool		cacheable = strcmp(method, "server/discover") == 0 || strcmp(method, "tools/list") == 0 ||
 		strcmp(method, "prompts/list") == 0 || strcmp(method, "resources/templates/list") == 0;
 	bool		live = strcmp(method, "resources/list") == 0 || strcmp(method, "resources/read") == 0;
-	bool		known = false;
 
 	style->stamped = version != NULL || strcmp(method, "server/discover") == 0;
 	style->ttl_ms = !style->stamped ? -1 : cacheable ? LIST_TTL_MS : live ? LIVE_TTL_MS : -1;
@@ -283,9 +311,7 @@ request_style(json_t *id, const char *method, json_t *params, RequestStyle *styl
 	if (version == NULL)
 		return true;
 
-	for (size_t i = 0; json_is_string(version) && i < sizeof(stateless_versions) / sizeof(stateless_versions[0]); i++)
-		known = known || strcmp(stateless_versions[i], json_string_value(version)) == 0;
-	if (!known)
+	if (SPOKEN(stateless_versions, json_string_value(version)) == NULL)
 	{
 		protocol_send_error(id, RPC_UNSUPPORTED_VERSION, "unsupported protocol version",
 							json_pack("{s:o, s:O}", "supported", VERSION_LIST(stateless_versions),
@@ -383,8 +409,11 @@ needs_query(const char *method)
 
 /* tools/call, prompts/get, resources/list and resources/read */
 static void
-handle_query_request(json_t *id, const char *method, json_t *params)
+handle_query_request(json_t *message)
 {
+	json_t	   *id = json_object_get(message, "id");
+	const char *method = json_string_value(json_object_get(message, "method"));
+	json_t	   *params = json_object_get(message, "params");
 	char	   *sql = NULL;
 	json_t	   *values = NULL;
 	json_t	   *error = NULL;
@@ -406,25 +435,27 @@ handle_query_request(json_t *id, const char *method, json_t *params)
 	{
 		ready = tools_prepare_call(params, &sql, &values, &error);
 		sender = tools_send_result;
-		if (ready && tools_call_waits(params) && !waits_can_start(id))
-		{
-			free(sql);
-			json_decref(values);
-			protocol_send_error(id, RPC_INVALID_REQUEST, "too many waits in progress",
-								json_pack("{s:i}", "max_waits", WAIT_MAX_PENDING));
-			return;
-		}
 		if (ready && tools_call_waits(params))
 		{
 			/* wait_for_events: first its LISTEN, then its check (waits.c) */
-			PGresult   *failed = waits_prepare(id, params);
+			PGresult   *failed = NULL;
 
-			if (failed)
+			if (waits_can_start(id))
+				failed = waits_prepare(message);
+			else
+				error = json_pack("{s:i, s:s, s:{s:i}}", "code", RPC_INVALID_REQUEST,
+								  "message", "too many waits in progress", "data", "max_waits", WAIT_MAX_PENDING);
+			if (failed != NULL || error != NULL)
 			{
 				free(sql);
 				json_decref(values);
-				tools_send_result(id, failed);
-				PQclear(failed);
+				if (failed != NULL)
+				{
+					tools_send_result(id, failed);
+					PQclear(failed);
+				}
+				else
+					protocol_send_error_object(id, error);
 				return;
 			}
 			sender = waits_check_done;
@@ -442,7 +473,7 @@ handle_query_request(json_t *id, const char *method, json_t *params)
 	}
 	if (!ready)
 	{
-		mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", error));
+		protocol_send_error_object(id, error);
 		return;
 	}
 	start_query(id, sql, values, sender);
@@ -462,8 +493,12 @@ handle_set_level(json_t *id, json_t *params)
 	protocol_send_result(id, json_object());
 }
 
-static void
-enqueue(json_t *message)
+/*
+ * Queue a request behind the running one; also how a wait's next check
+ * runs again, after those waiting already (waits.c).
+ */
+void
+protocol_enqueue(json_t *message)
 {
 	Queued	   *queued = malloc(sizeof(Queued));
 
@@ -473,13 +508,6 @@ enqueue(json_t *message)
 	queued->next = NULL;
 	*queue_tail = queued;
 	queue_tail = &queued->next;
-}
-
-/* Run a request again, after those waiting already (a wait's next check). */
-void
-protocol_requeue(json_t *message)
-{
-	enqueue(message);
 }
 
 /* A request: answer it, start it, or queue it behind the running one. */
@@ -520,9 +548,9 @@ handle_request(json_t *message)
 	else if (needs_query(method))
 	{
 		if (running_id != NULL)
-			enqueue(message);
+			protocol_enqueue(message);
 		else
-			handle_query_request(id, method, params);
+			handle_query_request(message);
 	}
 	else
 		protocol_send_error(id, RPC_METHOD_NOT_FOUND, "method not found", json_pack("{s:s}", "method", method));

@@ -135,18 +135,18 @@ resources_prepare_read(json_t *params, char **sql, json_t **values, json_t **err
 }
 
 /*
- * The JSON-RPC error for an SQL error of a resource request: not found
- * when uri (NULL for a list) names a project the caller is not in, or none.
+ * The JSON-RPC error object for a failed query about a resource: not found
+ * when uri (NULL for a list) names a project the caller is not in, or
+ * none; else -32603 with message and the SQL error's fields.
  */
-static void
-send_sql_error(json_t *id, PGresult *result, const char *uri)
+json_t *
+resources_sql_error(PGresult *result, const char *uri, const char *message)
 {
 	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
 
 	if (uri != NULL && sqlstate != NULL && (strcmp(sqlstate, "PT404") == 0 || strcmp(sqlstate, "22P02") == 0))
-		mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", resources_not_found(uri)));
-	else
-		protocol_send_sql_error(id, result, RPC_INTERNAL_ERROR, "intracker could not read the resource");
+		return resources_not_found(uri);
+	return protocol_sql_error(result, RPC_INTERNAL_ERROR, message);
 }
 
 /* resources/list's response: the result is the whole answer. */
@@ -155,7 +155,7 @@ resources_send_list(json_t *id, PGresult *result)
 {
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
-		send_sql_error(id, result, NULL);
+		protocol_send_error_object(id, resources_sql_error(result, NULL, "intracker could not read the resource"));
 		return;
 	}
 	protocol_send_result_text(id, strdup(PQgetvalue(result, 0, 0)));
@@ -167,7 +167,7 @@ resources_send_read(json_t *id, PGresult *result)
 {
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
-		send_sql_error(id, result, reading_uri);
+		protocol_send_error_object(id, resources_sql_error(result, reading_uri, "intracker could not read the resource"));
 		return;
 	}
 	protocol_send_result(id, json_pack("{s:[{s:s, s:s, s:s}]}", "contents", "uri", PQgetvalue(result, 0, 0),

@@ -37,23 +37,44 @@ typedef struct Subscription
 
 static Subscription *subscriptions = NULL;
 
+/* Is s of this stream (NULL: of resources/subscribe) and, unless uri is NULL, of uri? */
+static bool
+matches(const Subscription *s, const char *uri, json_t *stream_id)
+{
+	return (uri == NULL || strcmp(s->uri, uri) == 0) &&
+		(stream_id == NULL ? s->stream_id == NULL : s->stream_id != NULL && json_equal(s->stream_id, stream_id));
+}
+
 static Subscription *
 find(const char *uri, json_t *stream_id)
 {
 	for (Subscription *s = subscriptions; s != NULL; s = s->next)
-		if (strcmp(s->uri, uri) == 0 &&
-			(stream_id == NULL ? s->stream_id == NULL : s->stream_id != NULL && json_equal(s->stream_id, stream_id)))
+		if (matches(s, uri, stream_id))
 			return s;
 	return NULL;
 }
 
+/* Drop the subscriptions that match (see matches). */
 static void
-release(Subscription *s)
+drop(const char *uri, json_t *stream_id)
 {
-	free(s->uri);
-	free(s->project_id);
-	json_decref(s->stream_id);
-	free(s);
+	Subscription **link = &subscriptions;
+
+	while (*link != NULL)
+	{
+		Subscription *s = *link;
+
+		if (!matches(s, uri, stream_id))
+		{
+			link = &s->next;
+			continue;
+		}
+		*link = s->next;
+		free(s->uri);
+		free(s->project_id);
+		json_decref(s->stream_id);
+		free(s);
+	}
 }
 
 /*
@@ -67,7 +88,6 @@ follow(const char *uri, char **project_id)
 {
 	const char *function;
 	PGresult   *failed = NULL;
-	const char *sqlstate;
 	json_t	   *error;
 
 	if (!resources_parse_uri(uri, &function, project_id))
@@ -93,15 +113,7 @@ follow(const char *uri, char **project_id)
 		return NULL;
 	free(*project_id);
 	*project_id = NULL;
-	sqlstate = PQresultErrorField(failed, PG_DIAG_SQLSTATE);
-	if (sqlstate != NULL && (strcmp(sqlstate, "PT404") == 0 || strcmp(sqlstate, "22P02") == 0))
-		error = resources_not_found(uri);
-	else
-		error = json_pack("{s:i, s:s, s:{s:s, s:s}}", "code", RPC_INTERNAL_ERROR,
-						  "message", "cannot follow the resource's changes", "data",
-						  "sqlstate", sqlstate ? sqlstate : "08006",
-						  "message", sqlstate ? PQresultErrorField(failed, PG_DIAG_MESSAGE_PRIMARY)
-						  : "the database cannot be reached");
+	error = resources_sql_error(failed, uri, "cannot follow the resource's changes");
 	PQclear(failed);
 	return error;
 }
@@ -120,12 +132,6 @@ add(const char *uri, char *project_id, json_t *stream_id)
 	subscriptions = s;
 }
 
-static void
-send_error_object(json_t *id, json_t *error)
-{
-	mcp_send(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "error", error));
-}
-
 /* resources/subscribe {"uri"} */
 void
 subscriptions_subscribe(json_t *id, json_t *params)
@@ -141,7 +147,7 @@ subscriptions_subscribe(json_t *id, json_t *params)
 	}
 	if ((error = follow(uri, &project_id)) != NULL)
 	{
-		send_error_object(id, error);
+		protocol_send_error_object(id, error);
 		return;
 	}
 	add(uri, project_id, NULL);
@@ -159,17 +165,7 @@ subscriptions_unsubscribe(json_t *id, json_t *params)
 		protocol_send_error(id, RPC_INVALID_PARAMS, "params.uri must be a string", NULL);
 		return;
 	}
-	for (Subscription **link = &subscriptions; *link != NULL; link = &(*link)->next)
-	{
-		if (strcmp((*link)->uri, uri) == 0 && (*link)->stream_id == NULL)
-		{
-			Subscription *gone = *link;
-
-			*link = gone->next;
-			release(gone);
-			break;
-		}
-	}
+	drop(uri, NULL);
 	protocol_send_result(id, json_object());
 }
 
@@ -207,7 +203,7 @@ subscriptions_listen(json_t *id, json_t *params)
 			for (size_t j = 0; j < i; j++)
 				free(project_ids[j]);
 			free(project_ids);
-			send_error_object(id, error);
+			protocol_send_error_object(id, error);
 			return;
 		}
 	}
@@ -224,20 +220,7 @@ subscriptions_listen(json_t *id, json_t *params)
 void
 subscriptions_cancel(json_t *request_id)
 {
-	Subscription **link = &subscriptions;
-
-	while (*link != NULL)
-	{
-		Subscription *s = *link;
-
-		if (s->stream_id != NULL && json_equal(s->stream_id, request_id))
-		{
-			*link = s->next;
-			release(s);
-		}
-		else
-			link = &s->next;
-	}
+	drop(NULL, request_id);
 }
 
 /* A NOTIFY of project_id arrived (listener.c). */

@@ -461,41 +461,29 @@ tools_call_waits(json_t *params)
 
 /* Append "LABEL: value" (when there is a value) to an error text. */
 static void
-append_field(FILE *out, const char *label, const char *value)
+append_field(FILE *out, const char *label, json_t *value)
 {
-	if (value != NULL && value[0] != '\0')
-		fprintf(out, "\n%s: %s", label, value);
+	if (json_string_length(value) > 0)
+		fprintf(out, "\n%s: %s", label, json_string_value(value));
 }
 
 /* A tool's SQL error as its result: isError, the fields in text and in _meta. */
 static json_t *
 error_result(PGresult *result)
 {
-	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-	const char *message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-	const char *detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
-	const char *hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT);
+	json_t	   *fields = protocol_sql_error_fields(result);
 	char	   *text = NULL;
 	size_t		text_size = 0;
 	FILE	   *text_out = open_memstream(&text, &text_size);
+	const char *message = json_string_value(json_object_get(fields, "message"));
 	json_t	   *answer;
 
-	if (sqlstate == NULL)
-	{
-		/* no server error: the connection is gone (database.c reconnects) */
-		sqlstate = "08006";
-		message = "the database connection is lost";
-		hint = "intracker-mcp reconnects by itself; try again in a moment.";
-	}
-	fprintf(text_out, "%s: %s", sqlstate, message ? message : "");
-	append_field(text_out, "DETAIL", detail);
-	append_field(text_out, "HINT", hint);
+	fprintf(text_out, "%s: %s", json_string_value(json_object_get(fields, "sqlstate")), message ? message : "");
+	append_field(text_out, "DETAIL", json_object_get(fields, "detail"));
+	append_field(text_out, "HINT", json_object_get(fields, "hint"));
 	fclose(text_out);
-	answer = json_pack("{s:[{s:s, s:s}], s:{s:{s:s?, s:s?, s:s?, s:s?}}, s:b}",
-					   "content", "type", "text", "text", text,
-					   "_meta", ERROR_META_KEY, "sqlstate", sqlstate, "message", message,
-					   "detail", detail, "hint", hint,
-					   "isError", 1);
+	answer = json_pack("{s:[{s:s, s:s}], s:{s:o}, s:b}", "content", "type", "text", "text", text,
+					   "_meta", ERROR_META_KEY, fields, "isError", 1);
 	free(text);
 	return answer;
 }

@@ -33,15 +33,6 @@ typedef struct Wait
 static Wait *waits = NULL;
 static int	num_waits = 0;
 
-static Wait **find(json_t *id);
-
-/* May another wait start?  Each wait runs a query at each event of its project. */
-bool
-waits_can_start(json_t *id)
-{
-	return num_waits < WAIT_MAX_PENDING || *find(id) != NULL;
-}
-
 static Wait **
 find(json_t *id)
 {
@@ -50,6 +41,13 @@ find(json_t *id)
 	while (*link != NULL && !json_equal(json_object_get((*link)->message, "id"), id))
 		link = &(*link)->next;
 	return link;
+}
+
+/* May another wait start?  Each wait runs a query at each event of its project. */
+bool
+waits_can_start(json_t *id)
+{
+	return num_waits < WAIT_MAX_PENDING || *find(id) != NULL;
 }
 
 static void
@@ -70,18 +68,20 @@ check_again(Wait *wait)
 {
 	wait->parked = false;
 	wait->changed = false;
-	protocol_requeue(wait->message);
+	protocol_enqueue(wait->message);
 }
 
 /*
- * Before a check of tools/call params (already validated by tools.c): the
- * first time, LISTEN on the project and start the clock.  NULL, or the
- * error to answer with (PT404 for a project the caller is not in).
+ * Before a check of a tools/call request (its arguments already validated
+ * by tools.c): the first time, LISTEN on the project and start the clock.
+ * NULL, or the error to answer with (PT404 for a project the caller is not
+ * in).
  */
 PGresult *
-waits_prepare(json_t *id, json_t *params)
+waits_prepare(json_t *message)
 {
-	json_t	   *arguments = json_object_get(params, "arguments");
+	json_t	   *id = json_object_get(message, "id");
+	json_t	   *arguments = json_object_get(json_object_get(message, "params"), "arguments");
 	const char *project_id = json_string_value(json_object_get(arguments, "project_id"));
 	json_t	   *timeout = json_object_get(arguments, "timeout_seconds");
 	Wait	   *wait = *find(id);
@@ -97,8 +97,7 @@ waits_prepare(json_t *id, json_t *params)
 	wait = calloc(1, sizeof(Wait));
 	if (wait == NULL)
 		mcp_out_of_memory();
-	wait->message = json_pack("{s:s, s:O, s:s, s:O}", "jsonrpc", "2.0", "id", id,
-							  "method", "tools/call", "params", params);
+	wait->message = json_incref(message);
 	wait->project_id = strdup(project_id);
 	wait->deadline_ms = mcp_now_ms() +
 		1000 * (timeout ? json_integer_value(timeout) : WAIT_DEFAULT_SECONDS);
