@@ -54,7 +54,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
@@ -230,6 +229,15 @@ add_changed_row(HeapTuple old_row, HeapTuple new_row, void *arg)
 	}
 }
 
+/* Does the delta change the member's row? */
+static bool
+member_changes(const void *entry)
+{
+	const MemberDelta *delta = entry;
+
+	return delta->todos != 0 || delta->points != 0 || delta->features != 0 || delta->given;
+}
+
 static int
 member_key_cmp(const void *a, const void *b)
 {
@@ -293,11 +301,8 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = intracker_check_changes_trigger(fcinfo, "intracker_member_load_counter");
 	StatementLoad statement;
-	HASHCTL		ctl = {0};
-	HASH_SEQ_STATUS scan;
-	MemberDelta *delta;
 	MemberDelta **changed;
-	long		num_changed = 0;
+	long		num_changed;
 	OwnerContext saved;
 
 	/* member_load is restored with the rows it counts (and its history) */
@@ -306,21 +311,13 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 
 	statement.rel = trigdata->tg_relation;
 	statement.is_todo = SPI_fnumber(RelationGetDescr(trigdata->tg_relation), "estimate") > 0;
-	ctl.keysize = sizeof(MemberKey);
-	ctl.entrysize = sizeof(MemberDelta);
-	ctl.hcxt = CurrentMemoryContext;
-	statement.deltas = hash_create("member_load deltas", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	statement.deltas = intracker_delta_table("member_load deltas", sizeof(MemberKey), sizeof(MemberDelta));
 	intracker_for_each_changed_row(trigdata, add_changed_row, &statement);
 
 	/* the members whose counters change, in key order (see the header) */
-	changed = palloc(sizeof(MemberDelta *) * (hash_get_num_entries(statement.deltas) + 1));
-	hash_seq_init(&scan, statement.deltas);
-	while ((delta = hash_seq_search(&scan)) != NULL)
-		if (delta->todos != 0 || delta->points != 0 || delta->features != 0 || delta->given)
-			changed[num_changed++] = delta;
+	changed = (MemberDelta **) intracker_sorted_changes(statement.deltas, member_changes, member_key_cmp, &num_changed);
 	if (num_changed == 0)
 		return PointerGetDatum(NULL);
-	qsort(changed, num_changed, sizeof(MemberDelta *), member_key_cmp);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
 	intracker_spi_connect();

@@ -53,7 +53,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
@@ -242,6 +241,15 @@ add_changed_row(HeapTuple old_row, HeapTuple new_row, void *arg)
 	add_row(arg, new_row, 1);
 }
 
+/* Does the delta change its counter row? */
+static bool
+counter_changes(const void *entry)
+{
+	const CounterDelta *delta = entry;
+
+	return delta->a != 0 || delta->b != 0 || delta->c != 0;
+}
+
 static int
 counter_key_cmp(const void *a, const void *b)
 {
@@ -252,20 +260,10 @@ counter_key_cmp(const void *a, const void *b)
 	return cmp != 0 ? cmp : (x->day > y->day) - (x->day < y->day);
 }
 
-/* Write the changed counter rows of one kind, in key order. */
+/* Write the changed counter rows of one kind (in key order). */
 static void
-apply_deltas(HTAB *deltas, CounterKind kind, int16 slot)
+apply_deltas(CounterDelta **changed, long num_changed, CounterKind kind, int16 slot)
 {
-	HASH_SEQ_STATUS scan;
-	CounterDelta *delta;
-	CounterDelta **changed = palloc(sizeof(CounterDelta *) * (hash_get_num_entries(deltas) + 1));
-	long		num_changed = 0;
-
-	hash_seq_init(&scan, deltas);
-	while ((delta = hash_seq_search(&scan)) != NULL)
-		if (delta->a != 0 || delta->b != 0 || delta->c != 0)
-			changed[num_changed++] = delta;
-	qsort(changed, num_changed, sizeof(CounterDelta *), counter_key_cmp);
 	for (long i = 0; i < num_changed; i++)
 	{
 		Datum		values[5] = {UUIDPGetDatum(&changed[i]->key.id), Int16GetDatum(slot),
@@ -277,7 +275,6 @@ apply_deltas(HTAB *deltas, CounterKind kind, int16 slot)
 		intracker_spi_expect(SPI_execute_plan(plan, values, NULL, false, 0), SPI_OK_INSERT,
 							 "update a progress counter");
 	}
-	pfree(changed);
 }
 
 PG_FUNCTION_INFO_V1(intracker_progress_counter);
@@ -286,28 +283,31 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = intracker_check_changes_trigger(fcinfo, "intracker_progress_counter");
 	StatementProgress statement;
-	HASHCTL		ctl = {0};
 	int16		slot = (int16) (hash_bytes_uint32((uint32) MyProcPid) % PROGRESS_SLOTS);
-	long		changed = 0;
+	CounterDelta **changed[NUM_COUNTER_KINDS];
+	long		num_changed[NUM_COUNTER_KINDS];
+	long		total = 0;
 	OwnerContext saved;
 
 	statement.rel = trigdata->tg_relation;
-	ctl.keysize = sizeof(CounterKey);
-	ctl.entrysize = sizeof(CounterDelta);
-	ctl.hcxt = CurrentMemoryContext;
 	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
-		statement.deltas[kind] = hash_create("progress deltas", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		statement.deltas[kind] = intracker_delta_table("progress deltas", sizeof(CounterKey), sizeof(CounterDelta));
 	intracker_for_each_changed_row(trigdata, add_changed_row, &statement);
 
+	/* a statement that leaves every counter as it was (a title edit) writes nothing */
 	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
-		changed += hash_get_num_entries(statement.deltas[kind]);
-	if (changed == 0)
+	{
+		changed[kind] = (CounterDelta **) intracker_sorted_changes(statement.deltas[kind], counter_changes,
+																	counter_key_cmp, &num_changed[kind]);
+		total += num_changed[kind];
+	}
+	if (total == 0)
 		return PointerGetDatum(NULL);
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
 	intracker_spi_connect();
 	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
-		apply_deltas(statement.deltas[kind], kind, slot);
+		apply_deltas(changed[kind], num_changed[kind], kind, slot);
 	SPI_finish();
 	intracker_restore_user(&saved);
 	return PointerGetDatum(NULL);

@@ -11,8 +11,10 @@
  * needs.
  *
  * Statement triggers that keep counters read the rows a statement changed
- * from its transition tables (intracker_for_each_changed_row), so that a
- * statement of N rows touches each counter row once, not N times.
+ * from its transition tables (intracker_for_each_changed_row), add them up
+ * per counter row (intracker_delta_table) and write the rows that change
+ * in key order (intracker_sorted_changes), so that a statement of N rows
+ * touches each counter row once, not N times.
  *
  * Column comparison is shared by the row-version trigger (an update of
  * internal columns only is not a new version) and the outbox trigger
@@ -38,6 +40,7 @@
 #include "storage/lock.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/tuplestore.h"
@@ -179,6 +182,44 @@ intracker_for_each_changed_row(TriggerData *trigdata, ChangedRowFn fn, void *arg
 	}
 	ExecDropSingleTupleTableSlot(old_slot);
 	ExecDropSingleTupleTableSlot(new_slot);
+}
+
+/*
+ * A table of a statement's deltas, one entry per counter row (its key first
+ * in the entry), in the trigger call's memory.
+ */
+HTAB *
+intracker_delta_table(const char *name, Size keysize, Size entrysize)
+{
+	HASHCTL		ctl = {0};
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * The entries of deltas that change their counter row (changed), sorted by
+ * compare (which qsort gives pointers to entry pointers): the rows a
+ * statement writes, in the key order that keeps two statements from
+ * locking them in opposite orders.  *count says how many.
+ */
+void	  **
+intracker_sorted_changes(HTAB *deltas, bool (*changed) (const void *entry),
+						 int (*compare) (const void *, const void *), long *count)
+{
+	void	  **entries = palloc(sizeof(void *) * (hash_get_num_entries(deltas) + 1));
+	HASH_SEQ_STATUS scan;
+	void	   *entry;
+
+	*count = 0;
+	hash_seq_init(&scan, deltas);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+		if (changed(entry))
+			entries[(*count)++] = entry;
+	qsort(entries, *count, sizeof(void *), compare);
+	return entries;
 }
 
 /*

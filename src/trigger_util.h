@@ -12,6 +12,7 @@
 #include "access/tupdesc.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/hsearch.h"
 #include "utils/relcache.h"
 
 extern TriggerData *intracker_check_row_trigger(FunctionCallInfo fcinfo, const char *name, uint32 timing,
@@ -21,6 +22,9 @@ typedef void (*ChangedRowFn) (HeapTuple old_row, HeapTuple new_row, void *arg);
 
 extern TriggerData *intracker_check_changes_trigger(FunctionCallInfo fcinfo, const char *name);
 extern void intracker_for_each_changed_row(TriggerData *trigdata, ChangedRowFn fn, void *arg);
+extern HTAB *intracker_delta_table(const char *name, Size keysize, Size entrysize);
+extern void **intracker_sorted_changes(HTAB *deltas, bool (*changed) (const void *entry),
+									   int (*compare) (const void *, const void *), long *count);
 extern int	intracker_trigger_column(Relation rel, const char *column);
 extern bool intracker_column_changed(HeapTuple old_row, HeapTuple new_row, TupleDesc tupdesc, int attnum);
 extern bool intracker_restoring(void);
