@@ -67,18 +67,25 @@
 	"SELECT $2 OPERATOR(pg_catalog.+) pg_catalog.row_number() OVER (ORDER BY b.id), b.id, b.type, b.project_id," \
 	"       b.entity_id, b.actor, b.version, b.changes, b.occurred_at, pg_catalog.statement_timestamp()" \
 	"  FROM batch b ORDER BY b.id " \
-	"RETURNING seq, project_id," \
+	"RETURNING seq, project_id, entity_id, type OPERATOR(pg_catalog.~~) 'notification.%' AS for_user," \
 	"  pg_catalog.json_build_object('seq', seq, 'type', type, 'project_id', project_id," \
 	"    'entity_id', entity_id, 'actor', actor, 'version', version)::pg_catalog.text AS payload"
 
 /*
- * The project's NOTIFY channel (also intracker.project_channel()); a uuid
- * keeps it well below NAMEDATALEN.
+ * The NOTIFY channels of a project's events and of a user's notifications
+ * (also intracker.project_channel() and intracker.user_channel()); a uuid
+ * keeps them well below NAMEDATALEN.
  */
 static char *
 project_channel(const char *project_id)
 {
 	return psprintf("intracker.project.%s", project_id);
+}
+
+static char *
+user_channel(const char *user_id)
+{
+	return psprintf("intracker.user.%s", user_id);
 }
 
 /* The highest seq published so far (0 before the first). */
@@ -143,7 +150,8 @@ lock_event_log(bool wait)
 /*
  * Publish up to max_events pending events in the current transaction, in
  * outbox order, passing over the one with outbox id skip_id (0: none); with
- * send_notify, NOTIFY each on "intracker" and on its project's channel.
+ * send_notify, NOTIFY each on "intracker" and on its project's channel (a
+ * notification on its user's).
  * Queues their deliveries (*deliveries_queued says how many).  Returns how
  * many events were published.
  */
@@ -171,12 +179,15 @@ intracker_publish_pending(int max_events, bool send_notify, int64 skip_id, int *
 
 	for (uint64 i = 0; send_notify && i < published; i++)
 	{
-		char	   *project_id = intracker_result_text(SPI_tuptable, i, "project_id");
+		bool		isnull;
+		bool		for_user = DatumGetBool(intracker_result_datum(SPI_tuptable, i, "for_user", &isnull));
+		char	   *addressee = intracker_result_text(SPI_tuptable, i, for_user ? "entity_id" : "project_id");
 		char	   *payload = intracker_result_text(SPI_tuptable, i, "payload");
 
+		/* a notification is its user's news, not the project's */
 		Async_Notify("intracker", payload);
-		Async_Notify(project_channel(project_id), payload);
-		pfree(project_id);
+		Async_Notify(for_user ? user_channel(addressee) : project_channel(addressee), payload);
+		pfree(addressee);
 		pfree(payload);
 	}
 	*deliveries_queued = published > 0 ? fan_out(last_seq, last_seq + (int64) published) : 0;
@@ -316,4 +327,14 @@ intracker_project_channel_sql(PG_FUNCTION_ARGS)
 	char	   *project_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
 
 	PG_RETURN_TEXT_P(cstring_to_text(project_channel(project_id)));
+}
+
+/* intracker.user_channel(user_id uuid) returns text */
+PG_FUNCTION_INFO_V1(intracker_user_channel_sql);
+Datum
+intracker_user_channel_sql(PG_FUNCTION_ARGS)
+{
+	char	   *user_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+
+	PG_RETURN_TEXT_P(cstring_to_text(user_channel(user_id)));
 }

@@ -199,7 +199,8 @@ record_rejected_writes(const RejectedWrite *writes, int count)
 
 /*
  * Delete up to max_events events published more than retention ago (an
- * interval in text form), oldest first, and as many finished deliveries.
+ * interval in text form), oldest first, and as many finished deliveries
+ * and read notifications.
  * Returns how many went (the larger count); *next_due
  * gets when the oldest remaining event that may go expires (0 when every
  * event left is the newest one, which stays).
@@ -244,6 +245,24 @@ prune_events(const char *retention, int max_events, TimestampTz *next_due)
 												   "         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
 												   2, argtypes, values, NULL, false, 0),
 							 SPI_OK_DELETE, "prune deliveries");
+		pruned = Max(pruned, SPI_processed);
+	}
+
+	/*
+	 * Read notifications (0.6) go after the same retention, from when they
+	 * were read; unread ones stay.  A user marking them is skipped, not
+	 * waited for.
+	 */
+	if (intracker_missing_schema("notifications") == NULL)
+	{
+		intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.notifications"
+												   " WHERE id OPERATOR(pg_catalog.=) ANY"
+												   "       (SELECT id FROM intracker_data.notifications"
+												   "         WHERE read_at OPERATOR(pg_catalog.<)"
+												   "               (pg_catalog.now() OPERATOR(pg_catalog.-) $2::pg_catalog.interval)"
+												   "         ORDER BY read_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
+												   2, argtypes, values, NULL, false, 0),
+							 SPI_OK_DELETE, "prune notifications");
 		pruned = Max(pruned, SPI_processed);
 	}
 

@@ -22,7 +22,8 @@
 /*
  * Is a version of intracker with table intracker_data.<relname> installed
  * here?  NULL if so, otherwise what is missing.  The publisher needs the
- * outbox (0.4), the deliverer and the fan-out the deliveries (0.5).
+ * outbox (0.4), the deliverer and the fan-out the deliveries (0.5), the
+ * pruning of read notifications the notifications (0.6).
  */
 const char *
 intracker_missing_schema(const char *relname)

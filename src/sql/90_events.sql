@@ -86,12 +86,15 @@ SELECT pg_catalog.pg_extension_config_dump('intracker_data.outbox_id_seq', '');
 ALTER TABLE intracker_data.outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE intracker_data.dead_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE intracker_data.events ENABLE ROW LEVEL SECURITY;
--- Members read their projects' events; a user reads the events of their own
--- membership (so someone removed can still learn it); an admin who acts as
--- nobody reads everything (operations), one acting as a user what that user may.
+-- Members read their projects' events but others' notifications; a user
+-- reads the events of their own membership (so someone removed can still
+-- learn it) and their own notifications; an admin who acts as nobody reads
+-- everything (operations), one acting as a user what that user may.
 CREATE POLICY events_select ON intracker_data.events FOR SELECT
-    USING (project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
-           OR (type LIKE 'member.%' AND entity_id = (SELECT intracker.current_user_id()))
+    USING ((project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
+            AND type NOT LIKE 'notification.%')
+           OR ((type LIKE 'member.%' OR type LIKE 'notification.%')
+               AND entity_id = (SELECT intracker.current_user_id()))
            OR ((SELECT intracker.current_user_id()) IS NULL
                AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER')));
 
@@ -143,14 +146,16 @@ SELECT e.seq, e.type, e.project_id, e.entity_id, e.actor, e.version,
             THEN e.changes - 'summary' - 'next_steps' ELSE e.changes END AS changes,
        e.occurred_at, e.published_at
   FROM intracker_data.events e
- WHERE e.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
-    OR (e.type LIKE 'member.%' AND e.entity_id = (SELECT intracker.current_user_id()))
+ WHERE (e.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
+        AND e.type NOT LIKE 'notification.%')
+    OR ((e.type LIKE 'member.%' OR e.type LIKE 'notification.%')
+        AND e.entity_id = (SELECT intracker.current_user_id()))
     OR ((SELECT intracker.current_user_id()) IS NULL AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER'));
 COMMENT ON VIEW intracker.events IS
-    'Published change events of the projects you are a member of (and of your own memberships, removal included), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}; viewers get session events without others'' summary and next steps. Members of intracker_admin acting as nobody see all events.';
+    'Published change events of the projects you are a member of (and of your own memberships, removal included, and your own notifications), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}; viewers get session events without others'' summary and next steps. Members of intracker_admin acting as nobody see all events.';
 COMMENT ON COLUMN intracker.events.seq IS 'Gap-free publication sequence over all projects; the "seq" of the NOTIFY payload.';
-COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, conflict.rejected, webhook.disabled (by the deliverer: entity_id is the webhook).';
-COMMENT ON COLUMN intracker.events.entity_id IS 'The todo, feature, project or session; for member.* the user; for dependency.* the dependent todo.';
+COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, comment.added/updated/deleted, notification.created (yours only: entity_id is you), conflict.rejected, webhook.disabled (by the deliverer: entity_id is the webhook).';
+COMMENT ON COLUMN intracker.events.entity_id IS 'The todo, feature, project, session or comment; for member.* and notification.* the user; for dependency.* the dependent todo.';
 COMMENT ON COLUMN intracker.events.actor IS 'The acting user (intracker.current_user_id()) of the change; NULL for maintenance without one.';
 COMMENT ON COLUMN intracker.events.version IS 'The entity''s version after the change (for conflict.rejected, the current version that the write missed).';
 COMMENT ON COLUMN intracker.events.occurred_at IS 'Start of the transaction that made the change.';
@@ -195,7 +200,9 @@ COMMENT ON FUNCTION intracker_data.publish_pending_events() IS
 -- did).  The page is still read through intracker.events: a bound too low
 -- gives a short page, one too high a page cut at max_events, never a wrong
 -- one.  SECURITY DEFINER, to use the (project_id, seq) index; it counts
--- only events of projects the caller is a member of, so it reveals nothing.
+-- only events of projects the caller is a member of, and of those not
+-- others' notifications (which the view hides: counting them would end a
+-- page early, even empty), so it reveals nothing.
 CREATE FUNCTION intracker_data.events_page_end(after_seq bigint, project_id uuid, max_events integer)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -208,6 +215,7 @@ BEGIN
         END IF;
         RETURN (SELECT e.seq FROM intracker_data.events e
                  WHERE e.project_id = events_page_end.project_id AND e.seq > after_seq
+                   AND (e.type NOT LIKE 'notification.%' OR e.entity_id = intracker.current_user_id())
                  ORDER BY e.seq OFFSET max_events - 1 LIMIT 1);
     END IF;
     -- Each project's page end, from its index; the first of them is at or
@@ -216,6 +224,7 @@ BEGIN
               FROM pg_catalog.unnest(intracker_data.my_project_ids('viewer')) AS p (id)
              CROSS JOIN LATERAL (SELECT e.seq FROM intracker_data.events e
                                   WHERE e.project_id = p.id AND e.seq > after_seq
+                                    AND (e.type NOT LIKE 'notification.%' OR e.entity_id = intracker.current_user_id())
                                   ORDER BY e.seq OFFSET max_events - 1 LIMIT 1) AS b);
 END
 $$;

@@ -261,6 +261,16 @@ BEGIN
                                       (SELECT f.title FROM intracker_data.features f WHERE f.id = e.entity_id),
                                       (SELECT p.name FROM intracker_data.projects p WHERE p.id = e.entity_id))
         WHEN 'dependency' THEN (SELECT t.title FROM intracker_data.todos t WHERE t.id = e.entity_id)
+        WHEN 'comment' THEN coalesce(
+            (SELECT coalesce(t.title, f.title) FROM intracker_data.comments c
+               LEFT JOIN intracker_data.todos t ON t.id = c.todo_id
+               LEFT JOIN intracker_data.features f ON f.id = c.feature_id
+              WHERE c.id = e.entity_id),
+            (SELECT t.title FROM intracker_data.todos t
+              WHERE t.id = coalesce(e.changes #>> '{todo_id,new}', e.changes #>> '{todo_id,old}')::uuid),
+            (SELECT f.title FROM intracker_data.features f
+              WHERE f.id = coalesce(e.changes #>> '{feature_id,new}', e.changes #>> '{feature_id,old}')::uuid),
+            'a deleted item')
         END;
     title := coalesce(title, e.changes #>> '{title,new}', e.changes #>> '{title,old}', 'untitled');
     IF entity = 'dependency' THEN
@@ -295,6 +305,14 @@ BEGIN
         WHEN entity = 'dependency' THEN
             format('%s %s *%s* %s *%s*', who, CASE action WHEN 'added' THEN 'marked' ELSE 'unmarked' END, title,
                    'as blocked by', other)
+        WHEN entity = 'comment' THEN
+            format('%s %s on *%s*%s', who,
+                   CASE action WHEN 'added' THEN 'commented' WHEN 'deleted' THEN 'deleted a comment'
+                               ELSE 'edited a comment' END,
+                   title,
+                   CASE WHEN action = 'deleted' THEN ''
+                        ELSE ': ' || left(coalesce(e.changes #>> '{body,new}', ''), 200)
+                             || CASE WHEN length(coalesce(e.changes #>> '{body,new}', '')) > 200 THEN '…' ELSE '' END END)
         WHEN entity = 'session' THEN
             format('%s %s on *%s*%s', who,
                    CASE action WHEN 'started' THEN 'started a work session' WHEN 'ended' THEN 'ended a work session'
@@ -335,6 +353,7 @@ BEGIN
       JOIN intracker_data.webhooks w ON w.project_id = e.project_id AND w.active
      WHERE e.seq > after_seq AND e.seq <= last_seq
        AND intracker_data.event_matches(e.type, w.event_types)
+       AND e.type NOT LIKE 'notification.%'    -- a user's inbox is not the project's news
      ORDER BY e.seq, w.id;
     GET DIAGNOSTICS webhook_deliveries = ROW_COUNT;
 

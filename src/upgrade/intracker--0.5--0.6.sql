@@ -364,13 +364,15 @@ SELECT e.seq, e.type, e.project_id, e.entity_id, e.actor, e.version,
             THEN e.changes - 'summary' - 'next_steps' ELSE e.changes END AS changes,
        e.occurred_at, e.published_at
   FROM intracker_data.events e
- WHERE e.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
-    OR (e.type LIKE 'member.%' AND e.entity_id = (SELECT intracker.current_user_id()))
+ WHERE (e.project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
+        AND e.type NOT LIKE 'notification.%')
+    OR ((e.type LIKE 'member.%' OR e.type LIKE 'notification.%')
+        AND e.entity_id = (SELECT intracker.current_user_id()))
     OR ((SELECT intracker.current_user_id()) IS NULL AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER'));
 ALTER VIEW intracker.events RESET (security_invoker);
 ALTER VIEW intracker.events SET (security_barrier = true);
 COMMENT ON VIEW intracker.events IS
-    'Published change events of the projects you are a member of (and of your own memberships, removal included), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}; viewers get session events without others'' summary and next steps. Members of intracker_admin acting as nobody see all events.';
+    'Published change events of the projects you are a member of (and of your own memberships, removal included, and your own notifications), by publication sequence (seq). changes maps each changed field to {"old": ..., "new": ...}; viewers get session events without others'' summary and next steps. Members of intracker_admin acting as nobody see all events.';
 REVOKE SELECT ON intracker_data.events FROM intracker_user;
 
 -- intracker.github_settings filters projects itself: without a security
@@ -1186,6 +1188,7 @@ BEGIN
       JOIN intracker_data.webhooks w ON w.project_id = e.project_id AND w.active
      WHERE e.seq > after_seq AND e.seq <= last_seq
        AND intracker_data.event_matches(e.type, w.event_types)
+       AND e.type NOT LIKE 'notification.%'    -- a user's inbox is not the project's news
      ORDER BY e.seq, w.id;
     GET DIAGNOSTICS webhook_deliveries = ROW_COUNT;
 
@@ -1248,6 +1251,16 @@ BEGIN
                                       (SELECT f.title FROM intracker_data.features f WHERE f.id = e.entity_id),
                                       (SELECT p.name FROM intracker_data.projects p WHERE p.id = e.entity_id))
         WHEN 'dependency' THEN (SELECT t.title FROM intracker_data.todos t WHERE t.id = e.entity_id)
+        WHEN 'comment' THEN coalesce(
+            (SELECT coalesce(t.title, f.title) FROM intracker_data.comments c
+               LEFT JOIN intracker_data.todos t ON t.id = c.todo_id
+               LEFT JOIN intracker_data.features f ON f.id = c.feature_id
+              WHERE c.id = e.entity_id),
+            (SELECT t.title FROM intracker_data.todos t
+              WHERE t.id = coalesce(e.changes #>> '{todo_id,new}', e.changes #>> '{todo_id,old}')::uuid),
+            (SELECT f.title FROM intracker_data.features f
+              WHERE f.id = coalesce(e.changes #>> '{feature_id,new}', e.changes #>> '{feature_id,old}')::uuid),
+            'a deleted item')
         END;
     title := coalesce(title, e.changes #>> '{title,new}', e.changes #>> '{title,old}', 'untitled');
     IF entity = 'dependency' THEN
@@ -1282,6 +1295,14 @@ BEGIN
         WHEN entity = 'dependency' THEN
             format('%s %s *%s* %s *%s*', who, CASE action WHEN 'added' THEN 'marked' ELSE 'unmarked' END, title,
                    'as blocked by', other)
+        WHEN entity = 'comment' THEN
+            format('%s %s on *%s*%s', who,
+                   CASE action WHEN 'added' THEN 'commented' WHEN 'deleted' THEN 'deleted a comment'
+                               ELSE 'edited a comment' END,
+                   title,
+                   CASE WHEN action = 'deleted' THEN ''
+                        ELSE ': ' || left(coalesce(e.changes #>> '{body,new}', ''), 200)
+                             || CASE WHEN length(coalesce(e.changes #>> '{body,new}', '')) > 200 THEN '…' ELSE '' END END)
         WHEN entity = 'session' THEN
             format('%s %s on *%s*%s', who,
                    CASE action WHEN 'started' THEN 'started a work session' WHEN 'ended' THEN 'ended a work session'
@@ -2088,6 +2109,7 @@ BEGIN
         END IF;
         RETURN (SELECT e.seq FROM intracker_data.events e
                  WHERE e.project_id = events_page_end.project_id AND e.seq > after_seq
+                   AND (e.type NOT LIKE 'notification.%' OR e.entity_id = intracker.current_user_id())
                  ORDER BY e.seq OFFSET max_events - 1 LIMIT 1);
     END IF;
     -- Each project's page end, from its index; the first of them is at or
@@ -2096,6 +2118,7 @@ BEGIN
               FROM pg_catalog.unnest(intracker_data.my_project_ids('viewer')) AS p (id)
              CROSS JOIN LATERAL (SELECT e.seq FROM intracker_data.events e
                                   WHERE e.project_id = p.id AND e.seq > after_seq
+                                    AND (e.type NOT LIKE 'notification.%' OR e.entity_id = intracker.current_user_id())
                                   ORDER BY e.seq OFFSET max_events - 1 LIMIT 1) AS b);
 END
 $$;
@@ -2302,6 +2325,563 @@ $$;
 DROP TRIGGER users_refuse_read_only ON intracker_data.users;
 CREATE TRIGGER users_refuse_read_only BEFORE INSERT OR DELETE OR UPDATE OF email, name, github_username, avatar_url, kind, is_active, handle
     ON intracker_data.users FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
+
+------------------------------------------------------------------------------
+-- Comments, mentions and the inbox (issue 16): src/sql/96_comments.sql and
+-- src/sql/97_notifications.sql, whole; notification events are their
+-- user's only.
+------------------------------------------------------------------------------
+
+ALTER POLICY events_select ON intracker_data.events
+    USING ((project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[])
+            AND type NOT LIKE 'notification.%')
+           OR ((type LIKE 'member.%' OR type LIKE 'notification.%')
+               AND entity_id = (SELECT intracker.current_user_id()))
+           OR ((SELECT intracker.current_user_id()) IS NULL
+               AND pg_catalog.pg_has_role('intracker_admin', 'MEMBER')));
+COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, comment.added/updated/deleted, notification.created (yours only: entity_id is you), conflict.rejected, webhook.disabled (by the deliverer: entity_id is the webhook).';
+COMMENT ON COLUMN intracker.events.entity_id IS 'The todo, feature, project, session or comment; for member.* and notification.* the user; for dependency.* the dependent todo.';
+
+-- Comments on todos and features, and @mentions.
+--
+-- A comment belongs to exactly one todo or feature of its project and goes
+-- with it.  Editors and owners comment, every member reads; an author edits
+-- their own comments (optimistic locking, like todos) and deletes them, an
+-- owner deletes any.  Bodies are Markdown, kept as text, at most
+-- 20,000 characters.
+--
+-- "@handle" in a comment (or a todo's description, 97_notifications.sql)
+-- mentions the project member with that handle, regardless of case.  A
+-- handle of anyone else mentions no one: the comment's mentions list only
+-- members, so it tells nothing about who else exists.  mentions is set when
+-- the body is written, so renaming a handle later changes no past mention.
+
+-- The members of a project that a text mentions, in id order.  SECURITY
+-- DEFINER, to read the project's memberships directly; it answers only to a
+-- member of the project (nobody else learns who is in it) and names only
+-- its active members.  A handle starts after a character that cannot be part of an address or a
+-- handle (so "ann@example.com" mentions no one) and ends where handle
+-- characters do.
+CREATE FUNCTION intracker_data.mentioned_members(project_id uuid, body text)
+RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF body IS NULL OR strpos(body, '@') = 0 OR intracker_data.my_role(project_id) IS NULL THEN
+        RETURN '{}';
+    END IF;
+    RETURN (SELECT coalesce(array_agg(DISTINCT m.user_id ORDER BY m.user_id), '{}')
+              FROM regexp_matches(body, '(?<![A-Za-z0-9_.@-])@([A-Za-z0-9][A-Za-z0-9_-]{0,38})(?![A-Za-z0-9_-])', 'g')
+                   AS h (handle)
+              JOIN intracker_data.users u ON lower(u.handle) = lower(h.handle[1]) AND u.is_active
+              JOIN intracker_data.project_members m ON m.user_id = u.id
+                                                   AND m.project_id = mentioned_members.project_id);
+END
+$$;
+COMMENT ON FUNCTION intracker_data.mentioned_members(uuid, text) IS
+    'The active members of a project that a text @mentions by handle (regardless of case), in id order; empty unless the acting user is a member.';
+
+CREATE TABLE intracker_data.comments (
+    id              uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
+    todo_id         uuid,
+    feature_id      uuid,
+    author          uuid NOT NULL REFERENCES intracker_data.users (id) DEFAULT intracker.current_user_id(),
+    body            text NOT NULL
+                    CONSTRAINT comments_body_length CHECK (btrim(body) <> '' AND length(body) <= 20000),
+    mentions        uuid[] NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    version         integer NOT NULL DEFAULT 1,
+    CONSTRAINT comments_one_subject CHECK (num_nonnulls(todo_id, feature_id) = 1),
+    CONSTRAINT comments_todo_same_project FOREIGN KEY (todo_id, project_id)
+        REFERENCES intracker_data.todos (id, project_id) ON DELETE CASCADE,
+    CONSTRAINT comments_feature_same_project FOREIGN KEY (feature_id, project_id)
+        REFERENCES intracker_data.features (id, project_id) ON DELETE CASCADE
+);
+CREATE INDEX comments_todo_id_idx ON intracker_data.comments (todo_id, project_id);
+CREATE INDEX comments_feature_id_idx ON intracker_data.comments (feature_id, project_id);
+CREATE INDEX comments_project_id_idx ON intracker_data.comments (project_id, created_at);
+CREATE INDEX comments_author_idx ON intracker_data.comments (author);
+COMMENT ON TABLE intracker_data.comments IS 'Comments on todos and features (intracker.comments is the API).';
+
+COMMENT ON CONSTRAINT comments_body_length ON intracker_data.comments IS 'body must not be blank (at most 20000 characters).';
+COMMENT ON CONSTRAINT comments_one_subject ON intracker_data.comments IS 'todo_id or feature_id must be set, not both.';
+COMMENT ON CONSTRAINT comments_todo_same_project ON intracker_data.comments IS 'todo_id must be a todo of the same project.';
+COMMENT ON CONSTRAINT comments_feature_same_project ON intracker_data.comments IS 'feature_id must be a feature of the same project.';
+COMMENT ON CONSTRAINT comments_author_fkey ON intracker_data.comments IS 'author must be a user.';
+COMMENT ON CONSTRAINT comments_project_id_fkey ON intracker_data.comments IS 'project_id must be a project.';
+
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.comments', '');
+
+CREATE TRIGGER comments_row_version BEFORE UPDATE ON intracker_data.comments
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('comment');
+
+-- Before a comment is written: its project is its subject's (so a client
+-- posting to the view names the todo or feature only), and its mentions
+-- are read from the body.  A restored comment keeps what it had.
+CREATE FUNCTION intracker_data.comment_before_write()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF intracker_data.restoring() THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.project_id IS NULL THEN
+        -- as the caller: a subject they cannot see leaves it NULL (23502)
+        NEW.project_id := coalesce((SELECT t.project_id FROM intracker_data.todos t WHERE t.id = NEW.todo_id),
+                                   (SELECT f.project_id FROM intracker_data.features f WHERE f.id = NEW.feature_id));
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.body IS DISTINCT FROM OLD.body THEN
+        NEW.mentions := intracker_data.mentioned_members(NEW.project_id, NEW.body);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.comment_before_write() IS
+    'Trigger: fills a new comment''s project from its todo or feature, and its mentions from its body.';
+CREATE TRIGGER comments_before_write BEFORE INSERT OR UPDATE OF body ON intracker_data.comments
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.comment_before_write();
+
+-- Members read a project's comments; editors and owners write their own;
+-- an author (still a member) or an owner deletes.
+ALTER TABLE intracker_data.comments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY comments_select ON intracker_data.comments FOR SELECT
+    USING (project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]));
+CREATE POLICY comments_insert ON intracker_data.comments FOR INSERT
+    WITH CHECK (author = (SELECT intracker.current_user_id())
+                AND project_id = ANY ((SELECT intracker_data.my_project_ids('editor'))::uuid[]));
+CREATE POLICY comments_update ON intracker_data.comments FOR UPDATE
+    USING (author = (SELECT intracker.current_user_id())
+           AND project_id = ANY ((SELECT intracker_data.my_project_ids('editor'))::uuid[]))
+    WITH CHECK (author = (SELECT intracker.current_user_id())
+                AND project_id = ANY ((SELECT intracker_data.my_project_ids('editor'))::uuid[]));
+CREATE POLICY comments_delete ON intracker_data.comments FOR DELETE
+    USING ((author = (SELECT intracker.current_user_id())
+            AND project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]))
+           OR project_id = ANY ((SELECT intracker_data.my_project_ids('owner'))::uuid[]));
+
+CREATE VIEW intracker.comments WITH (security_invoker = true) AS
+SELECT id, project_id, todo_id, feature_id, author, body, mentions, created_at, updated_at, version
+  FROM intracker_data.comments;
+COMMENT ON VIEW intracker.comments IS
+    'Comments on the todos and features of your projects (Markdown, at most 20,000 characters). Editors and owners add them; authors edit and delete their own; owners delete any.';
+COMMENT ON COLUMN intracker.comments.todo_id IS 'The todo commented on (NULL for a comment on a feature).';
+COMMENT ON COLUMN intracker.comments.feature_id IS 'The feature commented on (NULL for a comment on a todo).';
+COMMENT ON COLUMN intracker.comments.mentions IS 'The project members the body @mentions by handle, as of the body''s last edit.';
+COMMENT ON COLUMN intracker.comments.version IS 'Optimistic lock: pass it as expected_version to update_comment().';
+
+-- A comment as the caller sees it; PT404 when it does not exist or its
+-- project is not theirs.
+CREATE FUNCTION intracker_data.visible_comment(comment_id uuid)
+RETURNS intracker_data.comments
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    visible intracker_data.comments;
+BEGIN
+    PERFORM intracker_data.require_user();
+    SELECT * INTO visible FROM intracker_data.comments c WHERE c.id = comment_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'comment % not found', coalesce(comment_id::text, 'NULL')
+            USING ERRCODE = 'PT404',
+                  HINT = 'The comment does not exist or you are not a member of its project.';
+    END IF;
+    RETURN visible;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.visible_comment(uuid) IS 'A comment the caller may read; PT404 otherwise.';
+
+CREATE FUNCTION intracker.add_comment(entity_id uuid, body text)
+RETURNS intracker.comments
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    todo uuid;
+    feature uuid;
+    project uuid;
+    added intracker.comments;
+    violated text;
+    violated_column text;
+BEGIN
+    PERFORM intracker_data.require_user();
+    SELECT t.id, t.project_id INTO todo, project FROM intracker_data.todos t WHERE t.id = add_comment.entity_id;
+    IF project IS NULL THEN
+        SELECT f.id, f.project_id INTO feature, project FROM intracker_data.features f WHERE f.id = add_comment.entity_id;
+    END IF;
+    IF project IS NULL THEN
+        RAISE EXCEPTION 'todo or feature % not found', coalesce(entity_id::text, 'NULL')
+            USING ERRCODE = 'PT404',
+                  HINT = 'Comment on a todo or a feature of a project you are a member of.';
+    END IF;
+    PERFORM intracker_data.require_role(project, 'editor', 'comment');
+    -- author: the column's default, the acting user (users may not name one)
+    INSERT INTO intracker_data.comments AS c (project_id, todo_id, feature_id, body)
+    VALUES (project, todo, feature, add_comment.body)
+    RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
+              c.updated_at, c.version
+         INTO added;
+    RETURN added;
+EXCEPTION
+    WHEN check_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+COMMENT ON FUNCTION intracker.add_comment(uuid, text) IS
+    'Comment on a todo or a feature (entity_id is either): Markdown, at most 20,000 characters; @handle mentions a member. Editors and owners.';
+
+CREATE FUNCTION intracker.update_comment(comment_id uuid, body text, expected_version integer)
+RETURNS intracker.comments
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    target intracker_data.comments := intracker_data.visible_comment(comment_id);
+    updated intracker.comments;
+    violated text;
+    violated_column text;
+BEGIN
+    IF target.author <> me THEN
+        RAISE EXCEPTION 'permission denied to edit another user''s comment'
+            USING ERRCODE = '42501',
+                  DETAIL = format('Comment %s was written by user %s.', target.id, target.author),
+                  HINT = 'Add a comment of your own instead.';
+    END IF;
+    PERFORM intracker_data.require_role(target.project_id, 'editor', 'edit comments');
+    IF expected_version IS NULL THEN
+        RAISE EXCEPTION 'expected_version must not be null'
+            USING ERRCODE = '22023',
+                  HINT = format('Pass the version you read (%s is current).', target.version);
+    END IF;
+    UPDATE intracker_data.comments AS c
+       SET body = update_comment.body, version = update_comment.expected_version
+     WHERE c.id = target.id
+    RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
+              c.updated_at, c.version
+         INTO updated;
+    IF updated.id IS NULL THEN
+        RAISE EXCEPTION 'comment % not found', target.id
+            USING ERRCODE = 'PT404',
+                  HINT = 'It was deleted meanwhile.';
+    END IF;
+    RETURN updated;
+EXCEPTION
+    WHEN check_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+COMMENT ON FUNCTION intracker.update_comment(uuid, text, integer) IS
+    'Replace the body of your comment; PT409 if expected_version is stale. Its author only (an editor or owner).';
+
+CREATE FUNCTION intracker.delete_comment(comment_id uuid)
+RETURNS intracker.comments
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    target intracker_data.comments := intracker_data.visible_comment(comment_id);
+    deleted intracker.comments;
+BEGIN
+    IF target.author <> me THEN
+        PERFORM intracker_data.require_role(target.project_id, 'owner', 'delete another user''s comment');
+    END IF;
+    DELETE FROM intracker_data.comments AS c WHERE c.id = target.id
+    RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
+              c.updated_at, c.version
+         INTO deleted;
+    IF deleted.id IS NULL THEN
+        RAISE EXCEPTION 'comment % not found', target.id
+            USING ERRCODE = 'PT404',
+                  HINT = 'It was deleted meanwhile.';
+    END IF;
+    RETURN deleted;
+END
+$$;
+COMMENT ON FUNCTION intracker.delete_comment(uuid) IS
+    'Delete a comment and return it as it was: your own, or any in a project you own.';
+
+CREATE TRIGGER comments_refuse_read_only BEFORE INSERT OR UPDATE OR DELETE
+    ON intracker_data.comments FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
+
+CREATE TRIGGER comments_events AFTER INSERT OR UPDATE OR DELETE ON intracker_data.comments
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.record_event('comment', 'id', 'project_id',
+                                                             'INSERT:added');
+
+GRANT SELECT ON intracker_data.comments, intracker.comments TO intracker_user;
+GRANT INSERT (id, project_id, todo_id, feature_id, body), UPDATE (body, version), DELETE
+    ON intracker_data.comments, intracker.comments TO intracker_user;
+-- comment_before_write runs as the writer (RLS judges the subject it reads),
+-- so writers ask restoring() themselves: it says only whether their own
+-- session restores a dump.
+GRANT EXECUTE ON FUNCTION intracker_data.restoring(), intracker_data.mentioned_members(uuid, text), intracker_data.visible_comment(uuid),
+    intracker.add_comment(uuid, text), intracker.update_comment(uuid, text, integer),
+    intracker.delete_comment(uuid) TO intracker_user;
+
+-- The inbox: what needs a user's attention, written when it happens.
+--
+--   mention     someone @mentioned you in a comment, or in a todo's or a
+--               feature's description (entity: the comment, todo or feature)
+--   assigned    someone else gave you a todo or a feature (entity: it)
+--   comment     someone commented on a todo or feature assigned to you
+--               (entity: the comment; a mention of you in it is a mention)
+--   unblocked   your open todo's last open blocker was finished or removed
+--               (entity: the todo)
+--
+-- Nobody is notified of their own acts, only active members of the
+-- project are notified, and one act notifies a user once.  Each
+-- notification is also an event (notification.created, entity_id: the
+-- user), published like every event but NOTIFYed on the user's own channel
+-- (intracker.user_channel(), LISTENed by intracker.listen_me()) instead of
+-- the project's, and readable in the event log by its user only.  Read
+-- notifications go after intracker.event_retention (src/publisher.c);
+-- unread ones stay.
+
+CREATE TABLE intracker_data.notifications (
+    id              uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    user_id         uuid NOT NULL REFERENCES intracker_data.users (id) ON DELETE CASCADE,
+    kind            text NOT NULL
+                    CONSTRAINT notifications_kind_valid CHECK (kind IN ('mention', 'assigned', 'comment', 'unblocked')),
+    project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
+    entity_id       uuid NOT NULL,
+    actor           uuid REFERENCES intracker_data.users (id) ON DELETE SET NULL,
+    summary         text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    read_at         timestamptz
+);
+CREATE INDEX notifications_user_idx ON intracker_data.notifications (user_id, created_at DESC);
+CREATE INDEX notifications_unread_idx ON intracker_data.notifications (user_id) WHERE read_at IS NULL;
+CREATE INDEX notifications_read_idx ON intracker_data.notifications (read_at) WHERE read_at IS NOT NULL;
+CREATE INDEX notifications_project_idx ON intracker_data.notifications (project_id);
+CREATE INDEX notifications_actor_idx ON intracker_data.notifications (actor);
+COMMENT ON CONSTRAINT notifications_kind_valid ON intracker_data.notifications IS
+    'kind must be one of: mention, assigned, comment, unblocked.';
+COMMENT ON TABLE intracker_data.notifications IS
+    'Users'' inboxes (intracker.my_notifications is the API); written by triggers only.';
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.notifications', '');
+
+-- A user reads and marks their own notifications; only the triggers below
+-- (as the extension's owner) write them.
+ALTER TABLE intracker_data.notifications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY notifications_select ON intracker_data.notifications FOR SELECT
+    USING (user_id = (SELECT intracker.current_user_id()));
+CREATE POLICY notifications_update ON intracker_data.notifications FOR UPDATE
+    USING (user_id = (SELECT intracker.current_user_id()))
+    WITH CHECK (user_id = (SELECT intracker.current_user_id()));
+
+CREATE VIEW intracker.my_notifications WITH (security_invoker = true) AS
+SELECT id, kind, project_id, entity_id, actor, summary, created_at, read_at
+  FROM intracker_data.notifications
+ WHERE user_id = (SELECT intracker.current_user_id());
+COMMENT ON VIEW intracker.my_notifications IS
+    'Your inbox: mentions of you, work given to you, comments on your work, your todos unblocked; never your own acts. Mark them read with mark_notifications_read() (or by setting read_at).';
+COMMENT ON COLUMN intracker.my_notifications.kind IS 'mention, assigned, comment or unblocked.';
+COMMENT ON COLUMN intracker.my_notifications.entity_id IS
+    'What it is about: the comment (comment, and mention in a comment), the todo or feature (assigned, unblocked, mention in a description).';
+COMMENT ON COLUMN intracker.my_notifications.actor IS 'Who did it (NULL: maintenance without an acting user).';
+COMMENT ON COLUMN intracker.my_notifications.summary IS 'One line in plain words, e.g. ''Ann mentioned you in a comment on todo "Fix login"''.';
+COMMENT ON COLUMN intracker.my_notifications.read_at IS 'When you marked it read; NULL while unread.';
+
+CREATE FUNCTION intracker.mark_notifications_read(notification_ids uuid[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    marked integer;
+BEGIN
+    UPDATE intracker_data.notifications AS n
+       SET read_at = now()
+     WHERE n.user_id = me AND n.read_at IS NULL
+       AND (notification_ids IS NULL OR n.id = ANY (notification_ids));
+    GET DIAGNOSTICS marked = ROW_COUNT;
+    RETURN marked;
+END
+$$;
+COMMENT ON FUNCTION intracker.mark_notifications_read(uuid[]) IS
+    'Mark your unread notifications read: those listed, or all of them (NULL). Returns how many it marked; ids that are not your unread notifications are passed over.';
+
+CREATE FUNCTION intracker.user_channel(user_id uuid)
+RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'intracker_user_channel_sql';
+COMMENT ON FUNCTION intracker.user_channel(uuid) IS
+    'The NOTIFY channel of a user''s notifications ("intracker.user.<id>"). Payloads carry ids only, as on project channels.';
+
+CREATE FUNCTION intracker.listen_me()
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    channel text := intracker.user_channel(intracker_data.require_user());
+BEGIN
+    EXECUTE format('LISTEN %I', channel);
+    RETURN channel;
+END
+$$;
+COMMENT ON FUNCTION intracker.listen_me() IS
+    'LISTEN on your notifications'' channel and return its name; each new notification sends {"seq","type":"notification.created","project_id","entity_id" (you),"actor","version"}. Read them in intracker.my_notifications.';
+
+------------------------------------------------------------------------------
+-- Writing notifications
+--
+-- The triggers are SECURITY DEFINER: users cannot write notifications
+-- themselves (nor call intracker_data.notify, which has no grant), and a
+-- trigger function cannot be called outside its trigger.  The acting user
+-- (intracker.current_user_id()) is the same inside.  A restore writes none:
+-- the dump has the notifications.
+------------------------------------------------------------------------------
+
+-- Notify the active members of a project among recipients, except the
+-- acting user, once each.
+CREATE FUNCTION intracker_data.notify(kind text, project_id uuid, entity_id uuid, recipients uuid[], summary text)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO intracker_data.notifications (user_id, kind, project_id, entity_id, actor, summary)
+    SELECT m.user_id, notify.kind, notify.project_id, notify.entity_id, intracker.current_user_id(), notify.summary
+      FROM intracker_data.project_members m
+      JOIN intracker_data.users u ON u.id = m.user_id AND u.is_active
+     WHERE m.project_id = notify.project_id
+       AND m.user_id = ANY (notify.recipients)
+       AND m.user_id IS DISTINCT FROM intracker.current_user_id()
+     ORDER BY m.user_id;
+END;
+COMMENT ON FUNCTION intracker_data.notify(text, uuid, uuid, uuid[], text) IS
+    'Writes a notification for each active member of the project among recipients but the acting user (for the notification triggers only).';
+
+-- How a notification names who acted.
+CREATE FUNCTION intracker_data.actor_name()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN coalesce((SELECT u.name FROM intracker_data.users u WHERE u.id = intracker.current_user_id()), 'intracker');
+COMMENT ON FUNCTION intracker_data.actor_name() IS 'The acting user''s name for notification summaries (''intracker'' without one).';
+
+-- Todos and features (argument: 'todo' or 'feature'): assigned to someone,
+-- @mentions added to the description, a todo unblocked.  The triggers'
+-- WHEN clauses call this only when one of them may have happened, so other
+-- writes pay nothing.
+CREATE FUNCTION intracker_data.work_notifications()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entity text := TG_ARGV[0];
+    mentioned uuid[];
+BEGIN
+    IF intracker_data.restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF NEW.assigned_to IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.assigned_to IS DISTINCT FROM OLD.assigned_to) THEN
+        PERFORM intracker_data.notify('assigned', NEW.project_id, NEW.id, ARRAY[NEW.assigned_to],
+                                      format('%s assigned you %s "%s"', intracker_data.actor_name(), entity, NEW.title));
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.description IS DISTINCT FROM OLD.description THEN
+        mentioned := intracker_data.mentioned_members(NEW.project_id, NEW.description);
+        IF TG_OP = 'UPDATE' AND mentioned <> '{}' THEN
+            mentioned := ARRAY(SELECT unnest(mentioned)
+                               EXCEPT SELECT unnest(intracker_data.mentioned_members(OLD.project_id, OLD.description)));
+        END IF;
+        PERFORM intracker_data.notify('mention', NEW.project_id, NEW.id, mentioned,
+                                      format('%s mentioned you in %s "%s"', intracker_data.actor_name(), entity, NEW.title));
+    END IF;
+    IF entity = 'todo' AND TG_OP = 'UPDATE' THEN
+        IF OLD.open_blocker_count > 0 AND NEW.open_blocker_count = 0 AND NEW.assigned_to IS NOT NULL
+           AND NEW.status NOT IN ('done', 'cancelled') THEN
+            PERFORM intracker_data.notify('unblocked', NEW.project_id, NEW.id, ARRAY[NEW.assigned_to],
+                                          format('Your todo "%s" is unblocked (%s finished or removed its last open blocker)',
+                                                 NEW.title, intracker_data.actor_name()));
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.work_notifications() IS
+    'Trigger on todos and features: notifies the new assignee (assigned), members newly @mentioned in the description (mention), and the assignee of a todo whose last open blocker went (unblocked).';
+
+CREATE TRIGGER todos_notify_created AFTER INSERT ON intracker_data.todos
+    FOR EACH ROW WHEN (NEW.assigned_to IS NOT NULL OR strpos(NEW.description, '@') > 0)
+    EXECUTE FUNCTION intracker_data.work_notifications('todo');
+CREATE TRIGGER todos_notify_changed AFTER UPDATE OF assigned_to, description, open_blocker_count ON intracker_data.todos
+    FOR EACH ROW WHEN ((NEW.assigned_to IS NOT NULL AND NEW.assigned_to IS DISTINCT FROM OLD.assigned_to)
+                       OR (NEW.description IS DISTINCT FROM OLD.description AND strpos(NEW.description, '@') > 0)
+                       OR (OLD.open_blocker_count > 0 AND NEW.open_blocker_count = 0 AND NEW.assigned_to IS NOT NULL))
+    EXECUTE FUNCTION intracker_data.work_notifications('todo');
+CREATE TRIGGER features_notify_created AFTER INSERT ON intracker_data.features
+    FOR EACH ROW WHEN (NEW.assigned_to IS NOT NULL OR strpos(NEW.description, '@') > 0)
+    EXECUTE FUNCTION intracker_data.work_notifications('feature');
+CREATE TRIGGER features_notify_changed AFTER UPDATE OF assigned_to, description ON intracker_data.features
+    FOR EACH ROW WHEN ((NEW.assigned_to IS NOT NULL AND NEW.assigned_to IS DISTINCT FROM OLD.assigned_to)
+                       OR (NEW.description IS DISTINCT FROM OLD.description AND strpos(NEW.description, '@') > 0))
+    EXECUTE FUNCTION intracker_data.work_notifications('feature');
+
+-- Comments: members newly @mentioned (mention), and on a new comment the
+-- assignee of its todo or feature (comment) unless it mentions them.
+CREATE FUNCTION intracker_data.comment_notifications()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mentioned uuid[] := NEW.mentions;
+    subject text;
+    title text;
+    assignee uuid;
+BEGIN
+    IF intracker_data.restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF NEW.todo_id IS NOT NULL THEN
+        SELECT 'todo', t.title, t.assigned_to INTO subject, title, assignee FROM intracker_data.todos t WHERE t.id = NEW.todo_id;
+    ELSE
+        SELECT 'feature', f.title, f.assigned_to INTO subject, title, assignee FROM intracker_data.features f WHERE f.id = NEW.feature_id;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        mentioned := ARRAY(SELECT unnest(NEW.mentions) EXCEPT SELECT unnest(OLD.mentions));
+    END IF;
+    PERFORM intracker_data.notify('mention', NEW.project_id, NEW.id, mentioned,
+                                  format('%s mentioned you in a comment on %s "%s"', intracker_data.actor_name(), subject, title));
+    IF TG_OP = 'INSERT' AND assignee IS NOT NULL AND NOT assignee = ANY (NEW.mentions) THEN
+        PERFORM intracker_data.notify('comment', NEW.project_id, NEW.id, ARRAY[assignee],
+                                      format('%s commented on your %s "%s"', intracker_data.actor_name(), subject, title));
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.comment_notifications() IS
+    'Trigger on comments: notifies members newly @mentioned (mention) and, for a new comment, the assignee of its todo or feature (comment).';
+CREATE TRIGGER comments_notify AFTER INSERT OR UPDATE OF body ON intracker_data.comments
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.comment_notifications();
+
+-- Marking read is a write: not with a read-only token.
+CREATE TRIGGER notifications_refuse_read_only BEFORE UPDATE
+    ON intracker_data.notifications FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
+
+-- Each notification is an event of its user (entity_id), NOTIFYed on
+-- their channel (src/publication.c).
+CREATE TRIGGER notifications_events AFTER INSERT ON intracker_data.notifications
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.record_event('notification', 'user_id', 'project_id',
+                                                             'INSERT:created');
+
+GRANT SELECT ON intracker_data.notifications, intracker.my_notifications TO intracker_user;
+GRANT UPDATE (read_at) ON intracker_data.notifications, intracker.my_notifications TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker.mark_notifications_read(uuid[]), intracker.user_channel(uuid),
+    intracker.listen_me() TO intracker_user;
 
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of

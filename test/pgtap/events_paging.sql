@@ -11,7 +11,7 @@
 -- projects' events fall anywhere.  As PostgREST's non-superuser role.
 
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT count(test_helpers.add_user(u, ('00000000-0000-4000-a000-0000000000' || n)::uuid))
   FROM (VALUES ('ann', '01'), ('bob', '02'), ('cat', '03')) AS x (u, n);
@@ -26,15 +26,22 @@ SELECT intracker.act_as(NULL);
 SELECT intracker_data.publish_pending_events();
 
 -- 600 synthetic events after those: runs of 1 to 40 events of one project,
--- and now and then one about ann's membership in r.
+-- now and then one about ann's membership in r, and notifications in p,
+-- which only their user sees: now and then ann's or bob's, and a run of 40
+-- of bob's (longer than a page: ann's pages must pass over them).
 INSERT INTO intracker_data.events (seq, outbox_id, type, project_id, entity_id, actor, version, changes,
                                    occurred_at, published_at)
 SELECT m.top + i, m.top + i,
-       CASE WHEN i % 97 = 0 THEN 'member.updated' ELSE 'todo.updated' END,
-       test_helpers.id(CASE WHEN i % 97 = 0 THEN 'r' ELSE (ARRAY['p', 'q', 'r'])[1 + (i / (1 + i % 40)) % 3] END),
-       CASE WHEN i % 97 = 0 THEN test_helpers.id('ann') ELSE gen_random_uuid() END,
+       CASE WHEN i % 97 = 0 THEN 'member.updated' WHEN x.notification THEN 'notification.created' ELSE 'todo.updated' END,
+       test_helpers.id(CASE WHEN i % 97 = 0 THEN 'r' WHEN x.notification THEN 'p'
+                            ELSE (ARRAY['p', 'q', 'r'])[1 + (i / (1 + i % 40)) % 3] END),
+       CASE WHEN i % 97 = 0 THEN test_helpers.id('ann')
+            WHEN x.notification THEN test_helpers.id(CASE WHEN i % 2 = 0 AND i NOT BETWEEN 300 AND 339 THEN 'ann' ELSE 'bob' END)
+            ELSE gen_random_uuid() END,
        NULL, 1, '{}', now(), now()
-  FROM generate_series(1, 600) AS i, (SELECT coalesce(max(seq), 0) AS top FROM intracker_data.events) AS m;
+  FROM generate_series(1, 600) AS i
+ CROSS JOIN LATERAL (SELECT i % 97 <> 0 AND (i % 7 = 3 OR i BETWEEN 300 AND 339) AS notification) AS x,
+       (SELECT coalesce(max(seq), 0) AS top FROM intracker_data.events) AS m;
 
 -- Every event through events_since, page after page: the seqs in order.
 CREATE FUNCTION pg_temp.paged(project uuid, page integer) RETURNS bigint[]
@@ -74,10 +81,15 @@ SELECT is(pg_temp.paged(NULL, 1), pg_temp.visible(NULL), '... by 1');
 SELECT is(pg_temp.paged(NULL, 10000), pg_temp.visible(NULL), '... in one page');
 SELECT is(pg_temp.paged(test_helpers.id('p'), 5), pg_temp.visible(test_helpers.id('p')), 'ann pages through p by 5');
 SELECT is(pg_temp.paged(test_helpers.id('p'), 40), pg_temp.visible(test_helpers.id('p')), '... by 40');
+SELECT is((SELECT count(*)::int FROM intracker.events e
+            WHERE e.type LIKE 'notification.%' AND e.entity_id <> intracker.current_user_id()), 0,
+          'ann sees no one else''s notifications (p has bob''s)');
+SELECT cmp_ok((SELECT count(*)::int FROM intracker.events e WHERE e.type LIKE 'notification.%'), '>', 20, '... and her own');
 
 SELECT test_helpers.as_user('bob');
 SELECT is(pg_temp.paged(NULL, 13), pg_temp.visible(NULL), 'bob (p and q) pages through all he may see by 13');
 SELECT is(pg_temp.paged(test_helpers.id('q'), 3), pg_temp.visible(test_helpers.id('q')), 'bob pages through q by 3');
+SELECT is(pg_temp.paged(test_helpers.id('p'), 4), pg_temp.visible(test_helpers.id('p')), 'bob pages through p (his notifications included) by 4');
 SELECT is((SELECT count(*)::int FROM intracker.events_since(0, NULL, 10000) e WHERE e.project_id = test_helpers.id('r')), 0,
           'bob gets nothing of r');
 SELECT throws_ok(format('SELECT * FROM intracker.events_since(0, %L, 10)', test_helpers.id('r')), 'PT404', NULL,

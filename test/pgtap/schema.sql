@@ -129,8 +129,8 @@ SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
           'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
           'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events', 'webhook_health',
-          'deleted_delivery_parents', 'api_tokens', 'user_passwords'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks, its list of recently deleted parents, API tokens and passwords');
+          'deleted_delivery_parents', 'api_tokens', 'user_passwords', 'comments', 'notifications'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks, its list of recently deleted parents, API tokens, passwords, comments and notifications');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -245,8 +245,8 @@ SELECT set_eq($$
      WHERE t.tgfoid = 'intracker_data.record_event'::regproc AND t.tgenabled = 'O'
        AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 0        -- FOR EACH ROW, AFTER
        AND t.tgtype & (4 | 8 | 16) = (4 | 8 | 16)       -- INSERT, DELETE and UPDATE
-$$, ARRAY['projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions'],
-  'the six tables teams follow carry the enabled AFTER INSERT OR UPDATE OR DELETE row trigger record_event');
+$$, ARRAY['projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'comments'],
+  'the seven tables teams follow carry the enabled AFTER INSERT OR UPDATE OR DELETE row trigger record_event');
 
 -- The policy set of each table: what each command may do (the RLS suite tests their effect).
 SELECT policies_are('intracker_data', 'users',
@@ -422,7 +422,7 @@ SELECT set_eq($$
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
        AND c.relname NOT IN ('outbox', 'events', 'dead_events')
-$$, ARRAY['projects', 'features', 'todos'], 'projects, features and todos are versioned');
+$$, ARRAY['projects', 'features', 'todos', 'comments'], 'projects, features, todos and comments are versioned');
 SELECT function_lang_is('intracker_data', 'row_version', '{}'::name[], 'c', 'the row-version trigger is written in C');
 SELECT trigger_is('intracker_data', 'todos', 'todos_blocker_gate', 'intracker_data', 'todos_blocker_gate',
                   'todos have the dependency gate trigger');
@@ -555,9 +555,9 @@ SELECT views_are('intracker',
           'member_load', 'team_dashboard', 'events', 'worker_status',
           -- 0.5: webhooks and GitHub sync
           'webhooks', 'webhook_deliveries', 'github_calls', 'github_inbound', 'github_settings', 'deliverer_status',
-          -- 0.6: credentials
-          'api_tokens'],
-    'intracker has exactly the nineteen API views');
+          -- 0.6: credentials, comments and the inbox
+          'api_tokens', 'comments', 'my_notifications'],
+    'intracker has exactly the twenty-one API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -842,7 +842,9 @@ SELECT functions_are('intracker',
           'requeue_dead_events',
           -- 0.6: credentials, and reading functions for agents
           'create_api_token', 'revoke_api_token', 'set_password', 'login', 'authenticate',
-          'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo', 'identity_is_read_only'],
+          'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo', 'identity_is_read_only',
+          -- 0.6: comments, mentions and the inbox
+          'add_comment', 'update_comment', 'delete_comment', 'mark_notifications_read', 'user_channel', 'listen_me'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -943,9 +945,9 @@ SELECT is_empty($$
                                                     'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo',
                                                     'identity_is_read_only')
                                  THEN 's'
-                                 WHEN p.proname = 'project_channel' THEN 'i'
+                                 WHEN p.proname IN ('project_channel', 'user_channel') THEN 'i'
                                  ELSE 'v' END
-$$, 'the read-only current_user_id, verify_counters, team_context, resume_context and the 0.6 reading functions for agents are STABLE, project_channel IMMUTABLE, every write function is VOLATILE (events_since too: it may publish pending events)');
+$$, 'the read-only current_user_id, verify_counters, team_context, resume_context and the 0.6 reading functions for agents are STABLE, project_channel and user_channel IMMUTABLE, every write function is VOLATILE (events_since too: it may publish pending events)');
 SELECT results_eq($$
     SELECT p.proname::text COLLATE "default", l.lanname::text COLLATE "default", p.prosecdef, p.proretset
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
@@ -1046,7 +1048,12 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
           'intracker.requeue_dead_events(bigint[])',
           -- ... and deleting a project, webhook or todo deletes its deliveries
           -- (users may delete those rows, never deliveries).
-          'intracker_data.drop_deliveries_of_deleted()'],
+          'intracker_data.drop_deliveries_of_deleted()',
+          -- 0.6: notifications are written by their triggers only (users cannot
+          -- write them), and mentions resolve handles against the project's
+          -- members, for members of that project only (test/pgtap/comments.sql).
+          'intracker_data.work_notifications()', 'intracker_data.comment_notifications()',
+          'intracker_data.mentioned_members(uuid,text)'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
@@ -1103,7 +1110,13 @@ $$, ARRAY[
     -- 0.6: whether the session's own API token still holds (identity.c asks
     -- once per transaction; it answers about nothing else), and the
     -- read-only check of the functions that write tables of their own.
-    'intracker_data.session_token_is_valid()', 'intracker_data.require_writable_identity()'],
+    'intracker_data.session_token_is_valid()', 'intracker_data.require_writable_identity()',
+    -- 0.6: a comment as the caller sees it (RLS), and the members a text
+    -- mentions (empty for a caller outside the project).
+    'intracker_data.visible_comment(uuid)', 'intracker_data.mentioned_members(uuid,text)',
+    -- ... and whether the caller's own session restores a dump (a comment
+    -- written then keeps its project and mentions).
+    'intracker_data.restoring()'],
   'intracker_user may execute exactly the reviewed internal helpers');
 SELECT ok(has_function_privilege('intracker_admin', 'intracker_data.user_is_active(uuid)', 'EXECUTE')
           AND NOT has_function_privilege('intracker_user', 'intracker_data.user_is_active(uuid)', 'EXECUTE'),
