@@ -51,6 +51,7 @@
 #include "context_trim.h"
 #include "json_document.h"
 #include "owner_context.h"
+#include "schema.h"
 #include "spi_util.h"
 
 /* (json_document.h says why utils/builtins.h is not included) */
@@ -79,7 +80,7 @@ ContextInit(void)
 {
 	DefineCustomIntVariable("intracker.context_todo_limit",
 							"Most items per list in team_context and resume_context.",
-							"Applies to each member's open todos, shared blockers, features in progress and recent activity.",
+							"Applies to each member's open todos, shared blockers, features in progress, recent activity and documents.",
 							&context_todo_limit,
 							10, 0, 1000,
 							PGC_USERSET, 0,
@@ -262,6 +263,53 @@ intracker_context_append_blocked_todos(json_t *array, const Field *extra, int ne
 		current = append_todo_with_blockers(array, i, current);
 		intracker_context_put_fields(current, i, extra, nextra);
 	}
+}
+
+#define DOCUMENTS_QUERY \
+	"SELECT d.id, d.title, d.kind, to_json(d.updated_at) #>> '{}' AS updated_at" \
+	"  FROM intracker_data.documents d WHERE d.project_id = $1" \
+	" ORDER BY d.updated_at DESC, d.id LIMIT $3"
+#define DOCUMENT_COUNT_QUERY \
+	"SELECT count(*) AS documents FROM intracker_data.documents d WHERE d.project_id = $1"
+
+/*
+ * The project's documents (0.6), most recently updated first, as titles
+ * and ids (an agent reads the bodies it needs), into "documents"; what the
+ * list limit leaves out is counted in "omitted".  Returns the list for the
+ * trim plan, whose least important list it is.  A database not yet updated
+ * to 0.6 has no documents: the list stays empty.
+ */
+TrimmableList
+intracker_context_put_documents(ContextCall *call)
+{
+	json_t	   *documents = intracker_json_put_array(call->root, "documents");
+	char	   *fetch = psprintf("SELECT id, title, kind, updated_at FROM intracker.documents WHERE project_id = '%s'"
+								 " ORDER BY updated_at DESC", call->project);
+
+	if (intracker_missing_schema("documents") == NULL)
+	{
+		static const Field document_fields[] = {
+			{"id", NULL, FIELD_TEXT}, {"title", NULL, FIELD_TEXT}, {"kind", NULL, FIELD_TEXT},
+			{"updated_at", NULL, FIELD_TEXT},
+		};
+
+		intracker_context_query(DOCUMENTS_QUERY, call->project_id, (Datum) 0, call->list_limit);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			PUT_FIELDS(intracker_json_append_object(documents), i, document_fields);
+		if (SPI_processed == (uint64) call->list_limit)
+		{
+			int			total;
+
+			intracker_context_query(DOCUMENT_COUNT_QUERY, call->project_id, (Datum) 0, 0);
+			total = atoi(intracker_context_col(0, "documents"));
+			if (total > call->list_limit)
+				intracker_count_omission(call->root, "documents", total - call->list_limit, fetch);
+		}
+	}
+	return (TrimmableList)
+	{
+		documents, NULL, "documents", fetch, NULL
+	};
 }
 
 /* ----------------------------------------------------------------

@@ -89,5 +89,6 @@ extern void intracker_context_put_fields(json_t *object, uint64 row, const Field
 extern void intracker_context_put_project(ContextCall *call);
 extern json_t *intracker_context_append_todo(json_t *array, uint64 row);
 extern void intracker_context_append_blocked_todos(json_t *array, const Field *extra, int nextra);
+extern TrimmableList intracker_context_put_documents(ContextCall *call);
 
 #endif							/* INTRACKER_CONTEXT_H */

@@ -6,7 +6,8 @@
  *
  * The project, the caller's last session in it, their open todos in the
  * order to take them (with what blocks them), recent changes by others in
- * their features, and one line saying what to do next.  context.c has the
+ * their features, the project's documents (titles), and one line saying
+ * what to do next.  context.c has the
  * design both documents share; context_trim.c fits the document under
  * intracker.context_max_bytes.
  *
@@ -187,7 +188,7 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 {
 	ContextCall call;
 	TrimPlan	plan;
-	TrimmableList lists[2];
+	TrimmableList lists[3];
 	json_t	   *texts[2];
 	const char *text_keys[2] = {"summary", "description"};
 
@@ -196,6 +197,7 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 	put_my_session(&call);
 	put_my_todos(&call);
 	put_team_activity(&call);
+	lists[2] = intracker_context_put_documents(&call);	/* least important: cut first */
 	put_next_action(call.root, call.project);
 
 	/* Trim under the byte cap: my todos last; my session's summary first. */
@@ -214,7 +216,7 @@ intracker_resume_context(PG_FUNCTION_ARGS)
 	texts[1] = json_object_get(call.root, "project");
 	intracker_context_trim_plan(&call, &plan);
 	plan.lists = lists;
-	plan.nlists = 2;
+	plan.nlists = 3;
 	plan.texts = texts;
 	plan.text_keys = text_keys;
 	plan.ntexts = 2;

@@ -7,7 +7,8 @@
  * The project, the caller's role, every member with their load, current
  * focus and last session (working notes hidden from viewers, but for their
  * own), each member's most important open todos, the blocked todos that
- * hold the team up, and the team's progress with its features in progress.
+ * hold the team up, the team's progress with its features in progress, and
+ * the project's documents.
  * context.c has the design both documents share; context_trim.c fits the
  * document under intracker.context_max_bytes, cutting the members' todo
  * lists first and the members themselves last.
@@ -271,6 +272,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	int			nmembers;
 	TrimPlan	plan;
 	TrimmableList member_list;
+	TrimmableList documents;
 	char	   *active_todos_fetch;
 
 	intracker_context_begin(fcinfo, &call);
@@ -282,6 +284,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	put_members(&call, by_user);
 	intracker_json_put_array(root, "shared_blockers");
 	put_progress(&call);
+	documents = intracker_context_put_documents(&call);
 
 	/*
 	 * Trim under the byte cap.  The texts: members' session summaries, then
@@ -290,7 +293,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 	members = json_object_get(root, "team_members");
 	nmembers = (int) json_array_size(members);
 	intracker_context_trim_plan(&call, &plan);
-	plan.lists = palloc0(sizeof(TrimmableList) * (nmembers + 2));
+	plan.lists = palloc0(sizeof(TrimmableList) * (nmembers + 3));
 	plan.texts = palloc0(sizeof(json_t *) * (2 * nmembers + 1));
 	plan.text_keys = palloc0(sizeof(char *) * (2 * nmembers + 1));
 	active_todos_fetch =
@@ -351,6 +354,7 @@ intracker_team_context(PG_FUNCTION_ARGS)
 			json_object_get(member, "active_todos"), member, "active_todos", active_todos_fetch, NULL
 		};
 	}
+	plan.lists[plan.nlists++] = documents;	/* least important: cut first */
 	member_list = (TrimmableList)
 	{
 		members, NULL, "team_members",

@@ -190,6 +190,8 @@ BEGIN
             SELECT f.project_id INTO project FROM intracker_data.features f WHERE f.id = row_id;
         WHEN 'intracker_data.projects'::regclass THEN
             SELECT p.id INTO project FROM intracker_data.projects p WHERE p.id = row_id;
+        WHEN 'intracker_data.documents'::regclass THEN
+            SELECT d.project_id INTO project FROM intracker_data.documents d WHERE d.id = row_id;
     END CASE;
     IF project IS NULL THEN
         RAISE EXCEPTION '% % not found', entity_name, row_id

@@ -17,7 +17,11 @@ CREATE TABLE intracker_data.projects (
     created_by      uuid REFERENCES intracker_data.users (id) DEFAULT intracker.current_user_id(),
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
-    version         integer NOT NULL DEFAULT 1
+    version         integer NOT NULL DEFAULT 1,
+    -- free-form, for what an integration needs to keep (0.6)
+    metadata        jsonb NOT NULL DEFAULT '{}'
+                    CONSTRAINT projects_metadata_object CHECK (jsonb_typeof(metadata) = 'object'
+                                                               AND octet_length(metadata::text) <= 16384)
 );
 CREATE INDEX projects_created_by_idx ON intracker_data.projects (created_by);
 
@@ -38,6 +42,7 @@ COMMENT ON CONSTRAINT projects_name_not_blank ON intracker_data.projects IS 'nam
 COMMENT ON CONSTRAINT projects_status_valid ON intracker_data.projects IS 'status must be one of: active, paused, archived.';
 COMMENT ON CONSTRAINT projects_github_repo_format ON intracker_data.projects IS 'github_repo must be owner/name, e.g. octocat/hello-world.';
 COMMENT ON CONSTRAINT projects_resume_context_object ON intracker_data.projects IS 'resume_context must be a JSON object.';
+COMMENT ON CONSTRAINT projects_metadata_object ON intracker_data.projects IS 'metadata must be a JSON object of at most 16384 bytes.';
 COMMENT ON CONSTRAINT project_members_role_valid ON intracker_data.project_members IS 'role must be one of: owner, editor, viewer.';
 COMMENT ON CONSTRAINT project_members_capacity_not_negative ON intracker_data.project_members IS
     'capacity must be zero or more points (NULL means unlimited).';
@@ -106,10 +111,12 @@ CREATE POLICY project_members_delete ON intracker_data.project_members FOR DELET
 
 
 CREATE VIEW intracker.projects WITH (security_invoker = true) AS
-SELECT id, name, description, status, tags, github_repo, resume_context, created_by, created_at, updated_at, version
+SELECT id, name, description, status, tags, github_repo, resume_context, created_by, created_at, updated_at, version,
+       metadata
   FROM intracker_data.projects;
 COMMENT ON VIEW intracker.projects IS 'Projects you are a member of. INSERT creates a project owned by you; updates need editor, deletes owner.';
 COMMENT ON COLUMN intracker.projects.status IS 'active, paused or archived.';
+COMMENT ON COLUMN intracker.projects.metadata IS 'Free-form JSON object (at most 16 kB) for what an integration needs to keep.';
 COMMENT ON COLUMN intracker.projects.github_repo IS 'GitHub repository as owner/name; only owners change it (the deliverer spends the owner''s token there).';
 COMMENT ON COLUMN intracker.projects.resume_context IS 'Free notes and constraints (a JSON object) for agents resuming work on the project.';
 COMMENT ON COLUMN intracker.projects.version IS 'Row version for optimistic locking: write back the version you read (SET version = n) and a stale write fails with PT409.';
@@ -121,7 +128,7 @@ COMMENT ON VIEW intracker.project_members IS 'Members of your projects and their
 
 CREATE FUNCTION intracker.create_project(name text, description text DEFAULT NULL, github_repo text DEFAULT NULL,
                                          tags text[] DEFAULT '{}', resume_context jsonb DEFAULT '{}',
-                                         status text DEFAULT 'active')
+                                         status text DEFAULT 'active', metadata jsonb DEFAULT '{}')
 RETURNS intracker.projects
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -134,12 +141,13 @@ DECLARE
 BEGIN
     -- SECURITY DEFINER: the creator is not yet a member, so neither the
     -- project row nor its owner membership would pass RLS.
-    INSERT INTO intracker_data.projects AS p (name, description, github_repo, tags, resume_context, status, created_by)
+    INSERT INTO intracker_data.projects AS p (name, description, github_repo, tags, resume_context, status, created_by,
+                                              metadata)
     VALUES (create_project.name, create_project.description, create_project.github_repo,
             coalesce(create_project.tags, '{}'), coalesce(create_project.resume_context, '{}'),
-            coalesce(create_project.status, 'active'), me)
+            coalesce(create_project.status, 'active'), me, coalesce(create_project.metadata, '{}'))
     RETURNING p.id, p.name, p.description, p.status, p.tags, p.github_repo, p.resume_context,
-              p.created_by, p.created_at, p.updated_at, p.version
+              p.created_by, p.created_at, p.updated_at, p.version, p.metadata
          INTO created;
     INSERT INTO intracker_data.project_members (project_id, user_id, role) VALUES (created.id, me, 'owner');
     RETURN created;
@@ -150,7 +158,7 @@ EXCEPTION
         RAISE;
 END
 $$;
-COMMENT ON FUNCTION intracker.create_project(text, text, text, text[], jsonb, text) IS
+COMMENT ON FUNCTION intracker.create_project(text, text, text, text[], jsonb, text, jsonb) IS
     'Create a project; you become its owner.';
 
 -- INSERT on the view (PostgREST POST /projects) goes through create_project,
@@ -167,7 +175,7 @@ BEGIN
                   HINT = 'Leave them out of the insert.';
     END IF;
     NEW := intracker.create_project(NEW.name, NEW.description, NEW.github_repo,
-                                    NEW.tags, NEW.resume_context, NEW.status);
+                                    NEW.tags, NEW.resume_context, NEW.status, NEW.metadata);
     RETURN NEW;
 END
 $$;
@@ -189,7 +197,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker.update_project(uuid, jsonb, integer) IS
-    'Change fields of a project (name, description, status, tags, github_repo, resume_context). Editors and owners, github_repo owners only (42501); PT409 if expected_version is stale.';
+    'Change fields of a project (name, description, status, tags, github_repo, resume_context, metadata). Editors and owners, github_repo owners only (42501); PT409 if expected_version is stale.';
 
 -- Only a project's owners learn whether an id they hold is an (active)
 -- user: the check reads users whatever RLS shows, after the role check.
@@ -270,11 +278,11 @@ COMMENT ON FUNCTION intracker.remove_member(uuid, uuid) IS
 GRANT SELECT ON intracker_data.projects, intracker_data.project_members, intracker.projects,
     intracker.project_members TO intracker_user;
 GRANT INSERT ON intracker.projects TO intracker_user;
-GRANT UPDATE (name, description, status, tags, github_repo, resume_context, version)
+GRANT UPDATE (name, description, status, tags, github_repo, resume_context, version, metadata)
     ON intracker.projects, intracker_data.projects TO intracker_user;
 GRANT DELETE ON intracker.projects, intracker_data.projects TO intracker_user;
 GRANT INSERT (project_id, user_id, role), UPDATE (role), DELETE
     ON intracker.project_members, intracker_data.project_members TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker_data.require_joinable_user(uuid, uuid),
-    intracker.create_project(text, text, text, text[], jsonb, text), intracker.update_project(uuid, jsonb, integer),
+    intracker.create_project(text, text, text, text[], jsonb, text, jsonb), intracker.update_project(uuid, jsonb, integer),
     intracker.add_member(uuid, uuid, text), intracker.remove_member(uuid, uuid) TO intracker_user;

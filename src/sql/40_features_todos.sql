@@ -22,6 +22,11 @@ CREATE TABLE intracker_data.features (
     completed_by    uuid REFERENCES intracker_data.users (id),
     completed_at    timestamptz,
     version         integer NOT NULL DEFAULT 1,
+    -- 0.6: labels, and free-form data an integration keeps
+    tags            text[] NOT NULL DEFAULT '{}',
+    metadata        jsonb NOT NULL DEFAULT '{}'
+                    CONSTRAINT features_metadata_object CHECK (jsonb_typeof(metadata) = 'object'
+                                                               AND octet_length(metadata::text) <= 16384),
     CONSTRAINT features_id_project_key UNIQUE (id, project_id),
     CONSTRAINT features_assignee_is_member FOREIGN KEY (project_id, assigned_to)
         REFERENCES intracker_data.project_members (project_id, user_id) ON DELETE SET NULL (assigned_to)
@@ -67,6 +72,10 @@ CREATE TABLE intracker_data.todos (
     -- GitHub sync (92_github.sql)
     github_issue_url text
                     CONSTRAINT todos_github_issue_url_format CHECK (github_issue_url ~ '^https?://' AND length(github_issue_url) <= 2000),
+    -- 0.6: free-form data an integration keeps
+    metadata        jsonb NOT NULL DEFAULT '{}'
+                    CONSTRAINT todos_metadata_object CHECK (jsonb_typeof(metadata) = 'object'
+                                                            AND octet_length(metadata::text) <= 16384),
     CONSTRAINT todos_id_project_key UNIQUE (id, project_id),
     -- feature_id must belong to the same project; deleting the feature
     -- keeps the todo and clears only feature_id.
@@ -99,6 +108,8 @@ COMMENT ON CONSTRAINT todos_feature_same_project ON intracker_data.todos IS 'fea
 COMMENT ON CONSTRAINT todos_assignee_is_member ON intracker_data.todos IS 'assigned_to must be a member of the project.';
 COMMENT ON CONSTRAINT todos_assigned_to_fkey ON intracker_data.todos IS 'assigned_to must be a member of the project.';
 COMMENT ON CONSTRAINT todos_github_issue_url_format ON intracker_data.todos IS 'github_issue_url must be an http(s) URL.';
+COMMENT ON CONSTRAINT features_metadata_object ON intracker_data.features IS 'metadata must be a JSON object of at most 16384 bytes.';
+COMMENT ON CONSTRAINT todos_metadata_object ON intracker_data.todos IS 'metadata must be a JSON object of at most 16384 bytes.';
 
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.features', '');
 SELECT pg_catalog.pg_extension_config_dump('intracker_data.todos', '');
@@ -290,28 +301,32 @@ SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assig
                     THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
                     ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END
           FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS progress
+         WHERE s.feature_id = f.id) AS progress,
+       f.tags, f.metadata
   FROM intracker_data.features f;
 COMMENT ON VIEW intracker.features IS 'Features of your projects with their progress. Editors create and update, owners delete; a stale version fails with PT409.';
 COMMENT ON COLUMN intracker.features.todos_done IS 'Todos of the feature that are done.';
 COMMENT ON COLUMN intracker.features.todos_total IS 'Todos of the feature, not counting cancelled ones.';
 COMMENT ON COLUMN intracker.features.progress IS 'Percent (0-100) of the feature''s non-cancelled todos that are done; a feature without todos is 100 when done, else 0.';
+COMMENT ON COLUMN intracker.features.tags IS 'Labels, as on todos and projects.';
+COMMENT ON COLUMN intracker.features.metadata IS 'Free-form JSON object (at most 16 kB) for what an integration needs to keep.';
 
 CREATE VIEW intracker.todos WITH (security_invoker = true) AS
 SELECT id, project_id, feature_id, title, description, status, priority, estimate, tags, assigned_to,
        created_by, completed_by, blocked_reason, due_date, github_issue, github_pr,
-       completed_at, created_at, updated_at, version, github_issue_url
+       completed_at, created_at, updated_at, version, github_issue_url, metadata
   FROM intracker_data.todos;
 COMMENT ON VIEW intracker.todos IS 'Todos of your projects. Editors create and update, owners delete; a stale version fails with PT409.';
 COMMENT ON COLUMN intracker.todos.status IS 'todo, in_progress, blocked, review, done or cancelled. in_progress and done need every blocker done or cancelled.';
 COMMENT ON COLUMN intracker.todos.estimate IS 'Positive integer points.';
 COMMENT ON COLUMN intracker.todos.version IS 'Row version for optimistic locking: write back the version you read (SET version = n) and a stale write fails with PT409.';
 COMMENT ON COLUMN intracker.todos.github_issue_url IS 'Web address of the linked GitHub issue (set by create_github_issue(), or by link_github_issue() for github.com).';
+COMMENT ON COLUMN intracker.todos.metadata IS 'Free-form JSON object (at most 16 kB) for what an integration needs to keep.';
 
 CREATE VIEW intracker.my_todos WITH (security_invoker = true) AS
 SELECT id, project_id, feature_id, title, description, status, priority, estimate, tags, assigned_to,
        created_by, completed_by, blocked_reason, due_date, github_issue, github_pr,
-       completed_at, created_at, updated_at, version
+       completed_at, created_at, updated_at, version, metadata
   FROM intracker_data.todos
  WHERE assigned_to = (SELECT intracker.current_user_id())
    AND status NOT IN ('done', 'cancelled');
@@ -319,7 +334,8 @@ COMMENT ON VIEW intracker.my_todos IS 'Open (not done, not cancelled) todos assi
 
 CREATE FUNCTION intracker.create_feature(project_id uuid, title text, description text DEFAULT NULL,
                                          priority text DEFAULT 'medium', assigned_to uuid DEFAULT NULL,
-                                         status text DEFAULT 'todo')
+                                         status text DEFAULT 'todo', tags text[] DEFAULT '{}',
+                                         metadata jsonb DEFAULT '{}')
 RETURNS intracker.features
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -331,9 +347,11 @@ DECLARE
     violated_column text;
 BEGIN
     PERFORM intracker_data.require_role(create_feature.project_id, 'editor', 'create features');
-    INSERT INTO intracker_data.features AS f (project_id, title, description, priority, assigned_to, status)
+    INSERT INTO intracker_data.features AS f (project_id, title, description, priority, assigned_to, status, tags,
+                                              metadata)
     VALUES (create_feature.project_id, create_feature.title, create_feature.description,
-            create_feature.priority, create_feature.assigned_to, create_feature.status)
+            create_feature.priority, create_feature.assigned_to, create_feature.status,
+            coalesce(create_feature.tags, '{}'), coalesce(create_feature.metadata, '{}'))
     RETURNING f.id INTO new_id;
     SELECT * INTO created FROM intracker.features f WHERE f.id = new_id;
     RETURN created;
@@ -344,7 +362,7 @@ EXCEPTION
         RAISE;
 END
 $$;
-COMMENT ON FUNCTION intracker.create_feature(uuid, text, text, text, uuid, text) IS
+COMMENT ON FUNCTION intracker.create_feature(uuid, text, text, text, uuid, text, text[], jsonb) IS
     'Create a feature in a project. Editors and owners.';
 
 CREATE FUNCTION intracker.update_feature(feature_id uuid, changes jsonb, expected_version integer)
@@ -361,32 +379,31 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker.update_feature(uuid, jsonb, integer) IS
-    'Change fields of a feature (title, description, status, priority, assigned_to). Editors and owners; PT409 if expected_version is stale.';
+    'Change fields of a feature (title, description, status, priority, assigned_to, tags, metadata). Editors and owners; PT409 if expected_version is stale.';
 
 CREATE FUNCTION intracker.create_todo(project_id uuid, title text, feature_id uuid DEFAULT NULL,
                                       description text DEFAULT NULL, priority text DEFAULT 'medium',
                                       estimate integer DEFAULT 1, tags text[] DEFAULT '{}',
                                       due_date date DEFAULT NULL, assigned_to uuid DEFAULT NULL,
-                                      status text DEFAULT 'todo')
+                                      status text DEFAULT 'todo', metadata jsonb DEFAULT '{}')
 RETURNS intracker.todos
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    new_id uuid;
     created intracker.todos;
     violated text;
     violated_column text;
 BEGIN
     PERFORM intracker_data.require_role(create_todo.project_id, 'editor', 'create todos');
     INSERT INTO intracker_data.todos AS t (project_id, title, feature_id, description, priority, estimate,
-                                           tags, due_date, assigned_to, status)
+                                           tags, due_date, assigned_to, status, metadata)
     VALUES (create_todo.project_id, create_todo.title, create_todo.feature_id, create_todo.description,
             create_todo.priority, create_todo.estimate, coalesce(create_todo.tags, '{}'),
-            create_todo.due_date, create_todo.assigned_to, create_todo.status)
-    RETURNING t.id, t.project_id, t.feature_id, t.title, t.description, t.status, t.priority, t.estimate,
-              t.tags, t.assigned_to, t.created_by, t.completed_by, t.blocked_reason, t.due_date,
-              t.github_issue, t.github_pr, t.completed_at, t.created_at, t.updated_at, t.version
-         INTO created;
+            create_todo.due_date, create_todo.assigned_to, create_todo.status, coalesce(create_todo.metadata, '{}'))
+    RETURNING t.id INTO new_id;
+    SELECT * INTO created FROM intracker.todos t WHERE t.id = new_id;
     RETURN created;
 EXCEPTION
     WHEN check_violation OR foreign_key_violation OR not_null_violation THEN
@@ -395,7 +412,7 @@ EXCEPTION
         RAISE;
 END
 $$;
-COMMENT ON FUNCTION intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text) IS
+COMMENT ON FUNCTION intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text, jsonb) IS
     'Create a todo in a project, optionally in a feature of the same project. Editors and owners.';
 
 CREATE FUNCTION intracker.update_todo(todo_id uuid, changes jsonb, expected_version integer)
@@ -426,17 +443,17 @@ COMMENT ON FUNCTION intracker.set_todo_status(uuid, text, integer) IS
 GRANT SELECT ON intracker_data.features, intracker_data.todos, intracker_data.project_stats,
     intracker_data.project_daily_done, intracker_data.feature_stats, intracker.features, intracker.todos,
     intracker.my_todos TO intracker_user;
-GRANT INSERT (id, project_id, title, description, status, priority, assigned_to),
-      UPDATE (title, description, status, priority, assigned_to, version), DELETE
+GRANT INSERT (id, project_id, title, description, status, priority, assigned_to, tags, metadata),
+      UPDATE (title, description, status, priority, assigned_to, version, tags, metadata), DELETE
     ON intracker.features, intracker_data.features TO intracker_user;
 GRANT INSERT (id, project_id, feature_id, title, description, status, priority, estimate, tags,
-              assigned_to, blocked_reason, due_date, github_issue, github_pr),
+              assigned_to, blocked_reason, due_date, github_issue, github_pr, metadata),
       UPDATE (feature_id, title, description, status, priority, estimate, tags, assigned_to,
-              blocked_reason, due_date, github_issue, github_pr, version),
+              blocked_reason, due_date, github_issue, github_pr, version, metadata),
       DELETE
     ON intracker.todos, intracker_data.todos, intracker.my_todos TO intracker_user;
 GRANT UPDATE (github_issue_url) ON intracker.todos, intracker_data.todos TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker_data.progress_counter_drift(uuid),
-    intracker.create_feature(uuid, text, text, text, uuid, text), intracker.update_feature(uuid, jsonb, integer),
-    intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text),
+    intracker.create_feature(uuid, text, text, text, uuid, text, text[], jsonb), intracker.update_feature(uuid, jsonb, integer),
+    intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text, jsonb),
     intracker.update_todo(uuid, jsonb, integer), intracker.set_todo_status(uuid, text, integer) TO intracker_user;

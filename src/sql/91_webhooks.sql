@@ -261,15 +261,19 @@ BEGIN
                                       (SELECT f.title FROM intracker_data.features f WHERE f.id = e.entity_id),
                                       (SELECT p.name FROM intracker_data.projects p WHERE p.id = e.entity_id))
         WHEN 'dependency' THEN (SELECT t.title FROM intracker_data.todos t WHERE t.id = e.entity_id)
+        WHEN 'document' THEN (SELECT d.title FROM intracker_data.documents d WHERE d.id = e.entity_id)
         WHEN 'comment' THEN coalesce(
-            (SELECT coalesce(t.title, f.title) FROM intracker_data.comments c
+            (SELECT coalesce(t.title, f.title, d.title) FROM intracker_data.comments c
                LEFT JOIN intracker_data.todos t ON t.id = c.todo_id
                LEFT JOIN intracker_data.features f ON f.id = c.feature_id
+               LEFT JOIN intracker_data.documents d ON d.id = c.document_id
               WHERE c.id = e.entity_id),
             (SELECT t.title FROM intracker_data.todos t
               WHERE t.id = coalesce(e.changes #>> '{todo_id,new}', e.changes #>> '{todo_id,old}')::uuid),
             (SELECT f.title FROM intracker_data.features f
               WHERE f.id = coalesce(e.changes #>> '{feature_id,new}', e.changes #>> '{feature_id,old}')::uuid),
+            (SELECT d.title FROM intracker_data.documents d
+              WHERE d.id = coalesce(e.changes #>> '{document_id,new}', e.changes #>> '{document_id,old}')::uuid),
             'a deleted item')
         END;
     title := coalesce(title, e.changes #>> '{title,new}', e.changes #>> '{title,old}', 'untitled');
@@ -280,7 +284,7 @@ BEGIN
     END IF;
 
     message := CASE
-        WHEN entity IN ('todo', 'feature', 'project') THEN CASE action
+        WHEN entity IN ('todo', 'feature', 'project', 'document') THEN CASE action
             WHEN 'status_changed' THEN format('%s moved *%s* to %s', who, title, e.changes #>> '{status,new}')
             WHEN 'updated' THEN
                 CASE WHEN e.changes #>> '{github_issue,new}' IS NOT NULL

@@ -1251,15 +1251,19 @@ BEGIN
                                       (SELECT f.title FROM intracker_data.features f WHERE f.id = e.entity_id),
                                       (SELECT p.name FROM intracker_data.projects p WHERE p.id = e.entity_id))
         WHEN 'dependency' THEN (SELECT t.title FROM intracker_data.todos t WHERE t.id = e.entity_id)
+        WHEN 'document' THEN (SELECT d.title FROM intracker_data.documents d WHERE d.id = e.entity_id)
         WHEN 'comment' THEN coalesce(
-            (SELECT coalesce(t.title, f.title) FROM intracker_data.comments c
+            (SELECT coalesce(t.title, f.title, d.title) FROM intracker_data.comments c
                LEFT JOIN intracker_data.todos t ON t.id = c.todo_id
                LEFT JOIN intracker_data.features f ON f.id = c.feature_id
+               LEFT JOIN intracker_data.documents d ON d.id = c.document_id
               WHERE c.id = e.entity_id),
             (SELECT t.title FROM intracker_data.todos t
               WHERE t.id = coalesce(e.changes #>> '{todo_id,new}', e.changes #>> '{todo_id,old}')::uuid),
             (SELECT f.title FROM intracker_data.features f
               WHERE f.id = coalesce(e.changes #>> '{feature_id,new}', e.changes #>> '{feature_id,old}')::uuid),
+            (SELECT d.title FROM intracker_data.documents d
+              WHERE d.id = coalesce(e.changes #>> '{document_id,new}', e.changes #>> '{document_id,old}')::uuid),
             'a deleted item')
         END;
     title := coalesce(title, e.changes #>> '{title,new}', e.changes #>> '{title,old}', 'untitled');
@@ -1270,7 +1274,7 @@ BEGIN
     END IF;
 
     message := CASE
-        WHEN entity IN ('todo', 'feature', 'project') THEN CASE action
+        WHEN entity IN ('todo', 'feature', 'project', 'document') THEN CASE action
             WHEN 'status_changed' THEN format('%s moved *%s* to %s', who, title, e.changes #>> '{status,new}')
             WHEN 'updated' THEN
                 CASE WHEN e.changes #>> '{github_issue,new}' IS NOT NULL
@@ -2327,8 +2331,425 @@ CREATE TRIGGER users_refuse_read_only BEFORE INSERT OR DELETE OR UPDATE OF email
     ON intracker_data.users FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
 
 ------------------------------------------------------------------------------
--- Comments, mentions and the inbox (issue 16): src/sql/96_comments.sql and
--- src/sql/97_notifications.sql, whole; notification events are their
+-- Metadata and labels (issue 16): a metadata object on projects, features
+-- and todos, tags on features; create_* take them.
+------------------------------------------------------------------------------
+
+ALTER TABLE intracker_data.projects ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}'
+    CONSTRAINT projects_metadata_object CHECK (jsonb_typeof(metadata) = 'object' AND octet_length(metadata::text) <= 16384);
+ALTER TABLE intracker_data.features ADD COLUMN tags text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}'
+    CONSTRAINT features_metadata_object CHECK (jsonb_typeof(metadata) = 'object' AND octet_length(metadata::text) <= 16384);
+ALTER TABLE intracker_data.todos ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}'
+    CONSTRAINT todos_metadata_object CHECK (jsonb_typeof(metadata) = 'object' AND octet_length(metadata::text) <= 16384);
+COMMENT ON CONSTRAINT projects_metadata_object ON intracker_data.projects IS 'metadata must be a JSON object of at most 16384 bytes.';
+COMMENT ON CONSTRAINT features_metadata_object ON intracker_data.features IS 'metadata must be a JSON object of at most 16384 bytes.';
+COMMENT ON CONSTRAINT todos_metadata_object ON intracker_data.todos IS 'metadata must be a JSON object of at most 16384 bytes.';
+
+CREATE OR REPLACE VIEW intracker.projects WITH (security_invoker = true) AS
+SELECT id, name, description, status, tags, github_repo, resume_context, created_by, created_at, updated_at, version,
+       metadata
+  FROM intracker_data.projects;
+CREATE OR REPLACE VIEW intracker.features WITH (security_invoker = true) AS
+SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assigned_to, f.created_by,
+       f.created_at, f.updated_at, f.completed_at, f.completed_by, f.version,
+       (SELECT coalesce(sum(s.todos_total), 0)::integer FROM intracker_data.feature_stats s
+         WHERE s.feature_id = f.id) AS todos_total,
+       (SELECT coalesce(sum(s.todos_done), 0)::integer FROM intracker_data.feature_stats s
+         WHERE s.feature_id = f.id) AS todos_done,
+       (SELECT CASE WHEN coalesce(sum(s.todos_total), 0) = 0
+                    THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
+                    ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END
+          FROM intracker_data.feature_stats s
+         WHERE s.feature_id = f.id) AS progress,
+       f.tags, f.metadata
+  FROM intracker_data.features f;
+CREATE OR REPLACE VIEW intracker.todos WITH (security_invoker = true) AS
+SELECT id, project_id, feature_id, title, description, status, priority, estimate, tags, assigned_to,
+       created_by, completed_by, blocked_reason, due_date, github_issue, github_pr,
+       completed_at, created_at, updated_at, version, github_issue_url, metadata
+  FROM intracker_data.todos;
+CREATE OR REPLACE VIEW intracker.my_todos WITH (security_invoker = true) AS
+SELECT id, project_id, feature_id, title, description, status, priority, estimate, tags, assigned_to,
+       created_by, completed_by, blocked_reason, due_date, github_issue, github_pr,
+       completed_at, created_at, updated_at, version, metadata
+  FROM intracker_data.todos
+ WHERE assigned_to = (SELECT intracker.current_user_id())
+   AND status NOT IN ('done', 'cancelled');
+COMMENT ON COLUMN intracker.projects.metadata IS 'Free-form JSON object (at most 16 kB) for what an integration needs to keep.';
+COMMENT ON COLUMN intracker.features.tags IS 'Labels, as on todos and projects.';
+COMMENT ON COLUMN intracker.features.metadata IS 'Free-form JSON object (at most 16 kB) for what an integration needs to keep.';
+COMMENT ON COLUMN intracker.todos.metadata IS 'Free-form JSON object (at most 16 kB) for what an integration needs to keep.';
+GRANT UPDATE (metadata) ON intracker.projects, intracker_data.projects TO intracker_user;
+GRANT INSERT (tags, metadata), UPDATE (tags, metadata) ON intracker.features, intracker_data.features TO intracker_user;
+GRANT INSERT (metadata), UPDATE (metadata) ON intracker.todos, intracker_data.todos, intracker.my_todos TO intracker_user;
+
+DROP FUNCTION intracker.create_project(text, text, text, text[], jsonb, text);
+DROP FUNCTION intracker.create_feature(uuid, text, text, text, uuid, text);
+DROP FUNCTION intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text);
+CREATE FUNCTION intracker.create_project(name text, description text DEFAULT NULL, github_repo text DEFAULT NULL,
+                                         tags text[] DEFAULT '{}', resume_context jsonb DEFAULT '{}',
+                                         status text DEFAULT 'active', metadata jsonb DEFAULT '{}')
+RETURNS intracker.projects
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    created intracker.projects;
+    violated text;
+    violated_column text;
+BEGIN
+    -- SECURITY DEFINER: the creator is not yet a member, so neither the
+    -- project row nor its owner membership would pass RLS.
+    INSERT INTO intracker_data.projects AS p (name, description, github_repo, tags, resume_context, status, created_by,
+                                              metadata)
+    VALUES (create_project.name, create_project.description, create_project.github_repo,
+            coalesce(create_project.tags, '{}'), coalesce(create_project.resume_context, '{}'),
+            coalesce(create_project.status, 'active'), me, coalesce(create_project.metadata, '{}'))
+    RETURNING p.id, p.name, p.description, p.status, p.tags, p.github_repo, p.resume_context,
+              p.created_by, p.created_at, p.updated_at, p.version, p.metadata
+         INTO created;
+    INSERT INTO intracker_data.project_members (project_id, user_id, role) VALUES (created.id, me, 'owner');
+    RETURN created;
+EXCEPTION
+    WHEN check_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+CREATE OR REPLACE FUNCTION intracker_data.projects_view_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.id IS NOT NULL OR NEW.version IS NOT NULL OR NEW.created_by IS NOT NULL THEN
+        RAISE EXCEPTION 'id, version and created_by of a new project are set by intracker'
+            USING ERRCODE = '22023',
+                  HINT = 'Leave them out of the insert.';
+    END IF;
+    NEW := intracker.create_project(NEW.name, NEW.description, NEW.github_repo,
+                                    NEW.tags, NEW.resume_context, NEW.status, NEW.metadata);
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION intracker.create_feature(project_id uuid, title text, description text DEFAULT NULL,
+                                         priority text DEFAULT 'medium', assigned_to uuid DEFAULT NULL,
+                                         status text DEFAULT 'todo', tags text[] DEFAULT '{}',
+                                         metadata jsonb DEFAULT '{}')
+RETURNS intracker.features
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id uuid;
+    created intracker.features;
+    violated text;
+    violated_column text;
+BEGIN
+    PERFORM intracker_data.require_role(create_feature.project_id, 'editor', 'create features');
+    INSERT INTO intracker_data.features AS f (project_id, title, description, priority, assigned_to, status, tags,
+                                              metadata)
+    VALUES (create_feature.project_id, create_feature.title, create_feature.description,
+            create_feature.priority, create_feature.assigned_to, create_feature.status,
+            coalesce(create_feature.tags, '{}'), coalesce(create_feature.metadata, '{}'))
+    RETURNING f.id INTO new_id;
+    SELECT * INTO created FROM intracker.features f WHERE f.id = new_id;
+    RETURN created;
+EXCEPTION
+    WHEN check_violation OR foreign_key_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+CREATE FUNCTION intracker.create_todo(project_id uuid, title text, feature_id uuid DEFAULT NULL,
+                                      description text DEFAULT NULL, priority text DEFAULT 'medium',
+                                      estimate integer DEFAULT 1, tags text[] DEFAULT '{}',
+                                      due_date date DEFAULT NULL, assigned_to uuid DEFAULT NULL,
+                                      status text DEFAULT 'todo', metadata jsonb DEFAULT '{}')
+RETURNS intracker.todos
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id uuid;
+    created intracker.todos;
+    violated text;
+    violated_column text;
+BEGIN
+    PERFORM intracker_data.require_role(create_todo.project_id, 'editor', 'create todos');
+    INSERT INTO intracker_data.todos AS t (project_id, title, feature_id, description, priority, estimate,
+                                           tags, due_date, assigned_to, status, metadata)
+    VALUES (create_todo.project_id, create_todo.title, create_todo.feature_id, create_todo.description,
+            create_todo.priority, create_todo.estimate, coalesce(create_todo.tags, '{}'),
+            create_todo.due_date, create_todo.assigned_to, create_todo.status, coalesce(create_todo.metadata, '{}'))
+    RETURNING t.id INTO new_id;
+    SELECT * INTO created FROM intracker.todos t WHERE t.id = new_id;
+    RETURN created;
+EXCEPTION
+    WHEN check_violation OR foreign_key_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+COMMENT ON FUNCTION intracker.create_project(text, text, text, text[], jsonb, text, jsonb) IS
+    'Create a project; you become its owner.';
+COMMENT ON FUNCTION intracker.create_feature(uuid, text, text, text, uuid, text, text[], jsonb) IS
+    'Create a feature in a project. Editors and owners.';
+COMMENT ON FUNCTION intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text, jsonb) IS
+    'Create a todo in a project, optionally in a feature of the same project. Editors and owners.';
+COMMENT ON FUNCTION intracker.update_project(uuid, jsonb, integer) IS
+    'Change fields of a project (name, description, status, tags, github_repo, resume_context, metadata). Editors and owners, github_repo owners only (42501); PT409 if expected_version is stale.';
+COMMENT ON FUNCTION intracker.update_feature(uuid, jsonb, integer) IS
+    'Change fields of a feature (title, description, status, priority, assigned_to, tags, metadata). Editors and owners; PT409 if expected_version is stale.';
+-- SQL-standard bodies expanded the views' columns when they were created:
+-- again, with the new ones.
+CREATE OR REPLACE FUNCTION intracker.assign_todo(todo_id uuid, assignee uuid DEFAULT NULL, expected_version integer DEFAULT NULL)
+RETURNS intracker.todos
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT intracker_data.assign('intracker_data.todos', todo_id, assignee, expected_version);
+    SELECT t.* FROM intracker.todos t WHERE t.id = assign_todo.todo_id;
+END;
+CREATE OR REPLACE FUNCTION intracker.assign_feature(feature_id uuid, assignee uuid DEFAULT NULL, expected_version integer DEFAULT NULL)
+RETURNS intracker.features
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT intracker_data.assign('intracker_data.features', feature_id, assignee, expected_version);
+    SELECT f.* FROM intracker.features f WHERE f.id = assign_feature.feature_id;
+END;
+GRANT EXECUTE ON FUNCTION intracker.create_project(text, text, text, text[], jsonb, text, jsonb),
+    intracker.create_feature(uuid, text, text, text, uuid, text, text[], jsonb),
+    intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text, jsonb) TO intracker_user;
+
+
+------------------------------------------------------------------------------
+-- Project documents (issue 16): src/sql/96_documents.sql, whole, and
+-- project_of() knowing them.
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION intracker_data.project_of(entity regclass, row_id uuid)
+RETURNS uuid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    project uuid;
+    entity_name text := rtrim((SELECT c.relname FROM pg_class c WHERE c.oid = entity), 's');
+BEGIN
+    -- Without this an anonymous caller would be told "not found" (RLS hides
+    -- everything from it) instead of how to authenticate.
+    PERFORM intracker_data.require_user();
+    IF row_id IS NULL THEN
+        RAISE EXCEPTION '% id must not be null', entity_name USING ERRCODE = '22023';
+    END IF;
+    -- Static queries, planned once per session.
+    CASE entity
+        WHEN 'intracker_data.todos'::regclass THEN
+            SELECT t.project_id INTO project FROM intracker_data.todos t WHERE t.id = row_id;
+        WHEN 'intracker_data.features'::regclass THEN
+            SELECT f.project_id INTO project FROM intracker_data.features f WHERE f.id = row_id;
+        WHEN 'intracker_data.projects'::regclass THEN
+            SELECT p.id INTO project FROM intracker_data.projects p WHERE p.id = row_id;
+        WHEN 'intracker_data.documents'::regclass THEN
+            SELECT d.project_id INTO project FROM intracker_data.documents d WHERE d.id = row_id;
+    END CASE;
+    IF project IS NULL THEN
+        RAISE EXCEPTION '% % not found', entity_name, row_id
+            USING ERRCODE = 'PT404',
+                  HINT = CASE WHEN entity = 'intracker_data.projects'::regclass
+                              THEN 'The project does not exist or you are not a member of it.'
+                              ELSE format('The %s does not exist or you are not a member of its project.', entity_name) END;
+    END IF;
+    RETURN project;
+END
+$$;
+
+-- Project documents: the specs, decisions and runbooks an agent reads
+-- before it starts.  Versioned like todos (optimistic locking, events),
+-- commentable (97_comments.sql), searchable and in the history; the context
+-- documents list their titles.  Editors and owners write them, members
+-- read them; a document's author or an owner deletes it.  Bodies are
+-- Markdown, at most 200,000 characters.
+
+CREATE TABLE intracker_data.documents (
+    id              uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
+    title           text NOT NULL
+                    CONSTRAINT documents_title_not_blank CHECK (btrim(title) <> '' AND length(title) <= 500),
+    body            text NOT NULL DEFAULT ''
+                    CONSTRAINT documents_body_length CHECK (length(body) <= 200000),
+    kind            text NOT NULL DEFAULT 'note'
+                    CONSTRAINT documents_kind_valid CHECK (kind IN ('note', 'spec', 'decision', 'runbook')),
+    created_by      uuid REFERENCES intracker_data.users (id) DEFAULT intracker.current_user_id(),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    version         integer NOT NULL DEFAULT 1,
+    CONSTRAINT documents_id_project_key UNIQUE (id, project_id)
+);
+CREATE INDEX documents_project_updated_idx ON intracker_data.documents (project_id, updated_at DESC);
+CREATE INDEX documents_created_by_idx ON intracker_data.documents (created_by);
+COMMENT ON TABLE intracker_data.documents IS 'Project documents (intracker.documents is the API).';
+COMMENT ON CONSTRAINT documents_title_not_blank ON intracker_data.documents IS 'title must not be blank (at most 500 characters).';
+COMMENT ON CONSTRAINT documents_body_length ON intracker_data.documents IS 'body must be at most 200000 characters.';
+COMMENT ON CONSTRAINT documents_kind_valid ON intracker_data.documents IS 'kind must be one of: note, spec, decision, runbook.';
+COMMENT ON CONSTRAINT documents_project_id_fkey ON intracker_data.documents IS 'project_id must be a project.';
+COMMENT ON CONSTRAINT documents_created_by_fkey ON intracker_data.documents IS 'created_by must be a user.';
+
+SELECT pg_catalog.pg_extension_config_dump('intracker_data.documents', '');
+
+CREATE TRIGGER documents_row_version BEFORE UPDATE ON intracker_data.documents
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('document');
+
+ALTER TABLE intracker_data.documents ENABLE ROW LEVEL SECURITY;
+CREATE POLICY documents_select ON intracker_data.documents FOR SELECT
+    USING (project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]));
+CREATE POLICY documents_insert ON intracker_data.documents FOR INSERT
+    WITH CHECK (project_id = ANY ((SELECT intracker_data.my_project_ids('editor'))::uuid[]));
+CREATE POLICY documents_update ON intracker_data.documents FOR UPDATE
+    USING (project_id = ANY ((SELECT intracker_data.my_project_ids('editor'))::uuid[]))
+    WITH CHECK (project_id = ANY ((SELECT intracker_data.my_project_ids('editor'))::uuid[]));
+CREATE POLICY documents_delete ON intracker_data.documents FOR DELETE
+    USING ((created_by = (SELECT intracker.current_user_id())
+            AND project_id = ANY ((SELECT intracker_data.my_project_ids('editor'))::uuid[]))
+           OR project_id = ANY ((SELECT intracker_data.my_project_ids('owner'))::uuid[]));
+
+CREATE VIEW intracker.documents WITH (security_invoker = true) AS
+SELECT id, project_id, title, body, kind, created_by, created_at, updated_at, version
+  FROM intracker_data.documents;
+COMMENT ON VIEW intracker.documents IS
+    'Specs, decisions, runbooks and notes of your projects (Markdown, at most 200,000 characters). Editors create and update them (a stale version fails with PT409); their author or an owner deletes them.';
+COMMENT ON COLUMN intracker.documents.kind IS 'note, spec, decision or runbook.';
+COMMENT ON COLUMN intracker.documents.version IS 'Optimistic lock: pass it as expected_version to update_document() (or SET version = n).';
+
+CREATE FUNCTION intracker.create_document(project_id uuid, title text, body text, kind text DEFAULT 'note')
+RETURNS intracker.documents
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id uuid;
+    created intracker.documents;
+    violated text;
+    violated_column text;
+BEGIN
+    PERFORM intracker_data.require_role(create_document.project_id, 'editor', 'create documents');
+    INSERT INTO intracker_data.documents AS d (project_id, title, body, kind)
+    VALUES (create_document.project_id, create_document.title, create_document.body, create_document.kind)
+    RETURNING d.id INTO new_id;
+    SELECT * INTO created FROM intracker.documents d WHERE d.id = new_id;
+    RETURN created;
+EXCEPTION
+    WHEN check_violation OR not_null_violation THEN
+        GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME, violated_column = COLUMN_NAME;
+        PERFORM intracker_data.explain_violation(violated, violated_column);
+        RAISE;
+END
+$$;
+COMMENT ON FUNCTION intracker.create_document(uuid, text, text, text) IS
+    'Create a document of a project: kind note (default), spec, decision or runbook; Markdown body of at most 200,000 characters. Editors and owners.';
+
+CREATE FUNCTION intracker.update_document(document_id uuid, changes jsonb, expected_version integer)
+RETURNS intracker.documents
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    updated intracker.documents;
+BEGIN
+    PERFORM intracker_data.apply_changes('intracker_data.documents', document_id, changes, expected_version);
+    SELECT * INTO updated FROM intracker.documents d WHERE d.id = update_document.document_id;
+    RETURN updated;
+END
+$$;
+COMMENT ON FUNCTION intracker.update_document(uuid, jsonb, integer) IS
+    'Change fields of a document (title, body, kind), e.g. {"body": "…"}. Editors and owners; PT409 if expected_version is stale.';
+
+CREATE FUNCTION intracker.delete_document(document_id uuid)
+RETURNS intracker.documents
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := intracker_data.require_user();
+    target intracker.documents;
+BEGIN
+    PERFORM intracker_data.project_of('intracker_data.documents', document_id);    -- PT404 unless visible
+    SELECT * INTO target FROM intracker.documents d WHERE d.id = delete_document.document_id;
+    IF target.created_by IS DISTINCT FROM me THEN
+        PERFORM intracker_data.require_role(target.project_id, 'owner', 'delete another user''s document');
+    ELSE
+        PERFORM intracker_data.require_role(target.project_id, 'editor', 'delete documents');
+    END IF;
+    DELETE FROM intracker_data.documents AS d WHERE d.id = target.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'document % not found', target.id
+            USING ERRCODE = 'PT404',
+                  HINT = 'It was deleted meanwhile.';
+    END IF;
+    RETURN target;
+END
+$$;
+COMMENT ON FUNCTION intracker.delete_document(uuid) IS
+    'Delete a document and return it as it was: its author (an editor), or an owner of the project. Its comments go with it.';
+
+-- For agents (one tool each in intracker-mcp): the list without bodies,
+-- and one document whole.
+CREATE FUNCTION intracker.list_documents(project_id uuid, of_kind text DEFAULT NULL)
+RETURNS TABLE (id uuid, title text, kind text, created_by uuid, created_at timestamptz, updated_at timestamptz,
+               version integer)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM intracker_data.require_role(list_documents.project_id, 'viewer', 'list documents');
+    RETURN QUERY
+    SELECT d.id, d.title, d.kind, d.created_by, d.created_at, d.updated_at, d.version
+      FROM intracker.documents d
+     WHERE d.project_id = list_documents.project_id
+       AND (list_documents.of_kind IS NULL OR d.kind = list_documents.of_kind)
+     ORDER BY d.updated_at DESC, d.id;
+END
+$$;
+COMMENT ON FUNCTION intracker.list_documents(uuid, text) IS
+    'The documents of a project (only those of_kind note, spec, decision or runbook, optionally) without their bodies, most recently updated first; read one with get_document().';
+
+CREATE FUNCTION intracker.get_document(document_id uuid)
+RETURNS intracker.documents
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_document intracker.documents;
+BEGIN
+    PERFORM intracker_data.project_of('intracker_data.documents', document_id);    -- PT404 unless visible
+    SELECT * INTO found_document FROM intracker.documents d WHERE d.id = get_document.document_id;
+    RETURN found_document;
+END
+$$;
+COMMENT ON FUNCTION intracker.get_document(uuid) IS 'One document of your projects, body included.';
+
+CREATE TRIGGER documents_refuse_read_only BEFORE INSERT OR UPDATE OR DELETE
+    ON intracker_data.documents FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
+CREATE TRIGGER documents_events AFTER INSERT OR UPDATE OR DELETE ON intracker_data.documents
+    FOR EACH ROW EXECUTE FUNCTION intracker_data.record_event('document', 'id', 'project_id');
+
+GRANT SELECT ON intracker_data.documents, intracker.documents TO intracker_user;
+GRANT INSERT (id, project_id, title, body, kind), UPDATE (title, body, kind, version), DELETE
+    ON intracker_data.documents, intracker.documents TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker.create_document(uuid, text, text, text),
+    intracker.update_document(uuid, jsonb, integer), intracker.delete_document(uuid),
+    intracker.list_documents(uuid, text), intracker.get_document(uuid) TO intracker_user;
+
+------------------------------------------------------------------------------
+-- Comments, mentions and the inbox (issue 16): src/sql/97_comments.sql and
+-- src/sql/98_notifications.sql, whole; notification events are their
 -- user's only.
 ------------------------------------------------------------------------------
 
@@ -2342,15 +2763,15 @@ ALTER POLICY events_select ON intracker_data.events
 COMMENT ON COLUMN intracker.events.type IS 'entity.action: todo.created, todo.updated, todo.assigned, todo.status_changed, todo.deleted, feature.*, project.*, member.added/updated/removed, dependency.added/removed, session.started/updated/ended/deleted, comment.added/updated/deleted, notification.created (yours only: entity_id is you), conflict.rejected, webhook.disabled (by the deliverer: entity_id is the webhook).';
 COMMENT ON COLUMN intracker.events.entity_id IS 'The todo, feature, project, session or comment; for member.* and notification.* the user; for dependency.* the dependent todo.';
 
--- Comments on todos and features, and @mentions.
+-- Comments on todos, features and documents, and @mentions.
 --
--- A comment belongs to exactly one todo or feature of its project and goes
--- with it.  Editors and owners comment, every member reads; an author edits
+-- A comment belongs to exactly one todo, feature or document of its
+-- project and goes with it.  Editors and owners comment, every member reads; an author edits
 -- their own comments (optimistic locking, like todos) and deletes them, an
 -- owner deletes any.  Bodies are Markdown, kept as text, at most
 -- 20,000 characters.
 --
--- "@handle" in a comment (or a todo's description, 97_notifications.sql)
+-- "@handle" in a comment (or a todo's description, 98_notifications.sql)
 -- mentions the project member with that handle, regardless of case.  A
 -- handle of anyone else mentions no one: the comment's mentions list only
 -- members, so it tells nothing about who else exists.  mentions is set when
@@ -2387,6 +2808,7 @@ CREATE TABLE intracker_data.comments (
     project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
     todo_id         uuid,
     feature_id      uuid,
+    document_id     uuid,
     author          uuid NOT NULL REFERENCES intracker_data.users (id) DEFAULT intracker.current_user_id(),
     body            text NOT NULL
                     CONSTRAINT comments_body_length CHECK (btrim(body) <> '' AND length(body) <= 20000),
@@ -2394,22 +2816,26 @@ CREATE TABLE intracker_data.comments (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     version         integer NOT NULL DEFAULT 1,
-    CONSTRAINT comments_one_subject CHECK (num_nonnulls(todo_id, feature_id) = 1),
+    CONSTRAINT comments_one_subject CHECK (num_nonnulls(todo_id, feature_id, document_id) = 1),
     CONSTRAINT comments_todo_same_project FOREIGN KEY (todo_id, project_id)
         REFERENCES intracker_data.todos (id, project_id) ON DELETE CASCADE,
     CONSTRAINT comments_feature_same_project FOREIGN KEY (feature_id, project_id)
-        REFERENCES intracker_data.features (id, project_id) ON DELETE CASCADE
+        REFERENCES intracker_data.features (id, project_id) ON DELETE CASCADE,
+    CONSTRAINT comments_document_same_project FOREIGN KEY (document_id, project_id)
+        REFERENCES intracker_data.documents (id, project_id) ON DELETE CASCADE
 );
 CREATE INDEX comments_todo_id_idx ON intracker_data.comments (todo_id, project_id);
 CREATE INDEX comments_feature_id_idx ON intracker_data.comments (feature_id, project_id);
+CREATE INDEX comments_document_id_idx ON intracker_data.comments (document_id, project_id);
 CREATE INDEX comments_project_id_idx ON intracker_data.comments (project_id, created_at);
 CREATE INDEX comments_author_idx ON intracker_data.comments (author);
-COMMENT ON TABLE intracker_data.comments IS 'Comments on todos and features (intracker.comments is the API).';
+COMMENT ON TABLE intracker_data.comments IS 'Comments on todos, features and documents (intracker.comments is the API).';
 
 COMMENT ON CONSTRAINT comments_body_length ON intracker_data.comments IS 'body must not be blank (at most 20000 characters).';
-COMMENT ON CONSTRAINT comments_one_subject ON intracker_data.comments IS 'todo_id or feature_id must be set, not both.';
+COMMENT ON CONSTRAINT comments_one_subject ON intracker_data.comments IS 'exactly one of todo_id, feature_id and document_id must be set.';
 COMMENT ON CONSTRAINT comments_todo_same_project ON intracker_data.comments IS 'todo_id must be a todo of the same project.';
 COMMENT ON CONSTRAINT comments_feature_same_project ON intracker_data.comments IS 'feature_id must be a feature of the same project.';
+COMMENT ON CONSTRAINT comments_document_same_project ON intracker_data.comments IS 'document_id must be a document of the same project.';
 COMMENT ON CONSTRAINT comments_author_fkey ON intracker_data.comments IS 'author must be a user.';
 COMMENT ON CONSTRAINT comments_project_id_fkey ON intracker_data.comments IS 'project_id must be a project.';
 
@@ -2419,7 +2845,7 @@ CREATE TRIGGER comments_row_version BEFORE UPDATE ON intracker_data.comments
     FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('comment');
 
 -- Before a comment is written: its project is its subject's (so a client
--- posting to the view names the todo or feature only), and its mentions
+-- posting to the view names the todo, feature or document only), and its mentions
 -- are read from the body.  A restored comment keeps what it had.
 CREATE FUNCTION intracker_data.comment_before_write()
 RETURNS trigger
@@ -2433,7 +2859,8 @@ BEGIN
     IF TG_OP = 'INSERT' AND NEW.project_id IS NULL THEN
         -- as the caller: a subject they cannot see leaves it NULL (23502)
         NEW.project_id := coalesce((SELECT t.project_id FROM intracker_data.todos t WHERE t.id = NEW.todo_id),
-                                   (SELECT f.project_id FROM intracker_data.features f WHERE f.id = NEW.feature_id));
+                                   (SELECT f.project_id FROM intracker_data.features f WHERE f.id = NEW.feature_id),
+                                   (SELECT d.project_id FROM intracker_data.documents d WHERE d.id = NEW.document_id));
     END IF;
     IF TG_OP = 'INSERT' OR NEW.body IS DISTINCT FROM OLD.body THEN
         NEW.mentions := intracker_data.mentioned_members(NEW.project_id, NEW.body);
@@ -2442,7 +2869,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker_data.comment_before_write() IS
-    'Trigger: fills a new comment''s project from its todo or feature, and its mentions from its body.';
+    'Trigger: fills a new comment''s project from its todo, feature or document, and its mentions from its body.';
 CREATE TRIGGER comments_before_write BEFORE INSERT OR UPDATE OF body ON intracker_data.comments
     FOR EACH ROW EXECUTE FUNCTION intracker_data.comment_before_write();
 
@@ -2465,12 +2892,13 @@ CREATE POLICY comments_delete ON intracker_data.comments FOR DELETE
            OR project_id = ANY ((SELECT intracker_data.my_project_ids('owner'))::uuid[]));
 
 CREATE VIEW intracker.comments WITH (security_invoker = true) AS
-SELECT id, project_id, todo_id, feature_id, author, body, mentions, created_at, updated_at, version
+SELECT id, project_id, todo_id, feature_id, author, body, mentions, created_at, updated_at, version, document_id
   FROM intracker_data.comments;
 COMMENT ON VIEW intracker.comments IS
-    'Comments on the todos and features of your projects (Markdown, at most 20,000 characters). Editors and owners add them; authors edit and delete their own; owners delete any.';
-COMMENT ON COLUMN intracker.comments.todo_id IS 'The todo commented on (NULL for a comment on a feature).';
-COMMENT ON COLUMN intracker.comments.feature_id IS 'The feature commented on (NULL for a comment on a todo).';
+    'Comments on the todos, features and documents of your projects (Markdown, at most 20,000 characters). Editors and owners add them; authors edit and delete their own; owners delete any.';
+COMMENT ON COLUMN intracker.comments.todo_id IS 'The todo commented on (else NULL).';
+COMMENT ON COLUMN intracker.comments.feature_id IS 'The feature commented on (else NULL).';
+COMMENT ON COLUMN intracker.comments.document_id IS 'The document commented on (else NULL).';
 COMMENT ON COLUMN intracker.comments.mentions IS 'The project members the body @mentions by handle, as of the body''s last edit.';
 COMMENT ON COLUMN intracker.comments.version IS 'Optimistic lock: pass it as expected_version to update_comment().';
 
@@ -2504,6 +2932,7 @@ AS $$
 DECLARE
     todo uuid;
     feature uuid;
+    document uuid;
     project uuid;
     added intracker.comments;
     violated text;
@@ -2515,16 +2944,19 @@ BEGIN
         SELECT f.id, f.project_id INTO feature, project FROM intracker_data.features f WHERE f.id = add_comment.entity_id;
     END IF;
     IF project IS NULL THEN
-        RAISE EXCEPTION 'todo or feature % not found', coalesce(entity_id::text, 'NULL')
+        SELECT d.id, d.project_id INTO document, project FROM intracker_data.documents d WHERE d.id = add_comment.entity_id;
+    END IF;
+    IF project IS NULL THEN
+        RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
             USING ERRCODE = 'PT404',
-                  HINT = 'Comment on a todo or a feature of a project you are a member of.';
+                  HINT = 'Comment on a todo, a feature or a document of a project you are a member of.';
     END IF;
     PERFORM intracker_data.require_role(project, 'editor', 'comment');
     -- author: the column's default, the acting user (users may not name one)
-    INSERT INTO intracker_data.comments AS c (project_id, todo_id, feature_id, body)
-    VALUES (project, todo, feature, add_comment.body)
+    INSERT INTO intracker_data.comments AS c (project_id, todo_id, feature_id, document_id, body)
+    VALUES (project, todo, feature, document, add_comment.body)
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
-              c.updated_at, c.version
+              c.updated_at, c.version, c.document_id
          INTO added;
     RETURN added;
 EXCEPTION
@@ -2535,7 +2967,7 @@ EXCEPTION
 END
 $$;
 COMMENT ON FUNCTION intracker.add_comment(uuid, text) IS
-    'Comment on a todo or a feature (entity_id is either): Markdown, at most 20,000 characters; @handle mentions a member. Editors and owners.';
+    'Comment on a todo, a feature or a document (entity_id is any of them): Markdown, at most 20,000 characters; @handle mentions a member. Editors and owners.';
 
 CREATE FUNCTION intracker.update_comment(comment_id uuid, body text, expected_version integer)
 RETURNS intracker.comments
@@ -2565,7 +2997,7 @@ BEGIN
        SET body = update_comment.body, version = update_comment.expected_version
      WHERE c.id = target.id
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
-              c.updated_at, c.version
+              c.updated_at, c.version, c.document_id
          INTO updated;
     IF updated.id IS NULL THEN
         RAISE EXCEPTION 'comment % not found', target.id
@@ -2598,7 +3030,7 @@ BEGIN
     END IF;
     DELETE FROM intracker_data.comments AS c WHERE c.id = target.id
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
-              c.updated_at, c.version
+              c.updated_at, c.version, c.document_id
          INTO deleted;
     IF deleted.id IS NULL THEN
         RAISE EXCEPTION 'comment % not found', target.id
@@ -2611,6 +3043,35 @@ $$;
 COMMENT ON FUNCTION intracker.delete_comment(uuid) IS
     'Delete a comment and return it as it was: your own, or any in a project you own.';
 
+-- For agents: the conversation on a todo, feature or document, oldest first.
+CREATE FUNCTION intracker.list_comments(entity_id uuid, max_rows integer DEFAULT 100)
+RETURNS SETOF intracker.comments
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM intracker_data.require_user();
+    IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT FROM intracker_data.todos t WHERE t.id = entity_id)
+       AND NOT EXISTS (SELECT FROM intracker_data.features f WHERE f.id = entity_id)
+       AND NOT EXISTS (SELECT FROM intracker_data.documents d WHERE d.id = entity_id) THEN
+        RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
+            USING ERRCODE = 'PT404',
+                  HINT = 'It does not exist or you are not a member of its project.';
+    END IF;
+    RETURN QUERY
+    SELECT c.* FROM intracker.comments c
+     WHERE c.todo_id = list_comments.entity_id OR c.feature_id = list_comments.entity_id
+        OR c.document_id = list_comments.entity_id
+     ORDER BY c.created_at, c.id
+     LIMIT max_rows;
+END
+$$;
+COMMENT ON FUNCTION intracker.list_comments(uuid, integer) IS
+    'The comments on a todo, feature or document, oldest first; at most max_rows (1 to 1000, default 100).';
+
 CREATE TRIGGER comments_refuse_read_only BEFORE INSERT OR UPDATE OR DELETE
     ON intracker_data.comments FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
 
@@ -2619,14 +3080,14 @@ CREATE TRIGGER comments_events AFTER INSERT OR UPDATE OR DELETE ON intracker_dat
                                                              'INSERT:added');
 
 GRANT SELECT ON intracker_data.comments, intracker.comments TO intracker_user;
-GRANT INSERT (id, project_id, todo_id, feature_id, body), UPDATE (body, version), DELETE
+GRANT INSERT (id, project_id, todo_id, feature_id, document_id, body), UPDATE (body, version), DELETE
     ON intracker_data.comments, intracker.comments TO intracker_user;
 -- comment_before_write runs as the writer (RLS judges the subject it reads),
 -- so writers ask restoring() themselves: it says only whether their own
 -- session restores a dump.
 GRANT EXECUTE ON FUNCTION intracker_data.restoring(), intracker_data.mentioned_members(uuid, text), intracker_data.visible_comment(uuid),
     intracker.add_comment(uuid, text), intracker.update_comment(uuid, text, integer),
-    intracker.delete_comment(uuid) TO intracker_user;
+    intracker.delete_comment(uuid), intracker.list_comments(uuid, integer) TO intracker_user;
 
 -- The inbox: what needs a user's attention, written when it happens.
 --
@@ -2711,6 +3172,27 @@ END
 $$;
 COMMENT ON FUNCTION intracker.mark_notifications_read(uuid[]) IS
     'Mark your unread notifications read: those listed, or all of them (NULL). Returns how many it marked; ids that are not your unread notifications are passed over.';
+
+-- For agents: the inbox, newest first.
+CREATE FUNCTION intracker.get_my_notifications(unread_only boolean DEFAULT true, max_rows integer DEFAULT 50)
+RETURNS SETOF intracker.my_notifications
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM intracker_data.require_user();
+    IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000' USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT n.* FROM intracker.my_notifications n
+     WHERE NOT coalesce(unread_only, true) OR n.read_at IS NULL
+     ORDER BY n.created_at DESC, n.id
+     LIMIT max_rows;
+END
+$$;
+COMMENT ON FUNCTION intracker.get_my_notifications(boolean, integer) IS
+    'Your notifications, newest first: unread ones only (default) or all; at most max_rows (1 to 1000, default 50).';
 
 CREATE FUNCTION intracker.user_channel(user_id uuid)
 RETURNS text
@@ -2831,7 +3313,8 @@ CREATE TRIGGER features_notify_changed AFTER UPDATE OF assigned_to, description 
     EXECUTE FUNCTION intracker_data.work_notifications('feature');
 
 -- Comments: members newly @mentioned (mention), and on a new comment the
--- assignee of its todo or feature (comment) unless it mentions them.
+-- assignee of its todo or feature (comment) unless it mentions them
+-- (documents have no assignee).
 CREATE FUNCTION intracker_data.comment_notifications()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -2848,8 +3331,10 @@ BEGIN
     END IF;
     IF NEW.todo_id IS NOT NULL THEN
         SELECT 'todo', t.title, t.assigned_to INTO subject, title, assignee FROM intracker_data.todos t WHERE t.id = NEW.todo_id;
-    ELSE
+    ELSIF NEW.feature_id IS NOT NULL THEN
         SELECT 'feature', f.title, f.assigned_to INTO subject, title, assignee FROM intracker_data.features f WHERE f.id = NEW.feature_id;
+    ELSE
+        SELECT 'document', d.title INTO subject, title FROM intracker_data.documents d WHERE d.id = NEW.document_id;
     END IF;
     IF TG_OP = 'UPDATE' THEN
         mentioned := ARRAY(SELECT unnest(NEW.mentions) EXCEPT SELECT unnest(OLD.mentions));
@@ -2880,7 +3365,8 @@ CREATE TRIGGER notifications_events AFTER INSERT ON intracker_data.notifications
 
 GRANT SELECT ON intracker_data.notifications, intracker.my_notifications TO intracker_user;
 GRANT UPDATE (read_at) ON intracker_data.notifications, intracker.my_notifications TO intracker_user;
-GRANT EXECUTE ON FUNCTION intracker.mark_notifications_read(uuid[]), intracker.user_channel(uuid),
+GRANT EXECUTE ON FUNCTION intracker.mark_notifications_read(uuid[]), intracker.get_my_notifications(boolean, integer),
+    intracker.user_channel(uuid),
     intracker.listen_me() TO intracker_user;
 
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this

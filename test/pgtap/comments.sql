@@ -11,7 +11,7 @@
 -- outsider in nothing; handles are the emails' local parts.
 
 BEGIN;
-SELECT plan(80);
+SELECT plan(88);
 
 SELECT test_helpers.team_fixture();
 SELECT intracker.act_as(test_helpers.id('owner'));
@@ -140,6 +140,17 @@ SELECT is(test_helpers.affected(format($$UPDATE intracker.comments SET body = 'e
 SELECT throws_ok(format($$UPDATE intracker.comments SET body = 'stale', version = 1 WHERE id = %L$$, test_helpers.id('c_editor')),
                  'PT409', NULL, '... and a stale one there is PT409 too');
 
+SELECT test_helpers.as_user('viewer');
+SELECT is((SELECT array_agg(id) FROM intracker.list_comments(test_helpers.id('t1'))), ARRAY[test_helpers.id('c_owner')],
+          'list_comments: a viewer reads the comments of a todo');
+SELECT is((SELECT count(*)::int FROM intracker.list_comments(test_helpers.id('f1'))), 1, '... of a feature');
+SELECT throws_ok($$SELECT * FROM intracker.list_comments(gen_random_uuid())$$, 'PT404', NULL, '... of nothing: PT404');
+SELECT throws_ok(format($$SELECT * FROM intracker.list_comments(%L, 0)$$, test_helpers.id('t1')), '22023', NULL, '... max_rows 0: 22023');
+SELECT test_helpers.as_user('outsider');
+SELECT throws_ok(format($$SELECT * FROM intracker.list_comments(%L)$$, test_helpers.id('t1')), 'PT404', NULL,
+                 '... of another project''s todo: PT404');
+SELECT test_helpers.as_user('editor');
+
 ------------------------------------------------------------------------------
 -- delete_comment
 ------------------------------------------------------------------------------
@@ -226,8 +237,12 @@ SELECT ok((SELECT bool_and(actor = test_helpers.id('owner') AND project_id = tes
           '... with actor, project, a summary naming who, unread');
 SELECT is((SELECT summary FROM intracker.my_notifications WHERE kind = 'mention'), 'Owner mentioned you in a comment on todo "t1"',
           '... in plain words');
+SELECT is((SELECT array_agg(kind ORDER BY kind) FROM intracker.get_my_notifications()), ARRAY['mention', 'unblocked'],
+          'get_my_notifications(): the unread ones');
 SELECT is(intracker.mark_notifications_read(ARRAY(SELECT id FROM intracker.my_notifications WHERE kind = 'mention')), 1,
           'mark_notifications_read(ids) marks those');
+SELECT is((SELECT array_agg(kind) FROM intracker.get_my_notifications()), ARRAY['unblocked'], '... which then lists the others');
+SELECT is((SELECT count(*)::int FROM intracker.get_my_notifications(unread_only => false)), 2, '... and all with unread_only => false');
 SELECT is(intracker.mark_notifications_read(ARRAY(SELECT id FROM intracker.my_notifications WHERE kind = 'mention')), 0,
           '... once');
 SELECT test_helpers.as_user('viewer');

@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(191);
+SELECT plan(192);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -129,8 +129,8 @@ SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
           'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
           'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events', 'webhook_health',
-          'deleted_delivery_parents', 'api_tokens', 'user_passwords', 'comments', 'notifications'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks, its list of recently deleted parents, API tokens, passwords, comments and notifications');
+          'deleted_delivery_parents', 'api_tokens', 'user_passwords', 'comments', 'notifications', 'documents'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks, its list of recently deleted parents, API tokens, passwords, comments, notifications and documents');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -245,8 +245,8 @@ SELECT set_eq($$
      WHERE t.tgfoid = 'intracker_data.record_event'::regproc AND t.tgenabled = 'O'
        AND t.tgtype & 1 = 1 AND t.tgtype & 2 = 0        -- FOR EACH ROW, AFTER
        AND t.tgtype & (4 | 8 | 16) = (4 | 8 | 16)       -- INSERT, DELETE and UPDATE
-$$, ARRAY['projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'comments'],
-  'the seven tables teams follow carry the enabled AFTER INSERT OR UPDATE OR DELETE row trigger record_event');
+$$, ARRAY['projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions', 'comments', 'documents'],
+  'the eight tables teams follow carry the enabled AFTER INSERT OR UPDATE OR DELETE row trigger record_event');
 
 -- The policy set of each table: what each command may do (the RLS suite tests their effect).
 SELECT policies_are('intracker_data', 'users',
@@ -422,7 +422,7 @@ SELECT set_eq($$
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
        AND c.relname NOT IN ('outbox', 'events', 'dead_events')
-$$, ARRAY['projects', 'features', 'todos', 'comments'], 'projects, features, todos and comments are versioned');
+$$, ARRAY['projects', 'features', 'todos', 'comments', 'documents'], 'projects, features, todos, comments and documents are versioned');
 SELECT function_lang_is('intracker_data', 'row_version', '{}'::name[], 'c', 'the row-version trigger is written in C');
 SELECT trigger_is('intracker_data', 'todos', 'todos_blocker_gate', 'intracker_data', 'todos_blocker_gate',
                   'todos have the dependency gate trigger');
@@ -556,8 +556,8 @@ SELECT views_are('intracker',
           -- 0.5: webhooks and GitHub sync
           'webhooks', 'webhook_deliveries', 'github_calls', 'github_inbound', 'github_settings', 'deliverer_status',
           -- 0.6: credentials, comments and the inbox
-          'api_tokens', 'comments', 'my_notifications'],
-    'intracker has exactly the twenty-one API views');
+          'api_tokens', 'comments', 'my_notifications', 'documents'],
+    'intracker has exactly the twenty-two API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -805,10 +805,13 @@ SELECT columns_are('intracker', 'users',
           'created_at', 'updated_at', 'handle'], 'intracker.users has the columns of the data model');
 SELECT columns_are('intracker', 'projects',
     ARRAY['id', 'name', 'description', 'status', 'tags', 'github_repo', 'resume_context', 'created_by',
-          'created_at', 'updated_at', 'version'], 'intracker.projects has the columns of the data model');
+          'created_at', 'updated_at', 'version', 'metadata'], 'intracker.projects has the columns of the data model');
 SELECT columns_are('intracker', 'project_members',
     ARRAY['project_id', 'user_id', 'role', 'created_at'], 'intracker.project_members has the columns of the data model');
 SELECT has_column('intracker', 'features', 'progress', 'intracker.features has a computed progress');
+SELECT is(ARRAY(SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = 'intracker' AND table_name = 'features' AND column_name IN ('tags', 'metadata')
+                 ORDER BY ordinal_position), ARRAY['tags', 'metadata'], 'intracker.features has tags and metadata (0.6)');
 SELECT columns_are('intracker', 'sessions',
     ARRAY['id', 'project_id', 'user_id', 'started_at', 'ended_at', 'goal', 'summary', 'next_steps',
           'blockers', 'todo_ids'], 'intracker.sessions has the columns of the data model');
@@ -817,7 +820,7 @@ SELECT columns_are('intracker', 'sessions',
 SELECT columns_are('intracker', 'todos',
     ARRAY['id', 'project_id', 'feature_id', 'title', 'description', 'status', 'priority', 'estimate', 'tags',
           'assigned_to', 'created_by', 'completed_by', 'blocked_reason', 'due_date', 'github_issue', 'github_pr',
-          'completed_at', 'created_at', 'updated_at', 'version', 'github_issue_url'],
+          'completed_at', 'created_at', 'updated_at', 'version', 'github_issue_url', 'metadata'],
     'intracker.todos has the columns of the data model');
 
 ------------------------------------------------------------------------------
@@ -844,7 +847,11 @@ SELECT functions_are('intracker',
           'create_api_token', 'revoke_api_token', 'set_password', 'login', 'authenticate',
           'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo', 'identity_is_read_only',
           -- 0.6: comments, mentions and the inbox
-          'add_comment', 'update_comment', 'delete_comment', 'mark_notifications_read', 'user_channel', 'listen_me'],
+          'add_comment', 'update_comment', 'delete_comment', 'mark_notifications_read', 'user_channel', 'listen_me',
+          -- 0.6: documents
+          'create_document', 'update_document', 'delete_document',
+          -- 0.6: ... and their reading functions for agents
+          'list_comments', 'get_my_notifications', 'list_documents', 'get_document'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -865,9 +872,10 @@ $$, $$ VALUES
     ('assign_feature', 'feature_id uuid, assignee uuid, expected_version integer', 'intracker.features'),
     ('assign_todo', 'todo_id uuid, assignee uuid, expected_version integer', 'intracker.todos'),
     ('claim_next_todo', 'project_id uuid', 'record'),
-    ('create_feature', 'project_id uuid, title text, description text, priority text, assigned_to uuid, status text', 'intracker.features'),
-    ('create_project', 'name text, description text, github_repo text, tags text[], resume_context jsonb, status text', 'intracker.projects'),
-    ('create_todo', 'project_id uuid, title text, feature_id uuid, description text, priority text, estimate integer, tags text[], due_date date, assigned_to uuid, status text', 'intracker.todos'),
+    -- (0.6 added the trailing tags and metadata, which have defaults)
+    ('create_feature', 'project_id uuid, title text, description text, priority text, assigned_to uuid, status text, tags text[], metadata jsonb', 'intracker.features'),
+    ('create_project', 'name text, description text, github_repo text, tags text[], resume_context jsonb, status text, metadata jsonb', 'intracker.projects'),
+    ('create_todo', 'project_id uuid, title text, feature_id uuid, description text, priority text, estimate integer, tags text[], due_date date, assigned_to uuid, status text, metadata jsonb', 'intracker.todos'),
     ('create_user', 'email text, name text, kind text, github_username text, user_id uuid', 'intracker.users'),
     ('current_user_id', '', 'uuid'),
     ('end_session', 'session_id uuid, summary text, next_steps text[], blockers text[], todo_ids uuid[]', 'intracker.sessions'),
@@ -943,7 +951,8 @@ SELECT is_empty($$
     SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'intracker'::regnamespace
        AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context',
                                                     'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo',
-                                                    'identity_is_read_only')
+                                                    'identity_is_read_only', 'list_comments', 'get_my_notifications',
+                                                    'list_documents', 'get_document')
                                  THEN 's'
                                  WHEN p.proname IN ('project_channel', 'user_channel') THEN 'i'
                                  ELSE 'v' END
@@ -1001,7 +1010,7 @@ SELECT ok((SELECT p.prosqlbody IS NOT NULL AND p.provolatile = 'i' AND NOT p.pro
 SELECT set_eq($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
      WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace) AND p.prosecdef
-$$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text)',
+$$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text,jsonb)',
           'intracker_data.my_project_ids(text)', 'intracker_data.my_role(uuid)',
           'intracker_data.visible_user_ids()', 'intracker_data.user_is_active(uuid)',
           'intracker_data.project_keeps_an_owner()',

@@ -1,12 +1,12 @@
--- Comments on todos and features, and @mentions.
+-- Comments on todos, features and documents, and @mentions.
 --
--- A comment belongs to exactly one todo or feature of its project and goes
--- with it.  Editors and owners comment, every member reads; an author edits
+-- A comment belongs to exactly one todo, feature or document of its
+-- project and goes with it.  Editors and owners comment, every member reads; an author edits
 -- their own comments (optimistic locking, like todos) and deletes them, an
 -- owner deletes any.  Bodies are Markdown, kept as text, at most
 -- 20,000 characters.
 --
--- "@handle" in a comment (or a todo's description, 97_notifications.sql)
+-- "@handle" in a comment (or a todo's description, 98_notifications.sql)
 -- mentions the project member with that handle, regardless of case.  A
 -- handle of anyone else mentions no one: the comment's mentions list only
 -- members, so it tells nothing about who else exists.  mentions is set when
@@ -43,6 +43,7 @@ CREATE TABLE intracker_data.comments (
     project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
     todo_id         uuid,
     feature_id      uuid,
+    document_id     uuid,
     author          uuid NOT NULL REFERENCES intracker_data.users (id) DEFAULT intracker.current_user_id(),
     body            text NOT NULL
                     CONSTRAINT comments_body_length CHECK (btrim(body) <> '' AND length(body) <= 20000),
@@ -50,22 +51,26 @@ CREATE TABLE intracker_data.comments (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     version         integer NOT NULL DEFAULT 1,
-    CONSTRAINT comments_one_subject CHECK (num_nonnulls(todo_id, feature_id) = 1),
+    CONSTRAINT comments_one_subject CHECK (num_nonnulls(todo_id, feature_id, document_id) = 1),
     CONSTRAINT comments_todo_same_project FOREIGN KEY (todo_id, project_id)
         REFERENCES intracker_data.todos (id, project_id) ON DELETE CASCADE,
     CONSTRAINT comments_feature_same_project FOREIGN KEY (feature_id, project_id)
-        REFERENCES intracker_data.features (id, project_id) ON DELETE CASCADE
+        REFERENCES intracker_data.features (id, project_id) ON DELETE CASCADE,
+    CONSTRAINT comments_document_same_project FOREIGN KEY (document_id, project_id)
+        REFERENCES intracker_data.documents (id, project_id) ON DELETE CASCADE
 );
 CREATE INDEX comments_todo_id_idx ON intracker_data.comments (todo_id, project_id);
 CREATE INDEX comments_feature_id_idx ON intracker_data.comments (feature_id, project_id);
+CREATE INDEX comments_document_id_idx ON intracker_data.comments (document_id, project_id);
 CREATE INDEX comments_project_id_idx ON intracker_data.comments (project_id, created_at);
 CREATE INDEX comments_author_idx ON intracker_data.comments (author);
-COMMENT ON TABLE intracker_data.comments IS 'Comments on todos and features (intracker.comments is the API).';
+COMMENT ON TABLE intracker_data.comments IS 'Comments on todos, features and documents (intracker.comments is the API).';
 
 COMMENT ON CONSTRAINT comments_body_length ON intracker_data.comments IS 'body must not be blank (at most 20000 characters).';
-COMMENT ON CONSTRAINT comments_one_subject ON intracker_data.comments IS 'todo_id or feature_id must be set, not both.';
+COMMENT ON CONSTRAINT comments_one_subject ON intracker_data.comments IS 'exactly one of todo_id, feature_id and document_id must be set.';
 COMMENT ON CONSTRAINT comments_todo_same_project ON intracker_data.comments IS 'todo_id must be a todo of the same project.';
 COMMENT ON CONSTRAINT comments_feature_same_project ON intracker_data.comments IS 'feature_id must be a feature of the same project.';
+COMMENT ON CONSTRAINT comments_document_same_project ON intracker_data.comments IS 'document_id must be a document of the same project.';
 COMMENT ON CONSTRAINT comments_author_fkey ON intracker_data.comments IS 'author must be a user.';
 COMMENT ON CONSTRAINT comments_project_id_fkey ON intracker_data.comments IS 'project_id must be a project.';
 
@@ -75,7 +80,7 @@ CREATE TRIGGER comments_row_version BEFORE UPDATE ON intracker_data.comments
     FOR EACH ROW EXECUTE FUNCTION intracker_data.row_version('comment');
 
 -- Before a comment is written: its project is its subject's (so a client
--- posting to the view names the todo or feature only), and its mentions
+-- posting to the view names the todo, feature or document only), and its mentions
 -- are read from the body.  A restored comment keeps what it had.
 CREATE FUNCTION intracker_data.comment_before_write()
 RETURNS trigger
@@ -89,7 +94,8 @@ BEGIN
     IF TG_OP = 'INSERT' AND NEW.project_id IS NULL THEN
         -- as the caller: a subject they cannot see leaves it NULL (23502)
         NEW.project_id := coalesce((SELECT t.project_id FROM intracker_data.todos t WHERE t.id = NEW.todo_id),
-                                   (SELECT f.project_id FROM intracker_data.features f WHERE f.id = NEW.feature_id));
+                                   (SELECT f.project_id FROM intracker_data.features f WHERE f.id = NEW.feature_id),
+                                   (SELECT d.project_id FROM intracker_data.documents d WHERE d.id = NEW.document_id));
     END IF;
     IF TG_OP = 'INSERT' OR NEW.body IS DISTINCT FROM OLD.body THEN
         NEW.mentions := intracker_data.mentioned_members(NEW.project_id, NEW.body);
@@ -98,7 +104,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker_data.comment_before_write() IS
-    'Trigger: fills a new comment''s project from its todo or feature, and its mentions from its body.';
+    'Trigger: fills a new comment''s project from its todo, feature or document, and its mentions from its body.';
 CREATE TRIGGER comments_before_write BEFORE INSERT OR UPDATE OF body ON intracker_data.comments
     FOR EACH ROW EXECUTE FUNCTION intracker_data.comment_before_write();
 
@@ -121,12 +127,13 @@ CREATE POLICY comments_delete ON intracker_data.comments FOR DELETE
            OR project_id = ANY ((SELECT intracker_data.my_project_ids('owner'))::uuid[]));
 
 CREATE VIEW intracker.comments WITH (security_invoker = true) AS
-SELECT id, project_id, todo_id, feature_id, author, body, mentions, created_at, updated_at, version
+SELECT id, project_id, todo_id, feature_id, author, body, mentions, created_at, updated_at, version, document_id
   FROM intracker_data.comments;
 COMMENT ON VIEW intracker.comments IS
-    'Comments on the todos and features of your projects (Markdown, at most 20,000 characters). Editors and owners add them; authors edit and delete their own; owners delete any.';
-COMMENT ON COLUMN intracker.comments.todo_id IS 'The todo commented on (NULL for a comment on a feature).';
-COMMENT ON COLUMN intracker.comments.feature_id IS 'The feature commented on (NULL for a comment on a todo).';
+    'Comments on the todos, features and documents of your projects (Markdown, at most 20,000 characters). Editors and owners add them; authors edit and delete their own; owners delete any.';
+COMMENT ON COLUMN intracker.comments.todo_id IS 'The todo commented on (else NULL).';
+COMMENT ON COLUMN intracker.comments.feature_id IS 'The feature commented on (else NULL).';
+COMMENT ON COLUMN intracker.comments.document_id IS 'The document commented on (else NULL).';
 COMMENT ON COLUMN intracker.comments.mentions IS 'The project members the body @mentions by handle, as of the body''s last edit.';
 COMMENT ON COLUMN intracker.comments.version IS 'Optimistic lock: pass it as expected_version to update_comment().';
 
@@ -160,6 +167,7 @@ AS $$
 DECLARE
     todo uuid;
     feature uuid;
+    document uuid;
     project uuid;
     added intracker.comments;
     violated text;
@@ -171,16 +179,19 @@ BEGIN
         SELECT f.id, f.project_id INTO feature, project FROM intracker_data.features f WHERE f.id = add_comment.entity_id;
     END IF;
     IF project IS NULL THEN
-        RAISE EXCEPTION 'todo or feature % not found', coalesce(entity_id::text, 'NULL')
+        SELECT d.id, d.project_id INTO document, project FROM intracker_data.documents d WHERE d.id = add_comment.entity_id;
+    END IF;
+    IF project IS NULL THEN
+        RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
             USING ERRCODE = 'PT404',
-                  HINT = 'Comment on a todo or a feature of a project you are a member of.';
+                  HINT = 'Comment on a todo, a feature or a document of a project you are a member of.';
     END IF;
     PERFORM intracker_data.require_role(project, 'editor', 'comment');
     -- author: the column's default, the acting user (users may not name one)
-    INSERT INTO intracker_data.comments AS c (project_id, todo_id, feature_id, body)
-    VALUES (project, todo, feature, add_comment.body)
+    INSERT INTO intracker_data.comments AS c (project_id, todo_id, feature_id, document_id, body)
+    VALUES (project, todo, feature, document, add_comment.body)
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
-              c.updated_at, c.version
+              c.updated_at, c.version, c.document_id
          INTO added;
     RETURN added;
 EXCEPTION
@@ -191,7 +202,7 @@ EXCEPTION
 END
 $$;
 COMMENT ON FUNCTION intracker.add_comment(uuid, text) IS
-    'Comment on a todo or a feature (entity_id is either): Markdown, at most 20,000 characters; @handle mentions a member. Editors and owners.';
+    'Comment on a todo, a feature or a document (entity_id is any of them): Markdown, at most 20,000 characters; @handle mentions a member. Editors and owners.';
 
 CREATE FUNCTION intracker.update_comment(comment_id uuid, body text, expected_version integer)
 RETURNS intracker.comments
@@ -221,7 +232,7 @@ BEGIN
        SET body = update_comment.body, version = update_comment.expected_version
      WHERE c.id = target.id
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
-              c.updated_at, c.version
+              c.updated_at, c.version, c.document_id
          INTO updated;
     IF updated.id IS NULL THEN
         RAISE EXCEPTION 'comment % not found', target.id
@@ -254,7 +265,7 @@ BEGIN
     END IF;
     DELETE FROM intracker_data.comments AS c WHERE c.id = target.id
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
-              c.updated_at, c.version
+              c.updated_at, c.version, c.document_id
          INTO deleted;
     IF deleted.id IS NULL THEN
         RAISE EXCEPTION 'comment % not found', target.id
@@ -267,6 +278,35 @@ $$;
 COMMENT ON FUNCTION intracker.delete_comment(uuid) IS
     'Delete a comment and return it as it was: your own, or any in a project you own.';
 
+-- For agents: the conversation on a todo, feature or document, oldest first.
+CREATE FUNCTION intracker.list_comments(entity_id uuid, max_rows integer DEFAULT 100)
+RETURNS SETOF intracker.comments
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM intracker_data.require_user();
+    IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT FROM intracker_data.todos t WHERE t.id = entity_id)
+       AND NOT EXISTS (SELECT FROM intracker_data.features f WHERE f.id = entity_id)
+       AND NOT EXISTS (SELECT FROM intracker_data.documents d WHERE d.id = entity_id) THEN
+        RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
+            USING ERRCODE = 'PT404',
+                  HINT = 'It does not exist or you are not a member of its project.';
+    END IF;
+    RETURN QUERY
+    SELECT c.* FROM intracker.comments c
+     WHERE c.todo_id = list_comments.entity_id OR c.feature_id = list_comments.entity_id
+        OR c.document_id = list_comments.entity_id
+     ORDER BY c.created_at, c.id
+     LIMIT max_rows;
+END
+$$;
+COMMENT ON FUNCTION intracker.list_comments(uuid, integer) IS
+    'The comments on a todo, feature or document, oldest first; at most max_rows (1 to 1000, default 100).';
+
 CREATE TRIGGER comments_refuse_read_only BEFORE INSERT OR UPDATE OR DELETE
     ON intracker_data.comments FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.refuse_read_only_write();
 
@@ -275,11 +315,11 @@ CREATE TRIGGER comments_events AFTER INSERT OR UPDATE OR DELETE ON intracker_dat
                                                              'INSERT:added');
 
 GRANT SELECT ON intracker_data.comments, intracker.comments TO intracker_user;
-GRANT INSERT (id, project_id, todo_id, feature_id, body), UPDATE (body, version), DELETE
+GRANT INSERT (id, project_id, todo_id, feature_id, document_id, body), UPDATE (body, version), DELETE
     ON intracker_data.comments, intracker.comments TO intracker_user;
 -- comment_before_write runs as the writer (RLS judges the subject it reads),
 -- so writers ask restoring() themselves: it says only whether their own
 -- session restores a dump.
 GRANT EXECUTE ON FUNCTION intracker_data.restoring(), intracker_data.mentioned_members(uuid, text), intracker_data.visible_comment(uuid),
     intracker.add_comment(uuid, text), intracker.update_comment(uuid, text, integer),
-    intracker.delete_comment(uuid) TO intracker_user;
+    intracker.delete_comment(uuid), intracker.list_comments(uuid, integer) TO intracker_user;

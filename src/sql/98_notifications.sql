@@ -82,6 +82,27 @@ $$;
 COMMENT ON FUNCTION intracker.mark_notifications_read(uuid[]) IS
     'Mark your unread notifications read: those listed, or all of them (NULL). Returns how many it marked; ids that are not your unread notifications are passed over.';
 
+-- For agents: the inbox, newest first.
+CREATE FUNCTION intracker.get_my_notifications(unread_only boolean DEFAULT true, max_rows integer DEFAULT 50)
+RETURNS SETOF intracker.my_notifications
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM intracker_data.require_user();
+    IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000' USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT n.* FROM intracker.my_notifications n
+     WHERE NOT coalesce(unread_only, true) OR n.read_at IS NULL
+     ORDER BY n.created_at DESC, n.id
+     LIMIT max_rows;
+END
+$$;
+COMMENT ON FUNCTION intracker.get_my_notifications(boolean, integer) IS
+    'Your notifications, newest first: unread ones only (default) or all; at most max_rows (1 to 1000, default 50).';
+
 CREATE FUNCTION intracker.user_channel(user_id uuid)
 RETURNS text
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
@@ -201,7 +222,8 @@ CREATE TRIGGER features_notify_changed AFTER UPDATE OF assigned_to, description 
     EXECUTE FUNCTION intracker_data.work_notifications('feature');
 
 -- Comments: members newly @mentioned (mention), and on a new comment the
--- assignee of its todo or feature (comment) unless it mentions them.
+-- assignee of its todo or feature (comment) unless it mentions them
+-- (documents have no assignee).
 CREATE FUNCTION intracker_data.comment_notifications()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -218,8 +240,10 @@ BEGIN
     END IF;
     IF NEW.todo_id IS NOT NULL THEN
         SELECT 'todo', t.title, t.assigned_to INTO subject, title, assignee FROM intracker_data.todos t WHERE t.id = NEW.todo_id;
-    ELSE
+    ELSIF NEW.feature_id IS NOT NULL THEN
         SELECT 'feature', f.title, f.assigned_to INTO subject, title, assignee FROM intracker_data.features f WHERE f.id = NEW.feature_id;
+    ELSE
+        SELECT 'document', d.title INTO subject, title FROM intracker_data.documents d WHERE d.id = NEW.document_id;
     END IF;
     IF TG_OP = 'UPDATE' THEN
         mentioned := ARRAY(SELECT unnest(NEW.mentions) EXCEPT SELECT unnest(OLD.mentions));
@@ -250,5 +274,6 @@ CREATE TRIGGER notifications_events AFTER INSERT ON intracker_data.notifications
 
 GRANT SELECT ON intracker_data.notifications, intracker.my_notifications TO intracker_user;
 GRANT UPDATE (read_at) ON intracker_data.notifications, intracker.my_notifications TO intracker_user;
-GRANT EXECUTE ON FUNCTION intracker.mark_notifications_read(uuid[]), intracker.user_channel(uuid),
+GRANT EXECUTE ON FUNCTION intracker.mark_notifications_read(uuid[]), intracker.get_my_notifications(boolean, integer),
+    intracker.user_channel(uuid),
     intracker.listen_me() TO intracker_user;
