@@ -11,7 +11,8 @@
  * increasing, and a batch becomes visible to readers, NOTIFYs included, at
  * once when it commits.  The same transaction queues the webhook
  * deliveries and GitHub calls of the events it published, for the
- * deliverer.
+ * deliverer, and copies the changes of the entities with a history into
+ * intracker_data.history.
  *
  * Why replay is exact although writers commit out of id order: seq is given
  * at publication, not when the writer inserts.  A reader that saw seq N has
@@ -129,6 +130,28 @@ fan_out(int64 after_seq, int64 last_seq)
 }
 
 /*
+ * Copy the events just published that are changes of a project, feature,
+ * todo, comment or document (or of a todo's dependencies) into the lasting
+ * history (intracker_data.record_history, from 0.6 on).
+ */
+static void
+record_history(int64 after_seq, int64 last_seq)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+
+	if (intracker_missing_schema("history") != NULL)
+		return;
+	values[0] = Int64GetDatum(after_seq);
+	values[1] = Int64GetDatum(last_seq);
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.record_history($1, $2)",
+															  2, argtypes, 0),
+										  values, NULL, false, 1),
+						 SPI_OK_SELECT, "record history");
+}
+
+/*
  * Take the lock that makes this transaction the one writer of events
  * (SHARE ROW EXCLUSIVE conflicts with itself only, and DDL).  The publisher
  * waits for it; a reader publishing on read does not (a user's open
@@ -191,6 +214,8 @@ intracker_publish_pending(int max_events, bool send_notify, int64 skip_id, int *
 		pfree(payload);
 	}
 	*deliveries_queued = published > 0 ? fan_out(last_seq, last_seq + (int64) published) : 0;
+	if (published > 0)
+		record_history(last_seq, last_seq + (int64) published);
 
 	SPI_finish();
 	return (int) published;

@@ -27,7 +27,10 @@
  * Retention: events older than intracker.event_retention go, in batches of
  * PRUNE_BATCH, with the finished deliveries made from them; the newest
  * event always stays, whatever its age, since max(seq) is where the
- * numbering continues.
+ * numbering continues.  The same rounds prune read notifications (after
+ * the same retention) and history (after intracker.history_retention, by
+ * default never): history is recorded at publication (publication.c) and
+ * outlives the events it was copied from.
  *
  * Errors: an error in a round is logged as a WARNING, kept for
  * intracker.worker_status, and the round is retried after a pause that
@@ -86,6 +89,7 @@
 
 /* GUCs */
 static char *event_retention = NULL;
+static char *history_retention = NULL;	/* "forever", or an interval */
 static int	publish_batch_size = 1000;
 
 static bool schema_warned;		/* said that the extension is missing */
@@ -99,9 +103,9 @@ PGDLLEXPORT void intracker_publisher_main(Datum main_arg);
  * ----------------------------------------------------------------
  */
 
-/* intracker.event_retention must be a positive interval of at most 100 years. */
+/* Is text a positive interval of at most 100 years? */
 static bool
-check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
+is_retention_interval(const char *text)
 {
 	volatile bool valid = true;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -110,7 +114,7 @@ check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSour
 	PG_TRY();
 	{
 		Interval   *interval = DatumGetIntervalP(DirectFunctionCall3(interval_in,
-																	 CStringGetDatum(*newval),
+																	 CStringGetDatum(text),
 																	 ObjectIdGetDatum(InvalidOid),
 																	 Int32GetDatum(-1)));
 
@@ -126,10 +130,27 @@ check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSour
 		valid = false;
 	}
 	PG_END_TRY();
-
-	if (!valid)
-		GUC_check_errdetail("intracker.event_retention must be a positive interval of at most 100 years, such as '7 days'.");
 	return valid;
+}
+
+/* intracker.event_retention must be a positive interval of at most 100 years. */
+static bool
+check_event_retention(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
+{
+	if (is_retention_interval(*newval))
+		return true;
+	GUC_check_errdetail("intracker.event_retention must be a positive interval of at most 100 years, such as '7 days'.");
+	return false;
+}
+
+/* intracker.history_retention: "forever", or as intracker.event_retention. */
+static bool
+check_history_retention(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
+{
+	if (pg_strcasecmp(*newval, "forever") == 0 || is_retention_interval(*newval))
+		return true;
+	GUC_check_errdetail("intracker.history_retention must be 'forever' or a positive interval of at most 100 years, such as '2 years'.");
+	return false;
 }
 
 void
@@ -140,6 +161,11 @@ PublisherInit(void)
 							   "The publisher deletes older events in small batches; the newest event is always kept.",
 							   &event_retention, "7 days",
 							   PGC_SIGHUP, 0, check_event_retention, NULL, NULL);
+	DefineCustomStringVariable("intracker.history_retention",
+							   "How long the history of projects, features, todos, comments and documents is kept.",
+							   "'forever' (the default) or an interval; independent of intracker.event_retention, which bounds replay.",
+							   &history_retention, "forever",
+							   PGC_SIGHUP, 0, check_history_retention, NULL, NULL);
 	DefineCustomIntVariable("intracker.publish_batch_size",
 							"Most events the publisher publishes in one transaction.",
 							NULL,
@@ -200,7 +226,7 @@ record_rejected_writes(const RejectedWrite *writes, int count)
 /*
  * Delete up to max_events events published more than retention ago (an
  * interval in text form), oldest first, and as many finished deliveries
- * and read notifications.
+ * and read notifications, and history older than intracker.history_retention.
  * Returns how many went (the larger count); *next_due
  * gets when the oldest remaining event that may go expires (0 when every
  * event left is the newest one, which stays).
@@ -245,6 +271,24 @@ prune_events(const char *retention, int max_events, TimestampTz *next_due)
 												   "         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
 												   2, argtypes, values, NULL, false, 0),
 							 SPI_OK_DELETE, "prune deliveries");
+		pruned = Max(pruned, SPI_processed);
+	}
+
+	/*
+	 * History (0.6) after its own retention, if any, oldest first: like
+	 * events, only the oldest max_events are candidates.
+	 */
+	if (pg_strcasecmp(history_retention, "forever") != 0 && intracker_missing_schema("history") == NULL)
+	{
+		Datum		history_values[2] = {values[0], CStringGetTextDatum(history_retention)};
+
+		intracker_spi_expect(SPI_execute_with_args("DELETE FROM intracker_data.history"
+												   " WHERE seq OPERATOR(pg_catalog.=) ANY"
+												   "       (SELECT seq FROM intracker_data.history ORDER BY seq LIMIT $1)"
+												   "   AND occurred_at OPERATOR(pg_catalog.<)"
+												   "       (pg_catalog.now() OPERATOR(pg_catalog.-) $2::pg_catalog.interval)",
+												   2, argtypes, history_values, NULL, false, 0),
+							 SPI_OK_DELETE, "prune history");
 		pruned = Max(pruned, SPI_processed);
 	}
 

@@ -75,6 +75,7 @@ $$, $$ VALUES ('intracker.acting_credential', '', 'superuser'),
               ('intracker.database', 'postgres', 'postmaster'),
               ('intracker.event_retention', '7 days', 'sighup'),
               ('intracker.github_api_url', 'https://api.github.com', 'superuser'),
+              ('intracker.history_retention', 'forever', 'sighup'),
               ('intracker.http_allow_private_networks', 'off', 'superuser'),
               ('intracker.http_allowed_hosts', '', 'superuser'),
               ('intracker.http_max_attempts', '10', 'sighup'),
@@ -129,8 +130,8 @@ SELECT tables_are('intracker_data',
     ARRAY['users', 'projects', 'project_members', 'features', 'todos', 'todo_dependencies', 'sessions',
           'member_load', 'project_stats', 'project_daily_done', 'feature_stats', 'outbox', 'events',
           'webhooks', 'github_credentials', 'deliveries', 'github_inbound', 'dead_events', 'webhook_health',
-          'deleted_delivery_parents', 'api_tokens', 'user_passwords', 'comments', 'notifications', 'documents'],
-    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks, its list of recently deleted parents, API tokens, passwords, comments, notifications and documents');
+          'deleted_delivery_parents', 'api_tokens', 'user_passwords', 'comments', 'notifications', 'documents', 'history'],
+    'intracker_data holds exactly the seven data tables, the derived member_load and progress counters, the event outbox and log, the 0.5 webhooks, GitHub credentials, deliveries and inbound GitHub log, and the 0.6 dead events, the deliverer''s count of failing webhooks, its list of recently deleted parents, API tokens, passwords, comments, notifications, documents and history');
 
 -- Every table, present or future, has row-level security enabled.
 SELECT is_empty($$
@@ -412,7 +413,7 @@ SELECT is_empty($$
     SELECT c.relname FROM pg_class c
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
-       AND c.relname NOT IN ('outbox', 'events', 'dead_events')
+       AND c.relname NOT IN ('outbox', 'events', 'dead_events', 'history')
        AND NOT EXISTS (SELECT FROM pg_trigger t
                         WHERE t.tgrelid = c.oid AND t.tgfoid = 'intracker_data.row_version'::regproc
                           AND t.tgenabled = 'O')
@@ -421,7 +422,7 @@ SELECT set_eq($$
     SELECT c.relname::text COLLATE "default" FROM pg_class c
       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'version' AND NOT a.attisdropped
      WHERE c.relnamespace = 'intracker_data'::regnamespace AND c.relkind = 'r'
-       AND c.relname NOT IN ('outbox', 'events', 'dead_events')
+       AND c.relname NOT IN ('outbox', 'events', 'dead_events', 'history')
 $$, ARRAY['projects', 'features', 'todos', 'comments', 'documents'], 'projects, features, todos, comments and documents are versioned');
 SELECT function_lang_is('intracker_data', 'row_version', '{}'::name[], 'c', 'the row-version trigger is written in C');
 SELECT trigger_is('intracker_data', 'todos', 'todos_blocker_gate', 'intracker_data', 'todos_blocker_gate',
@@ -851,7 +852,9 @@ SELECT functions_are('intracker',
           -- 0.6: documents
           'create_document', 'update_document', 'delete_document',
           -- 0.6: ... and their reading functions for agents
-          'list_comments', 'get_my_notifications', 'list_documents', 'get_document'],
+          'list_comments', 'get_my_notifications', 'list_documents', 'get_document',
+          -- 0.6: history
+          'history'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -1062,7 +1065,9 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text,jsonb)',
           -- write them), and mentions resolve handles against the project's
           -- members, for members of that project only (test/pgtap/comments.sql).
           'intracker_data.work_notifications()', 'intracker_data.comment_notifications()',
-          'intracker_data.mentioned_members(uuid,text)'],
+          'intracker_data.mentioned_members(uuid,text)',
+          -- 0.6: a deleted project's history goes with it (users cannot delete history).
+          'intracker_data.forget_project_history()'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
