@@ -21,6 +21,7 @@
 #include "identity.h"
 #include "login_throttle.h"
 #include "publisher.h"
+#include "search.h"
 #include "shared_state.h"
 #include "supervisor.h"
 
@@ -39,6 +40,7 @@ _PG_init(void)
 	HttpInit();
 	SharedStateInit();
 	PublisherInit();
+	SearchInit();
 	SupervisorInit();
 
 	MarkGUCPrefixReserved("intracker");

@@ -87,6 +87,7 @@ $$, $$ VALUES ('intracker.acting_credential', '', 'superuser'),
               ('intracker.login_failure_window', '900', 'sighup'),
               ('intracker.login_max_failures', '10', 'sighup'),
               ('intracker.publish_batch_size', '1000', 'sighup'),
+              ('intracker.search_config', 'simple', 'user'),
               ('intracker.webhook_disable_after_dead', '10', 'sighup'),
               ('intracker.webhook_disable_after_failing', '86400', 'sighup') $$,
   'the GUCs exist with their defaults: only superusers (or act_as and authenticate) set the identity ones, the JWT''s and where HTTP may go, any user the context limits; the worker''s database at server start, its tunables on reload (intracker.jwt_secret is hidden from pg_settings, see below)');
@@ -853,8 +854,8 @@ SELECT functions_are('intracker',
           'create_document', 'update_document', 'delete_document',
           -- 0.6: ... and their reading functions for agents
           'list_comments', 'get_my_notifications', 'list_documents', 'get_document',
-          -- 0.6: history
-          'history'],
+          -- 0.6: history and search
+          'history', 'search'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -955,7 +956,7 @@ SELECT is_empty($$
        AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context',
                                                     'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo',
                                                     'identity_is_read_only', 'list_comments', 'get_my_notifications',
-                                                    'list_documents', 'get_document')
+                                                    'list_documents', 'get_document', 'search')
                                  THEN 's'
                                  WHEN p.proname IN ('project_channel', 'user_channel') THEN 'i'
                                  ELSE 'v' END
@@ -1066,8 +1067,11 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text,jsonb)',
           -- members, for members of that project only (test/pgtap/comments.sql).
           'intracker_data.work_notifications()', 'intracker_data.comment_notifications()',
           'intracker_data.mentioned_members(uuid,text)',
-          -- 0.6: a deleted project's history goes with it (users cannot delete history).
-          'intracker_data.forget_project_history()'],
+          -- 0.6: a deleted project's history goes with it (users cannot delete history) ...
+          'intracker_data.forget_project_history()',
+          -- ... and search reads as the data's owner, within the caller's projects,
+          -- session notes only where the caller may read them (test/pgtap/search.sql).
+          'intracker_data.search_hits(text,uuid,text[],integer)'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
@@ -1129,8 +1133,12 @@ $$, ARRAY[
     -- mentions (empty for a caller outside the project).
     'intracker_data.visible_comment(uuid)', 'intracker_data.mentioned_members(uuid,text)',
     -- ... and whether the caller's own session restores a dump (a comment
-    -- written then keeps its project and mentions).
-    'intracker_data.restoring()'],
+    -- written then keeps its project and mentions) ...
+    'intracker_data.restoring()',
+    -- ... and search's body (the caller's projects only; search.sql), and
+    -- the pure functions of the search indexes, which writers compute.
+    'intracker_data.search_hits(text,uuid,text[],integer)', 'intracker_data.search_vector(regconfig,text,text)',
+    'intracker_data.words_of(text[])'],
   'intracker_user may execute exactly the reviewed internal helpers');
 SELECT ok(has_function_privilege('intracker_admin', 'intracker_data.user_is_active(uuid)', 'EXECUTE')
           AND NOT has_function_privilege('intracker_user', 'intracker_data.user_is_active(uuid)', 'EXECUTE'),

@@ -199,9 +199,10 @@ sub compare_table
 }
 
 # What the processes change in a served database once it is restored: they
-# publish the pending events (and queue their deliveries) and try the
-# deliveries.  Everything else must be exactly the source's at once.
-my %changed_when_served = (events => 1, outbox => 1, deliveries => 1);
+# publish the pending events (queue their deliveries, record their history)
+# and try the deliveries.  Everything else must be exactly the source's at
+# once.
+my %changed_when_served = (events => 1, outbox => 1, deliveries => 1, history => 1);
 my $delivery_columns = 'id, position, kind, queue_id, project_id, webhook_id, todo_id, event_seq, event_type, body, created_at, redelivery_of';
 
 for my $case ([ 'restored', 0, 'fresh' ], [ 'restored_single', 1, 'fresh' ], [ 'served', 0, 'served' ], [ 'served', 1, 'served' ])
@@ -226,6 +227,7 @@ for my $case ([ 'restored', 0, 'fresh' ], [ 'restored_single', 1, 'fresh' ], [ '
 		ok($node->poll_query_until($db, q{SELECT state = 'idle' AND backlog = 0 FROM intracker.worker_status}),
 			"$label: the publisher publishes what the restore left in the outbox");
 		compare_table($db, 'events', "seq <= $src_last", $label);
+		compare_table($db, 'history', "seq <= $src_last", $label);
 		is($node->safe_psql($db,
 				"SELECT $delivery_columns FROM intracker_data.deliveries WHERE event_seq <= $src_last ORDER BY id"),
 			$node->safe_psql('source', "SELECT $delivery_columns FROM intracker_data.deliveries ORDER BY id"),
