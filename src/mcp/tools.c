@@ -75,6 +75,19 @@ static const ToolDef tool_table[] = {
 	{"start_session", "start_session", "Start a work session", false, false, false, NULL, false},
 	{"end_session", "end_session", "End a work session", false, false, false, NULL, false},
 	{"create_github_issue", "create_github_issue", "Create the GitHub issue of a todo", false, false, false, NULL, false},
+	{"search", "search", "Search todos, features, comments, documents and sessions", true, false, true, NULL, false},
+	{"get_history", "history", "Every change of a project, feature, todo, comment or document", true, false, true, NULL, false},
+	{"list_comments", "list_comments", "Comments on a todo, feature or document", true, false, true, NULL, false},
+	{"add_comment", "add_comment", "Comment on a todo, feature or document", false, false, false, NULL, false},
+	{"update_comment", "update_comment", "Edit your comment", false, false, false, NULL, false},
+	{"delete_comment", "delete_comment", "Delete a comment", false, true, false, NULL, false},
+	{"get_my_notifications", "get_my_notifications", "Your inbox", true, false, true, NULL, false},
+	{"mark_notifications_read", "mark_notifications_read", "Mark notifications read", false, false, true, NULL, false},
+	{"list_documents", "list_documents", "Documents of a project", true, false, true, NULL, false},
+	{"get_document", "get_document", "One document, body included", true, false, true, NULL, false},
+	{"create_document", "create_document", "Create a document", false, false, false, NULL, false},
+	{"update_document", "update_document", "Update a document", false, false, false, NULL, false},
+	{"delete_document", "delete_document", "Delete a document", false, true, false, NULL, false},
 };
 #define NUM_TOOLS (sizeof(tool_table) / sizeof(tool_table[0]))
 
@@ -191,7 +204,7 @@ schema_of_type(const char *type)
 		return json_pack("{s:s}", "type", "integer");
 	if (strcmp(type, "boolean") == 0)
 		return json_pack("{s:s}", "type", "boolean");
-	if (strcmp(type, "numeric") == 0 || strcmp(type, "double precision") == 0)
+	if (strcmp(type, "numeric") == 0 || strcmp(type, "double precision") == 0 || strcmp(type, "real") == 0)
 		return json_pack("{s:s}", "type", "number");
 	if (strcmp(type, "jsonb") == 0 || strcmp(type, "json") == 0)
 		return json_pack("{s:s}", "type", "object");

@@ -3518,12 +3518,14 @@ GRANT EXECUTE ON FUNCTION intracker.mark_notifications_read(uuid[]), intracker.g
 -- caller may read them (viewers: their own).  The statements it builds
 -- hold nothing of the caller's but the configuration's name, quoted.
 --
--- Each kind has a GIN index on intracker_data.search_vector('simple', ...)
--- of its texts, titles weighing more than bodies; search() spells the
--- configuration in its statements, so these indexes serve the default and
--- a database that sets another configuration adds indexes built with it
--- (README, "Search").  Snippets are cut from the first 20,000 characters
--- of a text.
+-- Each kind stores its texts' vector under 'simple' (a generated column,
+-- titles weighing more than bodies) with a GIN index on it; search() reads
+-- those under the default configuration, and under another one computes
+-- the vectors in its statements, which indexes a database adds for that
+-- configuration serve (README, "Search").  Of a kind's matches the 1,000
+-- most recently updated are ranked, so a word found everywhere costs what
+-- 1,000 rows do.  Snippets are cut from the first 20,000 characters of a
+-- text.
 
 -- Titles (weight A) and bodies (weight B) as one vector.  Runs of 2,048
 -- characters or more without a space (a pasted blob) are left out, as
@@ -3545,19 +3547,38 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN array_to_string(items, ' ');
 COMMENT ON FUNCTION intracker_data.words_of(text[]) IS 'The items of a text list as one text (for the session search indexes).';
 
-CREATE INDEX todos_search_idx ON intracker_data.todos
-    USING gin (intracker_data.search_vector('simple', title, description));
-CREATE INDEX features_search_idx ON intracker_data.features
-    USING gin (intracker_data.search_vector('simple', title, description));
-CREATE INDEX comments_search_idx ON intracker_data.comments
-    USING gin (intracker_data.search_vector('simple', NULL, body));
-CREATE INDEX documents_search_idx ON intracker_data.documents
-    USING gin (intracker_data.search_vector('simple', title, body));
+-- Each kind's vector under 'simple', stored: computed when its texts are
+-- written (not when other columns change), indexed, and read by the
+-- ranking instead of parsing the texts again.  Not in the API's views.
+ALTER TABLE intracker_data.todos ADD COLUMN search_vector tsvector
+    GENERATED ALWAYS AS (intracker_data.search_vector('simple', title, description)) STORED;
+ALTER TABLE intracker_data.features ADD COLUMN search_vector tsvector
+    GENERATED ALWAYS AS (intracker_data.search_vector('simple', title, description)) STORED;
+ALTER TABLE intracker_data.comments ADD COLUMN search_vector tsvector
+    GENERATED ALWAYS AS (intracker_data.search_vector('simple', NULL, body)) STORED;
+ALTER TABLE intracker_data.documents ADD COLUMN search_vector tsvector
+    GENERATED ALWAYS AS (intracker_data.search_vector('simple', title, body)) STORED;
 -- Sessions: what every member reads, and the working notes apart.
-CREATE INDEX sessions_search_idx ON intracker_data.sessions
-    USING gin (intracker_data.search_vector('simple', goal, intracker_data.words_of(blockers)));
-CREATE INDEX sessions_notes_search_idx ON intracker_data.sessions
-    USING gin (intracker_data.search_vector('simple', summary, intracker_data.words_of(next_steps)));
+ALTER TABLE intracker_data.sessions ADD COLUMN search_vector tsvector
+    GENERATED ALWAYS AS (intracker_data.search_vector('simple', goal, intracker_data.words_of(blockers))) STORED;
+ALTER TABLE intracker_data.sessions ADD COLUMN notes_search_vector tsvector
+    GENERATED ALWAYS AS (intracker_data.search_vector('simple', summary, intracker_data.words_of(next_steps))) STORED;
+COMMENT ON COLUMN intracker_data.todos.search_vector IS 'Internal: title and description for search() (simple configuration).';
+COMMENT ON COLUMN intracker_data.features.search_vector IS 'Internal: title and description for search() (simple configuration).';
+COMMENT ON COLUMN intracker_data.comments.search_vector IS 'Internal: the body for search() (simple configuration).';
+COMMENT ON COLUMN intracker_data.documents.search_vector IS 'Internal: title and body for search() (simple configuration).';
+COMMENT ON COLUMN intracker_data.sessions.search_vector IS 'Internal: goal and blockers for search() (simple configuration).';
+COMMENT ON COLUMN intracker_data.sessions.notes_search_vector IS 'Internal: summary and next steps (working notes) for search() (simple configuration).';
+-- A GIN index batches new entries in a pending list that every search
+-- reads through until (auto)vacuum merges it: a small one keeps searches
+-- fast between vacuums, at the cost of merging more often.
+CREATE INDEX todos_search_idx ON intracker_data.todos USING gin (search_vector) WITH (gin_pending_list_limit = 256);
+CREATE INDEX features_search_idx ON intracker_data.features USING gin (search_vector) WITH (gin_pending_list_limit = 256);
+CREATE INDEX comments_search_idx ON intracker_data.comments USING gin (search_vector) WITH (gin_pending_list_limit = 256);
+CREATE INDEX documents_search_idx ON intracker_data.documents USING gin (search_vector) WITH (gin_pending_list_limit = 256);
+CREATE INDEX sessions_search_idx ON intracker_data.sessions USING gin (search_vector) WITH (gin_pending_list_limit = 256);
+CREATE INDEX sessions_notes_search_idx ON intracker_data.sessions USING gin (notes_search_vector)
+    WITH (gin_pending_list_limit = 256);
 
 -- A search box's text as a tsquery: websearch_to_tsquery's syntax, and its
 -- last word a prefix (unless it ends a quoted phrase or is excluded), so
@@ -3585,6 +3606,26 @@ $$;
 COMMENT ON FUNCTION intracker_data.search_query(regconfig, text) IS
     'A search box''s text as a tsquery: web-search syntax, its last word matched as a prefix; NULL when nothing searchable is left.';
 
+-- A kind's search vector in a statement of search_hits(): its stored
+-- column under 'simple', else the texts' vector under config (which the
+-- indexes a database adds for that configuration serve).  alias.title and
+-- alias.body are columns; a body that is a list (blockers, next_steps) is
+-- joined.
+CREATE FUNCTION intracker_data.search_vector_of(config regconfig, alias text, title text, body text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE
+    WHEN config = 'simple'::regconfig THEN
+        alias || '.' || CASE title WHEN 'summary' THEN 'notes_search_vector' ELSE 'search_vector' END
+    ELSE format('intracker_data.search_vector(%L, %s, %s)', config,
+                coalesce(alias || '.' || title, 'NULL'),
+                CASE WHEN body IN ('blockers', 'next_steps') THEN format('intracker_data.words_of(%s.%s)', alias, body)
+                     ELSE alias || '.' || body END)
+    END;
+COMMENT ON FUNCTION intracker_data.search_vector_of(regconfig, text, text, text) IS
+    'The search vector of a kind''s texts as search_hits() spells it in a statement: the stored column under simple, the computed vector otherwise.';
+
 -- The search itself, as the data's owner; intracker.search() below is the
 -- API.  (Two functions, because plpgsql refuses an argument and a result
 -- column of the same name, project_id, which the API has.)
@@ -3601,6 +3642,7 @@ DECLARE
     projects uuid[];
     -- each kind's best matches: its statement, with the configuration spelled out
     best text[] := '{}';
+    ranked_per_kind constant integer := 1000;
 BEGIN
     PERFORM intracker_data.require_user();
     IF query IS NULL OR btrim(query) = '' OR length(query) > 1000 THEN
@@ -3638,21 +3680,28 @@ BEGIN
         RETURN;
     END IF;
 
+    -- Each kind's best: of its matches in the caller's projects (through
+    -- its index), the RANKED_PER_KIND most recently updated are ranked, so
+    -- that a word found everywhere costs what that many rows do.
     IF kinds IS NULL OR 'todo' = ANY (kinds) THEN
         best := best || format($q$
             SELECT 'todo'::text AS kind, t.id, t.project_id, t.title, left(coalesce(t.description, ''), 20000) AS body,
-                   ts_rank_cd(intracker_data.search_vector(%1$L, t.title, t.description), $1, 32) AS rank, t.updated_at
-              FROM intracker_data.todos t
-             WHERE intracker_data.search_vector(%1$L, t.title, t.description) @@ $1 AND t.project_id = ANY ($2)
-             ORDER BY rank DESC, t.updated_at DESC LIMIT $3$q$, config);
+                   ts_rank_cd(t.v, $1, 32) AS rank, t.updated_at
+              FROM (SELECT t.*, %1$s AS v FROM intracker_data.todos t
+                     WHERE %1$s @@ $1 AND t.project_id = ANY ($2)
+                     ORDER BY t.updated_at DESC LIMIT %2$s) t
+             ORDER BY rank DESC, t.updated_at DESC LIMIT $3$q$,
+            intracker_data.search_vector_of(config, 't', 'title', 'description'), ranked_per_kind);
     END IF;
     IF kinds IS NULL OR 'feature' = ANY (kinds) THEN
         best := best || format($q$
             SELECT 'feature'::text AS kind, f.id, f.project_id, f.title, left(coalesce(f.description, ''), 20000) AS body,
-                   ts_rank_cd(intracker_data.search_vector(%1$L, f.title, f.description), $1, 32) AS rank, f.updated_at
-              FROM intracker_data.features f
-             WHERE intracker_data.search_vector(%1$L, f.title, f.description) @@ $1 AND f.project_id = ANY ($2)
-             ORDER BY rank DESC, f.updated_at DESC LIMIT $3$q$, config);
+                   ts_rank_cd(f.v, $1, 32) AS rank, f.updated_at
+              FROM (SELECT f.*, %1$s AS v FROM intracker_data.features f
+                     WHERE %1$s @@ $1 AND f.project_id = ANY ($2)
+                     ORDER BY f.updated_at DESC LIMIT %2$s) f
+             ORDER BY rank DESC, f.updated_at DESC LIMIT $3$q$,
+            intracker_data.search_vector_of(config, 'f', 'title', 'description'), ranked_per_kind);
     END IF;
     IF kinds IS NULL OR 'comment' = ANY (kinds) THEN
         -- titled by what it is about
@@ -3661,37 +3710,41 @@ BEGIN
                    coalesce((SELECT t.title FROM intracker_data.todos t WHERE t.id = c.todo_id),
                             (SELECT f.title FROM intracker_data.features f WHERE f.id = c.feature_id),
                             (SELECT d.title FROM intracker_data.documents d WHERE d.id = c.document_id)) AS title,
-                   left(c.body, 20000) AS body,
-                   ts_rank_cd(intracker_data.search_vector(%1$L, NULL, c.body), $1, 32) AS rank, c.updated_at
-              FROM intracker_data.comments c
-             WHERE intracker_data.search_vector(%1$L, NULL, c.body) @@ $1 AND c.project_id = ANY ($2)
-             ORDER BY rank DESC, c.updated_at DESC LIMIT $3$q$, config);
+                   left(c.body, 20000) AS body, ts_rank_cd(c.v, $1, 32) AS rank, c.updated_at
+              FROM (SELECT c.*, %1$s AS v FROM intracker_data.comments c
+                     WHERE %1$s @@ $1 AND c.project_id = ANY ($2)
+                     ORDER BY c.updated_at DESC LIMIT %2$s) c
+             ORDER BY rank DESC, c.updated_at DESC LIMIT $3$q$,
+            intracker_data.search_vector_of(config, 'c', NULL, 'body'), ranked_per_kind);
     END IF;
     IF kinds IS NULL OR 'document' = ANY (kinds) THEN
         best := best || format($q$
             SELECT 'document'::text AS kind, d.id, d.project_id, d.title, left(d.body, 20000) AS body,
-                   ts_rank_cd(intracker_data.search_vector(%1$L, d.title, d.body), $1, 32) AS rank, d.updated_at
-              FROM intracker_data.documents d
-             WHERE intracker_data.search_vector(%1$L, d.title, d.body) @@ $1 AND d.project_id = ANY ($2)
-             ORDER BY rank DESC, d.updated_at DESC LIMIT $3$q$, config);
+                   ts_rank_cd(d.v, $1, 32) AS rank, d.updated_at
+              FROM (SELECT d.*, %1$s AS v FROM intracker_data.documents d
+                     WHERE %1$s @@ $1 AND d.project_id = ANY ($2)
+                     ORDER BY d.updated_at DESC LIMIT %2$s) d
+             ORDER BY rank DESC, d.updated_at DESC LIMIT $3$q$,
+            intracker_data.search_vector_of(config, 'd', 'title', 'body'), ranked_per_kind);
     END IF;
     IF kinds IS NULL OR 'session' = ANY (kinds) THEN
         -- the notes only where the caller may read them
         best := best || format($q$
             SELECT 'session'::text AS kind, s.id, s.project_id, coalesce(s.goal, 'Work session') AS title,
                    left(concat_ws(E'\n', array_to_string(s.blockers, E'\n'),
-                                  CASE WHEN m.notes THEN s.summary END,
-                                  CASE WHEN m.notes THEN array_to_string(s.next_steps, E'\n') END), 20000) AS body,
-                   greatest(ts_rank_cd(intracker_data.search_vector(%1$L, s.goal, intracker_data.words_of(s.blockers)), $1, 32),
-                            CASE WHEN m.notes THEN ts_rank_cd(intracker_data.search_vector(%1$L, s.summary,
-                                                              intracker_data.words_of(s.next_steps)), $1, 32) END) AS rank,
-                   coalesce(s.ended_at, s.started_at) AS updated_at
-              FROM intracker_data.sessions s
-             CROSS JOIN LATERAL (SELECT intracker_data.may_read_session_notes(s.project_id, s.user_id) AS notes) m
-             WHERE s.project_id = ANY ($2)
-               AND (intracker_data.search_vector(%1$L, s.goal, intracker_data.words_of(s.blockers)) @@ $1
-                    OR (intracker_data.search_vector(%1$L, s.summary, intracker_data.words_of(s.next_steps)) @@ $1 AND m.notes))
-             ORDER BY rank DESC, updated_at DESC LIMIT $3$q$, config);
+                                  CASE WHEN s.notes THEN s.summary END,
+                                  CASE WHEN s.notes THEN array_to_string(s.next_steps, E'\n') END), 20000) AS body,
+                   greatest(ts_rank_cd(s.v, $1, 32), CASE WHEN s.notes THEN ts_rank_cd(s.notes_v, $1, 32) END) AS rank,
+                   s.updated_at
+              FROM (SELECT s.*, %1$s AS v, %2$s AS notes_v, coalesce(s.ended_at, s.started_at) AS updated_at,
+                           intracker_data.may_read_session_notes(s.project_id, s.user_id) AS notes
+                      FROM intracker_data.sessions s
+                     WHERE (%1$s @@ $1 OR %2$s @@ $1) AND s.project_id = ANY ($2)
+                     ORDER BY coalesce(s.ended_at, s.started_at) DESC LIMIT %3$s) s
+             WHERE s.v @@ $1 OR (s.notes AND s.notes_v @@ $1)
+             ORDER BY rank DESC, s.updated_at DESC LIMIT $3$q$,
+            intracker_data.search_vector_of(config, 's', 'goal', 'blockers'),
+            intracker_data.search_vector_of(config, 's', 'summary', 'next_steps'), ranked_per_kind);
     END IF;
 
     -- The best of all kinds; snippets for those only (ts_headline reads

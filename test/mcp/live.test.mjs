@@ -8,13 +8,16 @@ import { spawn } from 'node:child_process';
 
 import { SDKS, tokenOf, ok, fails, refused, env, until, allTools, FOREIGN_PROJECT } from './lib.mjs';
 
-const READING_TOOLS = ['get_events', 'get_my_todos', 'get_resume_context', 'get_team_context', 'get_todo',
-	'list_features', 'list_projects', 'list_todos', 'wait_for_events'];
+const READING_TOOLS = ['get_document', 'get_events', 'get_history', 'get_my_notifications', 'get_my_todos',
+	'get_resume_context', 'get_team_context', 'get_todo', 'list_comments', 'list_documents', 'list_features',
+	'list_projects', 'list_todos', 'search', 'wait_for_events'];
 
-// The highest event seq of a project so far.
+// The highest seq of a project's events (not notifications) so far.
 async function lastSeq(client, project) {
 	const { rows } = await ok(client, 'get_events', { after_seq: 0, project_id: project, max_events: 10000 });
-	return rows.length ? rows[rows.length - 1].seq : 0;
+	// notifications are their user's only: the agents compare the project's events
+	const shared = rows.filter((e) => !e.type.startsWith('notification.'));
+	return shared.length ? shared[shared.length - 1].seq : 0;
 }
 
 for (const sdk of SDKS) {

@@ -4,12 +4,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { SDKS, tokenOf, ok, fails, refused, env, allTools, FOREIGN_PROJECT } from './lib.mjs';
+import { SDKS, tokenOf, ok, fails, refused, env, allTools, until, FOREIGN_PROJECT } from './lib.mjs';
 
-const ALL_TOOLS = ['add_dependency', 'assign_feature', 'assign_todo', 'claim_next_todo', 'create_feature',
-	'create_github_issue', 'create_todo', 'end_session', 'get_events', 'get_my_todos', 'get_resume_context',
-	'get_team_context', 'get_todo', 'list_features', 'list_projects', 'list_todos', 'remove_dependency',
-	'set_todo_status', 'start_session', 'update_feature', 'update_todo', 'wait_for_events'];
+const ALL_TOOLS = ['add_comment', 'add_dependency', 'assign_feature', 'assign_todo', 'claim_next_todo',
+	'create_document', 'create_feature', 'create_github_issue', 'create_todo', 'delete_comment', 'delete_document',
+	'end_session', 'get_document', 'get_events', 'get_history', 'get_my_notifications', 'get_my_todos',
+	'get_resume_context', 'get_team_context', 'get_todo', 'list_comments', 'list_documents', 'list_features',
+	'list_projects', 'list_todos', 'mark_notifications_read', 'remove_dependency', 'search', 'set_todo_status',
+	'start_session', 'update_comment', 'update_document', 'update_feature', 'update_todo', 'wait_for_events'];
 
 for (const sdk of SDKS) {
 	describe(`tools through ${sdk.name}`, () => {
@@ -185,6 +187,54 @@ for (const sdk of SDKS) {
 			assert.equal(badTimeout.code, -32602);
 			const foreign = await fails(client, 'wait_for_events', { after_seq: 0, project_id: FOREIGN_PROJECT(), timeout_seconds: 1 });
 			assert.equal(foreign.sqlstate, 'PT404');
+		});
+
+		it('documents; comments, @mentions and the inbox between two agents; search; history', async () => {
+			const doc = await ok(client, 'create_document', { project_id: project, title: 'Login runbook',
+				body: 'Rotate the zanzibar keys first.', kind: 'runbook' });
+			assert.equal(doc.version, 1);
+			const stale = await fails(client, 'update_document', { document_id: doc.id, changes: { body: 'x' }, expected_version: 2 });
+			assert.equal(stale.sqlstate, 'PT409');
+			const updated = await ok(client, 'update_document', { document_id: doc.id,
+				changes: { body: 'Rotate the zanzibar keys, then restart.' }, expected_version: 1 });
+			assert.equal(updated.version, 2);
+			const { rows: documents } = await ok(client, 'list_documents', { project_id: project });
+			assert.ok(documents.some((d) => d.id === doc.id && d.kind === 'runbook' && !('body' in d)), 'titles, not bodies');
+			assert.match((await ok(client, 'get_document', { document_id: doc.id })).body, /then restart/);
+
+			// bob's handle is his email's local part
+			const comment = await ok(client, 'add_comment', { entity_id: todo.id, body: '@bob can you check the zanzibar keys?' });
+			assert.equal(comment.mentions.length, 1);
+			const bob = await sdk.connect(tokenOf('bob'));
+			try {
+				const { rows: inbox } = await ok(bob, 'get_my_notifications');
+				const mention = inbox.find((n) => n.entity_id === comment.id);
+				assert.equal(mention?.kind, 'mention');
+				assert.equal((await ok(bob, 'mark_notifications_read', { notification_ids: [mention.id] })).result, 1);
+				const { rows: unread } = await ok(bob, 'get_my_notifications');
+				assert.ok(!unread.some((n) => n.id === mention.id), 'read, so no longer listed');
+				const notHis = await fails(bob, 'update_comment', { comment_id: comment.id, body: 'mine', expected_version: 1 });
+				assert.equal(notHis.sqlstate, '42501');
+				const { rows: thread } = await ok(bob, 'list_comments', { entity_id: todo.id });
+				assert.ok(thread.some((c) => c.id === comment.id));
+			} finally {
+				await bob.close();
+			}
+			const edited = await ok(client, 'update_comment', { comment_id: comment.id, body: '@bob the zanzibar keys, please', expected_version: 1 });
+			assert.equal(edited.version, 2);
+
+			const { rows: hits } = await ok(client, 'search', { query: 'zanzib', project_id: project });
+			assert.deepEqual(hits.map((h) => h.kind).sort(), ['comment', 'document'], 'prefix search finds both');
+			assert.ok(hits.every((h) => /\*\*zanzibar\*\*/i.test(h.snippet)), 'matches in bold');
+
+			const historyOf = async (id) => (await ok(client, 'get_history', { entity_id: id })).rows.map((c) => c.type);
+			await until(async () => (await historyOf(doc.id)).length === 2, 5000, 'the document\'s history');
+			assert.deepEqual(await historyOf(doc.id), ['document.updated', 'document.created']);
+
+			assert.equal((await ok(client, 'delete_comment', { comment_id: comment.id })).id, comment.id);
+			assert.equal((await ok(client, 'delete_document', { document_id: doc.id })).id, doc.id);
+			assert.equal((await fails(client, 'get_document', { document_id: doc.id })).sqlstate, 'PT404');
+			await until(async () => (await historyOf(doc.id)).length === 3, 5000, 'the deletion in the history');
 		});
 
 		it('create_github_issue fails clearly when the project has no repository', async () => {

@@ -509,7 +509,7 @@ $$, $$ VALUES
   'team_context reads open todos per member in importance order and blocked todos per project from partial indexes of open todos');
 
 -- Internal todo columns: counters kept by triggers (and the generated
--- priority_rank) that drive claim order.  The rule: the columns of
+-- priority_rank) that drive claim order, and the generated search vector.  The rule: the columns of
 -- intracker_data.todos that intracker.todos does not expose are exactly the
 -- generated ones plus those the row-version trigger is told to ignore, and
 -- API users can write none of them.
@@ -518,8 +518,8 @@ SELECT set_eq($$
      WHERE a.attrelid = 'intracker_data.todos'::regclass AND a.attnum > 0 AND NOT a.attisdropped
        AND a.attname NOT IN (SELECT column_name FROM information_schema.columns
                               WHERE table_schema = 'intracker' AND table_name = 'todos')
-$$, ARRAY['priority_rank', 'open_blocker_count', 'open_dependent_count', 'feature_active'],
-  'intracker.todos deliberately hides exactly the internal columns priority_rank, open_blocker_count, open_dependent_count, feature_active');
+$$, ARRAY['priority_rank', 'open_blocker_count', 'open_dependent_count', 'feature_active', 'search_vector'],
+  'intracker.todos deliberately hides exactly the internal columns priority_rank, open_blocker_count, open_dependent_count, feature_active and (0.6) the generated search_vector');
 SELECT set_eq($$
     SELECT a.attname::text COLLATE "default" FROM pg_attribute a
      WHERE a.attrelid = 'intracker_data.todos'::regclass AND a.attnum > 0 AND NOT a.attisdropped

@@ -169,7 +169,9 @@ is(scalar keys %tools, scalar(@{ $list->{tools} }) + scalar(@{ $rest->{tools} })
 ok($tools{$_}, "tool $_ is listed") for qw(list_projects list_features list_todos get_my_todos get_todo
   get_team_context get_resume_context claim_next_todo assign_todo assign_feature create_todo update_todo
   set_todo_status create_feature update_feature add_dependency remove_dependency start_session end_session
-  get_events wait_for_events create_github_issue);
+  get_events wait_for_events create_github_issue search get_history list_comments add_comment update_comment
+  delete_comment get_my_notifications mark_notifications_read list_documents get_document create_document
+  update_document delete_document);
 is_deeply($tools{create_todo}{inputSchema}{required}, [ 'project_id', 'title' ],
 	'create_todo: the arguments without SQL defaults are required');
 is_deeply($tools{create_todo}{inputSchema}{properties}{tags}, { type => 'array', items => { type => 'string' } },
@@ -302,7 +304,8 @@ for my $case ([ '--read-only', start_server(args => ['--read-only']) ],
 	my ($label, $server) = @$case;
 	my @names = map { $_->{name} } @{ request($server, 'tools/list')->{result}{tools} };
 	is_deeply([ sort @names ],
-		[qw(get_events get_my_todos get_resume_context get_team_context get_todo list_features list_projects list_todos wait_for_events)],
+		[qw(get_document get_events get_history get_my_notifications get_my_todos get_resume_context get_team_context get_todo
+			list_comments list_documents list_features list_projects list_todos search wait_for_events)],
 		"$label: only the reading tools");
 	is(call_tool($server, 'create_todo', { project_id => $project, title => 'x' })->{error}{code}, -32602,
 		"$label: a writing tool is unknown");
