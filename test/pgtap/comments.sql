@@ -11,7 +11,7 @@
 -- outsider in nothing; handles are the emails' local parts.
 
 BEGIN;
-SELECT plan(88);
+SELECT plan(90);
 
 SELECT test_helpers.team_fixture();
 SELECT intracker.act_as(test_helpers.id('owner'));
@@ -283,6 +283,16 @@ SELECT cmp_ok(pg_temp.notification_events('viewer'), '>=', 4, '... one per notif
 SELECT is(intracker.listen_me(), 'intracker.user.' || test_helpers.id('viewer'), 'listen_me() listens on user_channel(me)');
 SELECT is(intracker.user_channel(test_helpers.id('viewer')), 'intracker.user.' || test_helpers.id('viewer'), 'user_channel()');
 UNLISTEN *;
+
+-- Webhooks get comments in plain words (notifications they never get).
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+SELECT is((SELECT intracker_data.slack_text(e) FROM intracker_data.events e
+            WHERE e.type = 'comment.added' AND e.entity_id = test_helpers.id('c2')),
+          'Owner commented on *t1*: Any news? @owner', 'a comment''s Slack text names who, on what, and what was said');
+SELECT is((SELECT intracker_data.slack_text(e) FROM intracker_data.events e
+            WHERE e.type = 'comment.deleted' AND e.entity_id = test_helpers.id('c_editor')),
+          'Owner deleted a comment on *Feature one*', '... and a deletion, without the text');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -6,7 +6,7 @@
 -- role, so that row-level security judges.
 
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 SELECT test_helpers.team_fixture();
 SET SESSION AUTHORIZATION authenticator;
@@ -128,6 +128,9 @@ RESET SESSION AUTHORIZATION;
 SELECT intracker_data.publish_pending_events();
 SELECT ok((SELECT array_agg(DISTINCT type) FROM intracker.events WHERE type LIKE 'document.%') @> ARRAY['document.created', 'document.updated', 'document.deleted'],
           'documents are events: document.created, document.updated, document.deleted');
+SELECT is((SELECT intracker_data.slack_text(e) FROM intracker_data.events e
+            WHERE e.type = 'document.created' AND e.entity_id = (SELECT id FROM intracker_data.documents WHERE title = 'Owner notes')),
+          'Owner created document *Owner notes*', 'a document''s Slack text');
 SELECT intracker.act_as(test_helpers.id('editor'));
 CREATE TEMP TABLE ro_token AS SELECT token FROM intracker.create_api_token('read', read_only => true);
 GRANT SELECT ON ro_token TO PUBLIC;
