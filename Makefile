@@ -13,7 +13,8 @@ OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # that existing installations (and the upgrade test) walk.
 SQL_SOURCES  = $(sort $(wildcard src/sql/*.sql))
 DATA_built   = src/$(EXTENSION)--$(EXTVERSION).sql
-DATA         = $(sort $(wildcard src/upgrade/$(EXTENSION)--*.sql))
+DATA         = $(sort $(wildcard src/upgrade/$(EXTENSION)--*.sql)) \
+               src/monitoring/intracker-exporter-queries.yml src/monitoring/intracker-alerts.yml
 
 # PostgreSQL's headers as system headers: -Wextra (CI) then judges our code only.
 PG_CPPFLAGS  = -DEXTVERSION=\"$(EXTVERSION)\" -isystem $(shell $(PG_CONFIG) --includedir-server) \

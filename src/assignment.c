@@ -51,6 +51,7 @@
 
 #include "assignee.h"
 #include "errcodes.h"
+#include "shared_state.h"
 #include "spi_util.h"
 
 /* The two kinds of assignable rows and what differs between them. */
@@ -291,6 +292,8 @@ intracker_assign(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INTRACKER_NOT_FOUND),
 					 errmsg("%s %s not found", kind->entity, uuid_text(row_id))));
 	}
+	if (automatic)
+		intracker_count_activity(ACTIVITY_AUTO_ASSIGNMENT);
 
 	/* The result must outlive SPI's memory. */
 	assignee = SPI_datumTransfer(assignee, false, UUID_LEN);
@@ -511,6 +514,7 @@ intracker_claim_next_todo(PG_FUNCTION_ARGS)
 			claim_args[1] = args[1];
 			run("UPDATE intracker_data.todos SET assigned_to = $2, status = 'in_progress' WHERE id = $1",
 				2, claim_args, SPI_OK_UPDATE);
+			intracker_count_activity(ACTIVITY_CLAIM);
 			found = true;
 		}
 		else

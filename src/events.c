@@ -497,5 +497,9 @@ intracker_note_rejected_write(Relation rel, const char *entity, HeapTuple old_ro
 	strlcpy(rejected.sqlstate, unpack_sql_state(sqlerrcode), sizeof(rejected.sqlstate));
 	rejected.at = GetCurrentTimestamp();
 
+	intracker_count_activity(strcmp(entity, "todo") == 0 ? ACTIVITY_CONFLICT_TODO
+							 : strcmp(entity, "feature") == 0 ? ACTIVITY_CONFLICT_FEATURE
+							 : strcmp(entity, "project") == 0 ? ACTIVITY_CONFLICT_PROJECT
+							 : ACTIVITY_CONFLICT_OTHER);
 	intracker_queue_rejected_write(&rejected);
 }

@@ -30,6 +30,9 @@
  *   serving another one, or a DROP of their database or extension commits,
  *   it is emptied, with the publisher's figures and last error;
  *
+ * - activity counters (conflicts, claims, automatic assignments) that any
+ *   backend bumps, atomics outside the mutex, for intracker.metrics;
+ *
  * - holds: a backend that is about to drop the children's database or
  *   their extension (or update the extension, or rename, move or copy the
  *   database) takes a hold on that database in its slot (one per backend,
@@ -49,6 +52,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/backendid.h"
 #include "storage/latch.h"
@@ -99,6 +103,8 @@ typedef struct PublisherStatus
  */
 typedef struct IntrackerShared
 {
+	/* counted by any backend, without the mutex */
+	pg_atomic_uint64 activity[INTRACKER_ACTIVITIES];
 	slock_t		mutex;			/* protects all the following fields */
 	pid_t		supervisor_pid; /* 0: no supervisor */
 	Latch	   *supervisor_latch;	/* its MyLatch while it runs */
@@ -167,6 +173,8 @@ shared_state_startup(void)
 	if (!found)
 	{
 		memset(shared, 0, shared_state_size());
+		for (int i = 0; i < INTRACKER_ACTIVITIES; i++)
+			pg_atomic_init_u64(&shared->activity[i], 0);
 		SpinLockInit(&shared->mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -677,6 +685,56 @@ intracker_rejected_writes_forget(int count)
 	shared->ring_start = (shared->ring_start + count) % REJECTED_WRITE_RING_SIZE;
 	shared->ring_count -= count;
 	SpinLockRelease(&shared->mutex);
+}
+
+/* ----------------------------------------------------------------
+ * Activity counters
+ * ----------------------------------------------------------------
+ */
+
+/* Count one act (nothing without shared memory). */
+void
+intracker_count_activity(Activity activity)
+{
+	if (shared != NULL)
+		pg_atomic_fetch_add_u64(&shared->activity[activity], 1);
+}
+
+/*
+ * intracker_data.activity_counts(OUT activity text, OUT entity text, OUT
+ * count bigint): the counters, since the server started; no rows without
+ * shared memory (library not preloaded).
+ */
+PG_FUNCTION_INFO_V1(intracker_activity_counts);
+Datum
+intracker_activity_counts(PG_FUNCTION_ARGS)
+{
+	static const struct
+	{
+		const char *activity;
+		const char *entity;
+	}			names[INTRACKER_ACTIVITIES] = {
+		[ACTIVITY_CONFLICT_TODO] = {"conflict", "todo"},
+		[ACTIVITY_CONFLICT_FEATURE] = {"conflict", "feature"},
+		[ACTIVITY_CONFLICT_PROJECT] = {"conflict", "project"},
+		[ACTIVITY_CONFLICT_OTHER] = {"conflict", "other"},
+		[ACTIVITY_CLAIM] = {"claim", NULL},
+		[ACTIVITY_AUTO_ASSIGNMENT] = {"automatic_assignment", NULL},
+	};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; shared != NULL && i < INTRACKER_ACTIVITIES; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, names[i].entity == NULL, false};
+
+		values[0] = CStringGetTextDatum(names[i].activity);
+		values[1] = names[i].entity ? CStringGetTextDatum(names[i].entity) : (Datum) 0;
+		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&shared->activity[i]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* ----------------------------------------------------------------

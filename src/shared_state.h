@@ -86,7 +86,24 @@ typedef struct DelivererStatus
 	TimestampTz started_at;
 } DelivererStatus;
 
+/*
+ * What the API did, counted since the server started, for intracker.metrics
+ * (Prometheus counters: they restart from 0 with the server).
+ */
+typedef enum Activity
+{
+	ACTIVITY_CONFLICT_TODO,		/* stale writes rejected, by entity */
+	ACTIVITY_CONFLICT_FEATURE,
+	ACTIVITY_CONFLICT_PROJECT,
+	ACTIVITY_CONFLICT_OTHER,	/* comments, documents */
+	ACTIVITY_CLAIM,				/* todos claimed by claim_next_todo */
+	ACTIVITY_AUTO_ASSIGNMENT	/* automatic assignments of todos and features */
+} Activity;
+
+#define INTRACKER_ACTIVITIES	(ACTIVITY_AUTO_ASSIGNMENT + 1)
+
 extern void SharedStateInit(void);
+extern void intracker_count_activity(Activity activity);
 
 /* any backend */
 extern bool intracker_publisher_serves_database(Oid dboid);

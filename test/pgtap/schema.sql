@@ -558,8 +558,10 @@ SELECT views_are('intracker',
           -- 0.5: webhooks and GitHub sync
           'webhooks', 'webhook_deliveries', 'github_calls', 'github_inbound', 'github_settings', 'deliverer_status',
           -- 0.6: credentials, comments and the inbox
-          'api_tokens', 'comments', 'my_notifications', 'documents'],
-    'intracker has exactly the twenty-two API views');
+          'api_tokens', 'comments', 'my_notifications', 'documents',
+          -- 0.6: operations
+          'metrics'],
+    'intracker has exactly the twenty-three API views');
 SELECT is_empty($$
     SELECT c.relname, c.relkind FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind <> 'v'
@@ -650,8 +652,8 @@ SELECT is_empty($$
     SELECT table_name FROM information_schema.views
      WHERE table_schema = 'intracker' AND (is_updatable <> 'YES' OR is_insertable_into <> 'YES')
        AND table_name NOT IN ('member_load', 'team_dashboard', 'worker_status',
-                              'deliverer_status', 'github_settings')  -- read-only by design, asserted below
-$$, 'every view in intracker except member_load, team_dashboard, worker_status, deliverer_status and github_settings is updatable, deletable and insertable');
+                              'deliverer_status', 'github_settings', 'metrics')  -- read-only by design, asserted below
+$$, 'every view in intracker except member_load, team_dashboard, worker_status, deliverer_status, github_settings and metrics is updatable, deletable and insertable');
 SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
                             is_trigger_deletable, is_trigger_insertable_into)
              FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'worker_status'),
@@ -787,7 +789,7 @@ $$, ARRAY['action', 'next_attempt_at'], 'only the computed action and next_attem
 SELECT is_empty($$
     SELECT table_name, column_name FROM information_schema.columns
      WHERE table_schema = 'intracker' AND table_name NOT IN ('features', 'member_load', 'team_dashboard', 'worker_status',
-                                                             'deliverer_status', 'github_settings', 'events', 'api_tokens',  -- read-only views
+                                                             'deliverer_status', 'github_settings', 'events', 'api_tokens', 'metrics',  -- read-only views
                                                              'webhook_deliveries', 'github_calls',  -- asserted above
                                                              'sessions')  -- INSTEAD OF triggers, asserted below
        AND is_updatable = 'NO'
@@ -855,7 +857,9 @@ SELECT functions_are('intracker',
           -- 0.6: ... and their reading functions for agents
           'list_comments', 'get_my_notifications', 'list_documents', 'get_document',
           -- 0.6: history and search
-          'history', 'search'],
+          'history', 'search',
+          -- 0.6: operations
+          'health'],
     'intracker has exactly the API functions');
 
 -- The contract of the issue: names, parameter names, return types.
@@ -956,7 +960,7 @@ SELECT is_empty($$
        AND p.provolatile <> CASE WHEN p.proname IN ('current_user_id', 'verify_counters', 'team_context', 'resume_context',
                                                     'list_projects', 'list_features', 'list_todos', 'get_my_todos', 'get_todo',
                                                     'identity_is_read_only', 'list_comments', 'get_my_notifications',
-                                                    'list_documents', 'get_document', 'search')
+                                                    'list_documents', 'get_document', 'search', 'health')
                                  THEN 's'
                                  WHEN p.proname IN ('project_channel', 'user_channel') THEN 'i'
                                  ELSE 'v' END
@@ -1071,7 +1075,9 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text,jsonb)',
           'intracker_data.forget_project_history()',
           -- ... and search reads as the data's owner, within the caller's projects,
           -- session notes only where the caller may read them (test/pgtap/search.sql).
-          'intracker_data.search_hits(text,uuid,text[],integer)'],
+          'intracker_data.search_hits(text,uuid,text[],integer)',
+          -- 0.6: the metrics and health() count tables users cannot read (counts only).
+          'intracker_data.metric_samples()', 'intracker.health()'],
   'exactly the reviewed functions are SECURITY DEFINER');
 
 ------------------------------------------------------------------------------
@@ -1161,7 +1167,8 @@ SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'intracker'::regnamespace AND c.relkind = 'v'
        AND NOT has_table_privilege('intracker_user', c.oid, 'SELECT')
-$$, 'intracker_user may read every API view');
+       AND c.oid <> 'intracker.metrics'::regclass   -- operators' (intracker_admin, pg_monitor): monitoring.sql
+$$, 'intracker_user may read every API view but the metrics');
 SELECT ok(NOT has_table_privilege('intracker_user', 'intracker.users', 'INSERT')
           AND NOT has_table_privilege('intracker_user', 'intracker.users', 'DELETE')
           AND NOT has_table_privilege('intracker_user', 'intracker_data.users', 'DELETE'),
