@@ -136,6 +136,7 @@ DECLARE
     -- each kind's best matches: its statement, with the configuration spelled out
     best text[] := '{}';
     ranked_per_kind constant integer := 1000;
+    kind_of record;
 BEGIN
     PERFORM intracker_data.require_user();
     IF query IS NULL OR btrim(query) = '' OR length(query) > 1000 THEN
@@ -176,50 +177,29 @@ BEGIN
     -- Each kind's best: of its matches in the caller's projects (through
     -- its index), the RANKED_PER_KIND most recently updated are ranked, so
     -- that a word found everywhere costs what that many rows do.
-    IF kinds IS NULL OR 'todo' = ANY (kinds) THEN
+    FOR kind_of IN
+        SELECT * FROM (VALUES ('todo', 'todos', 'title', 'description', 'k.title'),
+                              ('feature', 'features', 'title', 'description', 'k.title'),
+                              -- a comment is titled by what it is about
+                              ('comment', 'comments', NULL, 'body',
+                               'coalesce((SELECT t.title FROM intracker_data.todos t WHERE t.id = k.todo_id),
+                                         (SELECT f.title FROM intracker_data.features f WHERE f.id = k.feature_id),
+                                         (SELECT d.title FROM intracker_data.documents d WHERE d.id = k.document_id))'),
+                              ('document', 'documents', 'title', 'body', 'k.title'))
+                     AS k (kind, table_name, title_column, body_column, title)
+         WHERE kinds IS NULL OR k.kind = ANY (kinds)
+    LOOP
         best := best || format($q$
-            SELECT 'todo'::text AS kind, t.id, t.project_id, t.title, left(coalesce(t.description, ''), 20000) AS body,
-                   ts_rank_cd(t.v, $1, 32) AS rank, t.updated_at
-              FROM (SELECT t.*, %1$s AS v FROM intracker_data.todos t
-                     WHERE %1$s @@ $1 AND t.project_id = ANY ($2)
-                     ORDER BY t.updated_at DESC LIMIT %2$s) t
-             ORDER BY rank DESC, t.updated_at DESC LIMIT $3$q$,
-            intracker_data.search_vector_of(config, 't', 'title', 'description'), ranked_per_kind);
-    END IF;
-    IF kinds IS NULL OR 'feature' = ANY (kinds) THEN
-        best := best || format($q$
-            SELECT 'feature'::text AS kind, f.id, f.project_id, f.title, left(coalesce(f.description, ''), 20000) AS body,
-                   ts_rank_cd(f.v, $1, 32) AS rank, f.updated_at
-              FROM (SELECT f.*, %1$s AS v FROM intracker_data.features f
-                     WHERE %1$s @@ $1 AND f.project_id = ANY ($2)
-                     ORDER BY f.updated_at DESC LIMIT %2$s) f
-             ORDER BY rank DESC, f.updated_at DESC LIMIT $3$q$,
-            intracker_data.search_vector_of(config, 'f', 'title', 'description'), ranked_per_kind);
-    END IF;
-    IF kinds IS NULL OR 'comment' = ANY (kinds) THEN
-        -- titled by what it is about
-        best := best || format($q$
-            SELECT 'comment'::text AS kind, c.id, c.project_id,
-                   coalesce((SELECT t.title FROM intracker_data.todos t WHERE t.id = c.todo_id),
-                            (SELECT f.title FROM intracker_data.features f WHERE f.id = c.feature_id),
-                            (SELECT d.title FROM intracker_data.documents d WHERE d.id = c.document_id)) AS title,
-                   left(c.body, 20000) AS body, ts_rank_cd(c.v, $1, 32) AS rank, c.updated_at
-              FROM (SELECT c.*, %1$s AS v FROM intracker_data.comments c
-                     WHERE %1$s @@ $1 AND c.project_id = ANY ($2)
-                     ORDER BY c.updated_at DESC LIMIT %2$s) c
-             ORDER BY rank DESC, c.updated_at DESC LIMIT $3$q$,
-            intracker_data.search_vector_of(config, 'c', NULL, 'body'), ranked_per_kind);
-    END IF;
-    IF kinds IS NULL OR 'document' = ANY (kinds) THEN
-        best := best || format($q$
-            SELECT 'document'::text AS kind, d.id, d.project_id, d.title, left(d.body, 20000) AS body,
-                   ts_rank_cd(d.v, $1, 32) AS rank, d.updated_at
-              FROM (SELECT d.*, %1$s AS v FROM intracker_data.documents d
-                     WHERE %1$s @@ $1 AND d.project_id = ANY ($2)
-                     ORDER BY d.updated_at DESC LIMIT %2$s) d
-             ORDER BY rank DESC, d.updated_at DESC LIMIT $3$q$,
-            intracker_data.search_vector_of(config, 'd', 'title', 'body'), ranked_per_kind);
-    END IF;
+            SELECT %1$L::text AS kind, k.id, k.project_id, %2$s AS title, left(coalesce(k.%3$I, ''), 20000) AS body,
+                   ts_rank_cd(k.v, $1, 32) AS rank, k.updated_at
+              FROM (SELECT k.*, %4$s AS v FROM intracker_data.%5$I k
+                     WHERE %4$s @@ $1 AND k.project_id = ANY ($2)
+                     ORDER BY k.updated_at DESC LIMIT %6$s) k
+             ORDER BY rank DESC, k.updated_at DESC LIMIT $3$q$,
+            kind_of.kind, kind_of.title, kind_of.body_column,
+            intracker_data.search_vector_of(config, 'k', kind_of.title_column, kind_of.body_column),
+            kind_of.table_name, ranked_per_kind);
+    END LOOP;
     IF kinds IS NULL OR 'session' = ANY (kinds) THEN
         -- the notes only where the caller may read them
         best := best || format($q$
