@@ -3729,12 +3729,16 @@ BEGIN
 
     -- The best of all kinds; snippets for those only (ts_headline reads
     -- the whole text).
+    -- (the body's snippet, or the title's when only the title matched)
     RETURN QUERY EXECUTE format($q$
         SELECT b.kind, b.id, b.project_id, b.title,
-               ts_headline(%1$L, CASE WHEN b.body = '' THEN b.title ELSE b.body END, $1,
-                           'StartSel=**, StopSel=**, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "'),
+               CASE WHEN strpos(h.snippet, '**') > 0 OR b.title IS NULL THEN h.snippet
+                    ELSE ts_headline(%1$L, b.title, $1, 'StartSel=**, StopSel=**, HighlightAll=true') END,
                b.rank, b.updated_at
           FROM (SELECT * FROM (%2$s) AS every_kind ORDER BY rank DESC, updated_at DESC, id LIMIT $3) AS b
+         CROSS JOIN LATERAL (SELECT ts_headline(%1$L, coalesce(b.body, ''), $1,
+                                                'StartSel=**, StopSel=**, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "')
+                                    AS snippet) AS h
          ORDER BY b.rank DESC, b.updated_at DESC, b.id$q$,
         config, array_to_string(ARRAY(SELECT '(' || statement || ')' FROM unnest(best) AS statement), ' UNION ALL '))
         USING parsed, projects, max_results;
