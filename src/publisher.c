@@ -32,6 +32,11 @@
  * default never): history is recorded at publication (publication.c) and
  * outlives the events it was copied from.
  *
+ * Counters: when idle, every intracker.counter_check_interval, a round
+ * checks the counters against the todos (verify_counters) and keeps the
+ * count of drifted ones for intracker.metrics.  Events committed meanwhile
+ * wait for it to finish (a full scan of the todos).
+ *
  * Errors: an error in a round is logged as a WARNING, kept for
  * intracker.worker_status, and the round is retried after a pause that
  * doubles up to MAX_PAUSE_MS; the process does not exit.  While the
@@ -90,6 +95,7 @@
 /* GUCs */
 static char *event_retention = NULL;
 static char *history_retention = NULL;	/* "forever", or an interval */
+static int	counter_check_interval = 3600;	/* seconds; 0: never */
 static int	publish_batch_size = 1000;
 
 static bool schema_warned;		/* said that the extension is missing */
@@ -166,6 +172,11 @@ PublisherInit(void)
 							   "'forever' (the default) or an interval; independent of intracker.event_retention, which bounds replay.",
 							   &history_retention, "forever",
 							   PGC_SIGHUP, 0, check_history_retention, NULL, NULL);
+	DefineCustomIntVariable("intracker.counter_check_interval",
+							"How often the publisher checks the counters against the todos (0: never).",
+							"It runs intracker.verify_counters() over every project when idle; intracker.metrics reports the drift found.",
+							&counter_check_interval, 3600, 0, 7 * 24 * 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("intracker.publish_batch_size",
 							"Most events the publisher publishes in one transaction.",
 							NULL,
@@ -466,6 +477,38 @@ prune_round(void)
 }
 
 /*
+ * A counter check, in a transaction of its own: how many counters differ
+ * from a count from scratch (intracker.verify_counters() over every project:
+ * the publisher, a superuser acting as no one, sees them all).  Kept in
+ * shared memory for intracker.metrics, so that no scrape pays for the scan.
+ */
+static void
+check_counters_round(void)
+{
+	bool		isnull;
+	int64		drifted;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "intracker: checking the counters");
+	intracker_spi_connect();
+	intracker_spi_expect(SPI_execute("SELECT pg_catalog.count(*) AS drifted FROM intracker.verify_counters()", true, 1),
+						 SPI_OK_SELECT, "check the counters");
+	drifted = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "drifted", &isnull));
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	intracker_publisher_note_counter_check(drifted);
+	if (drifted > 0)
+		ereport(WARNING,
+				(errmsg("intracker publisher: %lld counters differ from the todos", (long long) drifted),
+				 errhint("SELECT * FROM intracker.verify_counters() lists them.")));
+}
+
+/*
  * After an error in a round: undo its transaction, log a WARNING saying
  * what happens next, and keep the message for worker_status.  Returns the
  * error.
@@ -578,6 +621,7 @@ intracker_publisher_main(Datum main_arg)
 	MemoryContext round_context;
 	/* volatile: changed inside PG_TRY blocks and read after them */
 	volatile TimestampTz next_prune;
+	volatile TimestampTz next_check;
 	volatile long publish_pause_ms = 1000;
 	volatile long prune_pause_ms = 1000;
 	volatile bool start_reported = false;
@@ -587,6 +631,8 @@ intracker_publisher_main(Datum main_arg)
 
 	/* prune at once: the retention may have passed while we were away */
 	next_prune = GetCurrentTimestamp();
+	/* check the counters once idle, then every counter_check_interval */
+	next_check = GetCurrentTimestamp();
 
 	round_context = AllocSetContextCreate(TopMemoryContext, "intracker publisher round",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -609,6 +655,7 @@ intracker_publisher_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			next_prune = GetCurrentTimestamp();
+			next_check = GetCurrentTimestamp();
 		}
 
 		MemoryContextSwitchTo(round_context);
@@ -694,6 +741,23 @@ intracker_publisher_main(Datum main_arg)
 			}
 			if (next_prune != 0 && (wait_ms < 0 || intracker_ms_until(next_prune) < wait_ms))
 				wait_ms = intracker_ms_until(next_prune);
+
+			/* idle: a counter check, when one is due */
+			if (counter_check_interval > 0 && !failed && published == 0 && GetCurrentTimestamp() >= next_check)
+			{
+				PG_TRY();
+				{
+					check_counters_round();
+				}
+				PG_CATCH();
+				{
+					recover_from_error(round_context, "Publishing goes on; the check is tried again later.", 0);
+				}
+				PG_END_TRY();
+				next_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), counter_check_interval * 1000L);
+			}
+			if (counter_check_interval > 0 && (wait_ms < 0 || intracker_ms_until(next_check) < wait_ms))
+				wait_ms = intracker_ms_until(next_check);
 		}
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(round_context);

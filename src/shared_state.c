@@ -93,6 +93,8 @@ typedef struct PublisherStatus
 	double		events_per_second;	/* of the last full window */
 	char		last_error[512];
 	TimestampTz last_error_at;
+	int64		counters_drifted;	/* found by the last counter check */
+	TimestampTz counters_checked_at;	/* 0: no check yet */
 } PublisherStatus;
 
 /*
@@ -325,6 +327,8 @@ reset_publisher_figures_locked(TimestampTz now)
 	status->events_per_second = 0;
 	status->last_error[0] = '\0';
 	status->last_error_at = 0;
+	status->counters_drifted = 0;
+	status->counters_checked_at = 0;
 }
 
 /*
@@ -644,6 +648,47 @@ intracker_publisher_count_published(int published)
 		status->rate_window_events = status->events_published;
 	}
 	SpinLockRelease(&shared->mutex);
+}
+
+/* A counter check found `drifted` counters that differ from the todos. */
+void
+intracker_publisher_note_counter_check(int64 drifted)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&shared->mutex);
+	shared->publisher.counters_drifted = drifted;
+	shared->publisher.counters_checked_at = now;
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * intracker_data.counter_check(OUT drifted bigint, OUT checked_at
+ * timestamptz): the publisher's last counter check, NULLs before the first
+ * one or for a database it does not serve.
+ */
+PG_FUNCTION_INFO_V1(intracker_counter_check);
+Datum
+intracker_counter_check(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2] = {0, 0};
+	bool		nulls[2] = {true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (intracker_publisher_serves_database(MyDatabaseId))
+	{
+		SpinLockAcquire(&shared->mutex);
+		if (shared->publisher.counters_checked_at != 0)
+		{
+			values[0] = Int64GetDatum(shared->publisher.counters_drifted);
+			values[1] = TimestampTzGetDatum(shared->publisher.counters_checked_at);
+			nulls[0] = nulls[1] = false;
+		}
+		SpinLockRelease(&shared->mutex);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /* A round failed: keep the message for worker_status. */

@@ -129,6 +129,7 @@ extern void intracker_publisher_starting(void);
 extern uint64 intracker_publisher_wake_requests(void);
 extern void intracker_publisher_count_published(int published);
 extern void intracker_publisher_note_error(const char *message);
+extern void intracker_publisher_note_counter_check(int64 drifted);
 extern int	intracker_rejected_writes_peek(RejectedWrite *writes);
 extern void intracker_rejected_writes_forget(int count);
 

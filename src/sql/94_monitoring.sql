@@ -20,6 +20,13 @@ AS 'MODULE_PATHNAME', 'intracker_activity_counts';
 COMMENT ON FUNCTION intracker_data.activity_counts() IS
     'Conflicts (by entity), claims and automatic assignments since the server started, from shared memory (C); none when the library is not preloaded.';
 
+CREATE FUNCTION intracker_data.counter_check(OUT drifted bigint, OUT checked_at timestamptz)
+RETURNS record
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'intracker_counter_check';
+COMMENT ON FUNCTION intracker_data.counter_check() IS
+    'The publisher''s last check of the counters (every intracker.counter_check_interval): how many differed from the todos, and when; NULLs before the first or where no publisher serves.';
+
 -- The samples.  SECURITY DEFINER: it counts tables monitoring roles cannot
 -- read (the outbox, the deliveries), and returns counts only.
 CREATE FUNCTION intracker_data.metric_samples(OUT name text, OUT labels jsonb, OUT value double precision,
@@ -98,7 +105,15 @@ BEGIN ATOMIC
     UNION ALL
     SELECT 'intracker_rejected_writes_dropped_total', '{}', coalesce(p.rejected_writes_dropped, 0), 'counter',
            'Rejected writes not recorded as conflict.rejected events because the queue was full.'
-      FROM publisher p;
+      FROM publisher p
+    UNION ALL
+    SELECT 'intracker_counters_drifted', '{}', c.drifted, 'gauge',
+           'Counters (member load, progress) that differed from the todos at the publisher''s last check (intracker.verify_counters lists them).'
+      FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL
+    UNION ALL
+    SELECT 'intracker_counters_check_age_seconds', '{}', extract(epoch FROM now() - c.checked_at), 'gauge',
+           'Time since the publisher last checked the counters (every intracker.counter_check_interval).'
+      FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL;
 END;
 COMMENT ON FUNCTION intracker_data.metric_samples() IS
     'The samples of intracker.metrics (counts only, no project or user labels).';

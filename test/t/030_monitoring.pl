@@ -7,8 +7,9 @@
 #      cluster with the shipped queries file as a pg_monitor role, scraped
 #      over HTTP after a scripted scenario: events published, deliveries to
 #      a local sink (one webhook answering 200, one 500 until it dies and is
-#      disabled), a stale write, a claim, an automatic assignment.  The
-#      scraped intracker metrics have the values the scenario implies.
+#      disabled), a stale write, a claim, an automatic assignment, a counter
+#      made wrong (found by the publisher's periodic check).  The scraped
+#      intracker metrics have the values the scenario implies.
 #   C. health() through the same scenario: degraded by the disabled webhook,
 #      ok again once it is enabled; degraded when the workers serve another
 #      database, down when they cannot start in theirs.
@@ -31,7 +32,7 @@ my $src = $ENV{INTRACKER_SRC} // '.';
 ##############################################################################
 
 my $rules = "$src/src/monitoring/intracker-alerts.yml";
-command_like([ 'promtool', 'check', 'rules', $rules ], qr/SUCCESS: 6 rules found/, 'promtool check rules: the 6 rules are valid');
+command_like([ 'promtool', 'check', 'rules', $rules ], qr/SUCCESS: 7 rules found/, 'promtool check rules: the 7 rules are valid');
 command_like([ 'promtool', 'test', 'rules', "$src/test/monitoring/intracker-alerts-test.yml" ], qr/SUCCESS/,
 	'promtool test rules: each alert fires when it should, and only then');
 
@@ -43,6 +44,7 @@ my $db = 'tracker';
 my $sink = start_http_sink();
 my $node = delivery_node('monitoring', $db, <<"EOC");
 intracker.http_max_attempts = 1
+intracker.counter_check_interval = 1
 intracker.webhook_disable_after_dead = 2
 intracker.webhook_disable_after_failing = 0
 EOC
@@ -69,6 +71,14 @@ ok($node->poll_query_until($db, "SELECT disabled_at IS NOT NULL FROM intracker_d
 	'the webhook answering 500 dies and is disabled');
 ok($node->poll_query_until($db, "SELECT count(*) >= 3 FROM intracker_data.deliveries WHERE state = 'delivered'"),
 	'the other one gets its deliveries');
+
+# The publisher checks the counters every second: none differs; one made
+# wrong (as a bug would) is found by the next check.
+ok($node->poll_query_until($db, "SELECT value = 0 FROM intracker.metrics WHERE name = 'intracker_counters_drifted'"),
+	'the counter check finds no drift');
+su("UPDATE intracker_data.member_load SET open_points = open_points + 5 WHERE user_id = '$bob'");
+ok($node->poll_query_until($db, "SELECT value > 0 FROM intracker.metrics WHERE name = 'intracker_counters_drifted'"),
+	'a counter made wrong is found by the next check');
 
 # The exporter, as the monitoring role, with the queries file installed
 # with the extension.
@@ -128,6 +138,7 @@ cmp_ok($samples->{'intracker_deliveries_finished_total{outcome=delivered}'} // 0
 ok(defined $samples->{'intracker_delivery_duration_seconds{quantile=0.5}'}
 	  && defined $samples->{'intracker_delivery_lag_seconds{quantile=0.99}'},
 	'delivery duration and lag quantiles');
+cmp_ok($samples->{intracker_counters_drifted} // 0, '>', 0, 'intracker_counters_drifted: the counter made wrong');
 is(scalar(grep { /[0-9a-f]{8}-[0-9a-f]{4}-/ } keys %$samples), 0, 'no label names a project or a user');
 
 ##############################################################################
