@@ -4,7 +4,9 @@
 # needs real servers, real commits or several concurrent sessions.  This
 # module keeps their common setup in one place:
 #
-#   new_node($name, preload => 0|1)     initdb + start a throwaway server
+#   new_node($name, preload => 0|1, archiving => 0|1)
+#                                       initdb + start a throwaway server (archiving:
+#                                       WAL archiving and base backups)
 #   install_extension($node, $db)       CREATE DATABASE (unless postgres) + CREATE EXTENSION
 #   create_test_roles($node)            the login roles the tests connect as (see below)
 #   psql_as / safe_psql_as              one-shot psql acting as an intracker user
@@ -166,7 +168,9 @@ sub new_node
 	my $node = PostgreSQL::Test::Cluster->new($name);
 
 	# UTF8 whatever the caller's locale: the tests store non-ASCII text.
-	$node->init(extra => [ '--encoding=UTF8', '--no-locale' ]);
+	# archiving => 1: WAL archiving and base backups (PostgreSQL::Test::Cluster's).
+	$node->init(extra => [ '--encoding=UTF8', '--no-locale' ],
+		($opt{archiving} ? (has_archiving => 1, allows_streaming => 1) : ()));
 	$node->append_conf('postgresql.conf',
 		    "# added by IntrackerTest::new_node\n"
 		  . "shared_preload_libraries = '"
