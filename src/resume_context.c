@@ -49,19 +49,35 @@ put_my_session(const ContextCall *call)
 	}
 }
 
+/* The claim order within each part of my open todos */
+#define CLAIM_ORDER \
+	"t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC, t.due_date ASC NULLS LAST," \
+	" t.created_at, t.id"
+
+/*
+ * My open todos in three parts, each the top of an index of its own, so
+ * that the cost follows the list limit, not how much work I hold: in
+ * progress (todos_in_progress_by_assignee), claimable (todos_claim_assigned),
+ * the rest: blocked, waiting for a blocker, in review (todos_member_waiting).
+ */
 #define MY_TODOS_QUERY \
 	"SELECT " TODO_COLUMNS ", t.feature_id, " BLOCKER_COLUMNS \
-	"  FROM (SELECT t.*, CASE WHEN t.status = 'in_progress' THEN 0" \
-	"                         WHEN t.status = 'todo' AND t.open_blocker_count = 0 THEN 1" \
-	"                         ELSE 2 END AS claim_rank" \
-	"          FROM intracker_data.todos t" \
-	"         WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status NOT IN ('done', 'cancelled')" \
-	"         ORDER BY claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
-	"                  t.due_date ASC NULLS LAST, t.created_at, t.id" \
-	"         LIMIT $3) t " \
+	"  FROM (SELECT * FROM (" \
+	"           (SELECT t.*, 0 AS claim_rank FROM intracker_data.todos t" \
+	"             WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status = 'in_progress'" \
+	"             ORDER BY " CLAIM_ORDER " LIMIT $3)" \
+	"           UNION ALL" \
+	"           (SELECT t.*, 1 FROM intracker_data.todos t" \
+	"             WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status = 'todo' AND t.open_blocker_count = 0" \
+	"             ORDER BY " CLAIM_ORDER " LIMIT $3)" \
+	"           UNION ALL" \
+	"           (SELECT t.*, 2 FROM intracker_data.todos t" \
+	"             WHERE t.project_id = $1 AND t.assigned_to = $2 AND t.status IN ('todo', 'blocked', 'review')" \
+	"               AND NOT (t.status = 'todo' AND t.open_blocker_count = 0)" \
+	"             ORDER BY " CLAIM_ORDER " LIMIT $3)) AS t" \
+	"         ORDER BY t.claim_rank, " CLAIM_ORDER " LIMIT $3) t " \
 	OPEN_BLOCKERS_OF_T \
-	" ORDER BY t.claim_rank, t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
-	"          t.due_date ASC NULLS LAST, t.created_at, t.id, b.created_at, b.id"
+	" ORDER BY t.claim_rank, " CLAIM_ORDER ", b.created_at, b.id"
 
 /*
  * My open todos: the one in progress, then the claimable ones in claim

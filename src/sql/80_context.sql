@@ -11,6 +11,13 @@ CREATE INDEX todos_member_open ON intracker_data.todos
     WHERE status NOT IN ('done', 'cancelled');
 CREATE INDEX todos_blocked_open ON intracker_data.todos (project_id, priority_rank DESC, created_at, id)
     WHERE status NOT IN ('done', 'cancelled') AND (status = 'blocked' OR open_blocker_count > 0);
+-- resume_context's open todos of a member that are neither in progress nor
+-- claimable (blocked, waiting for a blocker, in review), in claim order
+-- (0.6; the other two parts have the claim indexes of 70_assignment.sql).
+CREATE INDEX todos_member_waiting ON intracker_data.todos
+    (project_id, assigned_to, priority_rank DESC, feature_active DESC, open_dependent_count DESC,
+     due_date ASC NULLS LAST, created_at, id)
+    WHERE status IN ('todo', 'blocked', 'review') AND NOT (status = 'todo' AND open_blocker_count = 0);
 -- resume_context's recent activity in a feature.
 CREATE INDEX todos_feature_recent ON intracker_data.todos (feature_id, updated_at DESC, id);
 

@@ -2530,6 +2530,16 @@ GRANT EXECUTE ON FUNCTION intracker.create_project(text, text, text, text[], jso
 
 
 ------------------------------------------------------------------------------
+-- resume_context's waiting todos from an index of their own (issue 13),
+-- as in src/sql/80_context.sql.
+------------------------------------------------------------------------------
+
+CREATE INDEX todos_member_waiting ON intracker_data.todos
+    (project_id, assigned_to, priority_rank DESC, feature_active DESC, open_dependent_count DESC,
+     due_date ASC NULLS LAST, created_at, id)
+    WHERE status IN ('todo', 'blocked', 'review') AND NOT (status = 'todo' AND open_blocker_count = 0);
+
+------------------------------------------------------------------------------
 -- History that lasts (issue 16): src/sql/93_history.sql, whole, and the
 -- changes still in the event log copied into it.
 ------------------------------------------------------------------------------
