@@ -28,6 +28,7 @@ BEGIN ATOMIC
                                AND p ~ ('^(\*|(project|feature|todo)\.(\*|created|updated|assigned|status_changed|deleted)'
                                         '|member\.(\*|added|updated|removed)|dependency\.(\*|added|removed)'
                                         '|session\.(\*|started|updated|ended|deleted)|conflict\.(\*|rejected)'
+                                        '|comment\.(\*|added|updated|deleted)|document\.(\*|created|updated|deleted)'
                                         '|webhook\.(\*|disabled))$'))
       FROM pg_catalog.unnest(patterns) AS p;
 END;
@@ -663,7 +664,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION intracker.create_webhook(uuid, text, text[], text, text) IS
-    'Owners: deliver the project''s events matching event_types (''*'', ''todo.*'', ''todo.status_changed'', ...) to url (http or https) as json (the event) or slack ({"text": ...}). With a secret, each request carries X-Intracker-Signature-256: sha256=<hex HMAC-SHA256 of the body>. The secret is never shown again.';
+    'Owners: deliver the project''s events matching event_types (''*'', ''todo.*'', ''todo.status_changed'', ''comment.*'', ...; never notifications) to url (http or https) as json (the event) or slack ({"text": ...}). With a secret, each request carries X-Intracker-Signature-256: sha256=<hex HMAC-SHA256 of the body>. The secret is never shown again.';
 
 CREATE FUNCTION intracker_data.owned_webhook(webhook_id uuid, action text)
 RETURNS uuid

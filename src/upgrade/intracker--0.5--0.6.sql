@@ -136,6 +136,7 @@ BEGIN ATOMIC
                                AND p ~ ('^(\*|(project|feature|todo)\.(\*|created|updated|assigned|status_changed|deleted)'
                                         '|member\.(\*|added|updated|removed)|dependency\.(\*|added|removed)'
                                         '|session\.(\*|started|updated|ended|deleted)|conflict\.(\*|rejected)'
+                                        '|comment\.(\*|added|updated|deleted)|document\.(\*|created|updated|deleted)'
                                         '|webhook\.(\*|disabled))$'))
       FROM pg_catalog.unnest(patterns) AS p;
 END;
@@ -2528,6 +2529,10 @@ GRANT EXECUTE ON FUNCTION intracker.create_project(text, text, text, text[], jso
     intracker.create_feature(uuid, text, text, text, uuid, text, text[], jsonb),
     intracker.create_todo(uuid, text, uuid, text, text, integer, text[], date, uuid, text, jsonb) TO intracker_user;
 
+
+-- Webhooks may follow comments and documents (issue 16).
+COMMENT ON FUNCTION intracker.create_webhook(uuid, text, text[], text, text) IS
+    'Owners: deliver the project''s events matching event_types (''*'', ''todo.*'', ''todo.status_changed'', ''comment.*'', ...; never notifications) to url (http or https) as json (the event) or slack ({"text": ...}). With a secret, each request carries X-Intracker-Signature-256: sha256=<hex HMAC-SHA256 of the body>. The secret is never shown again.';
 
 ------------------------------------------------------------------------------
 -- resume_context's waiting todos from an index of their own (issue 13),

@@ -6,7 +6,7 @@
 -- role, so that row-level security judges.
 
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 SELECT test_helpers.team_fixture();
 SET SESSION AUTHORIZATION authenticator;
@@ -131,6 +131,11 @@ SELECT ok((SELECT array_agg(DISTINCT type) FROM intracker.events WHERE type LIKE
 SELECT is((SELECT intracker_data.slack_text(e) FROM intracker_data.events e
             WHERE e.type = 'document.created' AND e.entity_id = (SELECT id FROM intracker_data.documents WHERE title = 'Owner notes')),
           'Owner created document *Owner notes*', 'a document''s Slack text');
+SELECT intracker.act_as(test_helpers.id('owner'));
+SELECT lives_ok(format($$SELECT intracker.create_webhook(%L, 'https://hooks.example.com/team', '{comment.*,document.updated}')$$,
+                       test_helpers.id('p1')), 'webhooks may follow comment.* and document.* events');
+SELECT throws_ok(format($$SELECT intracker.create_webhook(%L, 'https://hooks.example.com/inbox', '{notification.created}')$$,
+                        test_helpers.id('p1')), '22023', NULL, '... never a user''s notifications');
 SELECT intracker.act_as(test_helpers.id('editor'));
 CREATE TEMP TABLE ro_token AS SELECT token FROM intracker.create_api_token('read', read_only => true);
 GRANT SELECT ON ro_token TO PUBLIC;
