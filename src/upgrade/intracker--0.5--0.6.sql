@@ -3400,11 +3400,51 @@ SET search_path = pg_catalog, pg_temp
 RETURN coalesce((SELECT u.name FROM intracker_data.users u WHERE u.id = intracker.current_user_id()), 'intracker');
 COMMENT ON FUNCTION intracker_data.actor_name() IS 'The acting user''s name for notification summaries (''intracker'' without one).';
 
--- Todos and features (argument: 'todo' or 'feature'): assigned to someone,
--- @mentions added to the description, a todo unblocked.  The triggers'
--- WHEN clauses call this only when one of them may have happened, so other
--- writes pay nothing.
-CREATE FUNCTION intracker_data.work_notifications()
+-- Todos and features created (argument: 'todo' or 'feature'), per
+-- statement: one "assigned" per assignee (an import of 10,000 todos for 8
+-- members notifies each of them once, naming the first and counting the
+-- rest), and the members @mentioned in the descriptions.
+CREATE FUNCTION intracker_data.notify_created_work()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entity text := TG_ARGV[0];
+    me uuid := intracker.current_user_id();
+BEGIN
+    IF intracker_data.restoring() THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO intracker_data.notifications (user_id, kind, project_id, entity_id, actor, summary)
+    SELECT a.assignee, 'assigned', a.project_id, a.firsts[1], me,
+           CASE WHEN a.n = 1 THEN format('%s assigned you %s "%s"', intracker_data.actor_name(), entity, a.titles[1])
+                ELSE format('%s assigned you %s %ss: "%s" and %s more', intracker_data.actor_name(), a.n, entity,
+                            a.titles[1], a.n - 1) END
+      FROM (SELECT w.project_id, w.assigned_to AS assignee, count(*) AS n,
+                   array_agg(w.id ORDER BY w.created_at, w.id) AS firsts,
+                   array_agg(w.title ORDER BY w.created_at, w.id) AS titles
+              FROM created_rows w
+             WHERE w.assigned_to IS NOT NULL AND w.assigned_to IS DISTINCT FROM me
+             GROUP BY w.project_id, w.assigned_to) AS a
+      JOIN intracker_data.users u ON u.id = a.assignee AND u.is_active
+     ORDER BY a.assignee;
+    PERFORM intracker_data.notify('mention', w.project_id, w.id,
+                                  intracker_data.mentioned_members(w.project_id, w.description),
+                                  format('%s mentioned you in %s "%s"', intracker_data.actor_name(), entity, w.title))
+       FROM created_rows w
+      WHERE strpos(w.description, '@') > 0;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.notify_created_work() IS
+    'Statement trigger on todos and features created: one "assigned" per assignee (first and count), and the members @mentioned in descriptions.';
+
+-- Todos and features changed (argument: 'todo' or 'feature'): given to
+-- someone, @mentions added to the description, a todo unblocked.  The
+-- triggers' WHEN clauses call this only when one of them may have happened,
+-- so other writes pay nothing.
+CREATE FUNCTION intracker_data.notify_changed_work()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -3413,23 +3453,17 @@ DECLARE
     entity text := TG_ARGV[0];
     mentioned uuid[];
 BEGIN
-    IF intracker_data.restoring() THEN
-        RETURN NULL;
-    END IF;
-    IF NEW.assigned_to IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.assigned_to IS DISTINCT FROM OLD.assigned_to) THEN
+    IF NEW.assigned_to IS NOT NULL AND NEW.assigned_to IS DISTINCT FROM OLD.assigned_to THEN
         PERFORM intracker_data.notify('assigned', NEW.project_id, NEW.id, ARRAY[NEW.assigned_to],
                                       format('%s assigned you %s "%s"', intracker_data.actor_name(), entity, NEW.title));
     END IF;
-    IF TG_OP = 'INSERT' OR NEW.description IS DISTINCT FROM OLD.description THEN
-        mentioned := intracker_data.mentioned_members(NEW.project_id, NEW.description);
-        IF TG_OP = 'UPDATE' AND mentioned <> '{}' THEN
-            mentioned := ARRAY(SELECT unnest(mentioned)
-                               EXCEPT SELECT unnest(intracker_data.mentioned_members(OLD.project_id, OLD.description)));
-        END IF;
+    IF NEW.description IS DISTINCT FROM OLD.description THEN
+        mentioned := ARRAY(SELECT unnest(intracker_data.mentioned_members(NEW.project_id, NEW.description))
+                           EXCEPT SELECT unnest(intracker_data.mentioned_members(OLD.project_id, OLD.description)));
         PERFORM intracker_data.notify('mention', NEW.project_id, NEW.id, mentioned,
                                       format('%s mentioned you in %s "%s"', intracker_data.actor_name(), entity, NEW.title));
     END IF;
-    IF entity = 'todo' AND TG_OP = 'UPDATE' THEN
+    IF entity = 'todo' THEN
         IF OLD.open_blocker_count > 0 AND NEW.open_blocker_count = 0 AND NEW.assigned_to IS NOT NULL
            AND NEW.status NOT IN ('done', 'cancelled') THEN
             PERFORM intracker_data.notify('unblocked', NEW.project_id, NEW.id, ARRAY[NEW.assigned_to],
@@ -3440,24 +3474,24 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION intracker_data.work_notifications() IS
-    'Trigger on todos and features: notifies the new assignee (assigned), members newly @mentioned in the description (mention), and the assignee of a todo whose last open blocker went (unblocked).';
+COMMENT ON FUNCTION intracker_data.notify_changed_work() IS
+    'Row trigger on todos and features changed: notifies the new assignee (assigned), members newly @mentioned in the description (mention), and the assignee of a todo whose last open blocker went (unblocked).';
 
 CREATE TRIGGER todos_notify_created AFTER INSERT ON intracker_data.todos
-    FOR EACH ROW WHEN (NEW.assigned_to IS NOT NULL OR strpos(NEW.description, '@') > 0)
-    EXECUTE FUNCTION intracker_data.work_notifications('todo');
+    REFERENCING NEW TABLE AS created_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.notify_created_work('todo');
 CREATE TRIGGER todos_notify_changed AFTER UPDATE OF assigned_to, description, open_blocker_count ON intracker_data.todos
     FOR EACH ROW WHEN ((NEW.assigned_to IS NOT NULL AND NEW.assigned_to IS DISTINCT FROM OLD.assigned_to)
                        OR (NEW.description IS DISTINCT FROM OLD.description AND strpos(NEW.description, '@') > 0)
                        OR (OLD.open_blocker_count > 0 AND NEW.open_blocker_count = 0 AND NEW.assigned_to IS NOT NULL))
-    EXECUTE FUNCTION intracker_data.work_notifications('todo');
+    EXECUTE FUNCTION intracker_data.notify_changed_work('todo');
 CREATE TRIGGER features_notify_created AFTER INSERT ON intracker_data.features
-    FOR EACH ROW WHEN (NEW.assigned_to IS NOT NULL OR strpos(NEW.description, '@') > 0)
-    EXECUTE FUNCTION intracker_data.work_notifications('feature');
+    REFERENCING NEW TABLE AS created_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.notify_created_work('feature');
 CREATE TRIGGER features_notify_changed AFTER UPDATE OF assigned_to, description ON intracker_data.features
     FOR EACH ROW WHEN ((NEW.assigned_to IS NOT NULL AND NEW.assigned_to IS DISTINCT FROM OLD.assigned_to)
                        OR (NEW.description IS DISTINCT FROM OLD.description AND strpos(NEW.description, '@') > 0))
-    EXECUTE FUNCTION intracker_data.work_notifications('feature');
+    EXECUTE FUNCTION intracker_data.notify_changed_work('feature');
 
 -- Comments: members newly @mentioned (mention), and on a new comment the
 -- assignee of its todo or feature (comment) unless it mentions them

@@ -11,7 +11,7 @@
 -- outsider in nothing; handles are the emails' local parts.
 
 BEGIN;
-SELECT plan(90);
+SELECT plan(92);
 
 SELECT test_helpers.team_fixture();
 SELECT intracker.act_as(test_helpers.id('owner'));
@@ -36,9 +36,14 @@ LANGUAGE sql SECURITY DEFINER AS $$
     SELECT count(*)::int FROM intracker_data.events e
      WHERE e.type = 'notification.created' AND e.entity_id = test_helpers.id(user_name)
 $$;
+CREATE FUNCTION pg_temp.summaries(user_name text) RETURNS text[]
+LANGUAGE sql SECURITY DEFINER AS $$
+    SELECT array_agg(n.summary ORDER BY n.summary) FROM intracker_data.notifications n WHERE n.user_id = test_helpers.id(user_name)
+$$;
 CREATE FUNCTION pg_temp.forget_notifications() RETURNS void
 LANGUAGE sql SECURITY DEFINER AS $$ DELETE FROM intracker_data.notifications $$;
-GRANT EXECUTE ON FUNCTION pg_temp.inbox(text), pg_temp.forget_notifications(), pg_temp.notification_events(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_temp.inbox(text), pg_temp.summaries(text), pg_temp.forget_notifications(),
+    pg_temp.notification_events(text) TO PUBLIC;
 SELECT is(pg_temp.inbox('editor'), ARRAY['assigned:t1'], 'the owner gave the editor t1: "assigned"');
 SELECT pg_temp.forget_notifications();
 
@@ -210,6 +215,15 @@ SELECT test_helpers.todo('mine', 'p1', assignee => 'owner');
 SELECT is(cardinality(pg_temp.inbox('owner')), 1, 'taking work oneself (a feature, a todo) notifies no one');
 SELECT test_helpers.feature('f3', 'p1', assignee => 'editor');
 SELECT ok(pg_temp.inbox('editor') @> ARRAY['assigned:f3'], 'a feature given to the editor: "assigned"');
+-- An import: one statement giving the editor three todos (and the owner
+-- one) notifies the editor once, with the first and the count.
+SELECT pg_temp.forget_notifications();
+INSERT INTO intracker.todos (project_id, title, assigned_to)
+SELECT test_helpers.id('p1'), 'Imported ' || i, test_helpers.id(CASE WHEN i = 4 THEN 'owner' ELSE 'editor' END)
+  FROM generate_series(1, 4) AS i;
+SELECT matches(array_to_string(pg_temp.summaries('editor'), ' | '), '^Owner assigned you 3 todos: "Imported [123]" and 2 more$',
+               'an import notifies each assignee once, naming one of the todos and counting the rest');
+SELECT is(cardinality(pg_temp.inbox('owner')), 0, '... and not the one importing');
 
 -- Unblocked: the last open blocker of the editor's todo goes done.
 SELECT test_helpers.todo('b1', 'p1');

@@ -1070,7 +1070,7 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text,jsonb)',
           -- 0.6: notifications are written by their triggers only (users cannot
           -- write them), and mentions resolve handles against the project's
           -- members, for members of that project only (test/pgtap/comments.sql).
-          'intracker_data.work_notifications()', 'intracker_data.comment_notifications()',
+          'intracker_data.notify_created_work()', 'intracker_data.notify_changed_work()', 'intracker_data.comment_notifications()',
           'intracker_data.mentioned_members(uuid,text)',
           -- 0.6: a deleted project's history goes with it (users cannot delete history) ...
           'intracker_data.forget_project_history()',
