@@ -58,9 +58,13 @@ COMMENT ON VIEW intracker.team_dashboard IS
 -- Context documents
 ------------------------------------------------------------------------------
 
+-- No JIT: their queries are top-N walks of indexes, kept as generic plans
+-- whose estimates, on a project of 100,000 todos, pass jit_above_cost; JIT
+-- then compiled them at every call (15 ms) to run them in under one.
 CREATE FUNCTION intracker.team_context(project_id uuid)
 RETURNS jsonb
 LANGUAGE c STABLE
+SET jit = off
 AS 'MODULE_PATHNAME', 'intracker_team_context';
 COMMENT ON FUNCTION intracker.team_context(uuid) IS
     'The team''s current state as one JSON document for an agent: project and notes, each member''s focus, open todos and last session, shared blockers, progress. Bounded by intracker.context_todo_limit and intracker.context_max_bytes; says what it omitted and how to fetch it. context_version changes exactly when the content does.';
@@ -68,6 +72,7 @@ COMMENT ON FUNCTION intracker.team_context(uuid) IS
 CREATE FUNCTION intracker.resume_context(project_id uuid)
 RETURNS jsonb
 LANGUAGE c STABLE
+SET jit = off
 AS 'MODULE_PATHNAME', 'intracker_resume_context';
 COMMENT ON FUNCTION intracker.resume_context(uuid) IS
     'What you need to resume work in a project: its notes, your last session, your open todos in claim order and what blocks them, recent team activity in your features, and a next_action suggestion.';

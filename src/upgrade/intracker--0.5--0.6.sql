@@ -2535,6 +2535,13 @@ COMMENT ON FUNCTION intracker.create_webhook(uuid, text, text[], text, text) IS
     'Owners: deliver the project''s events matching event_types (''*'', ''todo.*'', ''todo.status_changed'', ''comment.*'', ...; never notifications) to url (http or https) as json (the event) or slack ({"text": ...}). With a secret, each request carries X-Intracker-Signature-256: sha256=<hex HMAC-SHA256 of the body>. The secret is never shown again.';
 
 ------------------------------------------------------------------------------
+-- The context documents without JIT (issue 13; src/sql/80_context.sql says why).
+------------------------------------------------------------------------------
+
+ALTER FUNCTION intracker.team_context(uuid) SET jit = off;
+ALTER FUNCTION intracker.resume_context(uuid) SET jit = off;
+
+------------------------------------------------------------------------------
 -- resume_context's waiting todos from an index of their own (issue 13),
 -- as in src/sql/80_context.sql.
 ------------------------------------------------------------------------------
