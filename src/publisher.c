@@ -32,10 +32,10 @@
  * default never): history is recorded at publication (publication.c) and
  * outlives the events it was copied from.
  *
- * Counters: when idle, every intracker.counter_check_interval, a round
- * checks the counters against the todos (verify_counters) and keeps the
- * count of drifted ones for intracker.metrics.  Events committed meanwhile
- * wait for it to finish (a full scan of the todos).
+ * Counters: every intracker.counter_check_interval, idle rounds check the
+ * counters against the todos (verify_counters), one project per round,
+ * and keep the count of drifted ones for intracker.metrics.  Events
+ * committed meanwhile wait for at most one project's recount.
  *
  * Errors: an error in a round is logged as a WARNING, kept for
  * intracker.worker_status, and the round is retried after a pause that
@@ -174,7 +174,7 @@ PublisherInit(void)
 							   PGC_SIGHUP, 0, check_history_retention, NULL, NULL);
 	DefineCustomIntVariable("intracker.counter_check_interval",
 							"How often the publisher checks the counters against the todos (0: never).",
-							"It runs intracker.verify_counters() over every project when idle; intracker.metrics reports the drift found.",
+							"Idle rounds run intracker.verify_counters() one project at a time; intracker.metrics reports the drift a sweep found.",
 							&counter_check_interval, 3600, 0, 7 * 24 * 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("intracker.publish_batch_size",
@@ -477,35 +477,72 @@ prune_round(void)
 }
 
 /*
- * A counter check, in a transaction of its own: how many counters differ
- * from a count from scratch (intracker.verify_counters() over every project:
- * the publisher, a superuser acting as no one, sees them all).  Kept in
- * shared memory for intracker.metrics, so that no scrape pays for the scan.
+ * The counter check goes one project per idle round, in project id order,
+ * so that events committed meanwhile wait for one project's recount at
+ * most, not for all of them; the drift found over a whole sweep is kept in
+ * shared memory for intracker.metrics (no scrape pays for the scan).
  */
-static void
+static pg_uuid_t check_cursor;	/* the last project checked in this sweep */
+static bool check_sweeping = false;
+static int64 check_drifted; /* found so far in this sweep */
+
+/*
+ * Check the next project's counters against a count from scratch
+ * (intracker.verify_counters(project): the publisher, a superuser acting as
+ * no one, sees every project), in a transaction of its own.  Returns
+ * whether the sweep goes on (false: it has just ended, its result noted).
+ */
+static bool
 check_counters_round(void)
 {
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1];
 	bool		isnull;
-	int64		drifted;
+	bool		more;
+
+	if (!check_sweeping)
+	{
+		memset(&check_cursor, 0, sizeof(check_cursor));
+		check_drifted = 0;
+		check_sweeping = true;
+	}
+	values[0] = UUIDPGetDatum(&check_cursor);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "intracker: checking the counters");
 	intracker_spi_connect();
-	intracker_spi_expect(SPI_execute("SELECT pg_catalog.count(*) AS drifted FROM intracker.verify_counters()", true, 1),
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan,
+															  "SELECT p.id, (SELECT pg_catalog.count(*) FROM intracker.verify_counters(p.id))"
+															  "         AS drifted"
+															  "  FROM intracker_data.projects p WHERE p.id OPERATOR(pg_catalog.>) $1"
+															  " ORDER BY p.id LIMIT 1", 1, argtypes, 0),
+										  values, NULL, true, 1),
 						 SPI_OK_SELECT, "check the counters");
-	drifted = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "drifted", &isnull));
+	more = SPI_processed == 1;
+	if (more)
+	{
+		check_cursor = *DatumGetUUIDP(intracker_result_datum(SPI_tuptable, 0, "id", &isnull));
+		check_drifted += DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "drifted", &isnull));
+	}
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	intracker_publisher_note_counter_check(drifted);
-	if (drifted > 0)
-		ereport(WARNING,
-				(errmsg("intracker publisher: %lld counters differ from the todos", (long long) drifted),
-				 errhint("SELECT * FROM intracker.verify_counters() lists them.")));
+
+	if (!more)
+	{
+		check_sweeping = false;
+		intracker_publisher_note_counter_check(check_drifted);
+		if (check_drifted > 0)
+			ereport(WARNING,
+					(errmsg("intracker publisher: %lld counters differ from the todos", (long long) check_drifted),
+					 errhint("SELECT * FROM intracker.verify_counters() lists them.")));
+	}
+	return more;
 }
 
 /*
@@ -742,19 +779,24 @@ intracker_publisher_main(Datum main_arg)
 			if (next_prune != 0 && (wait_ms < 0 || intracker_ms_until(next_prune) < wait_ms))
 				wait_ms = intracker_ms_until(next_prune);
 
-			/* idle: a counter check, when one is due */
+			/* idle: the next project of a counter check, when one is due */
 			if (counter_check_interval > 0 && !failed && published == 0 && GetCurrentTimestamp() >= next_check)
 			{
+				volatile bool more = false;
+
 				PG_TRY();
 				{
-					check_counters_round();
+					more = check_counters_round();
 				}
 				PG_CATCH();
 				{
 					recover_from_error(round_context, "Publishing goes on; the check is tried again later.", 0);
+					check_sweeping = false;
 				}
 				PG_END_TRY();
-				next_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), counter_check_interval * 1000L);
+				/* the sweep's next project after a look for events; the next sweep later */
+				next_check = more ? GetCurrentTimestamp()
+					: TimestampTzPlusMilliseconds(GetCurrentTimestamp(), counter_check_interval * 1000L);
 			}
 			if (counter_check_interval > 0 && (wait_ms < 0 || intracker_ms_until(next_check) < wait_ms))
 				wait_ms = intracker_ms_until(next_check);

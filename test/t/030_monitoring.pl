@@ -72,8 +72,10 @@ ok($node->poll_query_until($db, "SELECT disabled_at IS NOT NULL FROM intracker_d
 ok($node->poll_query_until($db, "SELECT count(*) >= 3 FROM intracker_data.deliveries WHERE state = 'delivered'"),
 	'the other one gets its deliveries');
 
-# The publisher checks the counters every second: none differs; one made
-# wrong (as a bug would) is found by the next check.
+# The publisher checks the counters every second, a project per idle
+# round (two projects here): none differs; one made wrong (as a bug would)
+# is found by the next sweep.
+as($bob, "SELECT FROM intracker.create_project('Bob''s own')");
 ok($node->poll_query_until($db, "SELECT value = 0 FROM intracker.metrics WHERE name = 'intracker_counters_drifted'"),
 	'the counter check finds no drift');
 su("UPDATE intracker_data.member_load SET open_points = open_points + 5 WHERE user_id = '$bob'");
