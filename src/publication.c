@@ -107,6 +107,20 @@ last_published_seq(void)
 }
 
 /*
+ * Run a statement over the batch just published: its $1 and $2 are the seq
+ * before the batch and the batch's last (kept plan in *plan).
+ */
+static void
+run_on_batch(SPIPlanPtr *plan, const char *sql, int64 after_seq, int64 last_seq, const char *what)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(after_seq), Int64GetDatum(last_seq)};
+
+	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(plan, sql, 2, argtypes, 0), values, NULL, false, 1),
+						 SPI_OK_SELECT, what);
+}
+
+/*
  * Queue the webhook deliveries and GitHub calls of the events just
  * published (intracker_data.fan_out_events, from 0.5 on).  Returns how many.
  */
@@ -114,18 +128,12 @@ static int
 fan_out(int64 after_seq, int64 last_seq)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2];
 	bool		isnull;
 
 	if (intracker_missing_schema("deliveries") != NULL)
 		return 0;
-	values[0] = Int64GetDatum(after_seq);
-	values[1] = Int64GetDatum(last_seq);
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.fan_out_events($1, $2)"
-															  " AS queued", 2, argtypes, 0),
-										  values, NULL, false, 1),
-						 SPI_OK_SELECT, "queue deliveries");
+	run_on_batch(&plan, "SELECT intracker_data.fan_out_events($1, $2) AS queued", after_seq, last_seq,
+				 "queue deliveries");
 	return DatumGetInt32(intracker_result_datum(SPI_tuptable, 0, "queued", &isnull));
 }
 
@@ -138,17 +146,10 @@ static void
 record_history(int64 after_seq, int64 last_seq)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2];
 
 	if (intracker_missing_schema("history") != NULL)
 		return;
-	values[0] = Int64GetDatum(after_seq);
-	values[1] = Int64GetDatum(last_seq);
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&plan, "SELECT intracker_data.record_history($1, $2)",
-															  2, argtypes, 0),
-										  values, NULL, false, 1),
-						 SPI_OK_SELECT, "record history");
+	run_on_batch(&plan, "SELECT intracker_data.record_history($1, $2)", after_seq, last_seq, "record history");
 }
 
 /*
