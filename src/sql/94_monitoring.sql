@@ -27,6 +27,16 @@ AS 'MODULE_PATHNAME', 'intracker_counter_check';
 COMMENT ON FUNCTION intracker_data.counter_check() IS
     'The publisher''s last check of the counters (every intracker.counter_check_interval): how many differed from the todos, and when; NULLs before the first or where no publisher serves.';
 
+-- How long the oldest event waiting in the outbox has waited (0 when none
+-- waits), for the metrics and health(), which read the outbox as its owner.
+CREATE FUNCTION intracker_data.oldest_unpublished_seconds()
+RETURNS double precision
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN coalesce(extract(epoch FROM now() - (SELECT o.occurred_at FROM intracker_data.outbox o ORDER BY o.id LIMIT 1)), 0);
+COMMENT ON FUNCTION intracker_data.oldest_unpublished_seconds() IS
+    'Seconds the oldest event in the outbox has waited; 0 when none waits.';
+
 -- The samples.  SECURITY DEFINER: it counts tables monitoring roles cannot
 -- read (the outbox, the deliveries), and returns counts only.
 CREATE FUNCTION intracker_data.metric_samples(OUT name text, OUT labels jsonb, OUT value double precision,
@@ -35,7 +45,9 @@ RETURNS SETOF record
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    WITH publisher AS (SELECT * FROM intracker_data.worker_state()),
+    WITH publisher AS (SELECT w.*, w.pid IS NOT NULL AND w.database = current_database() AS here
+                         FROM intracker_data.worker_state() w),
+         checked AS (SELECT * FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL),
          deliverer AS (SELECT * FROM intracker_data.deliverer_state()),
          log AS (SELECT * FROM intracker_data.event_log_state()),
          backlog AS (SELECT * FROM intracker_data.delivery_backlog()),
@@ -48,11 +60,11 @@ BEGIN ATOMIC
          quantiles AS (SELECT q, percentile_cont(q) WITHIN GROUP (ORDER BY r.duration) AS duration,
                               percentile_cont(q) WITHIN GROUP (ORDER BY r.lag) AS lag
                          FROM recent r, unnest(ARRAY[0.5, 0.9, 0.99]) AS q GROUP BY q)
-    SELECT 'intracker_publisher_up', '{}'::jsonb, (p.pid IS NOT NULL AND p.database = current_database())::int::float8,
+    SELECT 'intracker_publisher_up', '{}'::jsonb, p.here::int::float8,
            'gauge', 'Whether the publisher runs in this database (1) or not (0).'
       FROM publisher p
     UNION ALL
-    SELECT 'intracker_deliverer_up', '{}', (d.pid IS NOT NULL AND p.database = current_database())::int, 'gauge',
+    SELECT 'intracker_deliverer_up', '{}', (d.pid IS NOT NULL AND p.here)::int, 'gauge',
            'Whether the deliverer (webhooks, GitHub calls) runs in this database.'
       FROM deliverer d, publisher p
     UNION ALL
@@ -63,8 +75,7 @@ BEGIN ATOMIC
     SELECT 'intracker_events_unpublished', '{}', l.backlog, 'gauge', 'Events waiting in the outbox.'
       FROM log l
     UNION ALL
-    SELECT 'intracker_events_oldest_unpublished_seconds', '{}',
-           coalesce(extract(epoch FROM now() - (SELECT o.occurred_at FROM intracker_data.outbox o ORDER BY o.id LIMIT 1)), 0),
+    SELECT 'intracker_events_oldest_unpublished_seconds', '{}', intracker_data.oldest_unpublished_seconds(),
            'gauge', 'Age of the oldest event waiting in the outbox (0 when none waits).'
     UNION ALL
     SELECT 'intracker_events_dead', '{}', l.dead_events, 'gauge',
@@ -109,11 +120,11 @@ BEGIN ATOMIC
     UNION ALL
     SELECT 'intracker_counters_drifted', '{}', c.drifted, 'gauge',
            'Counters (member load, progress) that differed from the todos at the publisher''s last check (intracker.verify_counters lists them).'
-      FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL
+      FROM checked c
     UNION ALL
     SELECT 'intracker_counters_check_age_seconds', '{}', extract(epoch FROM now() - c.checked_at), 'gauge',
            'Time since the publisher last checked the counters (every intracker.counter_check_interval).'
-      FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL;
+      FROM checked c;
 END;
 COMMENT ON FUNCTION intracker_data.metric_samples() IS
     'The samples of intracker.metrics (counts only, no project or user labels).';
@@ -152,7 +163,7 @@ BEGIN
     SELECT (SELECT count(*) FROM (SELECT FROM intracker_data.deliveries d
                                    WHERE d.state IN ('pending', 'failed') LIMIT 10001) w) AS waiting
       INTO waiting;
-    oldest := coalesce(extract(epoch FROM now() - (SELECT o.occurred_at FROM intracker_data.outbox o ORDER BY o.id LIMIT 1)), 0);
+    oldest := intracker_data.oldest_unpublished_seconds();
     disabled := (SELECT count(*) FROM intracker_data.webhooks w WHERE w.disabled_at IS NOT NULL);
 
     checks := jsonb_build_object(

@@ -159,37 +159,49 @@ END
 $$;
 COMMENT ON FUNCTION intracker_data.visible_comment(uuid) IS 'A comment the caller may read; PT404 otherwise.';
 
+-- What an id names that comments may be about: a todo, a feature or a
+-- document the caller can see (RLS), and its project; all NULL otherwise.
+CREATE FUNCTION intracker_data.comment_subject(entity_id uuid, OUT todo_id uuid, OUT feature_id uuid,
+                                               OUT document_id uuid, OUT project_id uuid)
+RETURNS record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT t.id, t.project_id INTO todo_id, project_id FROM intracker_data.todos t WHERE t.id = entity_id;
+    IF project_id IS NULL THEN
+        SELECT f.id, f.project_id INTO feature_id, project_id FROM intracker_data.features f WHERE f.id = entity_id;
+    END IF;
+    IF project_id IS NULL THEN
+        SELECT d.id, d.project_id INTO document_id, project_id FROM intracker_data.documents d WHERE d.id = entity_id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.comment_subject(uuid) IS
+    'The todo, feature or document an id names, as the caller sees it, and its project; NULLs when it names none.';
+
 CREATE FUNCTION intracker.add_comment(entity_id uuid, body text)
 RETURNS intracker.comments
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    todo uuid;
-    feature uuid;
-    document uuid;
-    project uuid;
+    subject record;
     added intracker.comments;
     violated text;
     violated_column text;
 BEGIN
     PERFORM intracker_data.require_user();
-    SELECT t.id, t.project_id INTO todo, project FROM intracker_data.todos t WHERE t.id = add_comment.entity_id;
-    IF project IS NULL THEN
-        SELECT f.id, f.project_id INTO feature, project FROM intracker_data.features f WHERE f.id = add_comment.entity_id;
-    END IF;
-    IF project IS NULL THEN
-        SELECT d.id, d.project_id INTO document, project FROM intracker_data.documents d WHERE d.id = add_comment.entity_id;
-    END IF;
-    IF project IS NULL THEN
+    subject := intracker_data.comment_subject(entity_id);
+    IF subject.project_id IS NULL THEN
         RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
             USING ERRCODE = 'PT404',
                   HINT = 'Comment on a todo, a feature or a document of a project you are a member of.';
     END IF;
-    PERFORM intracker_data.require_role(project, 'editor', 'comment');
+    PERFORM intracker_data.require_role(subject.project_id, 'editor', 'comment');
     -- author: the column's default, the acting user (users may not name one)
     INSERT INTO intracker_data.comments AS c (project_id, todo_id, feature_id, document_id, body)
-    VALUES (project, todo, feature, document, add_comment.body)
+    VALUES (subject.project_id, subject.todo_id, subject.feature_id, subject.document_id, add_comment.body)
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
               c.updated_at, c.version, c.document_id
          INTO added;
@@ -289,9 +301,7 @@ BEGIN
     IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000' USING ERRCODE = '22023';
     END IF;
-    IF NOT EXISTS (SELECT FROM intracker_data.todos t WHERE t.id = entity_id)
-       AND NOT EXISTS (SELECT FROM intracker_data.features f WHERE f.id = entity_id)
-       AND NOT EXISTS (SELECT FROM intracker_data.documents d WHERE d.id = entity_id) THEN
+    IF (intracker_data.comment_subject(entity_id)).project_id IS NULL THEN
         RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
             USING ERRCODE = 'PT404',
                   HINT = 'It does not exist or you are not a member of its project.';
@@ -321,5 +331,6 @@ GRANT INSERT (id, project_id, todo_id, feature_id, document_id, body), UPDATE (b
 -- so writers ask restoring() themselves: it says only whether their own
 -- session restores a dump.
 GRANT EXECUTE ON FUNCTION intracker_data.restoring(), intracker_data.mentioned_members(uuid, text), intracker_data.visible_comment(uuid),
+    intracker_data.comment_subject(uuid),
     intracker.add_comment(uuid, text), intracker.update_comment(uuid, text, integer),
     intracker.delete_comment(uuid), intracker.list_comments(uuid, integer) TO intracker_user;

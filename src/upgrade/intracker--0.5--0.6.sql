@@ -3078,37 +3078,49 @@ END
 $$;
 COMMENT ON FUNCTION intracker_data.visible_comment(uuid) IS 'A comment the caller may read; PT404 otherwise.';
 
+-- What an id names that comments may be about: a todo, a feature or a
+-- document the caller can see (RLS), and its project; all NULL otherwise.
+CREATE FUNCTION intracker_data.comment_subject(entity_id uuid, OUT todo_id uuid, OUT feature_id uuid,
+                                               OUT document_id uuid, OUT project_id uuid)
+RETURNS record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT t.id, t.project_id INTO todo_id, project_id FROM intracker_data.todos t WHERE t.id = entity_id;
+    IF project_id IS NULL THEN
+        SELECT f.id, f.project_id INTO feature_id, project_id FROM intracker_data.features f WHERE f.id = entity_id;
+    END IF;
+    IF project_id IS NULL THEN
+        SELECT d.id, d.project_id INTO document_id, project_id FROM intracker_data.documents d WHERE d.id = entity_id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION intracker_data.comment_subject(uuid) IS
+    'The todo, feature or document an id names, as the caller sees it, and its project; NULLs when it names none.';
+
 CREATE FUNCTION intracker.add_comment(entity_id uuid, body text)
 RETURNS intracker.comments
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    todo uuid;
-    feature uuid;
-    document uuid;
-    project uuid;
+    subject record;
     added intracker.comments;
     violated text;
     violated_column text;
 BEGIN
     PERFORM intracker_data.require_user();
-    SELECT t.id, t.project_id INTO todo, project FROM intracker_data.todos t WHERE t.id = add_comment.entity_id;
-    IF project IS NULL THEN
-        SELECT f.id, f.project_id INTO feature, project FROM intracker_data.features f WHERE f.id = add_comment.entity_id;
-    END IF;
-    IF project IS NULL THEN
-        SELECT d.id, d.project_id INTO document, project FROM intracker_data.documents d WHERE d.id = add_comment.entity_id;
-    END IF;
-    IF project IS NULL THEN
+    subject := intracker_data.comment_subject(entity_id);
+    IF subject.project_id IS NULL THEN
         RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
             USING ERRCODE = 'PT404',
                   HINT = 'Comment on a todo, a feature or a document of a project you are a member of.';
     END IF;
-    PERFORM intracker_data.require_role(project, 'editor', 'comment');
+    PERFORM intracker_data.require_role(subject.project_id, 'editor', 'comment');
     -- author: the column's default, the acting user (users may not name one)
     INSERT INTO intracker_data.comments AS c (project_id, todo_id, feature_id, document_id, body)
-    VALUES (project, todo, feature, document, add_comment.body)
+    VALUES (subject.project_id, subject.todo_id, subject.feature_id, subject.document_id, add_comment.body)
     RETURNING c.id, c.project_id, c.todo_id, c.feature_id, c.author, c.body, c.mentions, c.created_at,
               c.updated_at, c.version, c.document_id
          INTO added;
@@ -3208,9 +3220,7 @@ BEGIN
     IF max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000' USING ERRCODE = '22023';
     END IF;
-    IF NOT EXISTS (SELECT FROM intracker_data.todos t WHERE t.id = entity_id)
-       AND NOT EXISTS (SELECT FROM intracker_data.features f WHERE f.id = entity_id)
-       AND NOT EXISTS (SELECT FROM intracker_data.documents d WHERE d.id = entity_id) THEN
+    IF (intracker_data.comment_subject(entity_id)).project_id IS NULL THEN
         RAISE EXCEPTION 'todo, feature or document % not found', coalesce(entity_id::text, 'NULL')
             USING ERRCODE = 'PT404',
                   HINT = 'It does not exist or you are not a member of its project.';
@@ -3240,6 +3250,7 @@ GRANT INSERT (id, project_id, todo_id, feature_id, document_id, body), UPDATE (b
 -- so writers ask restoring() themselves: it says only whether their own
 -- session restores a dump.
 GRANT EXECUTE ON FUNCTION intracker_data.restoring(), intracker_data.mentioned_members(uuid, text), intracker_data.visible_comment(uuid),
+    intracker_data.comment_subject(uuid),
     intracker.add_comment(uuid, text), intracker.update_comment(uuid, text, integer),
     intracker.delete_comment(uuid), intracker.list_comments(uuid, integer) TO intracker_user;
 
@@ -3853,6 +3864,16 @@ AS 'MODULE_PATHNAME', 'intracker_counter_check';
 COMMENT ON FUNCTION intracker_data.counter_check() IS
     'The publisher''s last check of the counters (every intracker.counter_check_interval): how many differed from the todos, and when; NULLs before the first or where no publisher serves.';
 
+-- How long the oldest event waiting in the outbox has waited (0 when none
+-- waits), for the metrics and health(), which read the outbox as its owner.
+CREATE FUNCTION intracker_data.oldest_unpublished_seconds()
+RETURNS double precision
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN coalesce(extract(epoch FROM now() - (SELECT o.occurred_at FROM intracker_data.outbox o ORDER BY o.id LIMIT 1)), 0);
+COMMENT ON FUNCTION intracker_data.oldest_unpublished_seconds() IS
+    'Seconds the oldest event in the outbox has waited; 0 when none waits.';
+
 -- The samples.  SECURITY DEFINER: it counts tables monitoring roles cannot
 -- read (the outbox, the deliveries), and returns counts only.
 CREATE FUNCTION intracker_data.metric_samples(OUT name text, OUT labels jsonb, OUT value double precision,
@@ -3861,7 +3882,9 @@ RETURNS SETOF record
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    WITH publisher AS (SELECT * FROM intracker_data.worker_state()),
+    WITH publisher AS (SELECT w.*, w.pid IS NOT NULL AND w.database = current_database() AS here
+                         FROM intracker_data.worker_state() w),
+         checked AS (SELECT * FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL),
          deliverer AS (SELECT * FROM intracker_data.deliverer_state()),
          log AS (SELECT * FROM intracker_data.event_log_state()),
          backlog AS (SELECT * FROM intracker_data.delivery_backlog()),
@@ -3874,11 +3897,11 @@ BEGIN ATOMIC
          quantiles AS (SELECT q, percentile_cont(q) WITHIN GROUP (ORDER BY r.duration) AS duration,
                               percentile_cont(q) WITHIN GROUP (ORDER BY r.lag) AS lag
                          FROM recent r, unnest(ARRAY[0.5, 0.9, 0.99]) AS q GROUP BY q)
-    SELECT 'intracker_publisher_up', '{}'::jsonb, (p.pid IS NOT NULL AND p.database = current_database())::int::float8,
+    SELECT 'intracker_publisher_up', '{}'::jsonb, p.here::int::float8,
            'gauge', 'Whether the publisher runs in this database (1) or not (0).'
       FROM publisher p
     UNION ALL
-    SELECT 'intracker_deliverer_up', '{}', (d.pid IS NOT NULL AND p.database = current_database())::int, 'gauge',
+    SELECT 'intracker_deliverer_up', '{}', (d.pid IS NOT NULL AND p.here)::int, 'gauge',
            'Whether the deliverer (webhooks, GitHub calls) runs in this database.'
       FROM deliverer d, publisher p
     UNION ALL
@@ -3889,8 +3912,7 @@ BEGIN ATOMIC
     SELECT 'intracker_events_unpublished', '{}', l.backlog, 'gauge', 'Events waiting in the outbox.'
       FROM log l
     UNION ALL
-    SELECT 'intracker_events_oldest_unpublished_seconds', '{}',
-           coalesce(extract(epoch FROM now() - (SELECT o.occurred_at FROM intracker_data.outbox o ORDER BY o.id LIMIT 1)), 0),
+    SELECT 'intracker_events_oldest_unpublished_seconds', '{}', intracker_data.oldest_unpublished_seconds(),
            'gauge', 'Age of the oldest event waiting in the outbox (0 when none waits).'
     UNION ALL
     SELECT 'intracker_events_dead', '{}', l.dead_events, 'gauge',
@@ -3935,11 +3957,11 @@ BEGIN ATOMIC
     UNION ALL
     SELECT 'intracker_counters_drifted', '{}', c.drifted, 'gauge',
            'Counters (member load, progress) that differed from the todos at the publisher''s last check (intracker.verify_counters lists them).'
-      FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL
+      FROM checked c
     UNION ALL
     SELECT 'intracker_counters_check_age_seconds', '{}', extract(epoch FROM now() - c.checked_at), 'gauge',
            'Time since the publisher last checked the counters (every intracker.counter_check_interval).'
-      FROM intracker_data.counter_check() c WHERE c.checked_at IS NOT NULL;
+      FROM checked c;
 END;
 COMMENT ON FUNCTION intracker_data.metric_samples() IS
     'The samples of intracker.metrics (counts only, no project or user labels).';
@@ -3978,7 +4000,7 @@ BEGIN
     SELECT (SELECT count(*) FROM (SELECT FROM intracker_data.deliveries d
                                    WHERE d.state IN ('pending', 'failed') LIMIT 10001) w) AS waiting
       INTO waiting;
-    oldest := coalesce(extract(epoch FROM now() - (SELECT o.occurred_at FROM intracker_data.outbox o ORDER BY o.id LIMIT 1)), 0);
+    oldest := intracker_data.oldest_unpublished_seconds();
     disabled := (SELECT count(*) FROM intracker_data.webhooks w WHERE w.disabled_at IS NOT NULL);
 
     checks := jsonb_build_object(

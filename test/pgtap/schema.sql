@@ -1136,9 +1136,10 @@ $$, ARRAY[
     -- once per transaction; it answers about nothing else), and the
     -- read-only check of the functions that write tables of their own.
     'intracker_data.session_token_is_valid()', 'intracker_data.require_writable_identity()',
-    -- 0.6: a comment as the caller sees it (RLS), and the members a text
+    -- 0.6: a comment, and what an id names that comments may be about, as the
+    -- caller sees them (RLS), and the members a text
     -- mentions (empty for a caller outside the project).
-    'intracker_data.visible_comment(uuid)', 'intracker_data.mentioned_members(uuid,text)',
+    'intracker_data.visible_comment(uuid)', 'intracker_data.comment_subject(uuid)', 'intracker_data.mentioned_members(uuid,text)',
     -- ... and whether the caller's own session restores a dump (a comment
     -- written then keeps its project and mentions) ...
     'intracker_data.restoring()',
