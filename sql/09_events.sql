@@ -185,7 +185,8 @@ RESET ROLE;
 
 ------------------------------------------------------------------------------
 -- The publication sequence, seen whole (superuser): gap-free from 1, every
--- outbox row published by the reads above, and the status view agrees.
+-- outbox row published by the reads above, and the status view agrees (no
+-- pid: each database sees its own publisher, and this one has none).
 ------------------------------------------------------------------------------
 SELECT min(seq) AS first_seq, max(seq) = count(*) AS gap_free,
        count(DISTINCT outbox_id) = count(*) AS each_once

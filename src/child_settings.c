@@ -4,7 +4,7 @@
  *	  The settings the publisher and the deliverer run with: the server's,
  *	  never those of their database, with a few pinned on top.
  *
- * The children (supervisor.h) connect to intracker.database as the
+ * The children (supervisor.h) connect to the databases they serve as the
  * bootstrap superuser, and connecting applies that database's settings
  * (pg_db_role_setting: ALTER DATABASE ... SET, ALTER ROLE ALL IN DATABASE
  * ... SET), which are in the hands of the database's owner, who need not be

@@ -3,7 +3,7 @@
  * deliverer.c
  *	  The process that sends webhook deliveries and GitHub calls.
  *
- * Started by the supervisor (supervisor.c) in intracker.database next to
+ * Started by the supervisor (supervisor.c) in each database served, next to
  * the publisher, so that no endpoint, however slow, can hold up
  * publication; supervisor.h names the three processes.  The publisher
  * turns events into rows of intracker_data.deliveries in its own

@@ -4,7 +4,7 @@
  *	  The publisher: the process that publishes outbox events in the
  *	  background, records rejected writes and prunes expired events.
  *
- * Started by the supervisor (supervisor.c) in intracker.database;
+ * Started by the supervisor (supervisor.c), one in each database served;
  * supervisor.h names the three processes.  What publishing does, and why
  * replay is exact, is in publication.c.
  *
@@ -67,6 +67,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -89,6 +90,7 @@
 /* publish_round()'s answers when it could not publish */
 #define ROUND_NO_SCHEMA		(-1)
 #define ROUND_RESTORING		(-2)
+#define ROUND_LEAVE			(-3)	/* not to be served: exit */
 #define PRUNE_BATCH			1000
 #define MAX_RETENTION_DAYS	(100 * 365) /* now() - retention stays a timestamp */
 
@@ -99,6 +101,7 @@ static int	counter_check_interval = 3600;	/* seconds; 0: never */
 static int	publish_batch_size = 1000;
 
 static bool schema_warned;		/* said that the extension is missing */
+static bool serving;			/* counted among the databases served */
 static bool committing;			/* a round's error came from its COMMIT */
 static int	publish_singly;		/* events still to publish one per round */
 
@@ -364,6 +367,13 @@ report_start(void)
 		backlog = DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "backlog", &isnull));
 		SPI_finish();
 	}
+	else if (intracker_serves_every_database())
+	{
+		/* (a look into a database without the extension: it leaves at once, unsaid) */
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return;
+	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 
@@ -380,9 +390,15 @@ report_start(void)
 /*
  * One publishing round, in one transaction: record the queued rejected
  * writes and publish up to max_events.  Returns how many events it
- * published, ROUND_NO_SCHEMA while the extension is missing, or
- * ROUND_RESTORING while a restore loads the database (trigger_util.c).  Errors propagate to
- * the caller (committing says whether they came from the COMMIT).
+ * published, ROUND_NO_SCHEMA while the extension is missing, ROUND_RESTORING
+ * while a restore loads the database (trigger_util.c), or ROUND_LEAVE when
+ * the database is not to be served (see below).  Errors propagate to the
+ * caller (committing says whether they came from the COMMIT).
+ *
+ * With intracker.database = '*', a database without the extension is not
+ * waited for: the publisher leaves it (the supervisor looks again when
+ * the extension is created).  A database with it is served if fewer than
+ * intracker.max_databases are; otherwise the publisher leaves too.
  */
 static int
 publish_round(int max_events)
@@ -399,6 +415,15 @@ publish_round(int max_events)
 	pgstat_report_activity(STATE_RUNNING, "intracker: publishing events");
 
 	missing = intracker_missing_schema("outbox");
+	if ((missing != NULL && intracker_serves_every_database()) ||
+		(missing == NULL && !serving && !(serving = intracker_publisher_begin_serving())))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		intracker_publisher_leave(missing != NULL ? PUBLISHER_LEFT_NO_EXTENSION : PUBLISHER_LEFT_OVER_LIMIT);
+		return ROUND_LEAVE;
+	}
 	if (missing != NULL)
 	{
 		if (!schema_warned)
@@ -751,6 +776,8 @@ intracker_publisher_main(Datum main_arg)
 			MemoryContextReset(round_context);
 			continue;
 		}
+		if (published == ROUND_LEAVE)
+			proc_exit(0);
 		if (published == ROUND_NO_SCHEMA)
 			wait_ms = WAIT_FOR_SCHEMA_MS;
 		else if (published == ROUND_RESTORING)

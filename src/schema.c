@@ -4,10 +4,12 @@
  *	  Is intracker's schema, at a given version, installed in this
  *	  database?
  *
- * The publisher and the deliverer run in intracker.database whether or
- * not the extension was created there, and the publisher of a database
- * still at an older version must not touch tables it does not have yet.
- * Before a round, they ask here, and wait quietly while the answer is no.
+ * The publisher and the deliverer run in the databases intracker.database
+ * names whether or not the extension was created there (with '*', the
+ * publisher leaves a database without it), and the publisher of a
+ * database still at an older version must not touch tables it does not
+ * have yet.  Before a round, they ask here, and wait quietly while the
+ * answer is no.
  *
  *-------------------------------------------------------------------------
  */

@@ -9,38 +9,52 @@
  * later) every function here does nothing, and the status functions say
  * "not running".  It holds:
  *
- * - who runs: the supervisor's pid, and a slot per child (publisher,
- *   deliverer) with its pid and latch, in the one database they serve;
+ * - places: one per database served, intracker.max_databases of them plus
+ *   one, so that the supervisor can always look into one more database
+ *   (intracker.database = '*': does it have the extension?) while the
+ *   others are served.  The supervisor takes a place for a database before
+ *   it starts the publisher there and gives it back when the database, or
+ *   its extension, is gone; at most intracker.max_databases places serve
+ *   at once (the publisher asks for that when it finds the extension,
+ *   intracker_publisher_begin_serving).  Each place is its database's
+ *   alone, so one database's backlog or failure never touches another's.
+ *   A place holds:
  *
- * - wake-ups: backends set a child's latch at commit (events.c) and bump
- *   the slot's wake_requests counter.  A child that resets its latch while
- *   it works (a lock wait sleeps on the same latch) could swallow a
- *   wake-up; the counter tells it that one came, so it goes round again
- *   instead of sleeping;
+ *   - who runs: a slot per child (publisher, deliverer) with its pid and
+ *     latch;
  *
- * - the publisher's status, which it and the supervisor update, and the
- *   deliverer's, which the deliverer copies in as a whole;
+ *   - wake-ups: backends set a child's latch at commit (events.c) and bump
+ *     the slot's wake_requests counter.  A child that resets its latch
+ *     while it works (a lock wait sleeps on the same latch) could swallow a
+ *     wake-up; the counter tells it that one came, so it goes round again
+ *     instead of sleeping;
  *
- * - a ring of rejected writes: backends whose stale writes fail
- *   (PT409/PT412) leave them here because their own transaction aborts;
- *   the publisher copies them out, records them, and removes them only
- *   after the transaction that recorded them committed.  The ring is not
- *   durable: a server crash loses the warnings that were waiting (never any
- *   events).  It belongs to the database served: when the children start
- *   serving another one, or a DROP of their database or extension commits,
- *   it is emptied, with the publisher's figures and last error;
+ *   - the publisher's status, which it and the supervisor update, and the
+ *     deliverer's, which the deliverer copies in as a whole;
  *
- * - activity counters (conflicts, claims, automatic assignments) that any
- *   backend bumps, atomics outside the mutex, for intracker.metrics;
+ *   - a ring of rejected writes: backends whose stale writes fail
+ *     (PT409/PT412) leave them here because their own transaction aborts;
+ *     the publisher copies them out, records them, and removes them only
+ *     after the transaction that recorded them committed.  The ring is not
+ *     durable: a server crash loses the warnings that were waiting (never
+ *     any events).  When a DROP of the database or its extension commits,
+ *     it is emptied, with the publisher's figures and last error;
  *
- * - holds: a backend that is about to drop the children's database or
- *   their extension (or update the extension, or rename, move or copy the
- *   database) takes a hold on that database in its slot (one per backend,
- *   by BackendId) before it stops them, and gives it back when its
+ *   - activity counters (conflicts, claims, automatic assignments) that
+ *     backends of the database bump, atomics outside the mutex, for
+ *     intracker.metrics;
+ *
+ * - holds: a backend that is about to drop a database the children serve
+ *   or their extension (or update the extension, or rename, move or copy
+ *   the database) takes a hold on that database in its slot (one per
+ *   backend, by BackendId) before it stops them, and gives it back when its
  *   transaction ends (supervisor.c).  Meanwhile the supervisor starts no
  *   child there and a child that starts anyway exits at once, so nothing
  *   of theirs can deadlock with the statement, stand in its way or go on
- *   sending after a DROP.  A hold whose backend is gone counts for nothing.
+ *   sending after a DROP.  A hold whose backend is gone counts for nothing;
+ *
+ * - announcements: the databases in which CREATE EXTENSION intracker
+ *   committed, for the supervisor to look into (intracker.database = '*').
  *
  *-------------------------------------------------------------------------
  */
@@ -65,8 +79,9 @@
 #include "utils/timestamp.h"
 
 #include "shared_state.h"
+#include "supervisor.h"
 
-/* A child's place: who runs, and how to wake it. */
+/* A child's slot in its database's place: who runs, and how to wake it. */
 typedef struct ChildSlot
 {
 	pid_t		pid;			/* 0: not running */
@@ -75,7 +90,7 @@ typedef struct ChildSlot
 	bool		stopped_for_hold;	/* stopped by a hold: restart without a pause */
 } ChildSlot;
 
-/* A backend's hold on the children's database (see the header). */
+/* A backend's hold on a database the children serve (see the header). */
 typedef struct Hold
 {
 	pid_t		pid;			/* 0: none */
@@ -97,20 +112,14 @@ typedef struct PublisherStatus
 	TimestampTz counters_checked_at;	/* 0: no check yet */
 } PublisherStatus;
 
-/*
- * Locking: the spinlock `mutex` protects all the fields after it.  It is
- * held only to copy fields in or out, never across a call that may raise
- * an error, allocate, sleep or make a system call (a latch is set, a
- * process signalled, after it is released).  Every read takes it too.
- */
-typedef struct IntrackerShared
+/* A database's place (see the header).  The mutex protects all but activity. */
+typedef struct Place
 {
-	/* counted by any backend, without the mutex */
+	/* counted by the database's backends, without the mutex */
 	pg_atomic_uint64 activity[INTRACKER_ACTIVITIES];
-	slock_t		mutex;			/* protects all the following fields */
-	pid_t		supervisor_pid; /* 0: no supervisor */
-	Latch	   *supervisor_latch;	/* its MyLatch while it runs */
-	Oid			dboid;			/* the database the children serve */
+	Oid			dboid;			/* InvalidOid: free */
+	bool		serving;		/* its publisher found the extension, within the limit */
+	PublisherLeft left;			/* why its publisher left for good */
 	ChildSlot	children[INTRACKER_CHILDREN];
 	PublisherStatus publisher;
 	DelivererStatus deliverer;
@@ -119,11 +128,39 @@ typedef struct IntrackerShared
 	int			ring_count;
 	uint64		rejected_writes_dropped;	/* arrived while the ring was full */
 	RejectedWrite ring[REJECTED_WRITE_RING_SIZE];
-	int			holds_taken;	/* holds[] with a pid */
-	Hold		holds[FLEXIBLE_ARRAY_MEMBER];	/* MaxBackends, by BackendId - 1 */
+} Place;
+
+#define MAX_ANNOUNCEMENTS	32
+
+/*
+ * Locking: the spinlock `mutex` protects all the fields after it, and
+ * every field of the places and holds but the activity counters.  It is
+ * held only to copy fields in or out (or to look through the places and
+ * holds), never across a call that may raise an error, allocate, sleep or
+ * make a system call (a latch is set, a process signalled, after it is
+ * released).  Every read takes it too.  The places and the holds follow
+ * the struct in the same shared memory (places, holds below).
+ */
+typedef struct IntrackerShared
+{
+	slock_t		mutex;			/* protects all the following fields */
+	pid_t		supervisor_pid; /* 0: no supervisor */
+	Latch	   *supervisor_latch;	/* its MyLatch while it runs */
+	int			holds_taken;	/* holds with a pid */
+	int			announced;		/* announcements[0 .. announced) */
+	bool		announcements_lost; /* more came than there is room for */
+	Oid			announcements[MAX_ANNOUNCEMENTS];
 } IntrackerShared;
 
+/* GUC intracker.max_databases (PGC_POSTMASTER: it sizes the memory) */
+int			intracker_max_databases = 8;
+
 static IntrackerShared *shared = NULL;
+static Place *places = NULL;	/* intracker_max_databases + 1 of them */
+static Hold *holds = NULL;		/* MaxBackends, by BackendId - 1 */
+static Place *my_place = NULL;	/* a child's, once attached */
+
+#define PLACES	(intracker_max_databases + 1)
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -146,11 +183,23 @@ StaticAssertDecl(lengthof(publisher_state_names) == PUBLISHER_RETRYING + 1, "one
  * ----------------------------------------------------------------
  */
 
-/* With a hold per backend: MaxBackends is known by now. */
+/* The struct, the places, the holds (MaxBackends is known by now). */
+static Size
+places_offset(void)
+{
+	return MAXALIGN(sizeof(IntrackerShared));
+}
+
+static Size
+holds_offset(void)
+{
+	return add_size(places_offset(), MAXALIGN(mul_size(PLACES, sizeof(Place))));
+}
+
 static Size
 shared_state_size(void)
 {
-	return add_size(offsetof(IntrackerShared, holds), mul_size(MaxBackends, sizeof(Hold)));
+	return add_size(holds_offset(), mul_size(MaxBackends, sizeof(Hold)));
 }
 
 static void
@@ -172,11 +221,14 @@ shared_state_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = ShmemInitStruct("intracker shared state", shared_state_size(), &found);
+	places = (Place *) ((char *) shared + places_offset());
+	holds = (Hold *) ((char *) shared + holds_offset());
 	if (!found)
 	{
 		memset(shared, 0, shared_state_size());
-		for (int i = 0; i < INTRACKER_ACTIVITIES; i++)
-			pg_atomic_init_u64(&shared->activity[i], 0);
+		for (int p = 0; p < PLACES; p++)
+			for (int i = 0; i < INTRACKER_ACTIVITIES; i++)
+				pg_atomic_init_u64(&places[p].activity[i], 0);
 		SpinLockInit(&shared->mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -194,15 +246,38 @@ SharedStateInit(void)
 	shmem_startup_hook = shared_state_startup;
 }
 
+/*
+ * The place of dboid, or NULL (caller holds the mutex).  A backend asks
+ * for its own database at every commit that wrote events: it looks where
+ * it found it last time first.
+ */
+static Place *
+place_of_locked(Oid dboid)
+{
+	static int	last_found = 0;
+
+	if (!OidIsValid(dboid))
+		return NULL;
+	if (last_found < PLACES && places[last_found].dboid == dboid)
+		return &places[last_found];
+	for (int p = 0; p < PLACES; p++)
+		if (places[p].dboid == dboid)
+		{
+			last_found = p;
+			return &places[p];
+		}
+	return NULL;
+}
+
 /* ----------------------------------------------------------------
  * Used by every backend
  * ----------------------------------------------------------------
  */
 
 /*
- * Is dboid the database the publisher serves?  True also while it
- * restarts: the next one publishes what waits, with the NOTIFYs that
- * readers publishing on their own would skip.
+ * Does a publisher serve dboid?  True also while it restarts, or while it
+ * looks for the extension there: it publishes what waits, with the NOTIFYs
+ * that readers publishing on their own would skip.
  */
 bool
 intracker_publisher_serves_database(Oid dboid)
@@ -212,9 +287,23 @@ intracker_publisher_serves_database(Oid dboid)
 	if (shared == NULL)
 		return false;
 	SpinLockAcquire(&shared->mutex);
-	serves = shared->supervisor_pid != 0 && OidIsValid(shared->dboid) && shared->dboid == dboid;
+	serves = shared->supervisor_pid != 0 && place_of_locked(dboid) != NULL;
 	SpinLockRelease(&shared->mutex);
 	return serves;
+}
+
+/* Has dboid a place, serving or not (the supervisor took one for it)? */
+bool
+intracker_database_has_place(Oid dboid)
+{
+	bool		has;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	has = place_of_locked(dboid) != NULL;
+	SpinLockRelease(&shared->mutex);
+	return has;
 }
 
 /* Wake a child if it serves this backend's database. */
@@ -222,14 +311,16 @@ static void
 wake_child(IntrackerChild child)
 {
 	Latch	   *latch = NULL;
+	Place	   *place;
 
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	if (shared->dboid == MyDatabaseId)
+	place = place_of_locked(MyDatabaseId);
+	if (place != NULL)
 	{
-		shared->children[child].wake_requests++;
-		latch = shared->children[child].latch;
+		place->children[child].wake_requests++;
+		latch = place->children[child].latch;
 	}
 	SpinLockRelease(&shared->mutex);
 	if (latch)
@@ -257,47 +348,32 @@ intracker_deliverer_wake(void)
 }
 
 /*
- * Hand a rejected write to the publisher, if one serves this database;
+ * Hand a rejected write to this database's publisher, if one serves it;
  * counted as dropped when the ring is full.
  */
 void
 intracker_queue_rejected_write(const RejectedWrite *rejected)
 {
 	bool		queued = false;
+	Place	   *place;
 
-	if (!intracker_publisher_serves_database(MyDatabaseId))
+	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	if (shared->ring_count < REJECTED_WRITE_RING_SIZE)
+	place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+	if (place != NULL && place->ring_count < REJECTED_WRITE_RING_SIZE)
 	{
-		int			slot = (shared->ring_start + shared->ring_count) % REJECTED_WRITE_RING_SIZE;
+		int			slot = (place->ring_start + place->ring_count) % REJECTED_WRITE_RING_SIZE;
 
-		shared->ring[slot] = *rejected;
-		shared->ring_count++;
+		place->ring[slot] = *rejected;
+		place->ring_count++;
 		queued = true;
 	}
-	else
-		shared->rejected_writes_dropped++;
+	else if (place != NULL)
+		place->rejected_writes_dropped++;
 	SpinLockRelease(&shared->mutex);
 	if (queued)
 		intracker_publisher_wake();
-}
-
-/*
- * The database the children serve, or last served (InvalidOid before
- * they first ran).
- */
-Oid
-intracker_children_database(void)
-{
-	Oid			dboid;
-
-	if (shared == NULL)
-		return InvalidOid;
-	SpinLockAcquire(&shared->mutex);
-	dboid = shared->dboid;
-	SpinLockRelease(&shared->mutex);
-	return dboid;
 }
 
 /* Is there a hold on dboid?  (Caller holds the mutex.) */
@@ -307,7 +383,7 @@ held_locked(Oid dboid)
 	if (shared->holds_taken == 0)
 		return false;
 	for (int i = 0; i < MaxBackends; i++)
-		if (shared->holds[i].pid != 0 && shared->holds[i].dboid == dboid)
+		if (holds[i].pid != 0 && holds[i].dboid == dboid)
 			return true;
 	return false;
 }
@@ -317,9 +393,9 @@ held_locked(Oid dboid)
  * mutex): a new publisher, another database.
  */
 static void
-reset_publisher_figures_locked(TimestampTz now)
+reset_publisher_figures_locked(Place *place, TimestampTz now)
 {
-	PublisherStatus *status = &shared->publisher;
+	PublisherStatus *status = &place->publisher;
 
 	status->started_at = now;
 	status->rate_window_start = now;
@@ -332,17 +408,20 @@ reset_publisher_figures_locked(TimestampTz now)
 }
 
 /*
- * What belongs to the database served goes (caller holds the mutex): the
- * rejected writes waiting to be recorded there (recorded anywhere else,
- * they would name projects that do not exist), and the publisher's figures.
+ * What belonged to the database, or its extension, goes (caller holds the
+ * mutex): the rejected writes waiting to be recorded there (recorded
+ * anywhere else, they would name projects that do not exist), and the
+ * publisher's figures.  It serves again only once a publisher finds the
+ * extension there again.
  */
 static void
-forget_database_locked(TimestampTz now)
+forget_database_locked(Place *place, TimestampTz now)
 {
-	shared->ring_start = 0;
-	shared->ring_count = 0;
-	shared->rejected_writes_dropped = 0;
-	reset_publisher_figures_locked(now);
+	place->ring_start = 0;
+	place->ring_count = 0;
+	place->rejected_writes_dropped = 0;
+	place->serving = false;
+	reset_publisher_figures_locked(place, now);
 }
 
 /*
@@ -355,23 +434,25 @@ bool
 intracker_hold_children(Oid dboid, pid_t pids[INTRACKER_CHILDREN])
 {
 	Hold	   *hold;
+	Place	   *place;
 
 	for (int i = 0; i < INTRACKER_CHILDREN; i++)
 		pids[i] = 0;
 	if (shared == NULL || MyBackendId == InvalidBackendId || MyBackendId > MaxBackends)
 		return false;
-	hold = &shared->holds[MyBackendId - 1];
+	hold = &holds[MyBackendId - 1];
 	SpinLockAcquire(&shared->mutex);
 	if (hold->pid == 0)
 		shared->holds_taken++;
 	hold->pid = MyProcPid;
 	hold->dboid = dboid;
-	if (shared->dboid == dboid)
+	place = place_of_locked(dboid);
+	if (place != NULL)
 		for (int i = 0; i < INTRACKER_CHILDREN; i++)
 		{
-			pids[i] = shared->children[i].pid;
+			pids[i] = place->children[i].pid;
 			if (pids[i] != 0)
-				shared->children[i].stopped_for_hold = true;
+				place->children[i].stopped_for_hold = true;
 		}
 	SpinLockRelease(&shared->mutex);
 	return true;
@@ -391,12 +472,14 @@ intracker_release_hold(bool database_gone)
 
 	if (shared == NULL || MyBackendId == InvalidBackendId || MyBackendId > MaxBackends)
 		return;
-	hold = &shared->holds[MyBackendId - 1];
+	hold = &holds[MyBackendId - 1];
 	SpinLockAcquire(&shared->mutex);
 	if (hold->pid == MyProcPid)
 	{
-		if (database_gone && hold->dboid == shared->dboid)
-			forget_database_locked(now);
+		Place	   *place = place_of_locked(hold->dboid);
+
+		if (database_gone && place != NULL)
+			forget_database_locked(place, now);
 		hold->pid = 0;
 		shared->holds_taken--;
 		latch = shared->supervisor_latch;
@@ -406,7 +489,7 @@ intracker_release_hold(bool database_gone)
 		SetLatch(latch);
 }
 
-/* Wake the supervisor: its database may have been created. */
+/* Wake the supervisor: a database may have been created or renamed. */
 void
 intracker_supervisor_wake(void)
 {
@@ -421,8 +504,26 @@ intracker_supervisor_wake(void)
 		SetLatch(latch);
 }
 
+/*
+ * CREATE EXTENSION intracker committed in dboid: tell the supervisor, who
+ * may not know yet that it has the extension (intracker.database = '*').
+ */
+void
+intracker_announce_extension(Oid dboid)
+{
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->announced < MAX_ANNOUNCEMENTS)
+		shared->announcements[shared->announced++] = dboid;
+	else
+		shared->announcements_lost = true;
+	SpinLockRelease(&shared->mutex);
+	intracker_supervisor_wake();
+}
+
 /* ----------------------------------------------------------------
- * The supervisor and its children
+ * The supervisor
  * ----------------------------------------------------------------
  */
 
@@ -438,7 +539,7 @@ supervisor_detach(int code pg_attribute_unused(), Datum arg pg_attribute_unused(
 	SpinLockRelease(&shared->mutex);
 }
 
-/* The supervisor is running: the children's database is served. */
+/* The supervisor is running. */
 void
 intracker_supervisor_attach(void)
 {
@@ -449,11 +550,85 @@ intracker_supervisor_attach(void)
 	before_shmem_exit(supervisor_detach, (Datum) 0);
 }
 
+/*
+ * A place for dboid (its index), or -1 when every place is taken.  A new
+ * one starts empty: no figures, nothing counted, not serving.  The place
+ * dboid has already (a supervisor before this one took it) is its again.
+ */
+int
+intracker_place_take(Oid dboid)
+{
+	int			taken = -1;
+	bool		fresh = false;
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&shared->mutex);
+	for (int p = 0; p < PLACES && taken < 0; p++)
+		if (places[p].dboid == dboid)
+			taken = p;
+	for (int p = 0; p < PLACES && taken < 0; p++)
+		if (!OidIsValid(places[p].dboid))
+		{
+			Place	   *place = &places[p];
+
+			taken = p;
+			fresh = true;
+			place->dboid = dboid;
+			place->left = PUBLISHER_STAYED;
+			place->publisher.events_published = 0;
+			forget_database_locked(place, now);
+			place->publisher.state = PUBLISHER_STOPPED;
+			memset(&place->deliverer, 0, sizeof(place->deliverer));
+			strlcpy(place->deliverer.state, "stopped", sizeof(place->deliverer.state));
+			for (int i = 0; i < INTRACKER_CHILDREN; i++)
+				place->children[i].stopped_for_hold = false;
+		}
+	SpinLockRelease(&shared->mutex);
+	/* a place's counters are its database's, since it was taken */
+	for (int i = 0; fresh && i < INTRACKER_ACTIVITIES; i++)
+		pg_atomic_write_u64(&places[taken].activity[i], 0);
+	return taken;
+}
+
+/* Give a place back: its database is gone, or has no extension, or over the limit. */
 void
-intracker_publisher_set_state(PublisherState state)
+intracker_place_give_back(int place)
 {
 	SpinLockAcquire(&shared->mutex);
-	shared->publisher.state = state;
+	places[place].dboid = InvalidOid;
+	places[place].serving = false;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* Has the place's publisher found the extension (so the deliverer may start)? */
+bool
+intracker_place_serving(int place)
+{
+	bool		serving;
+
+	SpinLockAcquire(&shared->mutex);
+	serving = places[place].serving;
+	SpinLockRelease(&shared->mutex);
+	return serving;
+}
+
+/* Why the place's publisher left, asked once it stopped. */
+PublisherLeft
+intracker_place_left(int place)
+{
+	PublisherLeft left;
+
+	SpinLockAcquire(&shared->mutex);
+	left = places[place].left;
+	SpinLockRelease(&shared->mutex);
+	return left;
+}
+
+void
+intracker_place_set_publisher_state(int place, PublisherState state)
+{
+	SpinLockAcquire(&shared->mutex);
+	places[place].publisher.state = state;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -479,7 +654,7 @@ intracker_children_held(Oid dboid)
 	pids = palloc(sizeof(pid_t) * MaxBackends);
 	SpinLockAcquire(&shared->mutex);
 	for (int i = 0; i < MaxBackends; i++)
-		pids[i] = shared->holds[i].dboid == dboid ? shared->holds[i].pid : 0;
+		pids[i] = holds[i].dboid == dboid ? holds[i].pid : 0;
 	SpinLockRelease(&shared->mutex);
 
 	for (int i = 0; i < MaxBackends; i++)
@@ -492,9 +667,9 @@ intracker_children_held(Oid dboid)
 			continue;
 		}
 		SpinLockAcquire(&shared->mutex);
-		if (shared->holds[i].pid == pids[i])
+		if (holds[i].pid == pids[i])
 		{
-			shared->holds[i].pid = 0;
+			holds[i].pid = 0;
 			shared->holds_taken--;
 		}
 		SpinLockRelease(&shared->mutex);
@@ -508,23 +683,48 @@ intracker_children_held(Oid dboid)
  * it, or refused to start during one)?  Asked once per stop.
  */
 bool
-intracker_child_stopped_for_hold(IntrackerChild child)
+intracker_child_stopped_for_hold(int place, IntrackerChild child)
 {
 	bool		stopped;
 
 	SpinLockAcquire(&shared->mutex);
-	stopped = shared->children[child].stopped_for_hold;
-	shared->children[child].stopped_for_hold = false;
+	stopped = places[place].children[child].stopped_for_hold;
+	places[place].children[child].stopped_for_hold = false;
 	SpinLockRelease(&shared->mutex);
 	return stopped;
 }
+
+/*
+ * The databases announced since the last call (at most max of them, into
+ * dboids); *overflowed when some were lost for lack of room (the caller
+ * then looks into every database again).
+ */
+int
+intracker_take_announcements(Oid *dboids, int max, bool *overflowed)
+{
+	int			count;
+
+	SpinLockAcquire(&shared->mutex);
+	count = Min(shared->announced, max);
+	memcpy(dboids, shared->announcements, sizeof(Oid) * count);
+	*overflowed = shared->announcements_lost || shared->announced > max;
+	shared->announced = 0;
+	shared->announcements_lost = false;
+	SpinLockRelease(&shared->mutex);
+	return count;
+}
+
+/* ----------------------------------------------------------------
+ * The supervisor's children
+ * ----------------------------------------------------------------
+ */
 
 /* At a child's exit: free its slot (if still its own) and say it stopped. */
 static void
 child_detach(int code pg_attribute_unused(), Datum arg)
 {
 	IntrackerChild child = (IntrackerChild) DatumGetInt32(arg);
-	ChildSlot  *slot = &shared->children[child];
+	ChildSlot  *slot = &my_place->children[child];
 
 	SpinLockAcquire(&shared->mutex);
 	if (slot->pid == MyProcPid)
@@ -532,23 +732,24 @@ child_detach(int code pg_attribute_unused(), Datum arg)
 		slot->pid = 0;
 		slot->latch = NULL;
 		if (child == INTRACKER_PUBLISHER)
-			shared->publisher.state = PUBLISHER_STOPPED;
+			my_place->publisher.state = PUBLISHER_STOPPED;
 		else
 		{
-			strlcpy(shared->deliverer.state, "stopped", sizeof(shared->deliverer.state));
-			shared->deliverer.in_flight = 0;
+			strlcpy(my_place->deliverer.state, "stopped", sizeof(my_place->deliverer.state));
+			my_place->deliverer.in_flight = 0;
 		}
 	}
 	SpinLockRelease(&shared->mutex);
 }
 
 /*
- * Take the child's slot for this process, in this database, until it
- * exits.  Not while a backend holds this database (CHILD_HELD), nor while
- * another process of the same kind is still alive (CHILD_ALREADY_RUNNING,
- * *other says which; whether it is alive is asked without the lock, and
- * the slot is taken only if nobody changed it meanwhile).  Serving another
- * database than the last one starts its ring and figures afresh.
+ * Take the child's slot in its database's place for this process, until
+ * it exits.  Not while a backend holds this database (CHILD_HELD), nor
+ * when the database has no place any more (CHILD_NO_PLACE: the supervisor
+ * gave it up between starting this process and now), nor while another
+ * process of the same kind is still alive (CHILD_ALREADY_RUNNING, *other
+ * says which; whether it is alive is asked without the lock, and the slot
+ * is taken only if nobody changed it meanwhile).
  *
  * The hold is checked under the same lock under which a backend takes one
  * and reads the slots: either it sees this process in the slot and stops
@@ -557,39 +758,42 @@ child_detach(int code pg_attribute_unused(), Datum arg)
 ChildAttach
 intracker_child_attach(IntrackerChild child, pid_t *other)
 {
-	ChildSlot  *slot = &shared->children[child];
-	TimestampTz now = GetCurrentTimestamp();
-
 	for (;;)
 	{
 		ChildAttach result = CHILD_ALREADY_RUNNING;
+		Place	   *place;
 
 		SpinLockAcquire(&shared->mutex);
-		*other = slot->pid;
+		place = place_of_locked(MyDatabaseId);
+		*other = place != NULL ? place->children[child].pid : 0;
 		SpinLockRelease(&shared->mutex);
+		if (place == NULL)
+			return CHILD_NO_PLACE;
 		if (*other != 0 && kill(*other, 0) == 0)
 			return CHILD_ALREADY_RUNNING;
 
 		SpinLockAcquire(&shared->mutex);
 		if (held_locked(MyDatabaseId))
 		{
-			slot->stopped_for_hold = true;
+			place->children[child].stopped_for_hold = true;
 			result = CHILD_HELD;
 		}
-		else if (slot->pid == *other)
+		else if (place->dboid != MyDatabaseId)
+			result = CHILD_NO_PLACE;
+		else if (place->children[child].pid == *other)
 		{
-			slot->pid = MyProcPid;
-			slot->latch = MyLatch;
-			if (shared->dboid != MyDatabaseId)
-				forget_database_locked(now);
-			shared->dboid = MyDatabaseId;
+			place->children[child].pid = MyProcPid;
+			place->children[child].latch = MyLatch;
 			result = CHILD_ATTACHED;
 		}
 		SpinLockRelease(&shared->mutex);
-		if (result == CHILD_HELD)
+		if (result == CHILD_HELD || result == CHILD_NO_PLACE)
 			return result;
 		if (result == CHILD_ATTACHED)
+		{
+			my_place = place;
 			break;
+		}
 	}
 	before_shmem_exit(child_detach, Int32GetDatum(child));
 	return CHILD_ATTACHED;
@@ -603,7 +807,7 @@ intracker_child_attach(IntrackerChild child, pid_t *other)
 /*
  * A new publisher starts: its figures and last error start again (the
  * total goes on): worker_status describes the publisher that runs, never
- * an error of one before it, maybe in a database dropped since.
+ * an error of one before it.
  */
 void
 intracker_publisher_starting(void)
@@ -611,8 +815,50 @@ intracker_publisher_starting(void)
 	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&shared->mutex);
-	shared->publisher.state = PUBLISHER_STARTING;
-	reset_publisher_figures_locked(now);
+	my_place->publisher.state = PUBLISHER_STARTING;
+	my_place->left = PUBLISHER_STAYED;
+	reset_publisher_figures_locked(my_place, now);
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * The publisher found the extension: its database is served, if fewer
+ * than intracker.max_databases are (the supervisor starts the deliverer
+ * then).  False when as many are: the publisher must leave.
+ */
+bool
+intracker_publisher_begin_serving(void)
+{
+	int			serving = 0;
+	bool		within_limit;
+	Latch	   *latch;
+
+	SpinLockAcquire(&shared->mutex);
+	for (int p = 0; p < PLACES; p++)
+		serving += places[p].serving && &places[p] != my_place;
+	my_place->serving = serving < intracker_max_databases;
+	within_limit = my_place->serving;
+	latch = shared->supervisor_latch;
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+	return within_limit;
+}
+
+/* The publisher leaves its database for good (the supervisor asks why). */
+void
+intracker_publisher_leave(PublisherLeft why)
+{
+	SpinLockAcquire(&shared->mutex);
+	my_place->left = why;
+	SpinLockRelease(&shared->mutex);
+}
+
+void
+intracker_publisher_set_state(PublisherState state)
+{
+	SpinLockAcquire(&shared->mutex);
+	my_place->publisher.state = state;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -622,7 +868,7 @@ intracker_publisher_wake_requests(void)
 	uint64		requests;
 
 	SpinLockAcquire(&shared->mutex);
-	requests = shared->children[INTRACKER_PUBLISHER].wake_requests;
+	requests = my_place->children[INTRACKER_PUBLISHER].wake_requests;
 	SpinLockRelease(&shared->mutex);
 	return requests;
 }
@@ -632,7 +878,7 @@ void
 intracker_publisher_count_published(int published)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	PublisherStatus *status = &shared->publisher;
+	PublisherStatus *status = &my_place->publisher;
 
 	SpinLockAcquire(&shared->mutex);
 	status->events_published += published;
@@ -657,15 +903,15 @@ intracker_publisher_note_counter_check(int64 drifted)
 	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&shared->mutex);
-	shared->publisher.counters_drifted = drifted;
-	shared->publisher.counters_checked_at = now;
+	my_place->publisher.counters_drifted = drifted;
+	my_place->publisher.counters_checked_at = now;
 	SpinLockRelease(&shared->mutex);
 }
 
 /*
  * intracker_data.counter_check(OUT drifted bigint, OUT checked_at
- * timestamptz): the publisher's last counter check, NULLs before the first
- * one or for a database it does not serve.
+ * timestamptz): the last counter check of this database's publisher, NULLs
+ * before the first one or when no publisher serves it.
  */
 PG_FUNCTION_INFO_V1(intracker_counter_check);
 Datum
@@ -677,13 +923,16 @@ intracker_counter_check(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (intracker_publisher_serves_database(MyDatabaseId))
+	if (shared != NULL)
 	{
+		Place	   *place;
+
 		SpinLockAcquire(&shared->mutex);
-		if (shared->publisher.counters_checked_at != 0)
+		place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+		if (place != NULL && place->publisher.counters_checked_at != 0)
 		{
-			values[0] = Int64GetDatum(shared->publisher.counters_drifted);
-			values[1] = TimestampTzGetDatum(shared->publisher.counters_checked_at);
+			values[0] = Int64GetDatum(place->publisher.counters_drifted);
+			values[1] = TimestampTzGetDatum(place->publisher.counters_checked_at);
 			nulls[0] = nulls[1] = false;
 		}
 		SpinLockRelease(&shared->mutex);
@@ -698,9 +947,9 @@ intracker_publisher_note_error(const char *message)
 	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&shared->mutex);
-	strlcpy(shared->publisher.last_error, message, sizeof(shared->publisher.last_error));
-	shared->publisher.last_error_at = now;
-	shared->publisher.state = PUBLISHER_RETRYING;
+	strlcpy(my_place->publisher.last_error, message, sizeof(my_place->publisher.last_error));
+	my_place->publisher.last_error_at = now;
+	my_place->publisher.state = PUBLISHER_RETRYING;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -715,9 +964,9 @@ intracker_rejected_writes_peek(RejectedWrite *writes)
 	int			count;
 
 	SpinLockAcquire(&shared->mutex);
-	count = shared->ring_count;
+	count = my_place->ring_count;
 	for (int i = 0; i < count; i++)
-		writes[i] = shared->ring[(shared->ring_start + i) % REJECTED_WRITE_RING_SIZE];
+		writes[i] = my_place->ring[(my_place->ring_start + i) % REJECTED_WRITE_RING_SIZE];
 	SpinLockRelease(&shared->mutex);
 	return count;
 }
@@ -727,8 +976,8 @@ void
 intracker_rejected_writes_forget(int count)
 {
 	SpinLockAcquire(&shared->mutex);
-	shared->ring_start = (shared->ring_start + count) % REJECTED_WRITE_RING_SIZE;
-	shared->ring_count -= count;
+	my_place->ring_start = (my_place->ring_start + count) % REJECTED_WRITE_RING_SIZE;
+	my_place->ring_count -= count;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -737,18 +986,26 @@ intracker_rejected_writes_forget(int count)
  * ----------------------------------------------------------------
  */
 
-/* Count one act (nothing without shared memory). */
+/* Count one act of this database (nothing where no publisher serves it). */
 void
 intracker_count_activity(Activity activity)
 {
-	if (shared != NULL)
-		pg_atomic_fetch_add_u64(&shared->activity[activity], 1);
+	Place	   *place;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	place = place_of_locked(MyDatabaseId);
+	SpinLockRelease(&shared->mutex);
+	/* (a place given back meanwhile counts for its next database: harmless) */
+	if (place != NULL)
+		pg_atomic_fetch_add_u64(&place->activity[activity], 1);
 }
 
 /*
  * intracker_data.activity_counts(OUT activity text, OUT entity text, OUT
- * count bigint): the counters, since the server started; no rows without
- * shared memory (library not preloaded).
+ * count bigint): this database's counters, since the server started
+ * serving it; no rows where no publisher serves it.
  */
 PG_FUNCTION_INFO_V1(intracker_activity_counts);
 Datum
@@ -767,16 +1024,23 @@ intracker_activity_counts(PG_FUNCTION_ARGS)
 		[ACTIVITY_AUTO_ASSIGNMENT] = {"automatic_assignment", NULL},
 	};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Place	   *place = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
-	for (int i = 0; shared != NULL && i < INTRACKER_ACTIVITIES; i++)
+	if (shared != NULL)
+	{
+		SpinLockAcquire(&shared->mutex);
+		place = place_of_locked(MyDatabaseId);
+		SpinLockRelease(&shared->mutex);
+	}
+	for (int i = 0; place != NULL && i < INTRACKER_ACTIVITIES; i++)
 	{
 		Datum		values[3];
 		bool		nulls[3] = {false, names[i].entity == NULL, false};
 
 		values[0] = CStringGetTextDatum(names[i].activity);
 		values[1] = names[i].entity ? CStringGetTextDatum(names[i].entity) : (Datum) 0;
-		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&shared->activity[i]));
+		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&place->activity[i]));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -793,7 +1057,7 @@ intracker_deliverer_wake_requests(void)
 	uint64		requests;
 
 	SpinLockAcquire(&shared->mutex);
-	requests = shared->children[INTRACKER_DELIVERER].wake_requests;
+	requests = my_place->children[INTRACKER_DELIVERER].wake_requests;
 	SpinLockRelease(&shared->mutex);
 	return requests;
 }
@@ -802,7 +1066,7 @@ void
 intracker_deliverer_report(const DelivererStatus *status)
 {
 	SpinLockAcquire(&shared->mutex);
-	shared->deliverer = *status;
+	my_place->deliverer = *status;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -814,9 +1078,37 @@ intracker_deliverer_report(const DelivererStatus *status)
 #define SET_COL(col, value) (values[(col)] = (value), nulls[(col)] = false)
 
 /*
+ * What a database without a place is told about its publisher and
+ * deliverer (caller holds the mutex; named: intracker.database covers
+ * it): not running (no supervisor); not served because
+ * intracker.max_databases databases are (when the setting covers it);
+ * starting (it does, and the supervisor has not got to it yet); serving
+ * another database (the setting names others, and a publisher runs in
+ * one), or waiting for database (none runs: they are missing or closed).
+ */
+static const char *
+state_without_place_locked(bool named)
+{
+	int			serving = 0;
+
+	bool		running = false;
+
+	if (shared->supervisor_pid == 0)
+		return "not running";
+	for (int p = 0; p < PLACES; p++)
+	{
+		serving += places[p].serving;
+		running |= places[p].children[INTRACKER_PUBLISHER].pid != 0;
+	}
+	if (!named)
+		return running ? "serving another database" : "waiting for database";
+	return serving >= intracker_max_databases ? "not served: intracker.max_databases reached" : "starting";
+}
+
+/*
  * intracker_data.worker_state(): the row behind intracker.worker_status,
- * the publisher's status (the SQL name predates the glossary in
- * supervisor.h).  Figures only for the database the publisher serves.
+ * this database's publisher's status (the SQL name predates the glossary
+ * in supervisor.h).
  */
 PG_FUNCTION_INFO_V1(intracker_worker_state);
 Datum
@@ -831,11 +1123,11 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 	Datum		values[NCOLS];
 	bool		nulls[NCOLS];
 	PublisherStatus status;
-	pid_t		supervisor_pid;
-	pid_t		pid;
-	Oid			dboid;
-	uint64		rejected_writes_dropped;
-	bool		own_database;
+	pid_t		pid = 0;
+	uint64		rejected_writes_dropped = 0;
+	const char *state;
+	bool		has_place = false;
+	bool		named = intracker_database_named(MyDatabaseId);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -850,23 +1142,29 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 	}
 
 	SpinLockAcquire(&shared->mutex);
-	status = shared->publisher;
-	supervisor_pid = shared->supervisor_pid;
-	pid = shared->children[INTRACKER_PUBLISHER].pid;
-	dboid = shared->dboid;
-	rejected_writes_dropped = shared->rejected_writes_dropped;
+	{
+		Place	   *place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+
+		if (place != NULL)
+		{
+			has_place = true;
+			status = place->publisher;
+			pid = place->children[INTRACKER_PUBLISHER].pid;
+			rejected_writes_dropped = place->rejected_writes_dropped;
+			state = publisher_state_names[status.state];
+		}
+		else
+			state = state_without_place_locked(named);
+	}
 	SpinLockRelease(&shared->mutex);
-	own_database = pid != 0 && dboid == MyDatabaseId;
 
 	/* (intracker.database is fixed at server start, like this memory) */
 	SET_COL(COL_DATABASE, CStringGetTextDatum(GetConfigOption("intracker.database", false, false)));
+	SET_COL(COL_STATE, CStringGetTextDatum(state));
 	if (pid != 0)
 		SET_COL(COL_PID, Int32GetDatum(pid));
-	SET_COL(COL_STATE, CStringGetTextDatum(supervisor_pid == 0 ? "not running" :
-										   pid != 0 && !own_database ? "serving another database" :
-										   publisher_state_names[status.state]));
-	/* the publisher's figures describe its own database only */
-	if (own_database)
+	/* the figures of this database's publisher */
+	if (has_place && pid != 0)
 	{
 		long		secs;
 		int			usecs;
@@ -891,8 +1189,8 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 }
 
 /*
- * intracker_data.deliverer_state(): the row behind intracker.deliverer_status.
- * Figures only for the database the deliverer serves.
+ * intracker_data.deliverer_state(): the row behind intracker.deliverer_status,
+ * this database's deliverer's status.
  */
 PG_FUNCTION_INFO_V1(intracker_deliverer_state);
 Datum
@@ -908,25 +1206,30 @@ intracker_deliverer_state(PG_FUNCTION_ARGS)
 	bool		nulls[NCOLS];
 	DelivererStatus status;
 	pid_t		pid = 0;
-	bool		own_database = false;
+	const char *state = "not running";
+	bool		named = intracker_database_named(MyDatabaseId);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	memset(nulls, true, sizeof(nulls));
 	if (shared != NULL)
 	{
+		Place	   *place;
+
 		SpinLockAcquire(&shared->mutex);
-		status = shared->deliverer;
-		pid = shared->children[INTRACKER_DELIVERER].pid;
-		own_database = pid != 0 && shared->dboid == MyDatabaseId;
+		place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+		if (place != NULL)
+		{
+			status = place->deliverer;
+			pid = place->children[INTRACKER_DELIVERER].pid;
+			state = pid != 0 ? NULL : "stopped";
+		}
+		else
+			state = state_without_place_locked(named);
 		SpinLockRelease(&shared->mutex);
 	}
-	if (shared == NULL)
-		SET_COL(COL_STATE, CStringGetTextDatum("not running"));
-	else if (pid != 0 && !own_database)
-		SET_COL(COL_STATE, CStringGetTextDatum("serving another database"));
-	else if (pid == 0)
-		SET_COL(COL_STATE, CStringGetTextDatum("stopped"));
+	if (state != NULL)
+		SET_COL(COL_STATE, CStringGetTextDatum(state));
 	else
 	{
 		SET_COL(COL_PID, Int32GetDatum(pid));

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * shared_state.h
- *	  The state intracker's processes share (shared_state.c): who runs,
- *	  their latches, the publisher's and the deliverer's status, and the
- *	  ring of rejected writes.
+ *	  The state intracker's processes share (shared_state.c): per database
+ *	  served, who runs there, their latches, the publisher's and the
+ *	  deliverer's status and the ring of rejected writes; per server, the
+ *	  holds and the supervisor's latch.
  *
  * The structure itself is private to shared_state.c; everyone else goes
  * through the functions below, each of which takes the lock for as long
@@ -35,7 +36,8 @@ typedef enum ChildAttach
 {
 	CHILD_ATTACHED,				/* the slot is this process's */
 	CHILD_ALREADY_RUNNING,		/* another one of its kind still runs */
-	CHILD_HELD					/* a backend holds the database: exit */
+	CHILD_HELD,					/* a backend holds the database: exit */
+	CHILD_NO_PLACE				/* the supervisor gave its database's place up: exit */
 } ChildAttach;
 
 /* What the publisher is doing, for intracker.worker_status. */
@@ -71,7 +73,7 @@ typedef struct RejectedWrite
 	TimestampTz at;
 } RejectedWrite;
 
-#define REJECTED_WRITE_RING_SIZE	1024
+#define REJECTED_WRITE_RING_SIZE	1024	/* per database served */
 
 /* The deliverer's figures, for intracker.deliverer_status. */
 typedef struct DelivererStatus
@@ -102,30 +104,49 @@ typedef enum Activity
 
 #define INTRACKER_ACTIVITIES	(ACTIVITY_AUTO_ASSIGNMENT + 1)
 
+/* Why a publisher left its database for good (the supervisor reads it). */
+typedef enum PublisherLeft
+{
+	PUBLISHER_STAYED = 0,		/* it did not: restart it after its pause */
+	PUBLISHER_LEFT_NO_EXTENSION,	/* intracker.database = '*' and none there */
+	PUBLISHER_LEFT_OVER_LIMIT	/* intracker.max_databases are served already */
+} PublisherLeft;
+
+extern int	intracker_max_databases;
+
 extern void SharedStateInit(void);
 extern void intracker_count_activity(Activity activity);
 
 /* any backend */
 extern bool intracker_publisher_serves_database(Oid dboid);
+extern bool intracker_database_has_place(Oid dboid);
 extern void intracker_publisher_wake(void);
 extern void intracker_deliverer_wake(void);
 extern void intracker_queue_rejected_write(const RejectedWrite *rejected);
-extern Oid	intracker_children_database(void);
 extern bool intracker_hold_children(Oid dboid, pid_t pids[INTRACKER_CHILDREN]);
 extern void intracker_release_hold(bool database_gone);
 extern void intracker_supervisor_wake(void);
+extern void intracker_announce_extension(Oid dboid);
 
-/* the supervisor */
+/* the supervisor: a database's place is an index into the shared places */
 extern void intracker_supervisor_attach(void);
-extern void intracker_publisher_set_state(PublisherState state);
+extern int	intracker_place_take(Oid dboid);
+extern void intracker_place_give_back(int place);
+extern bool intracker_place_serving(int place);
+extern PublisherLeft intracker_place_left(int place);
+extern void intracker_place_set_publisher_state(int place, PublisherState state);
 extern bool intracker_children_held(Oid dboid);
-extern bool intracker_child_stopped_for_hold(IntrackerChild child);
+extern bool intracker_child_stopped_for_hold(int place, IntrackerChild child);
+extern int	intracker_take_announcements(Oid *dboids, int max, bool *overflowed);
 
-/* the supervisor's children */
+/* the supervisor's children, in the place of their database */
 extern ChildAttach intracker_child_attach(IntrackerChild child, pid_t *other);
 
 /* the publisher */
 extern void intracker_publisher_starting(void);
+extern bool intracker_publisher_begin_serving(void);
+extern void intracker_publisher_leave(PublisherLeft why);
+extern void intracker_publisher_set_state(PublisherState state);
 extern uint64 intracker_publisher_wake_requests(void);
 extern void intracker_publisher_count_published(int published);
 extern void intracker_publisher_note_error(const char *message);

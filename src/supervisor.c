@@ -11,17 +11,32 @@
  * and webhooks wait.
  *
  * The supervisor (a static background worker) connects to no database.
- * It looks up intracker.database in pg_database, starts the publisher and
- * the deliverer there, and starts each again when it exits: at once if it
- * ran a while, after a pause that doubles up to MAX_PAUSE_MS if it keeps
- * failing, so a deliverer in trouble never stops publication.  A missing
- * database, or one that does not accept connections (ALLOW_CONNECTIONS
- * false), is a WARNING and a wait, not a crash loop, and since the
- * supervisor holds no database connection it never stands in the way of
- * DROP DATABASE.
+ * intracker.database names the databases served: one, a comma-separated
+ * list, or '*' (every database that has the extension).  The supervisor
+ * reads pg_database at each of its rounds (a few pages) and, for each
+ * database it serves, takes a place in shared memory (shared_state.c),
+ * starts the publisher there, then the deliverer once the publisher found
+ * the extension, and starts each again when it exits: at once if it ran a
+ * while, after a pause that doubles up to MAX_PAUSE_MS if it keeps
+ * failing, so a deliverer in trouble never stops publication and one
+ * database's trouble never touches another's.
  *
- * The utility hook, in every backend: a DROP DATABASE of the children's
- * database (or another statement that needs it to itself: RENAME, SET
+ * With '*', the publisher is also how the supervisor learns whether a
+ * database has the extension: it starts one in each database that accepts
+ * connections and is not a template; one that finds no extension leaves
+ * for good, and the database is looked into again only when CREATE (or
+ * ALTER) EXTENSION intracker commits there (the utility hook announces it)
+ * or the database is created anew.  At most intracker.max_databases
+ * databases are served: a publisher that finds the extension beyond them
+ * leaves too, with a WARNING, and its database is tried again when
+ * another one stops being served.  A named database's publisher waits for
+ * the extension instead.  A missing database, or one that does not accept
+ * connections (ALLOW_CONNECTIONS false), is a WARNING and a wait, not a
+ * crash loop, and since the supervisor holds no database connection it
+ * never stands in the way of DROP DATABASE.
+ *
+ * The utility hook, in every backend: a DROP DATABASE of a database the
+ * children serve (or another statement that needs it to itself: RENAME, SET
  * TABLESPACE, CREATE DATABASE ... TEMPLATE), a DROP EXTENSION or ALTER
  * EXTENSION UPDATE of intracker in it, by a role that may do it, stops
  * them first and keeps them stopped until
@@ -34,8 +49,9 @@
  * webhook after the extension is gone; and a DROP that is refused stops
  * nothing.  COMMIT PREPARED wakes them (the committing backend wrote no
  * events itself); the commit of CREATE or ALTER EXTENSION intracker wakes
- * them too (they may be waiting for the schema), and that of CREATE
- * DATABASE intracker.database the supervisor.
+ * them too (they may be waiting for the schema) and announces the
+ * database to the supervisor, and that of CREATE DATABASE of a database
+ * served wakes the supervisor.
  *
  * Both children start the same way (intracker_child_start: the server's
  * settings, not their database's, child_settings.c) and then run their
@@ -70,15 +86,17 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "child_settings.h"
 #include "supervisor.h"
 
 #define MAX_PAUSE_MS		60000	/* longest pause before a restart */
-#define WAIT_FOR_DATABASE_MS 10000	/* recheck for CREATE DATABASE */
+#define RESCAN_MS			10000	/* read pg_database again at least this often */
 
 /* bgw_type and application_name of each child */
 static const char *const child_types[] = {
@@ -92,8 +110,8 @@ static const char *const child_functions[] = {
 	[INTRACKER_DELIVERER] = "intracker_deliverer_main",
 };
 
-/* GUC intracker.database */
-static char *database_name = NULL;
+/* GUC intracker.database: a name, a comma-separated list, or '*' */
+static char *database_setting = NULL;
 
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
@@ -108,6 +126,7 @@ static bool hold_taken = false;
 static bool hold_for_drop = false;
 static bool wake_children_at_commit = false;
 static bool wake_supervisor_at_commit = false;
+static bool announce_at_commit = false;
 
 #define STOP_POLL_MS		10	/* how often a DROP looks whether the children are gone */
 #define HOLD_RECHECK_MS		1000	/* the supervisor asks again whether a hold's backend lives */
@@ -119,15 +138,86 @@ PGDLLEXPORT void intracker_supervisor_main(Datum main_arg);
  * ----------------------------------------------------------------
  */
 
+/* The names intracker.database lists (NIL for '*'), in the current memory context. */
+static List *
+named_databases(void)
+{
+	List	   *names = NIL;
+
+	if (strcmp(database_setting, "*") == 0)
+		return NIL;
+	/* (the check hook accepted it) */
+	if (!SplitGUCList(pstrdup(database_setting), ',', &names))
+		elog(ERROR, "intracker.database is not a list of names");
+	return names;
+}
+
+/* Does intracker.database say '*': every database that has the extension? */
+bool
+intracker_serves_every_database(void)
+{
+	return strcmp(database_setting, "*") == 0;
+}
+
+/* Does intracker.database cover dboid ('*', or its name is listed)? */
+bool
+intracker_database_named(Oid dboid)
+{
+	char	   *name;
+	ListCell   *cell;
+	bool		named = false;
+
+	if (intracker_serves_every_database())
+		return OidIsValid(dboid);
+	name = get_database_name(dboid);
+	if (name == NULL)
+		return false;
+	foreach(cell, named_databases())
+		named |= strcmp((const char *) lfirst(cell), name) == 0;
+	return named;
+}
+
+/* The same, by name. */
+static bool
+database_name_named(const char *name)
+{
+	ListCell   *cell;
+
+	if (intracker_serves_every_database())
+		return true;
+	foreach(cell, named_databases())
+		if (strcmp((const char *) lfirst(cell), name) == 0)
+			return true;
+	return false;
+}
+
+/* intracker.database: '*' alone, or names separated by commas (quoted as identifiers when need be). */
+static bool
+check_database_setting(char **newval, void **extra pg_attribute_unused(), GucSource source pg_attribute_unused())
+{
+	List	   *names = NIL;
+	ListCell   *cell;
+	bool		valid;
+
+	if (strcmp(*newval, "*") == 0)
+		return true;
+	valid = SplitGUCList(pstrdup(*newval), ',', &names) && names != NIL;
+	foreach(cell, names)
+		valid &= ((const char *) lfirst(cell))[0] != '\0' && strcmp((const char *) lfirst(cell), "*") != 0;
+	if (!valid)
+		GUC_check_errdetail("intracker.database takes a database name, names separated by commas, or '*' alone.");
+	return valid;
+}
+
 /*
- * Could the children run in dboid: do they, or does intracker.database
- * name it?  (By name too: they may be between two runs.)
+ * Could the children run in dboid: have they a place there, or does
+ * intracker.database cover it?  (By name too: they may be between two
+ * runs.)
  */
 static bool
 children_may_serve(Oid dboid)
 {
-	return OidIsValid(dboid) &&
-		(dboid == intracker_children_database() || dboid == get_database_oid(database_name, true));
+	return OidIsValid(dboid) && (intracker_database_has_place(dboid) || intracker_database_named(dboid));
 }
 
 /* At the end of a transaction in which the hook did something. */
@@ -159,10 +249,13 @@ hook_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 	}
 	if (committed && wake_supervisor_at_commit)
 		intracker_supervisor_wake();
+	if (committed && announce_at_commit)
+		intracker_announce_extension(MyDatabaseId);
 	hold_taken = false;
 	hold_for_drop = false;
 	wake_children_at_commit = false;
 	wake_supervisor_at_commit = false;
+	announce_at_commit = false;
 }
 
 static void
@@ -173,11 +266,11 @@ register_xact_callback(void)
 	xact_callback_registered = true;
 }
 
-/* At commit, wake the supervisor if dbname is intracker.database. */
+/* At commit, wake the supervisor if intracker.database covers dbname. */
 static void
 wake_supervisor_at_commit_for(const char *dbname)
 {
-	if (strcmp(dbname, database_name) != 0)
+	if (!database_name_named(dbname))
 		return;
 	register_xact_callback();
 	wake_supervisor_at_commit = true;
@@ -383,9 +476,11 @@ stop_for_extension(bool drop)
  * for DROP / ALTER EXTENSION intracker there.  After it: wake them after
  * COMMIT PREPARED (the committing backend wrote no events itself); at
  * commit, wake them after CREATE and ALTER EXTENSION intracker (they may be
- * waiting for the schema), and the supervisor after CREATE DATABASE, ALTER
- * DATABASE RENAME TO and ALTER DATABASE of intracker.database (it may be
- * waiting for it to exist or to accept connections).
+ * waiting for the schema) and announce the database to the supervisor
+ * (with '*' it may not know that it has the extension), and wake the
+ * supervisor after CREATE DATABASE, ALTER DATABASE RENAME TO and ALTER
+ * DATABASE of a database intracker.database covers (it may be waiting for
+ * it to exist or to accept connections).
  */
 static void
 intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -426,6 +521,7 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 				stop_for_extension(false);
 				register_xact_callback();
 				wake_children_at_commit = true;
+				announce_at_commit = true;
 			}
 			break;
 		case T_CreateExtensionStmt:
@@ -433,6 +529,7 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 			{
 				register_xact_callback();
 				wake_children_at_commit = true;
+				announce_at_commit = true;
 			}
 			break;
 		case T_TransactionStmt:
@@ -455,8 +552,40 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 }
 
 /*
- * intracker.database, and under shared_preload_libraries the utility hook
- * and the supervisor (not in binary upgrade).
+ * Does max_worker_processes fit the supervisor and, for each database
+ * that can be served, a publisher and a deliverer?  Said at server start,
+ * once: beyond it, the children that find no room are a WARNING and a
+ * retry, never a crash loop.
+ */
+static void
+warn_if_workers_short(void)
+{
+	int			databases = intracker_max_databases;
+	int			needed;
+
+	if (!intracker_serves_every_database())
+		databases = Min(databases, list_length(named_databases()));
+	needed = 1 + databases * INTRACKER_CHILDREN;
+	if (max_worker_processes < needed)
+		ereport(WARNING,
+				(errmsg("intracker: max_worker_processes (%d) is too small to serve %d database%s",
+						max_worker_processes, databases, databases == 1 ? "" : "s"),
+				 errdetail("The supervisor and, per database, a publisher and a deliverer need %d background workers, "
+						   "and parallel queries and other extensions share them.", needed),
+				 errhint("Raise max_worker_processes to at least %d, or lower intracker.max_databases.", needed)));
+	if (!intracker_serves_every_database() && list_length(named_databases()) > intracker_max_databases)
+		ereport(WARNING,
+				(errmsg("intracker.database names %d databases, more than intracker.max_databases (%d)",
+						list_length(named_databases()), intracker_max_databases),
+				 errdetail("Only %d of them are served at once; in the others events are published when read, "
+						   "without NOTIFY, and webhooks wait.", intracker_max_databases),
+				 errhint("Raise intracker.max_databases, or name fewer databases.")));
+}
+
+/*
+ * intracker.database and intracker.max_databases, and under
+ * shared_preload_libraries the utility hook and the supervisor (not in
+ * binary upgrade).
  */
 void
 SupervisorInit(void)
@@ -465,16 +594,24 @@ SupervisorInit(void)
 
 	/*
 	 * Only at server start can the processes run, and only then may a
-	 * setting be PGC_POSTMASTER.  Loaded later, the setting still exists (a
-	 * postgresql.conf that names it must not cause warnings), with no effect.
+	 * setting be PGC_POSTMASTER.  Loaded later, the settings still exist (a
+	 * postgresql.conf that names them must not cause warnings), with no
+	 * effect.
 	 */
 	DefineCustomStringVariable("intracker.database",
-							   "Database in which the publisher publishes events and the deliverer sends webhooks.",
-							   "Only one database per server gets NOTIFY and pruning; elsewhere events_since() publishes on read. "
+							   "Databases in which publishers publish events and deliverers send webhooks.",
+							   "A database name, names separated by commas, or * for every database that has the extension. "
+							   "Elsewhere events_since() publishes on read, without NOTIFY. "
 							   "Takes effect at server start, with intracker in shared_preload_libraries.",
-							   &database_name, "postgres",
+							   &database_setting, "postgres",
 							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
-							   0, NULL, NULL, NULL);
+							   0, check_database_setting, NULL, NULL);
+	DefineCustomIntVariable("intracker.max_databases",
+							"Most databases served at once, each by a publisher and a deliverer.",
+							"Each needs two of max_worker_processes. Takes effect at server start.",
+							&intracker_max_databases, 8, 1, 1000,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							0, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
@@ -483,6 +620,7 @@ SupervisorInit(void)
 
 	if (IsBinaryUpgrade)
 		return;
+	warn_if_workers_short();
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -500,20 +638,79 @@ SupervisorInit(void)
  * ----------------------------------------------------------------
  */
 
+/* A child as the supervisor sees it. */
+typedef struct Child
+{
+	BackgroundWorkerHandle *handle; /* NULL while not running */
+	TimestampTz started;
+	TimestampTz restart_at;
+	long		pause_ms;		/* before the next restart, if it fails soon */
+	bool		warned_no_room; /* said that max_worker_processes has no room */
+} Child;
+
+/* What the supervisor knows of a database's extension. */
+typedef enum Prospect
+{
+	PROSPECT_SERVE,				/* serve it (or look whether it has the extension) */
+	PROSPECT_NO_EXTENSION,		/* its publisher found none ('*' only) */
+	PROSPECT_OVER_LIMIT			/* it has one, but max_databases are served */
+} Prospect;
+
+/* A database the supervisor serves, or may: one named, or (with '*') any. */
+typedef struct Database
+{
+	char		name[NAMEDATALEN];
+	Oid			dboid;			/* InvalidOid: (a named one) does not exist */
+	bool		accepting;		/* ALLOW_CONNECTIONS */
+	bool		exists;			/* found by the last read of pg_database */
+	Prospect	prospect;
+	int			place;			/* its place in shared memory; -1: none */
+	Child		children[INTRACKER_CHILDREN];
+	bool		warned_missing; /* said that it does not exist */
+	bool		warned_closed;	/* said that it does not accept connections */
+	bool		warned_over;	/* said that max_databases keeps it out */
+	bool		announced;		/* CREATE EXTENSION committed since its publisher started */
+	bool		served;			/* its publisher serves (or served until it stopped) */
+} Database;
+
+static List *databases = NIL;	/* of Database *, in TopMemoryContext */
+
+static Database *
+new_database(const char *name, Oid dboid)
+{
+	MemoryContext cxt = MemoryContextSwitchTo(TopMemoryContext);
+	Database   *db = palloc0(sizeof(Database));
+
+	strlcpy(db->name, name, NAMEDATALEN);
+	db->dboid = dboid;
+	db->place = -1;
+	for (int i = 0; i < INTRACKER_CHILDREN; i++)
+		db->children[i].pause_ms = 500;
+	databases = lappend(databases, db);
+	MemoryContextSwitchTo(cxt);
+	return db;
+}
+
 /*
- * The database's oid, or InvalidOid; *accepting says whether it accepts
- * connections (its owner may turn them off, and the children could not
- * connect).  With no database selected only a plain heap scan of the
- * shared catalog works (no syscache, no index), as in autovacuum's
+ * Read pg_database and bring the list up to date: with '*', every database
+ * that is not a template is in it (a new one to be looked into), and those
+ * gone are marked; named ones are found by name (a database dropped and
+ * created again has a new oid: its old place goes once its children are
+ * gone).  With no database selected only a plain heap scan of the shared
+ * catalog works (no syscache, no index), as in autovacuum's
  * get_database_list().
  */
-static Oid
-lookup_database(const char *name, bool *accepting)
+static void
+read_databases(void)
 {
-	Oid			dboid = InvalidOid;
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tuple;
+	ListCell   *cell;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	foreach(cell, databases)
+		((Database *) lfirst(cell))->exists = false;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -522,38 +719,46 @@ lookup_database(const char *name, bool *accepting)
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+		Form_pg_database form = (Form_pg_database) GETSTRUCT(tuple);
+		Database   *found = NULL;
 
-		if (strcmp(NameStr(db->datname), name) == 0)
+		foreach(cell, databases)
 		{
-			dboid = db->oid;
-			*accepting = db->datallowconn;
-			break;
+			Database   *db = lfirst(cell);
+
+			if (intracker_serves_every_database() ? db->dboid == form->oid
+				: strcmp(db->name, NameStr(form->datname)) == 0)
+				found = db;
 		}
+		if (found == NULL && intracker_serves_every_database() && !form->datistemplate)
+			found = new_database(NameStr(form->datname), form->oid);
+		if (found == NULL)
+			continue;
+		if (found->dboid != form->oid && found->place < 0)
+		{
+			/* (a named one, created again: looked into afresh) */
+			found->dboid = form->oid;
+			found->prospect = PROSPECT_SERVE;
+		}
+		found->exists = found->dboid == form->oid;
+		found->accepting = form->datallowconn;
+		strlcpy(found->name, NameStr(form->datname), NAMEDATALEN);
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
-	return dboid;
+	MemoryContextSwitchTo(cxt);
 }
-
-/* A child as the supervisor sees it. */
-typedef struct Child
-{
-	BackgroundWorkerHandle *handle; /* NULL while not running */
-	TimestampTz started;
-	TimestampTz restart_at;
-	long		pause_ms;		/* before the next restart, if it fails soon */
-} Child;
 
 /*
  * Register a dynamic background worker for the child, which tells this
  * process when it starts and stops (SIGUSR1).  False when no slot was free.
  */
 static bool
-start_child(Child *child, IntrackerChild kind, Oid dboid)
+start_child(Database *db, IntrackerChild kind)
 {
 	BackgroundWorker worker;
+	Child	   *child = &db->children[kind];
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -561,9 +766,9 @@ start_child(Child *child, IntrackerChild kind, Oid dboid)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "intracker", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, child_functions[kind], BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "%s %s " EXTVERSION, child_types[kind], database_name);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s %s " EXTVERSION, child_types[kind], db->name);
 	strlcpy(worker.bgw_type, child_types[kind], BGW_MAXLEN);
-	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_main_arg = ObjectIdGetDatum(db->dboid);
 	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &child->handle))
 	{
@@ -580,8 +785,9 @@ start_child(Child *child, IntrackerChild kind, Oid dboid)
  * fail.
  */
 static bool
-check_child(Child *child, IntrackerChild kind)
+check_child(Database *db, IntrackerChild kind)
 {
+	Child	   *child = &db->children[kind];
 	pid_t		pid;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -589,7 +795,7 @@ check_child(Child *child, IntrackerChild kind)
 		return false;
 	pfree(child->handle);
 	child->handle = NULL;
-	if (intracker_child_stopped_for_hold(kind))
+	if (intracker_child_stopped_for_hold(db->place, kind))
 	{
 		child->restart_at = now;
 		return true;
@@ -600,6 +806,140 @@ check_child(Child *child, IntrackerChild kind)
 	else
 		child->pause_ms = Min(child->pause_ms * 2, MAX_PAUSE_MS);
 	child->restart_at = TimestampTzPlusMilliseconds(now, child->pause_ms);
+	return true;
+}
+
+static bool
+running(const Database *db)
+{
+	for (int i = 0; i < INTRACKER_CHILDREN; i++)
+		if (db->children[i].handle != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * Notice its children that stopped.  A publisher that left for good says
+ * why (no extension; over the limit, said once), and then the deliverer
+ * must stop too.
+ */
+static void
+notice_stops(Database *db)
+{
+	if (db->place < 0)
+		return;
+	check_child(db, INTRACKER_DELIVERER);
+	if (!check_child(db, INTRACKER_PUBLISHER))
+		return;
+	intracker_place_set_publisher_state(db->place, PUBLISHER_STOPPED);
+	switch (intracker_place_left(db->place))
+	{
+		case PUBLISHER_STAYED:
+			return;
+		case PUBLISHER_LEFT_NO_EXTENSION:
+			/* (it may have looked just before the extension was created) */
+			db->prospect = db->announced ? PROSPECT_SERVE : PROSPECT_NO_EXTENSION;
+			break;
+		case PUBLISHER_LEFT_OVER_LIMIT:
+			db->prospect = PROSPECT_OVER_LIMIT;
+			if (!db->warned_over)
+				ereport(WARNING,
+						(errmsg("intracker: database \"%s\" is not served: intracker.max_databases (%d) databases are",
+								db->name, intracker_max_databases),
+						 errdetail("Its events are published when read, without NOTIFY, and its webhooks wait, "
+								   "until another database stops being served."),
+						 errhint("Raise intracker.max_databases (and max_worker_processes) and restart the server.")));
+			db->warned_over = true;
+			break;
+	}
+	/* it left for good: when it is looked into again, it starts at once */
+	for (int i = 0; i < INTRACKER_CHILDREN; i++)
+	{
+		db->children[i].restart_at = 0;
+		db->children[i].pause_ms = 500;
+	}
+	if (db->children[INTRACKER_DELIVERER].handle != NULL)
+		TerminateBackgroundWorker(db->children[INTRACKER_DELIVERER].handle);
+}
+
+/*
+ * Start what the database needs, when it may: a place, the publisher,
+ * the deliverer once the publisher serves.  Sets *wait_ms to the next
+ * restart due.
+ */
+static void
+start_children(Database *db, long *wait_ms)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (db->place < 0 && (db->place = intracker_place_take(db->dboid)) < 0)
+		return;					/* every place is taken: one is given back soon */
+	for (int i = 0; i < INTRACKER_CHILDREN; i++)
+	{
+		Child	   *child = &db->children[i];
+
+		if (child->handle != NULL)
+			continue;
+		if (i == INTRACKER_DELIVERER)
+		{
+			if (!intracker_place_serving(db->place))
+				continue;
+			db->served = true;
+		}
+		if (child->restart_at > now)
+		{
+			*wait_ms = Min(*wait_ms, intracker_ms_until(child->restart_at));
+			continue;
+		}
+		if (i == INTRACKER_PUBLISHER)
+		{
+			intracker_place_set_publisher_state(db->place, PUBLISHER_STARTING);
+			db->announced = false;
+		}
+		if (start_child(db, (IntrackerChild) i))
+			child->warned_no_room = false;
+		else
+		{
+			if (!child->warned_no_room)
+				ereport(WARNING,
+						(errmsg("intracker: could not start the %s of database \"%s\"",
+								child_types[i] + strlen("intracker "), db->name),
+						 errdetail("max_worker_processes (%d) background workers run already; it is tried again every minute.",
+								   max_worker_processes),
+						 errhint("Raise max_worker_processes, or lower intracker.max_databases.")));
+			child->warned_no_room = true;
+			child->restart_at = TimestampTzPlusMilliseconds(now, MAX_PAUSE_MS);
+			*wait_ms = Min(*wait_ms, MAX_PAUSE_MS);
+		}
+	}
+}
+
+/* Say once that a named database is missing or closed; false while it is. */
+static bool
+named_database_ready(Database *db)
+{
+	if (!db->exists)
+	{
+		if (!db->warned_missing)
+			ereport(WARNING,
+					(errmsg("intracker: database \"%s\" does not exist", db->name),
+					 errdetail("Events are published when read, without NOTIFY, and webhooks wait, until it does."),
+					 errhint("Create the database or set intracker.database and restart the server.")));
+		db->warned_missing = true;
+		return false;
+	}
+	db->warned_missing = false;
+	if (!db->accepting)
+	{
+		if (!db->warned_closed)
+			ereport(WARNING,
+					(errmsg("intracker: database \"%s\" does not accept connections", db->name),
+					 errdetail("Events wait in the outbox and webhooks wait until it does."),
+					 errhint("ALTER DATABASE %s ALLOW_CONNECTIONS true.", quote_identifier(db->name))));
+		db->warned_closed = true;
+		return false;
+	}
+	db->warned_closed = false;
 	return true;
 }
 
@@ -619,92 +959,106 @@ supervisor_wait(long timeout_ms)
 }
 
 /*
- * The supervisor's loop: notice children that stopped, find the database
- * (waiting while it does not exist), start each stopped child when its
- * pause is over, sleep until the next restart or a child's start or stop.
+ * The databases announced by CREATE or ALTER EXTENSION are looked into
+ * again (all of them when announcements were lost).
+ */
+static void
+take_announcements(void)
+{
+	Oid			announced[64];
+	bool		overflowed;
+	int			count = intracker_take_announcements(announced, lengthof(announced), &overflowed);
+	ListCell   *cell;
+
+	foreach(cell, databases)
+	{
+		Database   *db = lfirst(cell);
+
+		for (int i = 0; i < count; i++)
+			db->announced |= announced[i] == db->dboid;
+		db->announced |= overflowed;
+		if (db->announced && db->prospect == PROSPECT_NO_EXTENSION)
+			db->prospect = PROSPECT_SERVE;
+	}
+}
+
+/*
+ * The supervisor's loop: notice children that stopped, read pg_database,
+ * start what each database served needs when its pause is over, sleep
+ * until the next restart, a child's start or stop, or a wake-up (a hold
+ * given back, a database or an extension created).
  */
 void
 intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 {
-	Child		children[INTRACKER_CHILDREN] = {
-		[INTRACKER_PUBLISHER] = {NULL, 0, 0, 500},
-		[INTRACKER_DELIVERER] = {NULL, 0, 0, 500},
-	};
-	bool		warned_missing = false;
-	bool		warned_closed = false;
-
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);	/* shared catalogs only */
 	intracker_supervisor_attach();
 
+	if (!intracker_serves_every_database())
+	{
+		ListCell   *cell;
+
+		foreach(cell, named_databases())
+			new_database(lfirst(cell), InvalidOid);
+	}
+
 	for (;;)
 	{
-		Oid			dboid = InvalidOid;
-		bool		accepting = false;
-		long		wait_ms = MAX_PAUSE_MS;
-		bool		any_stopped = false;
+		long		wait_ms = RESCAN_MS;
+		bool		place_freed = false;
+		ListCell   *cell;
 
-		for (int i = 0; i < INTRACKER_CHILDREN; i++)
-		{
-			if (check_child(&children[i], (IntrackerChild) i) && i == INTRACKER_PUBLISHER)
-				intracker_publisher_set_state(PUBLISHER_STOPPED);
-			any_stopped |= children[i].handle == NULL;
-		}
-		if (any_stopped)
-			dboid = lookup_database(database_name, &accepting);
-		if (any_stopped && (!OidIsValid(dboid) || !accepting))
-		{
-			/* said once per absence; a child that cannot connect would fail in a loop */
-			if (!OidIsValid(dboid) && !warned_missing)
-				ereport(WARNING,
-						(errmsg("intracker: database \"%s\" does not exist", database_name),
-						 errdetail("Events are published when read, without NOTIFY, and webhooks wait, until it does."),
-						 errhint("Create the database or set intracker.database and restart the server.")));
-			else if (OidIsValid(dboid) && !warned_closed)
-				ereport(WARNING,
-						(errmsg("intracker: database \"%s\" does not accept connections", database_name),
-						 errdetail("Events wait in the outbox and webhooks wait until it does."),
-						 errhint("ALTER DATABASE %s ALLOW_CONNECTIONS true.", quote_identifier(database_name))));
-			warned_missing = !OidIsValid(dboid);
-			warned_closed = OidIsValid(dboid);
-			if (children[INTRACKER_PUBLISHER].handle == NULL)
-				intracker_publisher_set_state(PUBLISHER_WAITING_FOR_DATABASE);
-			supervisor_wait(WAIT_FOR_DATABASE_MS);
-			continue;
-		}
-		warned_missing = false;
-		warned_closed = false;
+		foreach(cell, databases)
+			notice_stops(lfirst(cell));
+		take_announcements();
+		read_databases();
 
-		/* a backend is dropping (or updating) what they serve: its transaction's end wakes us */
-		if (any_stopped && intracker_children_held(dboid))
+		foreach(cell, databases)
 		{
-			supervisor_wait(HOLD_RECHECK_MS);
-			continue;
-		}
+			Database   *db = lfirst(cell);
 
-		for (int i = 0; i < INTRACKER_CHILDREN; i++)
-		{
-			Child	   *child = &children[i];
-			TimestampTz now = GetCurrentTimestamp();
-
-			if (child->handle != NULL)
-				continue;
-			if (child->restart_at > now)
+			/* gone, or not to be served: its place goes once its children are gone */
+			if (db->place >= 0 && !running(db) && (!db->exists || db->prospect != PROSPECT_SERVE))
 			{
-				wait_ms = Min(wait_ms, intracker_ms_until(child->restart_at));
+				intracker_place_give_back(db->place);
+				db->place = -1;
+				place_freed |= db->served;
+				db->served = false;
+			}
+		}
+		foreach(cell, databases)
+		{
+			Database   *db = lfirst(cell);
+
+			/* one that stops being served lets in those kept out by the limit */
+			if (place_freed && db->prospect == PROSPECT_OVER_LIMIT)
+				db->prospect = PROSPECT_SERVE;
+		}
+
+		foreach(cell, databases)
+		{
+			Database   *db = lfirst(cell);
+
+			if (intracker_serves_every_database() && !db->exists && db->place < 0 && !running(db))
+			{
+				databases = foreach_delete_current(databases, cell);
+				pfree(db);
 				continue;
 			}
-			if (i == INTRACKER_PUBLISHER)
-				intracker_publisher_set_state(PUBLISHER_STARTING);
-			if (!start_child(child, (IntrackerChild) i, dboid))
+			if (db->prospect != PROSPECT_SERVE)
+				continue;
+			if (intracker_serves_every_database() ? !db->exists || !db->accepting : !named_database_ready(db))
+				continue;
+			/* a backend is dropping (or updating) what they serve: its transaction's end wakes us */
+			if (!running(db) && intracker_children_held(db->dboid))
 			{
-				ereport(WARNING,
-						(errmsg("intracker: could not start the %s", child_types[i] + strlen("intracker ")),
-						 errhint("Raise max_worker_processes.")));
-				child->restart_at = TimestampTzPlusMilliseconds(now, MAX_PAUSE_MS);
+				wait_ms = Min(wait_ms, HOLD_RECHECK_MS);
+				continue;
 			}
+			start_children(db, &wait_ms);
 		}
 		/* SIGUSR1 from the postmaster (a child started or stopped) sets the latch */
 		supervisor_wait(wait_ms);
@@ -749,6 +1103,9 @@ intracker_child_start(Datum main_arg, IntrackerChild child)
 			ereport(LOG,
 					(errmsg("%s: its database or extension is being dropped or updated", child_types[child]),
 					 errdetail("It starts again when that transaction ends.")));
+			proc_exit(0);
+			break;
+		case CHILD_NO_PLACE:
 			proc_exit(0);
 			break;
 	}

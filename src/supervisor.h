@@ -10,8 +10,9 @@
  *
  *	 supervisor  one per server, started by the postmaster when intracker
  *				 is in shared_preload_libraries (supervisor.c).  It connects
- *				 to no database; it starts the other two in
- *				 intracker.database and starts them again when they exit.
+ *				 to no database; it starts the other two in each database
+ *				 intracker.database covers (up to intracker.max_databases)
+ *				 and starts them again when they exit.
  *	 publisher	 numbers committed outbox events, NOTIFYs them and queues
  *				 their deliveries, and prunes expired events (publisher.c;
  *				 its statements are in publication.c, which ordinary
@@ -35,6 +36,8 @@
 #include "shared_state.h"
 
 extern void SupervisorInit(void);
+extern bool intracker_serves_every_database(void);
+extern bool intracker_database_named(Oid dboid);
 extern void intracker_child_start(Datum main_arg, IntrackerChild child);
 extern ErrorData *intracker_child_recover(MemoryContext cxt);
 extern long intracker_ms_until(TimestampTz when);

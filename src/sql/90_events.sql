@@ -311,7 +311,7 @@ SELECT w.pid,
        l.dead_events
   FROM intracker_data.worker_state() w, intracker_data.event_log_state() l;
 COMMENT ON VIEW intracker.worker_status IS
-    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / waiting for restore / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
+    'This database''s publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (starting / idle / publishing / retrying after error / waiting for extension / waiting for restore / stopped; where no publisher serves this database: serving another database / waiting for database / not served: intracker.max_databases reached / not running), the intracker.database setting, last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
 
 CREATE FUNCTION intracker_data.wake_publisher()
 RETURNS void

@@ -219,7 +219,7 @@ SELECT s.pid, s.state, s.in_flight, b.pending, b.failed AS waiting_for_retry, s.
        s.last_error, s.last_error_at, s.started_at
   FROM intracker_data.deliverer_state() s, intracker_data.delivery_backlog() b;
 COMMENT ON VIEW intracker.deliverer_status IS
-    'The process that sends webhooks and GitHub calls: pid, state (not running / stopped / starting / waiting for extension / idle / delivering / retrying after error / serving another database), requests in flight, deliveries pending and waiting for a retry, and since it started: attempts, delivered, dead, last error.';
+    'This database''s deliverer, the process that sends webhooks and GitHub calls: pid, state (starting / idle / delivering / retrying after error / waiting for extension / stopped; where none serves this database: serving another database / waiting for database / not served: intracker.max_databases reached / not running), requests in flight, deliveries pending and waiting for a retry, and since it started: attempts, delivered, dead, last error.';
 
 ------------------------------------------------------------------------------
 -- Turning events into deliveries (called by the publisher)

@@ -4,8 +4,8 @@
 -- that a monitoring role reads; src/monitoring/ has the queries file that
 -- postgres_exporter serves them with, and the alert rules.  Counters that
 -- count acts (conflicts, claims, automatic assignments, deliveries) live in
--- shared memory and start from 0 with the server, as Prometheus counters
--- may; the others are read from small tables or partial indexes, never from
+-- shared memory, per database served, and start from 0 when the server
+-- begins serving it, as Prometheus counters may; the others are read from small tables or partial indexes, never from
 -- the todos, so a scrape costs the same at any size.  No label names a
 -- project or a user.
 --
@@ -18,7 +18,7 @@ RETURNS SETOF record
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'intracker_activity_counts';
 COMMENT ON FUNCTION intracker_data.activity_counts() IS
-    'Conflicts (by entity), claims and automatic assignments since the server started, from shared memory (C); none when the library is not preloaded.';
+    'This database''s conflicts (by entity), claims and automatic assignments since the server began serving it, from shared memory (C); none where no publisher serves it (or the library is not preloaded).';
 
 CREATE FUNCTION intracker_data.counter_check(OUT drifted bigint, OUT checked_at timestamptz)
 RETURNS record
@@ -109,9 +109,9 @@ BEGIN ATOMIC
                 ELSE 'intracker_automatic_assignments_total' END,
            CASE WHEN a.entity IS NULL THEN '{}' ELSE jsonb_build_object('entity', a.entity) END,
            a.count, 'counter',
-           CASE a.activity WHEN 'conflict' THEN 'Stale writes rejected (PT409, PT412) since the server started, by entity.'
-                           WHEN 'claim' THEN 'Todos claimed by claim_next_todo since the server started.'
-                           ELSE 'Automatic assignments (assign_todo, assign_feature without assignee) since the server started.' END
+           CASE a.activity WHEN 'conflict' THEN 'Stale writes rejected (PT409, PT412) in this database since the server began serving it, by entity.'
+                           WHEN 'claim' THEN 'Todos claimed by claim_next_todo in this database since the server began serving it.'
+                           ELSE 'Automatic assignments (assign_todo, assign_feature without assignee) in this database since the server began serving it.' END
       FROM intracker_data.activity_counts() a
     UNION ALL
     SELECT 'intracker_rejected_writes_dropped_total', '{}', coalesce(p.rejected_writes_dropped, 0), 'counter',
@@ -146,15 +146,17 @@ DECLARE
     waiting record;
     oldest double precision;
     disabled bigint;
-    served boolean := current_setting('intracker.database') = current_database();
+    served boolean;       -- should a publisher serve this database?
     checks jsonb;
 BEGIN
+    -- (each database sees its own publisher and deliverer, or no pid)
     SELECT * INTO publisher FROM intracker_data.worker_state();
     SELECT * INTO deliverer FROM intracker_data.deliverer_state();
-    IF publisher.database IS DISTINCT FROM current_database() THEN
-        publisher.pid := NULL;    -- they run, but for another database
-        deliverer.pid := NULL;
-    END IF;
+    -- the publisher's state says whether intracker.database covers this
+    -- database; without the supervisor, the setting does
+    served := CASE WHEN publisher.state = 'not running'
+                   THEN current_setting('intracker.database') IN (current_database(), '*')
+                   ELSE publisher.state NOT IN ('serving another database', 'waiting for database') END;
     -- counted up to 10,001 at most: anyone may ask, and this must stay cheap
     -- however far behind the worker is
     SELECT (SELECT count(*) FROM (SELECT FROM intracker_data.outbox LIMIT 10001) o) AS backlog,
@@ -169,7 +171,8 @@ BEGIN
     checks := jsonb_build_object(
         'publisher', CASE
             WHEN publisher.pid IS NULL AND served THEN
-                jsonb_build_object('state', 'down', 'reason', 'the publisher is not running: no events are published or NOTIFYed')
+                jsonb_build_object('state', 'down', 'reason',
+                                   format('the publisher is not running (%s): no events are published or NOTIFYed', publisher.state))
             WHEN publisher.pid IS NULL THEN
                 jsonb_build_object('state', 'degraded', 'reason', 'no publisher serves this database: events are published when read, without NOTIFY')
             WHEN oldest >= 60 THEN

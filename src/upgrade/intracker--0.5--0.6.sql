@@ -429,7 +429,11 @@ SELECT w.pid,
        l.dead_events
   FROM intracker_data.worker_state() w, intracker_data.event_log_state() l;
 COMMENT ON VIEW intracker.worker_status IS
-    'The publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (not running / waiting for database / waiting for extension / waiting for restore / idle / publishing / retrying after error / serving another database), last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
+    'This database''s publisher, the process that numbers and NOTIFYs events (the view keeps its 0.4 name): pid, state (starting / idle / publishing / retrying after error / waiting for extension / waiting for restore / stopped; where no publisher serves this database: serving another database / waiting for database / not served: intracker.max_databases reached / not running), the intracker.database setting, last published seq, backlog (events not yet published), events/s over the last ~10 s, last error, start time, rejected writes that found the queue full, events set aside as dead (intracker_data.dead_events).';
+
+-- Many databases per server (issue 17): each database sees its own deliverer.
+COMMENT ON VIEW intracker.deliverer_status IS
+    'This database''s deliverer, the process that sends webhooks and GitHub calls: pid, state (starting / idle / delivering / retrying after error / waiting for extension / stopped; where none serves this database: serving another database / waiting for database / not served: intracker.max_databases reached / not running), requests in flight, deliveries pending and waiting for a retry, and since it started: attempts, delivered, dead, last error.';
 GRANT SELECT ON intracker.worker_status TO intracker_user;
 GRANT EXECUTE ON FUNCTION intracker_data.event_log_state() TO intracker_user;
 CREATE FUNCTION intracker_data.wake_publisher()
@@ -3841,8 +3845,8 @@ GRANT EXECUTE ON FUNCTION intracker.search(text, uuid, text[], integer),
 -- that a monitoring role reads; src/monitoring/ has the queries file that
 -- postgres_exporter serves them with, and the alert rules.  Counters that
 -- count acts (conflicts, claims, automatic assignments, deliveries) live in
--- shared memory and start from 0 with the server, as Prometheus counters
--- may; the others are read from small tables or partial indexes, never from
+-- shared memory, per database served, and start from 0 when the server
+-- begins serving it, as Prometheus counters may; the others are read from small tables or partial indexes, never from
 -- the todos, so a scrape costs the same at any size.  No label names a
 -- project or a user.
 --
@@ -3855,7 +3859,7 @@ RETURNS SETOF record
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'intracker_activity_counts';
 COMMENT ON FUNCTION intracker_data.activity_counts() IS
-    'Conflicts (by entity), claims and automatic assignments since the server started, from shared memory (C); none when the library is not preloaded.';
+    'This database''s conflicts (by entity), claims and automatic assignments since the server began serving it, from shared memory (C); none where no publisher serves it (or the library is not preloaded).';
 
 CREATE FUNCTION intracker_data.counter_check(OUT drifted bigint, OUT checked_at timestamptz)
 RETURNS record
@@ -3946,9 +3950,9 @@ BEGIN ATOMIC
                 ELSE 'intracker_automatic_assignments_total' END,
            CASE WHEN a.entity IS NULL THEN '{}' ELSE jsonb_build_object('entity', a.entity) END,
            a.count, 'counter',
-           CASE a.activity WHEN 'conflict' THEN 'Stale writes rejected (PT409, PT412) since the server started, by entity.'
-                           WHEN 'claim' THEN 'Todos claimed by claim_next_todo since the server started.'
-                           ELSE 'Automatic assignments (assign_todo, assign_feature without assignee) since the server started.' END
+           CASE a.activity WHEN 'conflict' THEN 'Stale writes rejected (PT409, PT412) in this database since the server began serving it, by entity.'
+                           WHEN 'claim' THEN 'Todos claimed by claim_next_todo in this database since the server began serving it.'
+                           ELSE 'Automatic assignments (assign_todo, assign_feature without assignee) in this database since the server began serving it.' END
       FROM intracker_data.activity_counts() a
     UNION ALL
     SELECT 'intracker_rejected_writes_dropped_total', '{}', coalesce(p.rejected_writes_dropped, 0), 'counter',
@@ -3983,15 +3987,17 @@ DECLARE
     waiting record;
     oldest double precision;
     disabled bigint;
-    served boolean := current_setting('intracker.database') = current_database();
+    served boolean;       -- should a publisher serve this database?
     checks jsonb;
 BEGIN
+    -- (each database sees its own publisher and deliverer, or no pid)
     SELECT * INTO publisher FROM intracker_data.worker_state();
     SELECT * INTO deliverer FROM intracker_data.deliverer_state();
-    IF publisher.database IS DISTINCT FROM current_database() THEN
-        publisher.pid := NULL;    -- they run, but for another database
-        deliverer.pid := NULL;
-    END IF;
+    -- the publisher's state says whether intracker.database covers this
+    -- database; without the supervisor, the setting does
+    served := CASE WHEN publisher.state = 'not running'
+                   THEN current_setting('intracker.database') IN (current_database(), '*')
+                   ELSE publisher.state NOT IN ('serving another database', 'waiting for database') END;
     -- counted up to 10,001 at most: anyone may ask, and this must stay cheap
     -- however far behind the worker is
     SELECT (SELECT count(*) FROM (SELECT FROM intracker_data.outbox LIMIT 10001) o) AS backlog,
@@ -4006,7 +4012,8 @@ BEGIN
     checks := jsonb_build_object(
         'publisher', CASE
             WHEN publisher.pid IS NULL AND served THEN
-                jsonb_build_object('state', 'down', 'reason', 'the publisher is not running: no events are published or NOTIFYed')
+                jsonb_build_object('state', 'down', 'reason',
+                                   format('the publisher is not running (%s): no events are published or NOTIFYed', publisher.state))
             WHEN publisher.pid IS NULL THEN
                 jsonb_build_object('state', 'degraded', 'reason', 'no publisher serves this database: events are published when read, without NOTIFY')
             WHEN oldest >= 60 THEN

@@ -87,11 +87,12 @@ $$, $$ VALUES ('intracker.acting_credential', '', 'superuser'),
               ('intracker.jwt_role', 'web_user', 'superuser'),
               ('intracker.login_failure_window', '900', 'sighup'),
               ('intracker.login_max_failures', '10', 'sighup'),
+              ('intracker.max_databases', '8', 'postmaster'),
               ('intracker.publish_batch_size', '1000', 'sighup'),
               ('intracker.search_config', 'simple', 'user'),
               ('intracker.webhook_disable_after_dead', '10', 'sighup'),
               ('intracker.webhook_disable_after_failing', '86400', 'sighup') $$,
-  'the GUCs exist with their defaults: only superusers (or act_as and authenticate) set the identity ones, the JWT''s and where HTTP may go, any user the context limits; the worker''s database at server start, its tunables on reload (intracker.jwt_secret is hidden from pg_settings, see below)');
+  'the GUCs exist with their defaults: only superusers (or act_as and authenticate) set the identity ones, the JWT''s and where HTTP may go, any user the context limits; the databases served and how many at server start, the worker''s tunables on reload (intracker.jwt_secret is hidden from pg_settings, see below)');
 SELECT results_eq($$
     SELECT name, vartype, coalesce(unit, ''), min_val, max_val FROM pg_settings
      WHERE name IN ('intracker.jwt_lifetime', 'intracker.login_failure_window', 'intracker.login_max_failures') ORDER BY name
