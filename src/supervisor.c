@@ -671,6 +671,7 @@ typedef struct Database
 	bool		warned_over;	/* said that max_databases keeps it out */
 	bool		announced;		/* CREATE EXTENSION committed since its publisher started */
 	bool		served;			/* its publisher serves (or served until it stopped) */
+	bool		held;			/* a backend held it before pg_database was read */
 } Database;
 
 static List *databases = NIL;	/* of Database *, in TopMemoryContext */
@@ -1014,12 +1015,31 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 		foreach(cell, databases)
 			notice_stops(lfirst(cell));
 		take_announcements();
+
+		/*
+		 * Holds are asked before pg_database is read: a hold is given back
+		 * only once its transaction's changes (a rename, a drop) are visible,
+		 * so a database not held then is read as it is.  Asked after, a
+		 * rename that committed in between would be missed and its
+		 * children started again under the old name's entry.
+		 */
+		foreach(cell, databases)
+		{
+			Database   *db = lfirst(cell);
+
+			db->held = OidIsValid(db->dboid) && intracker_children_held(db->dboid);
+		}
 		read_databases();
 
 		foreach(cell, databases)
 		{
 			Database   *db = lfirst(cell);
 
+			/* renamed away from the list (or gone): its children go */
+			if (!db->exists && running(db))
+				for (int i = 0; i < INTRACKER_CHILDREN; i++)
+					if (db->children[i].handle != NULL)
+						TerminateBackgroundWorker(db->children[i].handle);
 			/* gone, or not to be served: its place goes once its children are gone */
 			if (db->place >= 0 && !running(db) && (!db->exists || db->prospect != PROSPECT_SERVE))
 			{
@@ -1053,7 +1073,7 @@ intracker_supervisor_main(Datum main_arg pg_attribute_unused())
 			if (intracker_serves_every_database() ? !db->exists || !db->accepting : !named_database_ready(db))
 				continue;
 			/* a backend is dropping (or updating) what they serve: its transaction's end wakes us */
-			if (!running(db) && intracker_children_held(db->dboid))
+			if (!running(db) && db->held)
 			{
 				wait_ms = Min(wait_ms, HOLD_RECHECK_MS);
 				continue;
