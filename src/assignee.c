@@ -44,9 +44,16 @@
  *   - the user row and the membership FOR SHARE: deactivation (which then
  *     unassigns the new work with the rest), a role, availability or
  *     capacity change, and removal from the project wait;
- *   - the member_load rows of the new and the previous assignee FOR NO KEY
- *     UPDATE, in key order like load_counters.c: two concurrent assignments
- *     to one member cannot both fit into the room only one of them fits.
+ *   - when the member's capacity is limited, its member_load row FOR NO
+ *     KEY UPDATE: two concurrent assignments to one member cannot both fit
+ *     into the room only one of them fits.  A member without a limit has
+ *     no room to share, and its load row is left to the statement's
+ *     counter update (load_counters.c), which takes the rows in key order:
+ *     locked here too, row by row, they were taken in the order of the
+ *     rows, and two bulk statements assigning to the same members
+ *     deadlocked (test/t/027_bulk_counters.pl counted 178 such deadlocks
+ *     in 800 transactions).  The membership lock keeps the capacity as it
+ *     was read until the transaction ends.
  * Each statement after a lock reads a fresh snapshot (READ COMMITTED); under
  * REPEATABLE READ a lock on a row changed since the snapshot fails with a
  * serialization error instead.
@@ -75,23 +82,21 @@
 #include "trigger_util.h"
 
 static SPIPlanPtr lock_member_plan = NULL;
-static SPIPlanPtr lock_loads_plan = NULL;
+static SPIPlanPtr lock_load_plan = NULL;
 static SPIPlanPtr member_facts_plan = NULL;
 static SPIPlanPtr edits_project_plan = NULL;
 
-/* $1 project, $2 user: lock the membership and the user row. */
+/* $1 project, $2 user: lock the membership and the user row; is the capacity limited? */
 #define LOCK_MEMBER_QUERY \
-	"SELECT FROM intracker_data.project_members m" \
+	"SELECT m.capacity IS NOT NULL AS limited FROM intracker_data.project_members m" \
 	"  JOIN intracker_data.users u ON u.id OPERATOR(pg_catalog.=) m.user_id" \
 	" WHERE m.project_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2" \
 	"   FOR SHARE OF m, u"
 
-/* Lock the load rows of member ($1, $2) and of member ($3, $4), in key order. */
-#define LOCK_LOADS_QUERY \
+/* Lock the load row of member ($1, $2). */
+#define LOCK_LOAD_QUERY \
 	"SELECT FROM intracker_data.member_load l" \
-	" WHERE (l.project_id OPERATOR(pg_catalog.=) $1 AND l.user_id OPERATOR(pg_catalog.=) $2)" \
-	"    OR (l.project_id OPERATOR(pg_catalog.=) $3 AND l.user_id OPERATOR(pg_catalog.=) $4)" \
-	" ORDER BY l.project_id, l.user_id" \
+	" WHERE l.project_id OPERATOR(pg_catalog.=) $1 AND l.user_id OPERATOR(pg_catalog.=) $2" \
 	"   FOR NO KEY UPDATE OF l"
 
 /* $1 project: is the acting user an editor or owner there (as RLS would have it)? */
@@ -209,31 +214,29 @@ intracker_report_assignee_problem(AssigneeProblem problem, const AssigneeFacts *
 
 /*
  * The facts of user_id in project_id, read after locking them (see the
- * header): the membership and the user row, then the load rows of this
- * member and of the previous assignee, if any, in key order.  The load
- * leaves out carried_points, the open points of the row at hand when this
- * member already carries them.  Runs as the owner of the tables.
+ * header): the membership and the user row, then, when its capacity is
+ * limited, the member's load row.  The load leaves out carried_points, the
+ * open points of the row at hand when this member already carries them.
+ * Runs as the owner of the tables.
  */
 void
-intracker_lock_assignee(Datum project_id, Datum user_id, Datum previous_project_id, Datum previous_user_id,
-						bool has_previous, int64 carried_points, AssigneeFacts *facts)
+intracker_lock_assignee(Datum project_id, Datum user_id, int64 carried_points, AssigneeFacts *facts)
 {
 	OwnerContext saved;
 	Oid			member_types[2] = {UUIDOID, UUIDOID};
 	Datum		member[2] = {project_id, user_id};
-	Oid			loads_types[4] = {UUIDOID, UUIDOID, UUIDOID, UUIDOID};
-	Datum		loads[4] = {project_id, user_id, previous_project_id, previous_user_id};
-	char		loads_nulls[4] = {' ', ' ', has_previous ? ' ' : 'n', has_previous ? ' ' : 'n'};
 	Oid			facts_types[5] = {UUIDOID, UUIDOID, INT8OID, INT8OID, UUIDOID};
 	Datum		facts_args[5] = {project_id, user_id, Int64GetDatum(carried_points), Int64GetDatum(0), user_id};
+	bool		isnull;
 
 	intracker_become_data_owner(&saved);
 	intracker_spi_connect();
 
 	select_kept(&lock_member_plan, LOCK_MEMBER_QUERY, 2, member_types, member, NULL, false,
 				"lock an assignee");
-	select_kept(&lock_loads_plan, LOCK_LOADS_QUERY, 4, loads_types, loads, loads_nulls, false,
-				"lock member loads");
+	if (SPI_processed > 0 && DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "limited", &isnull)))
+		select_kept(&lock_load_plan, LOCK_LOAD_QUERY, 2, member_types, member, NULL, false,
+					"lock a member's load");
 	select_kept(&member_facts_plan, INTRACKER_ASSIGNEE_FACTS_QUERY " AND m.user_id OPERATOR(pg_catalog.=) $5",
 				5, facts_types, facts_args, NULL, false, "read an assignee's facts");
 
@@ -290,9 +293,6 @@ intracker_check_assignee(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		assignee;
 	Datum		project_id;
-	Datum		previous_project_id = (Datum) 0;
-	Datum		previous_assignee = (Datum) 0;
-	bool		has_previous = false;
 	int64		points = 0;
 	AssigneeFacts facts;
 
@@ -330,9 +330,6 @@ intracker_check_assignee(PG_FUNCTION_ARGS)
 		if (!intracker_column_changed(old_row, row, tupdesc, assignee_attnum) &&
 			!intracker_column_changed(old_row, row, tupdesc, project_attnum))
 			return PointerGetDatum(row);
-		previous_assignee = heap_getattr(old_row, assignee_attnum, tupdesc, &isnull);
-		has_previous = !isnull;
-		previous_project_id = heap_getattr(old_row, project_attnum, tupdesc, &isnull);
 	}
 
 	/* Todos carry their estimate; features no points. */
@@ -344,7 +341,7 @@ intracker_check_assignee(PG_FUNCTION_ARGS)
 		points = isnull ? 0 : DatumGetInt32(estimate);
 	}
 
-	intracker_lock_assignee(project_id, assignee, previous_project_id, previous_assignee, has_previous, 0, &facts);
+	intracker_lock_assignee(project_id, assignee, 0, &facts);
 	intracker_report_assignee_problem(intracker_assignee_problem(&facts, points), &facts,
 									  trigdata->tg_trigger->tgargs[0], assignee, project_id, points);
 	return PointerGetDatum(row);

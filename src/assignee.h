@@ -61,8 +61,7 @@ extern AssigneeProblem intracker_assignee_problem(const AssigneeFacts *facts, in
 extern void intracker_report_assignee_problem(AssigneeProblem problem, const AssigneeFacts *facts,
 											  const char *entity, Datum user_id, Datum project_id,
 											  int64 points);
-extern void intracker_lock_assignee(Datum project_id, Datum user_id, Datum previous_project_id,
-									Datum previous_user_id, bool has_previous, int64 carried_points,
+extern void intracker_lock_assignee(Datum project_id, Datum user_id, int64 carried_points,
 									AssigneeFacts *facts);
 
 #endif							/* INTRACKER_ASSIGNEE_H */

@@ -211,8 +211,7 @@ choose_automatically(const AssignableKind *kind, Datum project_id, Datum row_id,
 		intracker_assignee_facts(members, i, &facts);
 		if (intracker_assignee_problem(&facts, points) != ASSIGNEE_ELIGIBLE)
 			continue;
-		intracker_lock_assignee(project_id, candidate, project_id, carrier, assigned,
-								carries ? points : 0, &facts);
+		intracker_lock_assignee(project_id, candidate, carries ? points : 0, &facts);
 		if (intracker_assignee_problem(&facts, points) == ASSIGNEE_ELIGIBLE)
 		{
 			*assignee = candidate;
@@ -438,7 +437,7 @@ choose_claim(Datum *args)
 	if (!claims_before(unassigned, mine))
 		return mine;
 
-	intracker_lock_assignee(args[0], args[1], (Datum) 0, (Datum) 0, false, 0, &facts);
+	intracker_lock_assignee(args[0], args[1], 0, &facts);
 	points = DatumGetInt32(intracker_result_datum(unassigned, 0, "estimate", &isnull));
 	problem = intracker_assignee_problem(&facts, points);
 	if (problem == ASSIGNEE_ELIGIBLE)
