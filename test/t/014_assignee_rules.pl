@@ -9,7 +9,8 @@
 #      against a second assignment to the same member that only one of the
 #      two fits.  The second writer waits for the first and then judges
 #      what it committed: no inactive or unavailable assignee, no member over
-#      capacity.
+#      capacity.  And two writers assigning to the same two unlimited
+#      members in opposite orders do not deadlock through the check's locks.
 #   b. A dump of a database whose members changed after they were given
 #      work (deactivated with a done todo, demoted to viewer, capacity
 #      lowered below their load, capacity 0, unavailable) restores whole with
@@ -142,6 +143,31 @@ is(open_work_of_inactive_users($node, $db), '', 'a: no open work is assigned to 
 	is(assignee_of($t1) . ' ' . assignee_of($t2), 'capped nobody', '... one of the two got it');
 	is($node->safe_psql($db, "SELECT open_points FROM intracker.member_load WHERE project_id = '$p' AND user_id = '$u->{capped}'"),
 		'2', '... capped holds 2 points, within the capacity of 3');
+}
+# 6. No deadlock from the assignee check's locks (issue 13).  A holds the
+# load row of the lower member X (its statement's counter update); B's one
+# statement gives Y (higher) a todo, then X one, and waits for X; A then
+# gives Y a todo.  The check used to lock each assignee's load row row by
+# row, so B held Y while waiting for X and A's second statement closed the
+# circle (40P01).  Now only a limited capacity takes that lock, and B's
+# counter update takes X and Y in key order: it waits holding nothing.
+{
+	my ($x, $y) = sort { $a cmp $b } ($u->{ed}, $u->{olga});
+	my ($t1, $t2, $t3, $t4) = map { new_todo("Key order $_") } 1 .. 4;
+	$ed1->query_safe("BEGIN; UPDATE intracker.todos SET assigned_to = '$x' WHERE id = '$t1';");
+	# (a sequential scan: the rows in the order they were created, Y's first)
+	$ed2->query_safe('SET enable_indexscan = off; SET enable_bitmapscan = off;');
+	$ed2->send("UPDATE intracker.todos SET assigned_to = CASE id WHEN '$t2' THEN '$y'::uuid ELSE '$x'::uuid END"
+		  . " WHERE id IN ('$t2', '$t3')");
+	like($ed2->wait_until_blocked, qr/^blocked/, 'a: a statement assigning to Y then X waits for the X load row A holds');
+	my (undef, $a_err) = $ed1->query("UPDATE intracker.todos SET assigned_to = '$y' WHERE id = '$t4';");
+	is($a_err, '', '... A then assigns to Y: no deadlock, it does not wait for B');
+	$ed1->query_safe('COMMIT;');
+	my (undef, $b_err) = $ed2->wait_result;
+	is($b_err, '', '... and B completes once A commits');
+	$ed2->query_safe('RESET enable_indexscan; RESET enable_bitmapscan;');
+	is(join(' ', map { assignee_of($_) } ($t1, $t2, $t3, $t4)),
+		join(' ', map { { reverse %$u }->{$_} } ($x, $y, $x, $y)), '... every todo has its assignee');
 }
 counters_consistent($node, $db, 'a, after the races', $p);
 $_->quit for $ed1, $ed2, $admin, $owner, $member;
