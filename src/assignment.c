@@ -50,6 +50,7 @@
 #include "utils/uuid.h"
 
 #include "assignee.h"
+#include "claim_order.h"
 #include "errcodes.h"
 #include "shared_state.h"
 #include "spi_util.h"
@@ -301,15 +302,11 @@ intracker_assign(PG_FUNCTION_ARGS)
 }
 
 /*
- * Claim candidates.  CLAIM_ORDER is the order claim_next_todo takes todos
- * in, and the only statement of it: the claim indexes (70_assignment.sql)
- * follow it, and the better of two candidates is also picked by a query in
- * this order (claims_before), comparing the columns as what they are, not
- * as text (a text key put the year 12345 before 2030).
+ * Claim candidates, in CLAIM_ORDER (claim_order.h).  The better of two
+ * candidates is also picked by a query in that order (claims_before),
+ * comparing the columns as what they are, not as text (a text key put the
+ * year 12345 before 2030).
  */
-#define CLAIM_ORDER \
-	"t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC," \
-	" t.due_date ASC NULLS LAST, t.created_at, t.id"
 #define CLAIM_CANDIDATE \
 	"SELECT t.id, t.priority, t.feature_active, t.open_dependent_count, t.estimate," \
 	"       to_char(t.due_date, 'YYYY-MM-DD') AS due_date," \

@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 
+#include "claim_order.h"
 #include "context.h"
 #include "context_trim.h"
 #include "json_document.h"
@@ -49,16 +50,12 @@ put_my_session(const ContextCall *call)
 	}
 }
 
-/* The claim order within each part of my open todos */
-#define CLAIM_ORDER \
-	"t.priority_rank DESC, t.feature_active DESC, t.open_dependent_count DESC, t.due_date ASC NULLS LAST," \
-	" t.created_at, t.id"
-
 /*
- * My open todos in three parts, each the top of an index of its own, so
- * that the cost follows the list limit, not how much work I hold: in
- * progress (todos_in_progress_by_assignee), claimable (todos_claim_assigned),
- * the rest: blocked, waiting for a blocker, in review (todos_member_waiting).
+ * My open todos in three parts, each in claim order (claim_order.h) and
+ * the top of an index of its own, so that the cost follows the list limit,
+ * not how much work I hold: in progress (todos_in_progress_by_assignee),
+ * claimable (todos_claim_assigned), the rest: blocked, waiting for a
+ * blocker, in review (todos_member_waiting).
  */
 #define MY_TODOS_QUERY \
 	"SELECT " TODO_COLUMNS ", t.feature_id, " BLOCKER_COLUMNS \
