@@ -269,6 +269,24 @@ place_of_locked(Oid dboid)
 	return NULL;
 }
 
+/* The place of dboid while a supervisor runs, or NULL (caller holds the mutex). */
+static Place *
+served_place_locked(Oid dboid)
+{
+	return shared->supervisor_pid != 0 ? place_of_locked(dboid) : NULL;
+}
+
+/* How many places serve, but for except (caller holds the mutex). */
+static int
+serving_places_locked(const Place *except)
+{
+	int			serving = 0;
+
+	for (int p = 0; p < PLACES; p++)
+		serving += places[p].serving && &places[p] != except;
+	return serving;
+}
+
 /* ----------------------------------------------------------------
  * Used by every backend
  * ----------------------------------------------------------------
@@ -287,7 +305,7 @@ intracker_publisher_serves_database(Oid dboid)
 	if (shared == NULL)
 		return false;
 	SpinLockAcquire(&shared->mutex);
-	serves = shared->supervisor_pid != 0 && place_of_locked(dboid) != NULL;
+	serves = served_place_locked(dboid) != NULL;
 	SpinLockRelease(&shared->mutex);
 	return serves;
 }
@@ -360,7 +378,7 @@ intracker_queue_rejected_write(const RejectedWrite *rejected)
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+	place = served_place_locked(MyDatabaseId);
 	if (place != NULL && place->ring_count < REJECTED_WRITE_RING_SIZE)
 	{
 		int			slot = (place->ring_start + place->ring_count) % REJECTED_WRITE_RING_SIZE;
@@ -829,14 +847,11 @@ intracker_publisher_starting(void)
 bool
 intracker_publisher_begin_serving(void)
 {
-	int			serving = 0;
 	bool		within_limit;
 	Latch	   *latch;
 
 	SpinLockAcquire(&shared->mutex);
-	for (int p = 0; p < PLACES; p++)
-		serving += places[p].serving && &places[p] != my_place;
-	my_place->serving = serving < intracker_max_databases;
+	my_place->serving = serving_places_locked(my_place) < intracker_max_databases;
 	within_limit = my_place->serving;
 	latch = shared->supervisor_latch;
 	SpinLockRelease(&shared->mutex);
@@ -928,7 +943,7 @@ intracker_counter_check(PG_FUNCTION_ARGS)
 		Place	   *place;
 
 		SpinLockAcquire(&shared->mutex);
-		place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+		place = served_place_locked(MyDatabaseId);
 		if (place != NULL && place->publisher.counters_checked_at != 0)
 		{
 			values[0] = Int64GetDatum(place->publisher.counters_drifted);
@@ -1079,27 +1094,29 @@ intracker_deliverer_report(const DelivererStatus *status)
 
 /*
  * What a database without a place is told about its publisher and
- * deliverer (caller holds the mutex; named: intracker.database covers
- * it): not running (no supervisor); not served because
- * intracker.max_databases databases are (when the setting covers it);
- * starting (it does, and the supervisor has not got to it yet); serving
- * another database (the setting names others, and a publisher runs in
- * one), or waiting for database (none runs: they are missing or closed).
+ * deliverer: not running (no supervisor); when intracker.database covers
+ * it, not served because intracker.max_databases databases are, or
+ * starting (the supervisor has not got to it yet); otherwise serving
+ * another database (a publisher runs in one), or waiting for database
+ * (none runs: they are missing or closed).
  */
 static const char *
-state_without_place_locked(bool named)
+state_without_place(void)
 {
-	int			serving = 0;
-
+	bool		named = intracker_database_named(MyDatabaseId);
+	bool		supervised;
 	bool		running = false;
+	int			serving;
 
-	if (shared->supervisor_pid == 0)
-		return "not running";
+	SpinLockAcquire(&shared->mutex);
+	supervised = shared->supervisor_pid != 0;
+	serving = serving_places_locked(NULL);
 	for (int p = 0; p < PLACES; p++)
-	{
-		serving += places[p].serving;
 		running |= places[p].children[INTRACKER_PUBLISHER].pid != 0;
-	}
+	SpinLockRelease(&shared->mutex);
+
+	if (!supervised)
+		return "not running";
 	if (!named)
 		return running ? "serving another database" : "waiting for database";
 	return serving >= intracker_max_databases ? "not served: intracker.max_databases reached" : "starting";
@@ -1125,9 +1142,8 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 	PublisherStatus status;
 	pid_t		pid = 0;
 	uint64		rejected_writes_dropped = 0;
-	const char *state;
+	const char *state = NULL;
 	bool		has_place = false;
-	bool		named = intracker_database_named(MyDatabaseId);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -1143,7 +1159,7 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 
 	SpinLockAcquire(&shared->mutex);
 	{
-		Place	   *place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+		Place	   *place = served_place_locked(MyDatabaseId);
 
 		if (place != NULL)
 		{
@@ -1153,10 +1169,10 @@ intracker_worker_state(PG_FUNCTION_ARGS)
 			rejected_writes_dropped = place->rejected_writes_dropped;
 			state = publisher_state_names[status.state];
 		}
-		else
-			state = state_without_place_locked(named);
 	}
 	SpinLockRelease(&shared->mutex);
+	if (!has_place)
+		state = state_without_place();
 
 	/* (intracker.database is fixed at server start, like this memory) */
 	SET_COL(COL_DATABASE, CStringGetTextDatum(GetConfigOption("intracker.database", false, false)));
@@ -1207,7 +1223,6 @@ intracker_deliverer_state(PG_FUNCTION_ARGS)
 	DelivererStatus status;
 	pid_t		pid = 0;
 	const char *state = "not running";
-	bool		named = intracker_database_named(MyDatabaseId);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -1217,16 +1232,16 @@ intracker_deliverer_state(PG_FUNCTION_ARGS)
 		Place	   *place;
 
 		SpinLockAcquire(&shared->mutex);
-		place = shared->supervisor_pid != 0 ? place_of_locked(MyDatabaseId) : NULL;
+		place = served_place_locked(MyDatabaseId);
 		if (place != NULL)
 		{
 			status = place->deliverer;
 			pid = place->children[INTRACKER_DELIVERER].pid;
 			state = pid != 0 ? NULL : "stopped";
 		}
-		else
-			state = state_without_place_locked(named);
 		SpinLockRelease(&shared->mutex);
+		if (place == NULL)
+			state = state_without_place();
 	}
 	if (state != NULL)
 		SET_COL(COL_STATE, CStringGetTextDatum(state));
