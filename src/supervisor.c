@@ -159,25 +159,7 @@ intracker_serves_every_database(void)
 	return strcmp(database_setting, "*") == 0;
 }
 
-/* Does intracker.database cover dboid ('*', or its name is listed)? */
-bool
-intracker_database_named(Oid dboid)
-{
-	char	   *name;
-	ListCell   *cell;
-	bool		named = false;
-
-	if (intracker_serves_every_database())
-		return OidIsValid(dboid);
-	name = get_database_name(dboid);
-	if (name == NULL)
-		return false;
-	foreach(cell, named_databases())
-		named |= strcmp((const char *) lfirst(cell), name) == 0;
-	return named;
-}
-
-/* The same, by name. */
+/* Does intracker.database cover the database of that name ('*', or it is listed)? */
 static bool
 database_name_named(const char *name)
 {
@@ -189,6 +171,15 @@ database_name_named(const char *name)
 		if (strcmp((const char *) lfirst(cell), name) == 0)
 			return true;
 	return false;
+}
+
+/* The same, by oid. */
+bool
+intracker_database_named(Oid dboid)
+{
+	char	   *name = OidIsValid(dboid) ? get_database_name(dboid) : NULL;
+
+	return name != NULL && database_name_named(name);
 }
 
 /* intracker.database: '*' alone, or names separated by commas (quoted as identifiers when need be). */
@@ -560,12 +551,12 @@ intracker_process_utility(PlannedStmt *pstmt, const char *queryString, bool read
 static void
 warn_if_workers_short(void)
 {
-	int			databases = intracker_max_databases;
-	int			needed;
+	/* (named_databases is NIL for '*') */
+	int			named = list_length(named_databases());
+	int			databases = intracker_serves_every_database() ? intracker_max_databases
+		: Min(intracker_max_databases, named);
+	int			needed = 1 + databases * INTRACKER_CHILDREN;
 
-	if (!intracker_serves_every_database())
-		databases = Min(databases, list_length(named_databases()));
-	needed = 1 + databases * INTRACKER_CHILDREN;
 	if (max_worker_processes < needed)
 		ereport(WARNING,
 				(errmsg("intracker: max_worker_processes (%d) is too small to serve %d database%s",
@@ -573,10 +564,10 @@ warn_if_workers_short(void)
 				 errdetail("The supervisor and, per database, a publisher and a deliverer need %d background workers, "
 						   "and parallel queries and other extensions share them.", needed),
 				 errhint("Raise max_worker_processes to at least %d, or lower intracker.max_databases.", needed)));
-	if (!intracker_serves_every_database() && list_length(named_databases()) > intracker_max_databases)
+	if (named > intracker_max_databases)
 		ereport(WARNING,
 				(errmsg("intracker.database names %d databases, more than intracker.max_databases (%d)",
-						list_length(named_databases()), intracker_max_databases),
+						named, intracker_max_databases),
 				 errdetail("Only %d of them are served at once; in the others events are published when read, "
 						   "without NOTIFY, and webhooks wait.", intracker_max_databases),
 				 errhint("Raise intracker.max_databases, or name fewer databases.")));
