@@ -25,13 +25,7 @@ use JSON::PP;
 use IntrackerTest;
 
 my $db = 'tracker';
-my $node = new_node('notifications');
-install_extension($node, $db);
-create_test_roles($node);
-$node->append_conf('postgresql.conf', "intracker.database = '$db'\n");
-$node->restart;
-$node->poll_query_until($db, "SELECT state = 'idle' FROM intracker.worker_status")
-  or BAIL_OUT('the publisher did not become idle');
+my $node = served_node('notifications', $db);
 
 my $u = create_users($node, $db, ann => 'human', bob => 'agent', cid => 'human');
 my ($ann, $bob, $cid) = @$u{qw(ann bob cid)};

@@ -19,13 +19,7 @@ use Test::More;
 use IntrackerTest;
 
 my $db = 'tracker';
-my $node = new_node('history');
-install_extension($node, $db);
-create_test_roles($node);
-$node->append_conf('postgresql.conf', "intracker.database = '$db'\n");
-$node->restart;
-$node->poll_query_until($db, "SELECT state = 'idle' FROM intracker.worker_status")
-  or BAIL_OUT('the publisher did not become idle');
+my $node = served_node('history', $db);
 
 my $u = create_users($node, $db, ann => 'human', bob => 'agent');
 my ($ann, $bob) = @$u{qw(ann bob)};

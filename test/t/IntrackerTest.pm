@@ -40,6 +40,9 @@
 #                                       the 0.2 counters and rules checked from
 #                                       scratch ('' when consistent);
 #                                       counters_consistent() asserts the first two
+#   served_node($name, $db, $conf)      a node whose publisher and deliverer serve $db
+#                                       (extension and test roles created), with the
+#                                       lines $conf; returns once the publisher is idle
 #   delivery_node($name, $db, $conf)    a node whose publisher and deliverer serve $db
 #                                       (extension and test roles created), with
 #                                       intracker.http_allow_private_networks on (the
@@ -82,7 +85,7 @@ our @EXPORT = qw(new_node install_extension create_test_roles psql_as
   safe_psql_as sqlstate_of is_sqlstate sample_team q_lit create_users
   run_together error_counts counter_drift load_mismatches
   open_work_of_inactive_users counters_consistent timed reload_setting
-  delivery_node wait_until_published);
+  served_node delivery_node wait_until_published);
 
 # Run $code and report how long it took with diag (information only, never
 # asserted); returns what $code returned.
@@ -95,23 +98,33 @@ sub timed
 	return wantarray ? @r : $r[0];
 }
 
-# A node whose publisher and deliverer serve $db, for tests that send
-# webhooks and GitHub calls to the HTTP sink: the sink listens on
-# 127.0.0.1, a loopback address, so intracker.http_allow_private_networks
-# is on (it is off by default); $conf is appended to postgresql.conf.
-sub delivery_node
+# A node whose publisher and deliverer serve $db (extension and test roles
+# created, the lines $conf appended to postgresql.conf); returns once the
+# publisher is idle.
+sub served_node
 {
 	my ($name, $db, $conf) = @_;
 	my $node = new_node($name);
 	$node->append_conf('postgresql.conf',
-		    "# added by IntrackerTest::delivery_node\n"
-		  . "intracker.database = '$db'\n"
-		  . "intracker.http_allow_private_networks = on\n"
-		  . ($conf // ''));
+		"# added by IntrackerTest::served_node\nintracker.database = '$db'\n" . ($conf // ''));
 	install_extension($node, $db);
 	create_test_roles($node);
-	# The extension exists before the restart: the deliverer finds it at once.
+	# The extension exists before the restart: the processes find it at once.
 	$node->restart;
+	$node->poll_query_until($db, q{SELECT state = 'idle' FROM intracker.worker_status})
+	  or die 'the publisher did not become idle: '
+	  . $node->safe_psql($db, q{SELECT concat_ws(' | ', state, last_error) FROM intracker.worker_status});
+	return $node;
+}
+
+# A served_node for tests that send webhooks and GitHub calls to the HTTP
+# sink: the sink listens on 127.0.0.1, a loopback address, so
+# intracker.http_allow_private_networks is on (it is off by default);
+# returns once the deliverer is idle too.
+sub delivery_node
+{
+	my ($name, $db, $conf) = @_;
+	my $node = served_node($name, $db, "intracker.http_allow_private_networks = on\n" . ($conf // ''));
 	$node->poll_query_until($db, q{SELECT state = 'idle' FROM intracker.deliverer_status})
 	  or die 'the deliverer did not become idle: '
 	  . $node->safe_psql($db, q{SELECT concat_ws(' | ', state, last_error) FROM intracker.deliverer_status});
