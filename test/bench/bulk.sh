@@ -91,20 +91,7 @@ load() {
 # READ_REPEATS means of CALLS calls, after one warm-up call (on a 2-CPU VM
 # one mean moves by a third from run to run): "team resume claim load".
 READ_REPEATS=5
-sql -c "CREATE FUNCTION public.bench_read_ms(call text, calls integer, repeats integer) RETURNS double precision
-LANGUAGE plpgsql AS \$\$
-DECLARE
-    started timestamptz;
-    means double precision[] := '{}';
-BEGIN
-    EXECUTE call;
-    FOR r IN 1 .. repeats LOOP
-        started := clock_timestamp();
-        FOR i IN 1 .. calls LOOP EXECUTE call; END LOOP;
-        means := means || extract(epoch FROM clock_timestamp() - started) * 1000 / calls;
-    END LOOP;
-    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY m) FROM unnest(means) AS m);
-END \$\$" -c 'GRANT EXECUTE ON FUNCTION public.bench_read_ms(text, integer, integer) TO bench_api' >/dev/null
+bench_define_read_ms
 reads() { # PROJECT
 	api -F ' ' -c "SELECT round(public.bench_read_ms('SELECT intracker.team_context(''$1'')', $CALLS, $READ_REPEATS)::numeric, 3),
 	                      round(public.bench_read_ms('SELECT intracker.resume_context(''$1'')', $CALLS, $READ_REPEATS)::numeric, 3),

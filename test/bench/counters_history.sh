@@ -45,18 +45,7 @@ sql -c "SELECT intracker.act_as('$OWNER')" \
 	           (SELECT array_agg(user_id ORDER BY user_id) FROM intracker.project_members)[1 + i % 8]
 	      FROM generate_series(1, $TODOS) AS i" -c 'VACUUM ANALYZE' >/dev/null
 
-sql -c "CREATE FUNCTION public.bench_read_ms(call text, calls integer) RETURNS double precision
-LANGUAGE plpgsql AS \$\$
-DECLARE started timestamptz; means double precision[] := '{}';
-BEGIN
-    EXECUTE call;
-    FOR r IN 1 .. 5 LOOP
-        started := clock_timestamp();
-        FOR i IN 1 .. calls LOOP EXECUTE call; END LOOP;
-        means := means || extract(epoch FROM clock_timestamp() - started) * 1000 / calls;
-    END LOOP;
-    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY m) FROM unnest(means) AS m);
-END \$\$" >/dev/null
+bench_define_read_ms
 reads() { # -> "load team claim" (ms, each the median of 5 means of CALLS calls)
 	PGOPTIONS="-c intracker.acting_user=$OWNER" sql -F ' ' -c "SELECT
 	    round(public.bench_read_ms('SELECT * FROM intracker.member_load WHERE project_id = ''$PROJECT''', $CALLS)::numeric, 3),

@@ -21,6 +21,7 @@
 # server user may write to it).
 #
 # Also here: sql (psql as superuser, quiet, unaligned, stop on error),
+# bench_define_read_ms (the timing function of the read benchmarks),
 # median (of the numbers on stdin), bench_die, bench_machine (one line
 # describing CPUs and kernel), bench_restart_immediate (ends a backend that
 # cannot be cancelled).
@@ -108,6 +109,33 @@ bench_restart_immediate() {
 }
 
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -U postgres "$@"; }
+
+# bench_define_read_ms: creates public.bench_read_ms(call text, calls
+# integer, repeats integer DEFAULT 5), the time (ms) of one call of the SQL
+# statement call: after a warm-up call, the median of repeats means of
+# calls calls, in the calling session (on a 2-CPU VM one mean moves by a
+# third from run to run).  Anyone may execute it.
+bench_define_read_ms() {
+	sql >/dev/null <<-'SQL'
+	CREATE FUNCTION public.bench_read_ms(call text, calls integer, repeats integer DEFAULT 5)
+	RETURNS double precision
+	LANGUAGE plpgsql AS $$
+	DECLARE
+	    started timestamptz;
+	    means double precision[] := '{}';
+	BEGIN
+	    EXECUTE call;
+	    FOR r IN 1 .. repeats LOOP
+	        started := clock_timestamp();
+	        FOR i IN 1 .. calls LOOP EXECUTE call; END LOOP;
+	        means := means || extract(epoch FROM clock_timestamp() - started) * 1000 / calls;
+	    END LOOP;
+	    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY m) FROM unnest(means) AS m);
+	END
+	$$;
+	GRANT EXECUTE ON FUNCTION public.bench_read_ms(text, integer, integer) TO PUBLIC;
+	SQL
+}
 
 # median of the numbers on stdin, one per line
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

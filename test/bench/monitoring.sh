@@ -30,24 +30,8 @@ sql >/dev/null <<'SQL'
 CREATE EXTENSION intracker;
 CREATE ROLE bench_monitor LOGIN IN ROLE pg_monitor;
 CREATE ROLE bench_api LOGIN IN ROLE intracker_user;
--- the median of 5 means of calls calls (ms)
-CREATE FUNCTION public.bench_ms(call text, calls integer) RETURNS numeric
-LANGUAGE plpgsql AS $$
-DECLARE
-    started timestamptz;
-    means double precision[] := '{}';
-BEGIN
-    EXECUTE call;
-    FOR r IN 1 .. 5 LOOP
-        started := clock_timestamp();
-        FOR i IN 1 .. calls LOOP EXECUTE call; END LOOP;
-        means := means || extract(epoch FROM clock_timestamp() - started) * 1000 / calls;
-    END LOOP;
-    RETURN round((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY m) FROM unnest(means) AS m)::numeric, 3);
-END
-$$;
-GRANT EXECUTE ON FUNCTION public.bench_ms(text, integer) TO PUBLIC;
 SQL
+bench_define_read_ms
 OWNER=$(sql -c "SELECT id FROM intracker.create_user('owner@example.com', 'Owner')")
 PROJECT=$(sql -c "SELECT intracker.act_as('$OWNER')" -c "SELECT id FROM intracker.create_project('Big')" | tail -n1)
 TOKEN=$(sql -c "SELECT intracker.act_as('$OWNER')" -c "SELECT token FROM intracker.create_api_token('bench')" | tail -n1)
@@ -75,9 +59,9 @@ load_up_to() {
 	loaded=$1
 }
 measure() { # -> "metrics health"
-	echo "$(psql -X -q -A -t -U bench_monitor -c "SELECT public.bench_ms('SELECT count(*) FROM intracker.metrics', $CALLS)")" \
+	echo "$(psql -X -q -A -t -U bench_monitor -c "SELECT round(public.bench_read_ms('SELECT count(*) FROM intracker.metrics', $CALLS)::numeric, 3)")" \
 		"$(psql -X -q -A -t -U bench_api -c "SELECT intracker.authenticate('$TOKEN')" \
-			-c "SELECT public.bench_ms('SELECT intracker.health()', $CALLS)" | tail -n1)"
+			-c "SELECT round(public.bench_read_ms('SELECT intracker.health()', $CALLS)::numeric, 3)" | tail -n1)"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 verdict() { awk -v r="$1" 'BEGIN { print (r <= 1.5 ? "met" : "MISSED") }'; }
