@@ -134,12 +134,7 @@ sql -d "$BENCH_DB" -v todos="$TODOS" -v bench_role="$BENCH_ROLE" -f "$HERE/event
 
 # The publisher must be serving the bench database (it rechecks at once
 # after CREATE EXTENSION) and have published the todo.created events of the load.
-for ((i = 0; ; i++)); do
-	read -r state backlog < <(sql -d "$BENCH_DB" -F ' ' -c 'SELECT state, backlog FROM intracker.worker_status')
-	[[ $state =~ ^(idle|publishing)$ && $backlog == 0 ]] && break
-	(( i < 300 )) || bench_die "the publisher is not serving $BENCH_DB (state '$state', backlog $backlog after 30 s)"
-	sleep 0.1
-done
+bench_wait_published "$BENCH_DB"
 visible=$(sql -d "$BENCH_DB" -U "$BENCH_ROLE" -c 'SELECT count(*) FROM intracker.todos')
 [[ $visible == "$TODOS" ]] || bench_die "the bench role sees $visible todos, expected $TODOS"
 

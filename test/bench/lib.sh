@@ -22,6 +22,7 @@
 #
 # Also here: sql (psql as superuser, quiet, unaligned, stop on error),
 # bench_define_read_ms (the timing function of the read benchmarks),
+# bench_wait_published (a database's publisher serves it, nothing waits),
 # median (of the numbers on stdin), bench_die, bench_machine (one line
 # describing CPUs and kernel), bench_restart_immediate (ends a backend that
 # cannot be cancelled).
@@ -135,6 +136,19 @@ bench_define_read_ms() {
 	$$;
 	GRANT EXECUTE ON FUNCTION public.bench_read_ms(text, integer, integer) TO PUBLIC;
 	SQL
+}
+
+# bench_wait_published DB [SECONDS]: waits until DB's publisher serves it
+# (idle or publishing) and nothing waits in its outbox; dies after SECONDS
+# (30).
+bench_wait_published() {
+	local db=$1 seconds=${2:-30} state backlog i
+	for ((i = 0; ; i++)); do
+		read -r state backlog < <(sql -d "$db" -F ' ' -c 'SELECT state, backlog FROM intracker.worker_status')
+		[[ $state =~ ^(idle|publishing)$ && $backlog == 0 ]] && return 0
+		(( i < seconds * 10 )) || bench_die "the publisher is not serving $db (state '$state', backlog $backlog after $seconds s)"
+		sleep 0.1
+	done
 }
 
 # median of the numbers on stdin, one per line

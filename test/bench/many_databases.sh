@@ -56,18 +56,9 @@ sql -d alpha -v todos="$TODOS" -v bench_role="$BENCH_ROLE" -f "$HERE/events_setu
 BETA_USER=$(sql -d beta -c 'CREATE EXTENSION intracker' -c "SELECT id FROM intracker.create_user('beta@bench.example', 'Beta')")
 BETA_PROJECT=$(sql -d beta -c "SELECT intracker.act_as('$BETA_USER')" -c "SELECT id FROM intracker.create_project('Beta')" | tail -n1)
 
-# served_and_drained DB: its publisher serves it (picked up without a restart) and has published everything
-served_and_drained() {
-	local state backlog i
-	for ((i = 0; ; i++)); do
-		read -r state backlog < <(sql -d "$1" -F ' ' -c 'SELECT state, backlog FROM intracker.worker_status')
-		[[ $state =~ ^(idle|publishing)$ && $backlog == 0 ]] && return 0
-		(( i < 600 )) || bench_die "$1 is not published (state '$state', backlog $backlog after 60 s)"
-		sleep 0.1
-	done
-}
-served_and_drained alpha
-served_and_drained beta
+# each publisher serves its database (picked up without a restart) and has published everything
+bench_wait_published alpha 60
+bench_wait_published beta 60
 
 # measure -> "p50_us p99_us" of alpha's commit -> NOTIFY latency
 measure() {
@@ -117,7 +108,7 @@ beta_released() {
 		bench_die "beta's backlog did not wait throughout the run"
 	sql -d beta -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bench locker'" >/dev/null
 	wait "$LOCKER_PID" 2>/dev/null || true
-	served_and_drained beta
+	bench_wait_published beta 60
 }
 
 declare -A COL
