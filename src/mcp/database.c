@@ -22,6 +22,14 @@ static PGconn *conn = NULL;
 static PGresult *pending_result = NULL;
 
 /*
+ * Whether the database answered this process once, and whether the last
+ * connection that could not be opened may open in a moment (see
+ * db_may_come_back).
+ */
+static bool database_answered = false;
+static bool opening_may_succeed_soon = false;
+
+/*
  * Statements prepared on this connection, by their text: a tool's SQL
  * depends only on which arguments a call gives, so a session has few, and
  * each is parsed and planned once instead of at every call.
@@ -51,6 +59,25 @@ forward_notice(void *arg, const PGresult *result)
 }
 
 /*
+ * A connection could not be made: does a server answer that it is starting
+ * up or shutting down, or (when one answered before) does none answer, as
+ * between the two postmasters of a restart?
+ */
+static bool
+database_restarting(const char *url)
+{
+	switch (PQping(url))
+	{
+		case PQPING_REJECT:
+			return true;
+		case PQPING_NO_RESPONSE:
+			return database_answered;
+		default:
+			return false;
+	}
+}
+
+/*
  * A new connection, authenticated with INTRACKER_TOKEN; NULL (with the
  * reason on stderr) when either fails.  The session's search_path is
  * pinned: the SQL this program sends names its schemas, and casts name
@@ -69,8 +96,10 @@ db_open_authenticated(const char *application_name)
 	{
 		mcp_log("cannot connect to the database: %s", PQerrorMessage(opened));
 		PQfinish(opened);
+		opening_may_succeed_soon = database_restarting(url ? url : "");
 		return NULL;
 	}
+	database_answered = true;
 	PQsetNoticeReceiver(opened, forward_notice, NULL);
 	result = PQexec(opened, "SET search_path = pg_catalog, pg_temp");
 	PQclear(result);
@@ -78,7 +107,10 @@ db_open_authenticated(const char *application_name)
 						  " intracker.authenticate($1)", 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
-		mcp_log("authentication failed: %s", PQresultErrorMessage(result));
+		/* refused, or the connection was lost meanwhile */
+		opening_may_succeed_soon = PQstatus(opened) == CONNECTION_BAD;
+		mcp_log("%s: %s", opening_may_succeed_soon ? "the connection was lost" : "authentication failed",
+				PQresultErrorMessage(result));
 		PQclear(result);
 		PQfinish(opened);
 		return NULL;
@@ -96,18 +128,23 @@ establish(void)
 	return conn != NULL;
 }
 
-/* The first connection: false (the program exits) when it fails. */
+/* The first connection (start-up): false when it fails. */
 bool
 db_connect(void)
 {
-	const char *token = getenv("INTRACKER_TOKEN");
-
-	if (token == NULL || token[0] == '\0')
-	{
-		mcp_log("INTRACKER_TOKEN is not set: give the server an API token (intracker.create_api_token())");
-		return false;
-	}
 	return establish();
+}
+
+/*
+ * After a start-up step failed: may the database be back in a moment, so
+ * that trying again is worth it?  Yes when the connection was lost, or
+ * could not be made because the database is restarting.  No when it
+ * refused the token, lacks intracker, or never answered.
+ */
+bool
+db_may_come_back(void)
+{
+	return conn != NULL ? PQstatus(conn) == CONNECTION_BAD : opening_may_succeed_soon;
 }
 
 int64_t

@@ -83,16 +83,60 @@ usage(void)
 		   MCP_SERVER_NAME, EXTVERSION, MCP_SERVER_NAME);
 }
 
-/* Is the session's identity a read-only token? */
+/*
+ * One attempt at starting: connect, authenticate, learn whether the token
+ * is read-only (it implies --read-only), read intracker's functions.
+ */
 static bool
-token_is_read_only(void)
+start_once(void)
 {
-	PGresult   *result = db_exec("SELECT intracker.identity_is_read_only()", 0, NULL);
-	bool		read_only = PQresultStatus(result) == PGRES_TUPLES_OK &&
-		strcmp(PQgetvalue(result, 0, 0), "t") == 0;
+	PGresult   *result;
 
+	if (!db_connect())
+		return false;
+	result = db_exec("SELECT intracker.identity_is_read_only()", 0, NULL);
+	if (PQresultStatus(result) != PGRES_TUPLES_OK)
+	{
+		mcp_log("cannot tell whether the token is read-only: %s", PQresultErrorMessage(result));
+		PQclear(result);
+		return false;
+	}
+	if (strcmp(PQgetvalue(result, 0, 0), "t") == 0)
+		mcp_read_only = true;
 	PQclear(result);
-	return read_only;
+	return tools_load();
+}
+
+/*
+ * Start, trying again (with the reconnections' backoff) for up to
+ * START_WAIT_MS while the database may be back in a moment: a restart
+ * while a client starts its servers is not fatal.  Anything else (no
+ * token, a refused one, no intracker, no database answering at all) ends
+ * the program at once.
+ */
+#define START_WAIT_MS	30000
+
+static bool
+start(void)
+{
+	const char *token = getenv("INTRACKER_TOKEN");
+	int64_t		give_up_ms = mcp_now_ms() + START_WAIT_MS;
+	Backoff		backoff = {0};
+
+	if (token == NULL || token[0] == '\0')
+	{
+		mcp_log("INTRACKER_TOKEN is not set: give the server an API token (intracker.create_api_token())");
+		return false;
+	}
+	while (!start_once())
+	{
+		if (!db_may_come_back() || mcp_now_ms() >= give_up_ms)
+			return false;
+		backoff_record(&backoff, false);
+		mcp_log("the database may be restarting: trying again in %d ms", backoff.delay_ms);
+		(void) poll(NULL, 0, backoff.delay_ms);
+	}
+	return true;
 }
 
 /* Milliseconds until a timer is due (a coalesced announcement, a wait's
@@ -169,15 +213,8 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if (buffer == NULL || !db_connect())
+	if (buffer == NULL || !start())
 		return 1;
-	if (!tools_load())
-	{
-		mcp_log("intracker is not installed in this database (CREATE EXTENSION intracker)");
-		return 1;
-	}
-	if (token_is_read_only())
-		mcp_read_only = true;
 
 	while (input_open || !protocol_idle())
 	{

@@ -79,6 +79,7 @@ extern bool backoff_due(const Backoff *backoff);
 extern void backoff_record(Backoff *backoff, bool succeeded);
 extern PGconn *db_open_authenticated(const char *application_name);
 extern bool db_connect(void);
+extern bool db_may_come_back(void);
 extern void db_idle_input(void);
 extern PGresult *db_start(const char *sql, int nparams, const char *const *values);
 extern PGresult *db_consume(void);

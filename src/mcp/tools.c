@@ -110,8 +110,9 @@ find_tool(const char *name, int *index)
 }
 
 /*
- * Read the functions' signatures and comments.  False when the database has
- * none of them (intracker is not installed there).
+ * Read the functions' signatures and comments.  False (said on stderr) when
+ * they cannot be read, or the database has none of them (intracker is not
+ * installed there).
  */
 bool
 tools_load(void)
@@ -172,6 +173,8 @@ tools_load(void)
 		}
 	}
 	PQclear(result);
+	if (found == 0)
+		mcp_log("intracker is not installed in this database (CREATE EXTENSION intracker)");
 	return found > 0;
 }
 

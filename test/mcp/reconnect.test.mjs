@@ -12,14 +12,16 @@ const OUTAGE = /^(08006|08001|57P01|57P03)$/;
 
 describe('PostgreSQL restarts', () => {
 	for (const sdk of SDKS) {
-		it(`${sdk.name}: errors meanwhile, then calls and announcements work again`, async () => {
+		it(`${sdk.name}: errors meanwhile, then calls and announcements work again`, async (t) => {
 			const project = JSON.parse(env('MCP_PROJECTS')).reconnect;
 			const uri = `intracker://projects/${project}/resume-context`;
 			const [ann, bob] = await Promise.all([sdk.connect(tokenOf('ann')), sdk.connect(tokenOf('bob'))]);
+			t.after(() => Promise.all([ann.close(), bob.close()]));	// a failure too ends the servers
 			const updates = [];
 			ann.onUpdated((updated) => updates.push(updated));
 			const stop = await ann.follow(uri);
-			await ok(ann, 'list_projects');
+			// both servers have started (a 2.x client connects without a handshake)
+			await Promise.all([ok(ann, 'list_projects'), ok(bob, 'list_projects')]);
 
 			restartPostgres();
 
@@ -38,7 +40,6 @@ describe('PostgreSQL restarts', () => {
 			await ok(bob, 'create_todo', { project_id: project, title: `After the restart (${sdk.era})` });
 			await until(() => updates.includes(uri), 10000, 'the announcement after the restart');
 			await stop();
-			await Promise.all([ann.close(), bob.close()]);
 		});
 	}
 });

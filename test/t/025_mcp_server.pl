@@ -3,7 +3,8 @@
 # tracker_agent (only intracker_user) and proves who it is with an API token.
 #
 #   A. Start-up: no token, a bad token, an unreachable database: a message
-#      on stderr and a non-zero exit, nothing on stdout.
+#      on stderr and a non-zero exit, nothing on stdout.  A connection lost
+#      while starting (a restart then): tried again, and the server starts.
 #   B. initialize (the version asked for, or the latest), ping, tools/list
 #      (schemas derived from the SQL functions, annotations, pagination),
 #      logging/setLevel, unknown methods.
@@ -143,6 +144,29 @@ for my $case ([ 'no token', { token => '' }, qr/INTRACKER_TOKEN is not set/ ],
 	isnt($exit, 0, "$label: non-zero exit");
 	like($server->{err}, $pattern, "$label: says why on stderr");
 	is($server->{out}, '', "$label: nothing on stdout");
+}
+
+# The connection is lost while the server starts (a restart at that
+# moment): it tries again instead of exiting.  Its authentication is held
+# on a lock, its backend terminated, then the lock released.
+{
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe('BEGIN; LOCK TABLE intracker_data.api_tokens IN ACCESS EXCLUSIVE MODE');
+	my $starting = start_server();
+	my $waiting = q{SELECT pid FROM pg_stat_activity WHERE application_name = 'intracker-mcp' AND wait_event_type = 'Lock'};
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($waiting) w"),
+		'lost at start-up: the starting server waits for its authentication');
+	my $first = su($waiting);
+	su("SELECT pg_terminate_backend($first)");
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($waiting) w WHERE pid <> $first"),
+		'... it connects again (and waits again)');
+	$holder->query_safe('COMMIT');
+	$holder->quit;
+	my $answer = call_tool($starting, 'list_projects', {});
+	is_deeply([ map { $_->{name} } @{ $answer->{result}{structuredContent}{rows} // [] } ], ['Agents'],
+		'... then it starts and answers') or diag($starting->{err});
+	like($starting->{err}, qr/the connection was lost: .*\n.*trying again in \d+ ms/s, '... having said why it tried again');
+	is(stop_server($starting), 0, '... and ends cleanly with its input');
 }
 
 ##############################################################################
