@@ -22,12 +22,18 @@ static PGconn *conn = NULL;
 static PGresult *pending_result = NULL;
 
 /*
- * Whether the database answered this process once, and whether the last
- * connection that could not be opened may open in a moment (see
- * db_may_come_back).
+ * Whether the database answered this process once, and how the last
+ * connection that could not be opened failed (see db_may_come_back).
  */
+typedef enum OpeningFailure
+{
+	OPENING_REFUSED,			/* the token was refused (or nothing failed yet) */
+	OPENING_UNREACHED,			/* no connection was made */
+	OPENING_LOST				/* made, then lost before it was ready */
+} OpeningFailure;
+
 static bool database_answered = false;
-static bool opening_may_succeed_soon = false;
+static OpeningFailure opening_failure = OPENING_REFUSED;
 
 /*
  * Statements prepared on this connection, by their text: a tool's SQL
@@ -64,9 +70,11 @@ forward_notice(void *arg, const PGresult *result)
  * between the two postmasters of a restart?
  */
 static bool
-database_restarting(const char *url)
+database_restarting(void)
 {
-	switch (PQping(url))
+	const char *url = getenv("INTRACKER_DATABASE_URL");
+
+	switch (PQping(url ? url : ""))
 	{
 		case PQPING_REJECT:
 			return true;
@@ -96,7 +104,7 @@ db_open_authenticated(const char *application_name)
 	{
 		mcp_log("cannot connect to the database: %s", PQerrorMessage(opened));
 		PQfinish(opened);
-		opening_may_succeed_soon = database_restarting(url ? url : "");
+		opening_failure = OPENING_UNREACHED;
 		return NULL;
 	}
 	database_answered = true;
@@ -108,8 +116,8 @@ db_open_authenticated(const char *application_name)
 	if (PQresultStatus(result) != PGRES_TUPLES_OK)
 	{
 		/* refused, or the connection was lost meanwhile */
-		opening_may_succeed_soon = PQstatus(opened) == CONNECTION_BAD;
-		mcp_log("%s: %s", opening_may_succeed_soon ? "the connection was lost" : "authentication failed",
+		opening_failure = PQstatus(opened) == CONNECTION_BAD ? OPENING_LOST : OPENING_REFUSED;
+		mcp_log("%s: %s", opening_failure == OPENING_LOST ? "the connection was lost" : "authentication failed",
 				PQresultErrorMessage(result));
 		PQclear(result);
 		PQfinish(opened);
@@ -144,7 +152,10 @@ db_connect(void)
 bool
 db_may_come_back(void)
 {
-	return conn != NULL ? PQstatus(conn) == CONNECTION_BAD : opening_may_succeed_soon;
+	if (conn != NULL)
+		return PQstatus(conn) == CONNECTION_BAD;
+	return opening_failure == OPENING_LOST ||
+		(opening_failure == OPENING_UNREACHED && database_restarting());
 }
 
 int64_t
