@@ -44,8 +44,10 @@
  *   - the user row and the membership FOR SHARE: deactivation (which then
  *     unassigns the new work with the rest), a role, availability or
  *     capacity change, and removal from the project wait;
- *   - when the member's capacity is limited, its member_load row FOR NO
- *     KEY UPDATE: two concurrent assignments to one member cannot both fit
+ *   - when the member's capacity is limited, its member_load row (the
+ *     newest generation, locked again when a concurrent writer replaced it
+ *     meanwhile) FOR NO KEY UPDATE: two concurrent assignments to one
+ *     member cannot both fit
  *     into the room only one of them fits.  A member without a limit has
  *     no room to share, and its load row is left to the statement's
  *     counter update (load_counters.c), which takes the rows in key order:
@@ -71,6 +73,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -78,12 +81,15 @@
 
 #include "assignee.h"
 #include "owner_context.h"
+#include "schema.h"
 #include "spi_util.h"
 #include "trigger_util.h"
 
 static SPIPlanPtr lock_member_plan = NULL;
-static SPIPlanPtr lock_load_plan = NULL;
-static SPIPlanPtr member_facts_plan = NULL;
+/* [versioned]: a plan per kind of member_load rows (schema.h) */
+static SPIPlanPtr lock_load_plans[2];
+static SPIPlanPtr has_load_plan = NULL;
+static SPIPlanPtr member_facts_plans[2];
 static SPIPlanPtr edits_project_plan = NULL;
 
 /* $1 project, $2 user: lock the membership and the user row; is the capacity limited? */
@@ -93,11 +99,26 @@ static SPIPlanPtr edits_project_plan = NULL;
 	" WHERE m.project_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2" \
 	"   FOR SHARE OF m, u"
 
-/* Lock the load row of member ($1, $2). */
-#define LOCK_LOAD_QUERY \
+/*
+ * Lock the live load row of member ($1, $2) (load_order: see schema.h).
+ * No row when the member has none, or when a concurrent writer replaced a
+ * versioned row while this waited (the row locked is then gone):
+ * intracker_lock_assignee tries again.
+ */
+#define LOCK_LOAD_QUERY(load_order) \
+	"SELECT FROM intracker_data.member_load x" \
+	" WHERE x.project_id OPERATOR(pg_catalog.=) $1 AND x.user_id OPERATOR(pg_catalog.=) $2" \
+	" " load_order " LIMIT 1" \
+	"   FOR NO KEY UPDATE OF x"
+
+/* The facts of member ($1 project, $5 user); see INTRACKER_ASSIGNEE_FACTS_QUERY. */
+#define MEMBER_FACTS_QUERY(load_order) \
+	INTRACKER_ASSIGNEE_FACTS_QUERY(load_order) " AND m.user_id OPERATOR(pg_catalog.=) $5"
+
+/* $1 project, $2 user: has the member a load row (seen by a new snapshot)? */
+#define HAS_LOAD_QUERY \
 	"SELECT FROM intracker_data.member_load l" \
-	" WHERE l.project_id OPERATOR(pg_catalog.=) $1 AND l.user_id OPERATOR(pg_catalog.=) $2" \
-	"   FOR NO KEY UPDATE OF l"
+	" WHERE l.project_id OPERATOR(pg_catalog.=) $1 AND l.user_id OPERATOR(pg_catalog.=) $2 LIMIT 1"
 
 /* $1 project: is the acting user an editor or owner there (as RLS would have it)? */
 #define EDITS_PROJECT_QUERY \
@@ -228,6 +249,7 @@ intracker_lock_assignee(Datum project_id, Datum user_id, int64 carried_points, A
 	Oid			facts_types[5] = {UUIDOID, UUIDOID, INT8OID, INT8OID, UUIDOID};
 	Datum		facts_args[5] = {project_id, user_id, Int64GetDatum(carried_points), Int64GetDatum(0), user_id};
 	bool		isnull;
+	bool		versioned = intracker_member_load_versioned();
 
 	intracker_become_data_owner(&saved);
 	intracker_spi_connect();
@@ -235,9 +257,23 @@ intracker_lock_assignee(Datum project_id, Datum user_id, int64 carried_points, A
 	select_kept(&lock_member_plan, LOCK_MEMBER_QUERY, 2, member_types, member, NULL, false,
 				"lock an assignee");
 	if (SPI_processed > 0 && DatumGetBool(intracker_result_datum(SPI_tuptable, 0, "limited", &isnull)))
-		select_kept(&lock_load_plan, LOCK_LOAD_QUERY, 2, member_types, member, NULL, false,
-					"lock a member's load");
-	select_kept(&member_facts_plan, INTRACKER_ASSIGNEE_FACTS_QUERY " AND m.user_id OPERATOR(pg_catalog.=) $5",
+	{
+		for (;;)
+		{
+			select_kept(&lock_load_plans[versioned],
+						versioned ? LOCK_LOAD_QUERY(INTRACKER_NEWEST_LOAD_ORDER) : LOCK_LOAD_QUERY(""),
+						2, member_types, member, NULL, false, "lock a member's load");
+			if (SPI_processed > 0)
+				break;
+			select_kept(&has_load_plan, HAS_LOAD_QUERY, 2, member_types, member, NULL, false,
+						"look for a member's load");
+			if (SPI_processed == 0)
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	select_kept(&member_facts_plans[versioned],
+				versioned ? MEMBER_FACTS_QUERY(INTRACKER_NEWEST_LOAD_ORDER) : MEMBER_FACTS_QUERY(""),
 				5, facts_types, facts_args, NULL, false, "read an assignee's facts");
 
 	memset(facts, 0, sizeof(AssigneeFacts));

@@ -39,8 +39,10 @@ typedef struct AssigneeFacts
  * load_points and load_features, which leave out the points ($3) and
  * features ($4) of the row being assigned when member $2 already carries
  * it, and last_assigned_at.  Append " AND m.user_id = ..." to narrow it.
+ * load_order: INTRACKER_NEWEST_LOAD_ORDER where member_load is versioned,
+ * else "" (schema.h).
  */
-#define INTRACKER_ASSIGNEE_FACTS_QUERY \
+#define INTRACKER_ASSIGNEE_FACTS_QUERY(load_order) \
 	"SELECT m.user_id, m.role, u.is_active, m.available, m.capacity, l.last_assigned_at," \
 	"       coalesce(l.open_points, 0)" \
 	"         OPERATOR(pg_catalog.-) CASE WHEN m.user_id OPERATOR(pg_catalog.=) $2 THEN $3 ELSE 0 END" \
@@ -50,9 +52,10 @@ typedef struct AssigneeFacts
 	"         AS load_features" \
 	"  FROM intracker_data.project_members m" \
 	"  JOIN intracker_data.users u ON u.id OPERATOR(pg_catalog.=) m.user_id" \
-	"  LEFT JOIN intracker_data.member_load l" \
-	"         ON l.project_id OPERATOR(pg_catalog.=) m.project_id" \
-	"        AND l.user_id OPERATOR(pg_catalog.=) m.user_id" \
+	"  LEFT JOIN LATERAL (SELECT * FROM intracker_data.member_load x" \
+	"                      WHERE x.project_id OPERATOR(pg_catalog.=) m.project_id" \
+	"                        AND x.user_id OPERATOR(pg_catalog.=) m.user_id" \
+	"                      " load_order " LIMIT 1) l ON true" \
 	" WHERE m.project_id OPERATOR(pg_catalog.=) $1"
 #define INTRACKER_ASSIGNEE_FACTS_NARGS 4
 

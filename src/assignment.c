@@ -52,6 +52,7 @@
 #include "assignee.h"
 #include "claim_order.h"
 #include "errcodes.h"
+#include "schema.h"
 #include "shared_state.h"
 #include "spi_util.h"
 
@@ -193,7 +194,10 @@ choose_automatically(const AssignableKind *kind, Datum project_id, Datum row_id,
 			Int64GetDatum(points), Int64GetDatum(kind->feature_count)};
 		char		nulls[INTRACKER_ASSIGNEE_FACTS_NARGS] = {' ', assigned && open ? ' ' : 'n', ' ', ' '};
 
-		SPIPlanPtr	plan = intracker_plan_for_text(psprintf("%s ORDER BY %s", INTRACKER_ASSIGNEE_FACTS_QUERY,
+		SPIPlanPtr	plan = intracker_plan_for_text(psprintf("%s ORDER BY %s",
+															intracker_member_load_versioned()
+															? INTRACKER_ASSIGNEE_FACTS_QUERY(INTRACKER_NEWEST_LOAD_ORDER)
+															: INTRACKER_ASSIGNEE_FACTS_QUERY(""),
 															kind->load_order),
 												   INTRACKER_ASSIGNEE_FACTS_NARGS, argtypes);
 

@@ -14,11 +14,12 @@
  * done or cancelled; features: not done): one todo and `estimate` points, or
  * one feature.  The trigger reads the statement's changed rows from its
  * transition tables, adds up per member what the new rows add and the old
- * ones take away, and then updates each member's row once, in key order:
- * a statement of N rows costs O(N) and leaves one new version per member
- * it touched, not N (an import of 100,000 todos used to walk, at each row,
- * the versions the rows before it left); and two statements never lock
- * the same two rows in opposite orders.  It also stamps last_assigned_at
+ * ones take away, and then replaces each member's row once, in key order,
+ * by its successor a generation up (70_assignment.sql says why rows are
+ * versioned): a statement of N rows costs O(N) and leaves one new version
+ * per member it touched, not N (an import of 100,000 todos used to walk, at
+ * each row, the versions the rows before it left); and two statements
+ * never lock the same two rows in opposite orders.  It also stamps last_assigned_at
  * for a member given a row (a new assignee, not a status or estimate
  * change under the same one), the tie-breaker of automatic assignment.
  *
@@ -32,16 +33,17 @@
  *
  * member_load rows are created with the membership and deleted with it (FK
  * cascade).  When a member is removed, the cascade that unassigns their work
- * may run after their member_load row is gone; the UPDATE then touches
- * nothing, which is right.
+ * may run after their member_load row is gone; the replacement then
+ * touches nothing, which is right.
  *
  * The counters are bigint and the deltas int64: a member's open points are
  * a sum over todos, which no per-todo bound keeps below 2^31.
  *
  * A database still at 0.5 fires this function FOR EACH ROW until ALTER
- * EXTENSION UPDATE: the same code then sees one changed row at a time.
+ * EXTENSION UPDATE: the same code then sees one changed row at a time, and
+ * updates that version's unversioned rows in place.
  *
- * Users cannot write member_load, so the UPDATE runs as the table owner
+ * Users cannot write member_load, so the replacement runs as the table owner
  * (owner_context.c explains the precautions).
  *
  *-------------------------------------------------------------------------
@@ -53,11 +55,13 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
 #include "owner_context.h"
+#include "schema.h"
 #include "spi_util.h"
 #include "trigger_util.h"
 
@@ -98,10 +102,37 @@ typedef struct StatementLoad
 } StatementLoad;
 
 static SPIPlanPtr apply_plan = NULL;
+static SPIPlanPtr apply_in_place_plan = NULL;
+static SPIPlanPtr has_load_plan = NULL;
 static SPIPlanPtr capacity_plan = NULL;
 
-/* $1 project, $2 user, $3..$5 deltas of todos, points, features; $6 stamp */
+/*
+ * $1 project, $2 user, $3..$5 deltas of todos, points, features; $6 stamp:
+ * replace the member's newest row by its successor, a generation up (the
+ * versioned rows of 70_assignment.sql).  No row when the member has none,
+ * or when a concurrent writer replaced the newest one first: its DELETE
+ * waited for that writer and then found the row gone.
+ */
 #define APPLY_QUERY \
+	"WITH newest AS (" \
+	"  DELETE FROM intracker_data.member_load d" \
+	"   WHERE d.project_id OPERATOR(pg_catalog.=) $1 AND d.user_id OPERATOR(pg_catalog.=) $2" \
+	"     AND d.generation OPERATOR(pg_catalog.=)" \
+	"         (SELECT x.generation FROM intracker_data.member_load x" \
+	"           WHERE x.project_id OPERATOR(pg_catalog.=) $1 AND x.user_id OPERATOR(pg_catalog.=) $2" \
+	"           ORDER BY x.generation DESC LIMIT 1)" \
+	"  RETURNING d.*)" \
+	"INSERT INTO intracker_data.member_load" \
+	"       (project_id, user_id, generation, open_todos, open_points, open_features, last_assigned_at)" \
+	"SELECT project_id, user_id, generation OPERATOR(pg_catalog.+) 1," \
+	"       open_todos OPERATOR(pg_catalog.+) $3, open_points OPERATOR(pg_catalog.+) $4," \
+	"       open_features OPERATOR(pg_catalog.+) $5," \
+	"       CASE WHEN $6 THEN pg_catalog.clock_timestamp() ELSE last_assigned_at END" \
+	"  FROM newest" \
+	" RETURNING open_points"
+
+/* The same on a database still at 0.5, whose rows are updated in place. */
+#define APPLY_IN_PLACE_QUERY \
 	"UPDATE intracker_data.member_load" \
 	"   SET open_todos = open_todos OPERATOR(pg_catalog.+) $3," \
 	"       open_points = open_points OPERATOR(pg_catalog.+) $4," \
@@ -111,6 +142,11 @@ static SPIPlanPtr capacity_plan = NULL;
 	" WHERE project_id OPERATOR(pg_catalog.=) $1" \
 	"   AND user_id OPERATOR(pg_catalog.=) $2" \
 	" RETURNING open_points"
+
+/* $1 project, $2 user: has the member a load row (seen by a new snapshot)? */
+#define HAS_LOAD_QUERY \
+	"SELECT FROM intracker_data.member_load" \
+	" WHERE project_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 LIMIT 1"
 
 /* $1 project, $2 user: the member's capacity (NULL: unlimited) */
 #define CAPACITY_QUERY \
@@ -274,6 +310,32 @@ check_capacity(const MemberDelta *delta, int64 open_points)
 				 errhint("An owner can raise it with intracker.set_capacity().")));
 }
 
+/*
+ * Replace the member's versioned row (APPLY_QUERY; values as its
+ * parameters): false when the member has none.  When a concurrent writer
+ * replaced it first, try again: each try runs with a new snapshot (READ
+ * COMMITTED; under REPEATABLE READ the DELETE fails with 40001 instead),
+ * which sees that writer's row.
+ */
+static bool
+replace_row(Oid *argtypes, Datum *values)
+{
+	for (;;)
+	{
+		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan, APPLY_QUERY, 6, argtypes, 0),
+											  values, NULL, false, 0),
+							 SPI_OK_INSERT_RETURNING, "replace a member_load row");
+		if (SPI_processed == 1)
+			return true;
+		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&has_load_plan, HAS_LOAD_QUERY, 2, argtypes, 0),
+											  values, NULL, false, 0),
+							 SPI_OK_SELECT, "look for a member_load row");
+		if (SPI_processed == 0)
+			return false;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* Apply one member's delta (and judge its capacity when needed). */
 static void
 apply_delta(const MemberDelta *delta)
@@ -281,6 +343,7 @@ apply_delta(const MemberDelta *delta)
 	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT8OID, INT8OID, INT8OID, BOOLOID};
 	Datum		values[6];
 	bool		isnull;
+	bool		applied;
 
 	values[0] = UUIDPGetDatum(&delta->key.project_id);
 	values[1] = UUIDPGetDatum(&delta->key.user_id);
@@ -288,10 +351,18 @@ apply_delta(const MemberDelta *delta)
 	values[3] = Int64GetDatum(delta->points);
 	values[4] = Int64GetDatum(delta->features);
 	values[5] = BoolGetDatum(delta->given);
-	intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_plan, APPLY_QUERY, 6, argtypes, 0),
-										  values, NULL, false, 0),
-						 SPI_OK_UPDATE_RETURNING, "update member_load");
-	if (SPI_processed == 1 && delta->todos_given > 1)
+	if (intracker_member_load_versioned())
+		applied = replace_row(argtypes, values);
+	else
+	{
+		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&apply_in_place_plan, APPLY_IN_PLACE_QUERY,
+																  6, argtypes, 0),
+											  values, NULL, false, 0),
+							 SPI_OK_UPDATE_RETURNING, "update member_load");
+		applied = SPI_processed == 1;
+	}
+	/* (no row: the member is gone, see the header) */
+	if (applied && delta->todos_given > 1)
 		check_capacity(delta, DatumGetInt64(intracker_result_datum(SPI_tuptable, 0, "open_points", &isnull)));
 }
 

@@ -39,3 +39,17 @@ intracker_missing_schema(const char *relname)
 		return "ALTER EXTENSION intracker UPDATE";
 	return NULL;
 }
+
+/*
+ * Are member_load's rows versioned (0.6 on: the generation column)?  A
+ * database still at 0.5 runs this library's triggers and functions until
+ * ALTER EXTENSION UPDATE, on one row per member updated in place.
+ */
+bool
+intracker_member_load_versioned(void)
+{
+	Oid			nspid = get_namespace_oid("intracker_data", true);
+	Oid			relid = OidIsValid(nspid) ? get_relname_relid("member_load", nspid) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, "generation") != InvalidAttrNumber;
+}

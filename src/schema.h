@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * schema.h
- *	  Is intracker's schema installed here (schema.c)?
+ *	  Is intracker's schema installed here, at which version (schema.c)?
  *
  *-------------------------------------------------------------------------
  */
@@ -9,5 +9,15 @@
 #define INTRACKER_SCHEMA_H
 
 extern const char *intracker_missing_schema(const char *relname);
+extern bool intracker_member_load_versioned(void);
+
+/*
+ * The ORDER BY that makes a LIMIT 1 lookup of a member's member_load rows
+ * (as "x") find the live one when the rows are versioned: the newest
+ * generation, by a backward scan of the primary key (70_assignment.sql).
+ * A database still at 0.5 has one row per member and no such column: its
+ * lookups go without.
+ */
+#define INTRACKER_NEWEST_LOAD_ORDER "ORDER BY x.generation DESC"
 
 #endif							/* INTRACKER_SCHEMA_H */

@@ -23,8 +23,10 @@
 #include "context.h"
 #include "context_trim.h"
 #include "json_document.h"
+#include "schema.h"
 
-#define MEMBERS_QUERY \
+/* load_order: see schema.h */
+#define MEMBERS_QUERY(load_order) \
 	"SELECT m.user_id, u.name, u.kind, m.role, m.available," \
 	"       coalesce(l.open_todos, 0) AS open_todos, coalesce(l.open_points, 0) AS open_points," \
 	"       focus.id AS focus_id, focus.title AS focus_title, focus.version AS focus_version," \
@@ -36,7 +38,9 @@
 	"       m.user_id = $2 AS is_me" \
 	"  FROM intracker_data.project_members m" \
 	"  JOIN intracker_data.users u ON u.id = m.user_id" \
-	"  LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id" \
+	"  LEFT JOIN LATERAL (SELECT * FROM intracker_data.member_load x" \
+	"                      WHERE x.project_id = m.project_id AND x.user_id = m.user_id" \
+	"                      " load_order " LIMIT 1) l ON true" \
 	"  LEFT JOIN LATERAL (SELECT t.id, t.title, t.version, t.feature_id FROM intracker_data.todos t" \
 	"                      WHERE t.project_id = m.project_id AND t.assigned_to = m.user_id" \
 	"                        AND t.status = 'in_progress'" \
@@ -58,7 +62,8 @@ put_members(const ContextCall *call, json_t *by_user)
 	json_t	   *members = intracker_json_put_array(call->root, "team_members");
 	bool		viewer = strcmp(call->role, "viewer") == 0;
 
-	intracker_context_query(MEMBERS_QUERY, call->project_id, call->me, 0);
+	intracker_context_query(intracker_member_load_versioned() ? MEMBERS_QUERY(INTRACKER_NEWEST_LOAD_ORDER)
+							: MEMBERS_QUERY(""), call->project_id, call->me, 0);
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

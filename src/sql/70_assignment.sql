@@ -3,12 +3,13 @@
 --
 -- * Member settings (available, capacity) are columns of project_members,
 --   so pg_dump keeps them with the membership.
--- * Member load counters live in intracker_data.member_load, one row per
---   membership, maintained incrementally by C triggers on todos and features.
---   They are derived data: not dumped, rebuilt by those triggers when
---   pg_restore inserts the todos.  intracker.verify_counters() recomputes
---   every counter from scratch and lists any drift.  Every counter is
---   bigint: a member's open points add up estimates without bound.
+-- * Member load counters live in intracker_data.member_load, one live row
+--   per membership, maintained incrementally by C triggers on todos and
+--   features.  Each change replaces the row by its successor one generation
+--   up (see below).  They are dumped with last_assigned_at, which no other
+--   row implies.  intracker.verify_counters() recomputes every counter from
+--   scratch and lists any drift.  Every counter is bigint: a member's open
+--   points add up estimates without bound.
 -- * Who may hold work is one rule (src/assignee.c), enforced by a trigger on
 --   every write that gives a todo or feature a new assignee.
 -- * claim_next_todo walks two indexes in claim order (the caller's todos,
@@ -21,6 +22,14 @@
 -- Member load
 ------------------------------------------------------------------------------
 
+-- Versioned rows: a change deletes the member's row and inserts its
+-- successor, one generation up, instead of updating it in place.  A reader
+-- takes the newest generation it can see, scanning the primary key
+-- backwards (ORDER BY generation DESC LIMIT 1, as every reader below
+-- does), so the old versions a long transaction keeps from being pruned
+-- lie behind the row it reads: reads cost the same whatever the write
+-- history (test/bench/counter_designs.sh, counters_history.sh).  Updated
+-- in place, each read walked every version since the oldest open snapshot.
 CREATE TABLE intracker_data.member_load (
     project_id       uuid NOT NULL,
     user_id          uuid NOT NULL,
@@ -28,12 +37,15 @@ CREATE TABLE intracker_data.member_load (
     open_points      bigint NOT NULL DEFAULT 0,
     open_features    bigint NOT NULL DEFAULT 0,
     last_assigned_at timestamptz,
-    PRIMARY KEY (project_id, user_id),
+    generation       bigint NOT NULL DEFAULT 0,   -- last: ALTER EXTENSION UPDATE adds it
+    PRIMARY KEY (project_id, user_id, generation),
     CONSTRAINT member_load_member FOREIGN KEY (project_id, user_id)
         REFERENCES intracker_data.project_members (project_id, user_id) ON DELETE CASCADE
 );
 COMMENT ON TABLE intracker_data.member_load IS
-    'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
+    'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers; the live row of a member is its newest generation. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
+COMMENT ON COLUMN intracker_data.member_load.generation IS
+    'Each change of the counters replaces the row by one a generation up; readers take the newest they can see.';
 
 ALTER TABLE intracker_data.member_load ENABLE ROW LEVEL SECURITY;
 CREATE POLICY member_load_select ON intracker_data.member_load FOR SELECT
@@ -58,8 +70,9 @@ BEGIN
         RETURN NULL;
     END IF;
     INSERT INTO intracker_data.member_load (project_id, user_id)
-    VALUES (NEW.project_id, NEW.user_id)
-    ON CONFLICT DO NOTHING;
+    SELECT NEW.project_id, NEW.user_id
+     WHERE NOT EXISTS (SELECT FROM intracker_data.member_load l
+                        WHERE l.project_id = NEW.project_id AND l.user_id = NEW.user_id);
     RETURN NULL;
 END
 $$;
@@ -315,7 +328,9 @@ SELECT m.project_id, m.user_id, m.role, m.available, m.capacity,
        coalesce(l.open_todos, 0)::integer AS open_todos, coalesce(l.open_points, 0) AS open_points,
        coalesce(l.open_features, 0)::integer AS open_features, l.last_assigned_at
   FROM intracker_data.project_members m
-  LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id;
+  LEFT JOIN LATERAL (SELECT * FROM intracker_data.member_load x
+                      WHERE x.project_id = m.project_id AND x.user_id = m.user_id
+                      ORDER BY x.generation DESC LIMIT 1) l ON true;
 COMMENT ON VIEW intracker.member_load IS
     'What automatic assignment decides on, per member of your projects: role, availability, capacity (max open points; NULL unlimited, 0 never auto-assigned), open todos and points, open features, last assignment.';
 COMMENT ON COLUMN intracker.member_load.open_points IS 'Sum of the estimates of the member''s open (not done or cancelled) todos in the project.';
@@ -570,10 +585,15 @@ BEGIN ATOMIC
     ), load_drift AS (
         SELECT 'member_load.' || c.name AS counter, a.project_id, a.user_id AS entity_id, c.stored, c.actual
           FROM actual_load a
-          LEFT JOIN intracker_data.member_load l ON l.project_id = a.project_id AND l.user_id = a.user_id
+          LEFT JOIN LATERAL (SELECT * FROM intracker_data.member_load x
+                              WHERE x.project_id = a.project_id AND x.user_id = a.user_id
+                              ORDER BY x.generation DESC LIMIT 1) l ON true
           CROSS JOIN LATERAL (VALUES ('open_todos', l.open_todos::bigint, a.open_todos),
                                      ('open_points', l.open_points::bigint, a.open_points),
-                                     ('open_features', l.open_features::bigint, a.open_features)) AS c (name, stored, actual)
+                                     ('open_features', l.open_features::bigint, a.open_features),
+                                     ('live_rows', (SELECT count(*) FROM intracker_data.member_load x
+                                                     WHERE x.project_id = a.project_id AND x.user_id = a.user_id), 1)
+                                    ) AS c (name, stored, actual)
          WHERE c.stored IS DISTINCT FROM c.actual
     ), todo_drift AS (
         SELECT 'todos.' || c.name AS counter, t.project_id, t.id AS entity_id, c.stored, c.actual

@@ -506,6 +506,14 @@ DROP VIEW intracker.team_dashboard;
 
 ALTER TABLE intracker_data.member_load
     ALTER COLUMN open_todos TYPE bigint, ALTER COLUMN open_points TYPE bigint, ALTER COLUMN open_features TYPE bigint;
+-- Versioned rows (issue 13, 70_assignment.sql): the rows there are become
+-- generation 0.
+ALTER TABLE intracker_data.member_load
+    ADD COLUMN generation bigint NOT NULL DEFAULT 0,
+    DROP CONSTRAINT member_load_pkey,
+    ADD PRIMARY KEY (project_id, user_id, generation);
+COMMENT ON COLUMN intracker_data.member_load.generation IS
+    'Each change of the counters replaces the row by one a generation up; readers take the newest they can see.';
 ALTER TABLE intracker_data.project_stats
     ALTER COLUMN todos_open TYPE bigint, ALTER COLUMN todos_done TYPE bigint, ALTER COLUMN todos_cancelled TYPE bigint;
 ALTER TABLE intracker_data.project_daily_done
@@ -548,10 +556,15 @@ BEGIN ATOMIC
     ), load_drift AS (
         SELECT 'member_load.' || c.name AS counter, a.project_id, a.user_id AS entity_id, c.stored, c.actual
           FROM actual_load a
-          LEFT JOIN intracker_data.member_load l ON l.project_id = a.project_id AND l.user_id = a.user_id
+          LEFT JOIN LATERAL (SELECT * FROM intracker_data.member_load x
+                              WHERE x.project_id = a.project_id AND x.user_id = a.user_id
+                              ORDER BY x.generation DESC LIMIT 1) l ON true
           CROSS JOIN LATERAL (VALUES ('open_todos', l.open_todos::bigint, a.open_todos),
                                      ('open_points', l.open_points::bigint, a.open_points),
-                                     ('open_features', l.open_features::bigint, a.open_features)) AS c (name, stored, actual)
+                                     ('open_features', l.open_features::bigint, a.open_features),
+                                     ('live_rows', (SELECT count(*) FROM intracker_data.member_load x
+                                                     WHERE x.project_id = a.project_id AND x.user_id = a.user_id), 1)
+                                    ) AS c (name, stored, actual)
          WHERE c.stored IS DISTINCT FROM c.actual
     ), todo_drift AS (
         SELECT 'todos.' || c.name AS counter, t.project_id, t.id AS entity_id, c.stored, c.actual
@@ -642,7 +655,9 @@ SELECT m.project_id, m.user_id, m.role, m.available, m.capacity,
        coalesce(l.open_todos, 0)::integer AS open_todos, coalesce(l.open_points, 0) AS open_points,
        coalesce(l.open_features, 0)::integer AS open_features, l.last_assigned_at
   FROM intracker_data.project_members m
-  LEFT JOIN intracker_data.member_load l ON l.project_id = m.project_id AND l.user_id = m.user_id;
+  LEFT JOIN LATERAL (SELECT * FROM intracker_data.member_load x
+                      WHERE x.project_id = m.project_id AND x.user_id = m.user_id
+                      ORDER BY x.generation DESC LIMIT 1) l ON true;
 COMMENT ON VIEW intracker.member_load IS
     'What automatic assignment decides on, per member of your projects: role, availability, capacity (max open points; NULL unlimited, 0 never auto-assigned), open todos and points, open features, last assignment.';
 COMMENT ON COLUMN intracker.member_load.open_points IS 'Sum of the estimates of the member''s open (not done or cancelled) todos in the project.';
@@ -945,8 +960,9 @@ BEGIN
         RETURN NULL;
     END IF;
     INSERT INTO intracker_data.member_load (project_id, user_id)
-    VALUES (NEW.project_id, NEW.user_id)
-    ON CONFLICT DO NOTHING;
+    SELECT NEW.project_id, NEW.user_id
+     WHERE NOT EXISTS (SELECT FROM intracker_data.member_load l
+                        WHERE l.project_id = NEW.project_id AND l.user_id = NEW.user_id);
     RETURN NULL;
 END
 $$;
@@ -966,7 +982,7 @@ CREATE TRIGGER outbox_restored_wakes_publisher AFTER INSERT ON intracker_data.ou
     FOR EACH STATEMENT WHEN (intracker_data.restoring())
     EXECUTE FUNCTION intracker_data.wake_publisher_at_commit();
 COMMENT ON TABLE intracker_data.member_load IS
-    'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
+    'Per-member load counters (open todos, open points, open features) and the last automatic assignment, maintained by C triggers; the live row of a member is its newest generation. Dumped (last_assigned_at is history no row implies); restored rows count nothing.';
 COMMENT ON TABLE intracker_data.outbox IS
     'Events written by committed (or still running) transactions and not yet published; the publisher moves them to intracker_data.events. Only the extension owner writes it: nobody can forge an event. Dumped: events pending at the dump are published after the restore (restored rows queue none).';
 

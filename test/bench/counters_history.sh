@@ -17,10 +17,12 @@
 #              dead version of those rows can be pruned
 #   released   after the long transaction ends (no VACUUM)
 #
-# and prints history / fresh and released / fresh.  Today's counters are
-# rows updated in place: each write leaves a dead version behind, and a
-# read walks them while a long transaction pins them.  Target (issue 13):
-# about 1 (reads independent of the write history).
+# and prints history / fresh and released / fresh.  member_load's rows are
+# versioned (a read finds the newest generation first, whatever a long
+# transaction pins); the progress counters that team_context also reads
+# are still updated in place, and a read walks the versions a long
+# transaction pins.  Target (issue 13): about 1 (reads independent of the
+# write history).
 #
 # Environment: BENCH_TODOS (2000), BENCH_WRITES (5000), BENCH_CALLS (50), BENCH_PORT.
 set -euo pipefail

@@ -23,7 +23,7 @@
 -- L claim_next_todo, R rebalance, S search_path safety of the C trigger.
 
 BEGIN;
-SELECT plan(257);
+SELECT plan(259);
 
 ------------------------------------------------------------------------------
 -- Helpers: test_helpers.* (setup.sql: fixture ids and names, as_user, todo,
@@ -612,6 +612,24 @@ UPDATE intracker.todos SET assigned_to = test_helpers.id('amy'), version = 1 WHE
 SELECT is(pg_temp.load('cnt', 'amy') || ' ' || pg_temp.load('cnt', 'ben'), '2/3/0 1/8/1',
           'a direct UPDATE through the view (PostgREST PATCH) keeps the counters too');
 SELECT is_empty($$SELECT * FROM intracker.verify_counters(test_helpers.id('cnt'))$$, 'verify_counters: no drift after reassignments');
+
+-- member_load's rows are versioned: each change replaced a member's row by
+-- its successor, one generation up, and one row per member is live.
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+SELECT results_eq($$SELECT count(*)::integer, min(generation) > 0 FROM intracker_data.member_load
+                     WHERE project_id = test_helpers.id('cnt') AND user_id = test_helpers.id('amy')$$,
+                  $$VALUES (1, true)$$,
+                  'member_load: one live row per member, generations up from the first (0) after the changes');
+INSERT INTO intracker_data.member_load (project_id, user_id, generation)
+VALUES (test_helpers.id('cnt'), test_helpers.id('amy'), -1);
+SELECT results_eq($$SELECT counter, stored, actual FROM intracker.verify_counters(test_helpers.id('cnt'))$$,
+                  $$VALUES ('member_load.live_rows', 2::bigint, 1::bigint)$$,
+                  'verify_counters: a second live row of a member is drift');
+DELETE FROM intracker_data.member_load
+ WHERE project_id = test_helpers.id('cnt') AND user_id = test_helpers.id('amy') AND generation = -1;
+SET SESSION AUTHORIZATION authenticator;
+SET ROLE web_user;
 
 DELETE FROM intracker.todos WHERE id IN (test_helpers.id('k1'), test_helpers.id('k9'));
 SELECT is(pg_temp.load('cnt', 'amy') || ' ' || pg_temp.load('cnt', 'ben'), '1/1/0 1/8/1',
