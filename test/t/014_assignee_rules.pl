@@ -10,7 +10,8 @@
 #      two fits.  The second writer waits for the first and then judges
 #      what it committed: no inactive or unavailable assignee, no member over
 #      capacity.  And two writers assigning to the same two unlimited
-#      members in opposite orders do not deadlock through the check's locks.
+#      members in opposite orders do not deadlock through the check's locks;
+#      two writers of one member's versioned load row both count.
 #   b. A dump of a database whose members changed after they were given
 #      work (deactivated with a done todo, demoted to viewer, capacity
 #      lowered below their load, capacity 0, unavailable) restores whole with
@@ -168,6 +169,26 @@ is(open_work_of_inactive_users($node, $db), '', 'a: no open work is assigned to 
 	$ed2->query_safe('RESET enable_indexscan; RESET enable_bitmapscan;');
 	is(join(' ', map { assignee_of($_) } ($t1, $t2, $t3, $t4)),
 		join(' ', map { { reverse %$u }->{$_} } ($x, $y, $x, $y)), '... every todo has its assignee');
+}
+# 7. Two writers of one member's load at once (issue 13: member_load rows
+# are versioned).  A's statement replaced ed's row by the next generation;
+# B's, from a snapshot without A's, waits to delete the row A deleted, finds
+# it gone once A commits, and must try again on A's row: dropping its own
+# change instead would leave ed one todo short.
+{
+	my $load = "SELECT open_todos FROM intracker.member_load WHERE project_id = '$p' AND user_id = '$u->{ed}'";
+	my $before = $node->safe_psql($db, $load);
+	my ($t1, $t2) = map { new_todo("Versioned load $_") } 1 .. 2;
+	my $r = $ed1->race($ed2,
+		"UPDATE intracker.todos SET assigned_to = '$u->{ed}' WHERE id = '$t1'",
+		"UPDATE intracker.todos SET assigned_to = '$u->{ed}' WHERE id = '$t2'");
+	story('two writers of one load row', $r);
+	like($r->{b_state}, qr/^blocked/, 'a: a second write of a member\'s load waits for the first');
+	is($r->{b_err}, '', '... and then succeeds');
+	is($node->safe_psql($db, $load), $before + 2, '... and both count: the second applied its change to the first\'s row');
+	is($node->safe_psql($db,
+			"SELECT count(*) FROM intracker_data.member_load WHERE project_id = '$p' AND user_id = '$u->{ed}'"),
+		'1', '... which it replaced in turn: one live row');
 }
 counters_consistent($node, $db, 'a, after the races', $p);
 $_->quit for $ed1, $ed2, $admin, $owner, $member;
