@@ -260,7 +260,6 @@ pair_run() {
 	P50_L=$(awk '$4 == 1 { print $3 }' "$log" | median)
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 <= t + 0 ? "met" : "MISSED") }'; }
 
 # compare_sizes LABEL USER SCRIPT_SMALL SCRIPT_LARGE: warm-up plus ROUNDS

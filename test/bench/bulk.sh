@@ -99,7 +99,6 @@ reads() { # PROJECT
 	                      round(public.bench_read_ms('SELECT * FROM intracker.member_load WHERE project_id = ''$1''', $CALLS, $READ_REPEATS)::numeric, 3)"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t ? "met" : "MISSED") }'; }
 
 echo "bulk writes of todos, then reads without and with VACUUM  ($(bench_machine))"

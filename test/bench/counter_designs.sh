@@ -71,12 +71,7 @@ same_counts() {
 
 fresh=$(reads)
 
-mkfifo "$BENCH_TMP/long.in"
-psql -X -q -U postgres <"$BENCH_TMP/long.in" >/dev/null 2>&1 &
-long_pid=$!
-exec 3>"$BENCH_TMP/long.in"
-echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.txid_current(); SELECT count(*) FROM in_place;" >&3
-sleep 1
+bench_begin_long_transaction in_place
 
 for design in in_place deltas versions; do
 	case $design in
@@ -103,12 +98,9 @@ SQL
 same_counts
 folded=$(reads)
 
-echo "COMMIT;" >&3
-exec 3>&-
-wait "$long_pid" || true
+bench_end_long_transaction
 released=$(reads)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 read -r -a f <<<"$fresh"
 read -r -a h <<<"$history"
 read -r -a o <<<"$folded"

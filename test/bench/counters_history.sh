@@ -57,13 +57,7 @@ reads() { # -> "load team claim" (ms, each the median of 5 means of CALLS calls)
 
 fresh=$(reads)
 
-# The long transaction: it has a snapshot (and an xid), held until told to end.
-mkfifo "$BENCH_TMP/long.in"
-psql -X -q -U postgres <"$BENCH_TMP/long.in" >/dev/null 2>&1 &
-long_pid=$!
-exec 3>"$BENCH_TMP/long.in"
-echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.txid_current(); SELECT count(*) FROM intracker_data.member_load;" >&3
-sleep 1
+bench_begin_long_transaction intracker_data.member_load
 
 # The small transactions: move a random todo to another member and state.
 cat >"$BENCH_TMP/write.sql" <<-SQL
@@ -77,12 +71,9 @@ PGOPTIONS="-c intracker.acting_user=$OWNER" pgbench -n -M prepared -U postgres -
 	>"$BENCH_TMP/pgbench.out" 2>&1 || { cat "$BENCH_TMP/pgbench.out"; bench_die "pgbench failed"; }
 history=$(reads)
 
-echo "COMMIT;" >&3
-exec 3>&-
-wait "$long_pid" || true
+bench_end_long_transaction
 released=$(reads)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 echo "counter reads vs the counters' write history  ($(bench_machine))"
 echo "  one project of 8 members and $TODOS todos; $WRITES single-todo transactions; reads: median of 5 means of $CALLS calls (ms)"
 printf '  %-10s %12s %14s %16s\n' state member_load team_context claim_next_todo

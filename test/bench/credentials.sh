@@ -67,7 +67,6 @@ one_round() {
 		END { printf "%.1f %d %.1f %d\n", sum[0] / n[0], n[0], sum[1] / n[1], n[1] }')
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo "intracker credentials benchmark"
 echo "  machine:    $(bench_machine)"

@@ -177,7 +177,6 @@ run() {
 }
 r_() { printf '%s' "${RES[$1,$2,$3]}"; }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ms() { awk -v us="$1" 'BEGIN { v = us / 1000; if (v > -0.005 && v < 0.005) v = 0; printf "%.2f", v }'; }
 # COL[name] collects one number per round, for the medians
 declare -A COL

@@ -23,9 +23,10 @@
 # Also here: sql (psql as superuser, quiet, unaligned, stop on error),
 # bench_define_read_ms (the timing function of the read benchmarks),
 # bench_wait_published (a database's publisher serves it, nothing waits),
-# median (of the numbers on stdin), bench_die, bench_machine (one line
-# describing CPUs and kernel), bench_restart_immediate (ends a backend that
-# cannot be cancelled).
+# median (of the numbers on stdin), ratio, bench_begin_long_transaction and
+# bench_end_long_transaction (a snapshot held meanwhile), bench_die,
+# bench_machine (one line describing CPUs and kernel), bench_restart_immediate
+# (ends a backend that cannot be cancelled).
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BENCH_NAME=${BENCH_NAME:-bench}
@@ -152,6 +153,27 @@ bench_wait_published() {
 }
 
 # median of the numbers on stdin, one per line
+# ratio A B: A / B with two decimals (0 when B is 0).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+# bench_begin_long_transaction RELATION: a session that holds a snapshot and
+# an xid (REPEATABLE READ, having read RELATION) until
+# bench_end_long_transaction, so that no version written meanwhile can be
+# pruned; what a long-running report or an idle-in-transaction client does.
+bench_begin_long_transaction() {
+	mkfifo "$BENCH_TMP/long.in"
+	psql -X -q -U postgres <"$BENCH_TMP/long.in" >/dev/null 2>&1 &
+	BENCH_LONG_PID=$!
+	exec 3>"$BENCH_TMP/long.in"
+	echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.txid_current(); SELECT count(*) FROM $1;" >&3
+	sleep 1
+}
+bench_end_long_transaction() {
+	echo "COMMIT;" >&3
+	exec 3>&-
+	wait "$BENCH_LONG_PID" || true
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 bench_machine() {

@@ -115,7 +115,6 @@ declare -A COL
 keep() { COL[$1]+="$2"$'\n'; }
 med() { printf '%s' "${COL[$1]}" | median; }
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo "intracker: one database's stuck publisher and another's latency"
 echo "  machine:   $(bench_machine), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"

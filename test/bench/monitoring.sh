@@ -63,7 +63,6 @@ measure() { # -> "metrics health"
 		"$(psql -X -q -A -t -U bench_api -c "SELECT intracker.authenticate('$TOKEN')" \
 			-c "SELECT round(public.bench_read_ms('SELECT intracker.health()', $CALLS)::numeric, 3)" | tail -n1)"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 verdict() { awk -v r="$1" 'BEGIN { print (r <= 1.5 ? "met" : "MISSED") }'; }
 
 echo "reading intracker.metrics and intracker.health()  ($(bench_machine))"
