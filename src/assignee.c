@@ -115,7 +115,7 @@ static SPIPlanPtr edits_project_plan = NULL;
 #define MEMBER_FACTS_QUERY(load_order) \
 	INTRACKER_ASSIGNEE_FACTS_QUERY(load_order) " AND m.user_id OPERATOR(pg_catalog.=) $5"
 
-/* $1 project, $2 user: has the member a load row (seen by a new snapshot)? */
+/* $1 project, $2 user: has the member a load row? */
 #define HAS_LOAD_QUERY \
 	"SELECT FROM intracker_data.member_load l" \
 	" WHERE l.project_id OPERATOR(pg_catalog.=) $1 AND l.user_id OPERATOR(pg_catalog.=) $2 LIMIT 1"
@@ -234,6 +234,22 @@ intracker_report_assignee_problem(AssigneeProblem problem, const AssigneeFacts *
 }
 
 /*
+ * Has member (project_id, user_id) a member_load row, as a new snapshot
+ * sees it (READ COMMITTED)?  Asked by a writer that found the member's
+ * versioned row replaced by a concurrent one: if so, it tries again on
+ * the new row.  Within an SPI connection, as the tables' owner.
+ */
+bool
+intracker_member_has_load(Datum project_id, Datum user_id)
+{
+	Oid			argtypes[2] = {UUIDOID, UUIDOID};
+	Datum		values[2] = {project_id, user_id};
+
+	select_kept(&has_load_plan, HAS_LOAD_QUERY, 2, argtypes, values, NULL, false, "look for a member's load");
+	return SPI_processed > 0;
+}
+
+/*
  * The facts of user_id in project_id, read after locking them (see the
  * header): the membership and the user row, then, when its capacity is
  * limited, the member's load row.  The load leaves out carried_points, the
@@ -263,11 +279,7 @@ intracker_lock_assignee(Datum project_id, Datum user_id, int64 carried_points, A
 			select_kept(&lock_load_plans[versioned],
 						versioned ? LOCK_LOAD_QUERY(INTRACKER_NEWEST_LOAD_ORDER) : LOCK_LOAD_QUERY(""),
 						2, member_types, member, NULL, false, "lock a member's load");
-			if (SPI_processed > 0)
-				break;
-			select_kept(&has_load_plan, HAS_LOAD_QUERY, 2, member_types, member, NULL, false,
-						"look for a member's load");
-			if (SPI_processed == 0)
+			if (SPI_processed > 0 || !intracker_member_has_load(project_id, user_id))
 				break;
 			CHECK_FOR_INTERRUPTS();
 		}

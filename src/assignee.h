@@ -64,6 +64,7 @@ extern AssigneeProblem intracker_assignee_problem(const AssigneeFacts *facts, in
 extern void intracker_report_assignee_problem(AssigneeProblem problem, const AssigneeFacts *facts,
 											  const char *entity, Datum user_id, Datum project_id,
 											  int64 points);
+extern bool intracker_member_has_load(Datum project_id, Datum user_id);
 extern void intracker_lock_assignee(Datum project_id, Datum user_id, int64 carried_points,
 									AssigneeFacts *facts);
 

@@ -60,6 +60,7 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
+#include "assignee.h"
 #include "owner_context.h"
 #include "schema.h"
 #include "spi_util.h"
@@ -103,7 +104,6 @@ typedef struct StatementLoad
 
 static SPIPlanPtr apply_plan = NULL;
 static SPIPlanPtr apply_in_place_plan = NULL;
-static SPIPlanPtr has_load_plan = NULL;
 static SPIPlanPtr capacity_plan = NULL;
 
 /*
@@ -142,11 +142,6 @@ static SPIPlanPtr capacity_plan = NULL;
 	" WHERE project_id OPERATOR(pg_catalog.=) $1" \
 	"   AND user_id OPERATOR(pg_catalog.=) $2" \
 	" RETURNING open_points"
-
-/* $1 project, $2 user: has the member a load row (seen by a new snapshot)? */
-#define HAS_LOAD_QUERY \
-	"SELECT FROM intracker_data.member_load" \
-	" WHERE project_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 LIMIT 1"
 
 /* $1 project, $2 user: the member's capacity (NULL: unlimited) */
 #define CAPACITY_QUERY \
@@ -327,10 +322,7 @@ replace_row(Oid *argtypes, Datum *values)
 							 SPI_OK_INSERT_RETURNING, "replace a member_load row");
 		if (SPI_processed == 1)
 			return true;
-		intracker_spi_expect(SPI_execute_plan(intracker_kept_plan(&has_load_plan, HAS_LOAD_QUERY, 2, argtypes, 0),
-											  values, NULL, false, 0),
-							 SPI_OK_SELECT, "look for a member_load row");
-		if (SPI_processed == 0)
+		if (!intracker_member_has_load(values[0], values[1]))
 			return false;
 		CHECK_FOR_INTERRUPTS();
 	}
