@@ -54,9 +54,11 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
+#include "import_statistics.h"
 #include "owner_context.h"
 #include "spi_util.h"
 #include "trigger_util.h"
@@ -288,6 +290,10 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	long		num_changed[NUM_COUNTER_KINDS];
 	long		total = 0;
 	OwnerContext saved;
+
+	/* a team's first large import gets statistics before it ends */
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		intracker_analyze_first_import(trigdata->tg_relation, tuplestore_tuple_count(trigdata->tg_newtable));
 
 	statement.rel = trigdata->tg_relation;
 	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)

@@ -49,6 +49,31 @@ for my $p (1 .. 2)
 }
 my @members = ($owner, @writers);
 
+# A team's first large import into todos never analyzed gets statistics
+# before it ends (import_statistics.c), on PostgREST's path: a small
+# statement leaves the table without them, one of 1,500 todos analyzes it,
+# and a second one does not again.  (Autovacuum is kept off the table
+# meanwhile, so that only the import can analyze it.)
+{
+	my $reltuples = sub { $node->safe_psql($db, "SELECT reltuples FROM pg_class WHERE oid = 'intracker_data.todos'::regclass") };
+	my $import = sub {
+		my ($rows) = @_;
+		safe_psql_as($node, $db, $owner,
+			"INSERT INTO intracker.todos (project_id, title) SELECT '$projects[0]', 'Imported ' || i FROM generate_series(1, $rows) AS i",
+			via => 'jwt');
+	};
+	$node->safe_psql($db, 'ALTER TABLE intracker_data.todos SET (autovacuum_enabled = off)');
+	is($reltuples->(), '-1', 'first import: the todos were never analyzed');
+	$import->(10);
+	is($reltuples->(), '-1', '... a statement of 10 todos leaves them so');
+	$import->(1500);
+	is($reltuples->(), '1510', '... one of 1,500 (by web_user, not the owner) analyzes them before it ends');
+	$import->(1500);
+	is($reltuples->(), '1510', '... and the next import does not again: autovacuum keeps statistics from there');
+	$node->safe_psql($db, 'ALTER TABLE intracker_data.todos RESET (autovacuum_enabled)');
+	safe_psql_as($node, $db, $owner, "DELETE FROM intracker.todos WHERE title LIKE 'Imported %'");
+}
+
 sub list_sql { return 'ARRAY[' . join(', ', map { "'$_'" } @_) . ']::uuid[]' }
 
 # The session whose script is being written: its todos, its feature.
