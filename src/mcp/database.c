@@ -127,20 +127,14 @@ db_open_authenticated(const char *application_name)
 	return opened;
 }
 
-static bool
-establish(void)
+/* (Re)open the main connection, at start-up and after a loss: false when it fails. */
+bool
+db_connect(void)
 {
 	PQfinish(conn);
 	forget_prepared();
 	conn = db_open_authenticated(MCP_SERVER_NAME);
 	return conn != NULL;
-}
-
-/* The first connection (start-up): false when it fails. */
-bool
-db_connect(void)
-{
-	return establish();
 }
 
 /*
@@ -208,7 +202,7 @@ db_ensure(void)
 		return true;
 	if (!backoff_due(&backoff))
 		return false;
-	established = establish();
+	established = db_connect();
 	backoff_record(&backoff, established);
 	if (established)
 		mcp_log("reconnected to the database");
