@@ -76,6 +76,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 use JSON::PP ();
 use IntrackerTest;
+use PublisherTest qw(add_todos);    # its other helpers have namesakes here
 
 my $db   = 'tracker';
 my $node = new_node('safety');
@@ -169,17 +170,6 @@ sub new_team
 	return { user => $user, project => $project, webhook => $webhook };
 }
 
-# $n todos "$tag-1" .. "$tag-$n" in $team's project, in one transaction.
-sub add_todos
-{
-	my ($team, $tag, $n) = @_;
-	safe_psql_as($node, $db, $team->{user},
-		"SELECT count(*) FROM (SELECT intracker.create_todo('$team->{project}', '$tag-' || g)"
-		  . " FROM generate_series(1, $n) g) s",
-		via => 'superuser');
-	return;
-}
-
 sub wait_published
 {
 	my ($name) = @_;
@@ -219,7 +209,7 @@ sub wait_running
 # A. search_path: the database owner's operators never run in the processes
 
 my $early = new_team('early', '/ok/early');
-add_todos($early, 'early', 3);
+add_todos($node, $db, $early, 'early', 3);
 wait_published('before the trap: published');
 is(wait_requests('/ok/early', 3), 3, 'before the trap: 3 deliveries');
 
@@ -283,7 +273,7 @@ my $off = log_offset();
 $node->restart;
 wait_running('search_path: the publisher and the deliverer are back after the restart');
 {
-	add_todos($early, 'trapped', 3);
+	add_todos($node, $db, $early, 'trapped', 3);
 	wait_published('search_path: published');
 	is(wait_requests('/ok/early', 6), 6, 'search_path: the deliverer delivered the 3 new events');
 	poll_ok($db,
@@ -335,7 +325,7 @@ SQL
 	$node->restart;
 	wait_running('settings: the publisher and the deliverer are idle after the restart');
 	my $team = new_team('settings', '/ok/settings');
-	add_todos($team, 'settings', 2);
+	add_todos($node, $db, $team, 'settings', 2);
 	wait_published('settings: published');
 	is(su(q{SELECT current_setting('row_security')}), 'off',
 		"settings: this test's superuser sessions have the database's row_security = off");
@@ -387,7 +377,7 @@ SQL
 		is_sqlstate($err, $code, "failing drop $what: $code", $out);
 	}
 	my $team = new_team('nodrop', '/ok/nodrop');
-	add_todos($team, 'nodrop', 1);
+	add_todos($node, $db, $team, 'nodrop', 1);
 	wait_published('failing drops: published');
 	is(wait_requests('/ok/nodrop', 1), 1, 'failing drops: the deliverer delivered the event');
 	is(child_pid('publisher'), $pub, 'failing drops: the publisher was not stopped (same pid)');
@@ -521,7 +511,7 @@ $w$;
 	($ret, $out, $err) = psql_role('dbowner', 'postgres', "ALTER DATABASE tracker_moved RENAME TO $db");
 	is($ret, 0, 'renamed back') or diag($err);
 	wait_running('renamed back: the publisher and the deliverer serve it again');
-	add_todos($team, 'moved', 1);
+	add_todos($node, $db, $team, 'moved', 1);
 	is(wait_requests('/ok/moved/', 1), 1, 'moved and renamed back: delivered');
 	$node->safe_psql('postgres', 'DROP DATABASE IF EXISTS tracker_copy');
 
@@ -538,7 +528,7 @@ $w$;
 	($ret, $out, $err) = psql_role('dbowner', 'postgres', "ALTER DATABASE $db ALLOW_CONNECTIONS true");
 	is($ret, 0, 'the owner turns connections on') or diag($err);
 	wait_running('connections on: the publisher and the deliverer serve the database again');
-	add_todos($team, 'reopened', 1);
+	add_todos($node, $db, $team, 'reopened', 1);
 	is(wait_requests('/ok/moved/', 2), 2, 'connections on: delivered');
 }
 
@@ -547,18 +537,18 @@ $w$;
 
 {
 	my $team = new_team('olddb', '/ok/olddb/');
-	add_todos($team, 'olddb-first', 1);
+	add_todos($node, $db, $team, 'olddb-first', 1);
 	is(wait_requests('/ok/olddb/', 1), 1, 'old database: delivered');
 
 	# The deliverer fails to record a delivery...
 	su(q{ALTER TABLE intracker_data.deliveries ADD CONSTRAINT safety_no_record CHECK (state <> 'delivered') NOT VALID});
-	add_todos($team, 'olddb', 1);
+	add_todos($node, $db, $team, 'olddb', 1);
 	poll_ok($db, q{SELECT last_error LIKE '%safety_no_record%' FROM intracker.deliverer_status},
 		'old database: the deliverer shows its error');
 	# ... the publisher fails to publish ...
 	my $max = su('SELECT max(seq) FROM intracker_data.events');
 	su("ALTER TABLE intracker_data.events ADD CONSTRAINT safety_no_publish CHECK (seq <= $max) NOT VALID");
-	add_todos($team, 'olddb-late', 1);
+	add_todos($node, $db, $team, 'olddb-late', 1);
 	poll_ok($db, q{SELECT last_error LIKE '%safety_no_publish%' FROM intracker.worker_status},
 		'old database: the publisher shows its error');
 	# ... and a stale write is rejected meanwhile, for the publisher to record.
@@ -576,7 +566,7 @@ $w$;
 	su('CREATE EXTENSION intracker');
 	wait_running('new database: the publisher and the deliverer serve it');
 	my $new = new_team('newdb', '/ok/newdb/');
-	add_todos($new, 'newdb', 1);
+	add_todos($node, $db, $new, 'newdb', 1);
 	wait_published('new database: published');
 	is(wait_requests('/ok/newdb/', 1), 1, 'new database: delivered');
 	is(su(q{SELECT concat_ws(' | ', last_error, last_error_at) FROM intracker.worker_status}), '',
