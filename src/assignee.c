@@ -265,7 +265,7 @@ intracker_lock_assignee(Datum project_id, Datum user_id, int64 carried_points, A
 	Oid			facts_types[5] = {UUIDOID, UUIDOID, INT8OID, INT8OID, UUIDOID};
 	Datum		facts_args[5] = {project_id, user_id, Int64GetDatum(carried_points), Int64GetDatum(0), user_id};
 	bool		isnull;
-	bool		versioned = intracker_member_load_versioned();
+	bool		versioned = intracker_counters_versioned();
 
 	intracker_become_data_owner(&saved);
 	intracker_spi_connect();

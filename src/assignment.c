@@ -195,7 +195,7 @@ choose_automatically(const AssignableKind *kind, Datum project_id, Datum row_id,
 		char		nulls[INTRACKER_ASSIGNEE_FACTS_NARGS] = {' ', assigned && open ? ' ' : 'n', ' ', ' '};
 
 		SPIPlanPtr	plan = intracker_plan_for_text(psprintf("%s ORDER BY %s",
-															intracker_member_load_versioned()
+															intracker_counters_versioned()
 															? INTRACKER_ASSIGNEE_FACTS_QUERY(INTRACKER_NEWEST_LOAD_ORDER)
 															: INTRACKER_ASSIGNEE_FACTS_QUERY(""),
 															kind->load_order),

@@ -343,7 +343,7 @@ apply_delta(const MemberDelta *delta)
 	values[3] = Int64GetDatum(delta->points);
 	values[4] = Int64GetDatum(delta->features);
 	values[5] = BoolGetDatum(delta->given);
-	if (intracker_member_load_versioned())
+	if (intracker_counters_versioned())
 		applied = replace_row(argtypes, values);
 	else
 	{

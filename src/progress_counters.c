@@ -20,19 +20,24 @@
  * (A database still at 0.5 fires it FOR EACH ROW until ALTER EXTENSION
  * UPDATE: the same code then sees one row at a time.)
  *
- * Rows are sharded by writer slot (a hash of the backend pid, modulo
- * PROGRESS_SLOTS), so concurrent writers in one project mostly update
- * different rows instead of queueing on one; readers sum at most
- * PROGRESS_SLOTS rows.  A slot may go negative when a backend undoes what
- * another added: only the sum has a meaning.  Two writers that share a
- * slot and write in several statements of one transaction, in opposite
- * orders, can still deadlock (40P01, safe to retry); more slots make it
- * rarer.
+ * Rows are sharded by writer slot (the backend id modulo PROGRESS_SLOTS:
+ * backend ids are dense, so sessions connected together mostly get
+ * different slots), so concurrent writers in one project mostly write
+ * different rows instead of queueing on one.  A slot may go negative when
+ * a backend undoes what another added: only the sum has a meaning.  Two
+ * writers that share a slot and write in several statements of one
+ * transaction, in opposite orders, can still deadlock (40P01, safe to
+ * retry).
  *
- * Each write is an upsert guarded by the parent's existence: when a
- * project or feature is being deleted, its counter rows go with it (FK
- * cascade) and the cascading todo deletes must not recreate them.
- *
+ * Rows are versioned (40_features_todos.sql): a write replaces its slot's
+ * newest row by the successor one generation up (DELETE and INSERT), so
+ * that readers (progress_reads.c) find each slot's live row first, before
+ * the versions a long transaction keeps.  A slot's first row is created at
+ * generation 0.  Both are guarded by the parent's existence: when a project
+ * or feature is being deleted, its counter rows go with it (FK cascade) and
+ * the cascading todo deletes must not recreate them.  A database still at
+ * 0.5 has unversioned rows: there each write is an upsert in place.
+
  * The counters are bigint and the deltas int64.  A slot is not bounded by
  * the number of todos: a todo made done by one slot and reopened by
  * another moves one up and the other down, as often as a user toggles it.
@@ -46,11 +51,12 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type_d.h"
 #include "commands/trigger.h"
-#include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/backendid.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/timestamp.h"
@@ -60,10 +66,11 @@
 
 #include "import_statistics.h"
 #include "owner_context.h"
+#include "progress_counters.h"
+#include "schema.h"
 #include "spi_util.h"
 #include "trigger_util.h"
 
-#define PROGRESS_SLOTS 32
 
 /* What one todo row adds to the counters. */
 typedef struct TodoProgress
@@ -101,60 +108,159 @@ typedef struct CounterDelta
 	int64		c;				/* todos cancelled | - | - */
 } CounterDelta;
 
-typedef enum CounterKind
-{
-	PROJECT_COUNTER,
-	DAY_COUNTER,
-	FEATURE_COUNTER,
-	NUM_COUNTER_KINDS
-} CounterKind;
+/* (counters: a, b, c of CounterDelta, in that order) */
+const CounterTable intracker_counter_tables[NUM_COUNTER_KINDS] = {
+	[PROJECT_COUNTER] = {"project_stats", "project_id", false, "projects", 3,
+	{"todos_open", "todos_done", "todos_cancelled"}},
+	[DAY_COUNTER] = {"project_daily_done", "project_id", true, "projects", 2, {"todos_done", "points_done"}},
+	[FEATURE_COUNTER] = {"feature_stats", "feature_id", false, "features", 2, {"todos_total", "todos_done"}},
+};
 
-static SPIPlanPtr plans[NUM_COUNTER_KINDS];
+/* How a statement writes one counter row: the kept plans, built on first use. */
+typedef enum CounterWrite
+{
+	REPLACE_NEWEST,				/* the slot's newest row by its successor */
+	CREATE_FIRST,				/* generation 0, when the slot has no row */
+	PARENT_EXISTS,				/* (the project or feature: still there?) */
+	UPSERT_IN_PLACE,			/* a database still at 0.5 */
+	NUM_COUNTER_WRITES
+} CounterWrite;
+
+static SPIPlanPtr plans[NUM_COUNTER_KINDS][NUM_COUNTER_WRITES];
+
+/* The number of parameters of a kind's writes: key, slot, counters, day. */
+static int
+num_params(CounterKind kind)
+{
+	return 2 + intracker_counter_tables[kind].num_counters + (intracker_counter_tables[kind].by_day ? 1 : 0);
+}
 
 /*
- * The upsert of each kind of counter row, guarded by the parent's
- * existence: when a project or feature is being deleted, its counter rows
- * go with it (FK cascade), and the cascading todo deletes must not
- * recreate them.  $1 the project or feature, $2 the slot, then the deltas
- * (and for a day, the day).
+ * The SQL of one write of one kind.  Every name in it is one of
+ * intracker_counter_tables' constants; operators are schema-qualified (the trigger
+ * runs with the caller's search_path).
  */
-static const struct
+static char *
+counter_write_sql(CounterKind kind, CounterWrite write)
 {
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[6];
-}			upserts[NUM_COUNTER_KINDS] = {
-	[PROJECT_COUNTER] = {
-		"INSERT INTO intracker_data.project_stats AS s"
-		"       (project_id, slot, todos_open, todos_done, todos_cancelled)"
-		" SELECT $1, $2, $3, $4, $5"
-		"  WHERE EXISTS (SELECT FROM intracker_data.projects p WHERE p.id OPERATOR(pg_catalog.=) $1)"
-		" ON CONFLICT (project_id, slot) DO UPDATE"
-		"   SET todos_open = s.todos_open OPERATOR(pg_catalog.+) EXCLUDED.todos_open,"
-		"       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
-		"       todos_cancelled = s.todos_cancelled OPERATOR(pg_catalog.+) EXCLUDED.todos_cancelled",
-		5, {UUIDOID, INT2OID, INT8OID, INT8OID, INT8OID}
-	},
-	[DAY_COUNTER] = {
-		"INSERT INTO intracker_data.project_daily_done AS s"
-		"       (project_id, slot, todos_done, points_done, day)"
-		" SELECT $1, $2, $3, $4, $5"
-		"  WHERE EXISTS (SELECT FROM intracker_data.projects p WHERE p.id OPERATOR(pg_catalog.=) $1)"
-		" ON CONFLICT (project_id, day, slot) DO UPDATE"
-		"   SET todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done,"
-		"       points_done = s.points_done OPERATOR(pg_catalog.+) EXCLUDED.points_done",
-		5, {UUIDOID, INT2OID, INT8OID, INT8OID, DATEOID}
-	},
-	[FEATURE_COUNTER] = {
-		"INSERT INTO intracker_data.feature_stats AS s (feature_id, slot, todos_total, todos_done)"
-		" SELECT $1, $2, $3, $4"
-		"  WHERE EXISTS (SELECT FROM intracker_data.features f WHERE f.id OPERATOR(pg_catalog.=) $1)"
-		" ON CONFLICT (feature_id, slot) DO UPDATE"
-		"   SET todos_total = s.todos_total OPERATOR(pg_catalog.+) EXCLUDED.todos_total,"
-		"       todos_done = s.todos_done OPERATOR(pg_catalog.+) EXCLUDED.todos_done",
-		4, {UUIDOID, INT2OID, INT8OID, INT8OID}
-	},
-};
+	const char *table = intracker_counter_tables[kind].table;
+	const char *key = intracker_counter_tables[kind].key;
+	int			n = intracker_counter_tables[kind].num_counters;
+	StringInfoData slot_rows;	/* "x" rows of the statement's slot */
+	StringInfoData columns;		/* key, slot[, day], counters */
+	StringInfoData values;		/* $1, $2[, $day], $3 ... */
+	StringInfoData successor;	/* the newest row's counters plus the deltas */
+	StringInfoData in_place;	/* the same as an ON CONFLICT update */
+
+	initStringInfo(&slot_rows);
+	initStringInfo(&columns);
+	initStringInfo(&values);
+	initStringInfo(&successor);
+	initStringInfo(&in_place);
+	appendStringInfo(&slot_rows, "x.%s OPERATOR(pg_catalog.=) $1 AND x.slot OPERATOR(pg_catalog.=) $2", key);
+	appendStringInfo(&columns, "%s, slot", key);
+	appendStringInfoString(&values, "$1, $2");
+	if (intracker_counter_tables[kind].by_day)
+	{
+		appendStringInfo(&slot_rows, " AND x.day OPERATOR(pg_catalog.=) $%d", n + 3);
+		appendStringInfoString(&columns, ", day");
+		appendStringInfo(&values, ", $%d", n + 3);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		const char *counter = intracker_counter_tables[kind].counters[i];
+
+		appendStringInfo(&columns, ", %s", counter);
+		appendStringInfo(&values, ", $%d", i + 3);
+		appendStringInfo(&successor, ", newest.%s OPERATOR(pg_catalog.+) $%d", counter, i + 3);
+		appendStringInfo(&in_place, "%s%s = x.%s OPERATOR(pg_catalog.+) EXCLUDED.%s",
+						 i > 0 ? ", " : "", counter, counter, counter);
+	}
+
+	switch (write)
+	{
+		case REPLACE_NEWEST:
+			/*
+			 * No row when the slot has none, or when a concurrent writer
+			 * replaced the newest first: the DELETE waited for it, then
+			 * found the row gone.
+			 */
+			return psprintf("WITH newest AS (DELETE FROM intracker_data.%s x WHERE %s AND x.generation OPERATOR(pg_catalog.=)"
+							" (SELECT x.generation FROM intracker_data.%s x WHERE %s"
+							"   ORDER BY x.generation DESC LIMIT 1) RETURNING x.*)"
+							" INSERT INTO intracker_data.%s (%s, generation)"
+							" SELECT newest.%s, newest.slot%s%s, newest.generation OPERATOR(pg_catalog.+) 1 FROM newest",
+							table, slot_rows.data, table, slot_rows.data, table, columns.data,
+							key, intracker_counter_tables[kind].by_day ? ", newest.day" : "", successor.data);
+		case CREATE_FIRST:
+			return psprintf("INSERT INTO intracker_data.%s (%s) SELECT %s"
+							" WHERE EXISTS (SELECT FROM intracker_data.%s p WHERE p.id OPERATOR(pg_catalog.=) $1)"
+							"   AND NOT EXISTS (SELECT FROM intracker_data.%s x WHERE %s)"
+							" ON CONFLICT DO NOTHING",
+							table, columns.data, values.data, intracker_counter_tables[kind].parent, table, slot_rows.data);
+		case PARENT_EXISTS:
+			return psprintf("SELECT FROM intracker_data.%s p WHERE p.id OPERATOR(pg_catalog.=) $1",
+							intracker_counter_tables[kind].parent);
+		case UPSERT_IN_PLACE:
+			return psprintf("INSERT INTO intracker_data.%s AS x (%s) SELECT %s"
+							" WHERE EXISTS (SELECT FROM intracker_data.%s p WHERE p.id OPERATOR(pg_catalog.=) $1)"
+							" ON CONFLICT (%s%s, slot) DO UPDATE SET %s",
+							table, columns.data, values.data, intracker_counter_tables[kind].parent,
+							key, intracker_counter_tables[kind].by_day ? ", day" : "", in_place.data);
+		case NUM_COUNTER_WRITES:
+			break;
+	}
+	elog(ERROR, "unknown counter write %d", (int) write);
+}
+
+/* Run one write of one kind (its kept plan); the number of rows it processed. */
+static uint64
+run_counter_write(CounterKind kind, CounterWrite write, Datum *values)
+{
+	static const int expected[NUM_COUNTER_WRITES] = {
+		[REPLACE_NEWEST] = SPI_OK_INSERT, [CREATE_FIRST] = SPI_OK_INSERT,
+		[PARENT_EXISTS] = SPI_OK_SELECT, [UPSERT_IN_PLACE] = SPI_OK_INSERT,
+	};
+	Oid			argtypes[6] = {UUIDOID, INT2OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	SPIPlanPtr	plan = plans[kind][write];
+
+	if (intracker_counter_tables[kind].by_day)
+		argtypes[num_params(kind) - 1] = DATEOID;
+	if (plan == NULL)
+	{
+		char	   *sql = counter_write_sql(kind, write);
+
+		plan = intracker_kept_plan(&plans[kind][write], sql, num_params(kind), argtypes, 0);
+		pfree(sql);
+	}
+	/* not read-only: each write, and the check, takes a new snapshot */
+	intracker_spi_expect(SPI_execute_plan(plan, values, NULL, false, write == PARENT_EXISTS ? 1 : 0),
+						 expected[write], "update a progress counter");
+	return SPI_processed;
+}
+
+/*
+ * Add the deltas (values: as counter_write_sql's parameters) to the
+ * statement's slot of one counter row.  Each try runs with a new snapshot
+ * (READ COMMITTED; under REPEATABLE READ a concurrent replacement fails
+ * with 40001 instead), which sees what a concurrent writer committed.
+ * Nothing to do when the project or feature is gone: its counter rows went
+ * with it (FK cascade), and the cascading todo deletes must not recreate
+ * them.
+ */
+static void
+add_to_slot(CounterKind kind, Datum *values, bool versioned)
+{
+	if (!versioned)
+	{
+		run_counter_write(kind, UPSERT_IN_PLACE, values);
+		return;
+	}
+	while (run_counter_write(kind, REPLACE_NEWEST, values) == 0 &&
+		   run_counter_write(kind, CREATE_FIRST, values) == 0 &&
+		   run_counter_write(kind, PARENT_EXISTS, values) == 1)
+		CHECK_FOR_INTERRUPTS();
+}
 
 /* The state of one trigger call while it reads the changed rows. */
 typedef struct StatementProgress
@@ -264,19 +370,27 @@ counter_key_cmp(const void *a, const void *b)
 
 /* Write the changed counter rows of one kind (in key order). */
 static void
-apply_deltas(CounterDelta **changed, long num_changed, CounterKind kind, int16 slot)
+apply_deltas(CounterDelta **changed, long num_changed, CounterKind kind, int16 slot, bool versioned)
 {
 	for (long i = 0; i < num_changed; i++)
 	{
-		Datum		values[5] = {UUIDPGetDatum(&changed[i]->key.id), Int16GetDatum(slot),
-			Int64GetDatum(changed[i]->a), Int64GetDatum(changed[i]->b),
-			kind == DAY_COUNTER ? DateADTGetDatum(changed[i]->key.day) : Int64GetDatum(changed[i]->c)};
-		SPIPlanPtr	plan = intracker_kept_plan(&plans[kind], upserts[kind].sql, upserts[kind].nargs,
-											   (Oid *) upserts[kind].argtypes, 0);
+		Datum		values[6] = {UUIDPGetDatum(&changed[i]->key.id), Int16GetDatum(slot),
+			Int64GetDatum(changed[i]->a), Int64GetDatum(changed[i]->b), Int64GetDatum(changed[i]->c)};
 
-		intracker_spi_expect(SPI_execute_plan(plan, values, NULL, false, 0), SPI_OK_INSERT,
-							 "update a progress counter");
+		if (intracker_counter_tables[kind].by_day)
+			values[num_params(kind) - 1] = DateADTGetDatum(changed[i]->key.day);
+		add_to_slot(kind, values, versioned);
 	}
+}
+
+/*
+ * The backend's slot: backend ids are dense, so up to PROGRESS_SLOTS
+ * sessions connected together mostly write different slots.
+ */
+static int16
+writer_slot(void)
+{
+	return (int16) ((MyBackendId > 0 ? MyBackendId - 1 : 0) % PROGRESS_SLOTS);
 }
 
 PG_FUNCTION_INFO_V1(intracker_progress_counter);
@@ -285,10 +399,10 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = intracker_check_changes_trigger(fcinfo, "intracker_progress_counter");
 	StatementProgress statement;
-	int16		slot = (int16) (hash_bytes_uint32((uint32) MyProcPid) % PROGRESS_SLOTS);
 	CounterDelta **changed[NUM_COUNTER_KINDS];
 	long		num_changed[NUM_COUNTER_KINDS];
 	long		total = 0;
+	bool		versioned;
 	OwnerContext saved;
 
 	/* a team's first large import gets statistics before it ends */
@@ -312,8 +426,9 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
 	intracker_spi_connect();
+	versioned = intracker_counters_versioned();
 	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
-		apply_deltas(changed[kind], num_changed[kind], kind, slot);
+		apply_deltas(changed[kind], num_changed[kind], kind, writer_slot(), versioned);
 	SPI_finish();
 	intracker_restore_user(&saved);
 	return PointerGetDatum(NULL);

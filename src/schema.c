@@ -41,12 +41,13 @@ intracker_missing_schema(const char *relname)
 }
 
 /*
- * Are member_load's rows versioned (0.6 on: the generation column)?  A
+ * Are the counters' rows versioned (0.6 on: the generation column of
+ * member_load and of the progress counters, added by one update)?  A
  * database still at 0.5 runs this library's triggers and functions until
- * ALTER EXTENSION UPDATE, on one row per member updated in place.
+ * ALTER EXTENSION UPDATE, on rows updated in place.
  */
 bool
-intracker_member_load_versioned(void)
+intracker_counters_versioned(void)
 {
 	Oid			nspid = get_namespace_oid("intracker_data", true);
 	Oid			relid = OidIsValid(nspid) ? get_relname_relid("member_load", nspid) : InvalidOid;

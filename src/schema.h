@@ -9,7 +9,7 @@
 #define INTRACKER_SCHEMA_H
 
 extern const char *intracker_missing_schema(const char *relname);
-extern bool intracker_member_load_versioned(void);
+extern bool intracker_counters_versioned(void);
 
 /*
  * The ORDER BY that makes a LIMIT 1 lookup of a member's member_load rows

@@ -132,47 +132,70 @@ CREATE TRIGGER todos_track_completion BEFORE INSERT OR UPDATE OF status ON intra
 -- Counts that would otherwise need a scan of every todo of a project (totals
 -- by status, done today, points done this week, feature progress) are kept
 -- incrementally by C statement triggers (src/progress_counters.c) in sharded
--- rows: each writer adds to the slot of its backend, so concurrent writers of
--- one project do not queue on a single counter row, and readers add up at
--- most 32 rows; each statement writes each counter row once.  They are
--- derived data: not dumped, rebuilt by the trigger when pg_restore inserts
--- the todos; intracker.verify_counters() checks them.
+-- rows: each writer adds to the slot of its backend (8 slots), so concurrent
+-- writers of one project rarely queue on one counter row; each statement
+-- writes each counter row once.
+-- The rows are versioned, as member_load's are (70_assignment.sql): a write
+-- deletes its slot's row and inserts the successor one generation up, so a
+-- snapshot sees exactly one row per slot.  Readers take each slot's newest
+-- generation by a backward scan of the primary key (the *_counts functions
+-- below), so the versions a long transaction keeps from being pruned lie
+-- behind the rows read: reads cost the same whatever the write history
+-- (test/bench/counters_history.sh).  A plain sum of the rows is also right,
+-- but walks those versions.
+-- They are derived data: not dumped, rebuilt by the trigger when pg_restore
+-- inserts the todos; intracker.verify_counters() checks them.
 -- They are bigint: a slot is not bounded by the number of todos (a todo
 -- done by one slot and reopened by another moves both, as often as anyone
 -- toggles it), and points add up estimates.
 ------------------------------------------------------------------------------
 
+-- slot: 0 .. PROGRESS_SLOTS - 1 of progress_counters.c, the slots the
+-- *_counts functions read.  generation comes last: ALTER EXTENSION UPDATE
+-- adds it.
 CREATE TABLE intracker_data.project_stats (
     project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
-    slot            smallint NOT NULL,
+    slot            smallint NOT NULL CHECK (slot BETWEEN 0 AND 7),
     todos_open      bigint NOT NULL DEFAULT 0,
     todos_done      bigint NOT NULL DEFAULT 0,
     todos_cancelled bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, slot)
+    generation      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, slot, generation)
 );
 COMMENT ON TABLE intracker_data.project_stats IS
-    'Todos of a project by state, sharded by writer slot (sum the slots); kept by a C trigger; derived data, not dumped.';
+    'Todos of a project by state, sharded by writer slot (add up the newest generation of each slot: project_counts()); kept by a C trigger; derived data, not dumped.';
 
 CREATE TABLE intracker_data.project_daily_done (
     project_id      uuid NOT NULL REFERENCES intracker_data.projects (id) ON DELETE CASCADE,
     day             date NOT NULL,
-    slot            smallint NOT NULL,
+    slot            smallint NOT NULL CHECK (slot BETWEEN 0 AND 7),
     todos_done      bigint NOT NULL DEFAULT 0,
     points_done     bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (project_id, day, slot)
+    generation      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, day, slot, generation)
 );
 COMMENT ON TABLE intracker_data.project_daily_done IS
-    'Todos (and their points) of a project that are done, by the UTC day they were completed, sharded by writer slot; kept by a C trigger; derived data, not dumped.';
+    'Todos (and their points) of a project that are done, by the UTC day they were completed, sharded by writer slot (project_daily_counts()); kept by a C trigger; derived data, not dumped.';
 
 CREATE TABLE intracker_data.feature_stats (
     feature_id      uuid NOT NULL REFERENCES intracker_data.features (id) ON DELETE CASCADE,
-    slot            smallint NOT NULL,
+    slot            smallint NOT NULL CHECK (slot BETWEEN 0 AND 7),
     todos_total     bigint NOT NULL DEFAULT 0,
     todos_done      bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (feature_id, slot)
+    generation      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (feature_id, slot, generation)
 );
 COMMENT ON TABLE intracker_data.feature_stats IS
-    'Non-cancelled and done todos of a feature, sharded by writer slot; kept by a C trigger; derived data, not dumped.';
+    'Non-cancelled and done todos of a feature, sharded by writer slot (feature_counts()); kept by a C trigger; derived data, not dumped.';
+COMMENT ON COLUMN intracker_data.project_stats.generation IS
+    'Each change of a slot''s counters replaces its row by one a generation up; readers take the newest they can see.';
+COMMENT ON COLUMN intracker_data.project_daily_done.generation IS
+    'Each change of a slot''s counters replaces its row by one a generation up; readers take the newest they can see.';
+COMMENT ON COLUMN intracker_data.feature_stats.generation IS
+    'Each change of a slot''s counters replaces its row by one a generation up; readers take the newest they can see.';
+COMMENT ON CONSTRAINT project_stats_slot_check ON intracker_data.project_stats IS 'slot must be a writer slot, 0 to 7.';
+COMMENT ON CONSTRAINT project_daily_done_slot_check ON intracker_data.project_daily_done IS 'slot must be a writer slot, 0 to 7.';
+COMMENT ON CONSTRAINT feature_stats_slot_check ON intracker_data.feature_stats IS 'slot must be a writer slot, 0 to 7.';
 
 ALTER TABLE intracker_data.project_stats ENABLE ROW LEVEL SECURITY;
 ALTER TABLE intracker_data.project_daily_done ENABLE ROW LEVEL SECURITY;
@@ -183,6 +206,32 @@ CREATE POLICY project_daily_done_select ON intracker_data.project_daily_done FOR
     USING (project_id = ANY ((SELECT intracker_data.my_project_ids('viewer'))::uuid[]));
 CREATE POLICY feature_stats_select ON intracker_data.feature_stats FOR SELECT
     USING (EXISTS (SELECT FROM intracker_data.features f WHERE f.id = feature_id));
+
+-- The live counts: the newest generation of each slot (src/progress_reads.c
+-- descends the primary key once per slot, backwards, so the versions a long
+-- transaction pins lie behind what it reads).  With the privileges of a
+-- SELECT on the table: RLS applies to the rows read.
+CREATE FUNCTION intracker_data.project_counts(project_id uuid, OUT todos_open bigint, OUT todos_done bigint,
+                                              OUT todos_cancelled bigint)
+RETURNS record
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'intracker_project_counts';
+COMMENT ON FUNCTION intracker_data.project_counts(uuid) IS
+    'A project''s todos open, done and cancelled: the newest generation of each of its project_stats slots, added up (zeros for a project you may not read).';
+
+CREATE FUNCTION intracker_data.project_daily_counts(project_id uuid, first_day date, last_day date)
+RETURNS TABLE (day date, todos_done bigint, points_done bigint)
+LANGUAGE c STABLE STRICT ROWS 7
+AS 'MODULE_PATHNAME', 'intracker_project_daily_counts';
+COMMENT ON FUNCTION intracker_data.project_daily_counts(uuid, date, date) IS
+    'A project''s todos and points done on each UTC day from first_day to last_day (at most 366 days; the days with any): the newest generation of each project_daily_done slot, added up.';
+
+CREATE FUNCTION intracker_data.feature_counts(feature_id uuid, OUT todos_total bigint, OUT todos_done bigint)
+RETURNS record
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'intracker_feature_counts';
+COMMENT ON FUNCTION intracker_data.feature_counts(uuid) IS
+    'A feature''s non-cancelled and done todos: the newest generation of each of its feature_stats slots, added up (zeros for a feature you may not read).';
 
 CREATE FUNCTION intracker_data.progress_counter()
 RETURNS trigger
@@ -203,7 +252,9 @@ CREATE TRIGGER todos_progress_delete AFTER DELETE ON intracker_data.todos
     FOR EACH STATEMENT EXECUTE FUNCTION intracker_data.progress_counter();
 
 -- Recompute from scratch; a row is a counter that drifted (read through
--- intracker.verify_counters(), 70_assignment.sql).
+-- intracker.verify_counters(), 70_assignment.sql).  Stored values are plain
+-- sums of the rows the snapshot sees, right while each slot has one live
+-- row, which slot_drift checks.
 CREATE FUNCTION intracker_data.progress_counter_drift(project_id uuid)
 RETURNS TABLE (counter text, project uuid, entity uuid, stored bigint, actual bigint)
 LANGUAGE sql STABLE
@@ -250,10 +301,27 @@ BEGIN ATOMIC
           CROSS JOIN LATERAL (VALUES ('todos_total', st.total, ac.total), ('todos_done', st.done, ac.done)) AS c (name, stored, actual)
          WHERE (progress_counter_drift.project_id IS NULL OR f.project_id = progress_counter_drift.project_id)
            AND c.stored IS DISTINCT FROM c.actual
+    ), slot_drift AS (
+        -- a slot has one live row: its newest generation
+        SELECT 'project_stats.live_rows@' || s.slot, s.project_id, s.project_id, count(*), 1::bigint
+          FROM intracker_data.project_stats s
+         WHERE progress_counter_drift.project_id IS NULL OR s.project_id = progress_counter_drift.project_id
+         GROUP BY s.project_id, s.slot HAVING count(*) <> 1
+        UNION ALL
+        SELECT 'project_daily_done.live_rows@' || s.day || '/' || s.slot, s.project_id, s.project_id, count(*), 1
+          FROM intracker_data.project_daily_done s
+         WHERE progress_counter_drift.project_id IS NULL OR s.project_id = progress_counter_drift.project_id
+         GROUP BY s.project_id, s.day, s.slot HAVING count(*) <> 1
+        UNION ALL
+        SELECT 'feature_stats.live_rows@' || s.slot, f.project_id, s.feature_id, count(*), 1
+          FROM intracker_data.feature_stats s JOIN intracker_data.features f ON f.id = s.feature_id
+         WHERE progress_counter_drift.project_id IS NULL OR f.project_id = progress_counter_drift.project_id
+         GROUP BY f.project_id, s.feature_id, s.slot HAVING count(*) <> 1
     )
     SELECT * FROM project_drift
     UNION ALL SELECT * FROM daily_drift
-    UNION ALL SELECT * FROM feature_drift;
+    UNION ALL SELECT * FROM feature_drift
+    UNION ALL SELECT * FROM slot_drift;
 END;
 COMMENT ON FUNCTION intracker_data.progress_counter_drift(uuid) IS
     'Drifted project_stats, project_daily_done and feature_stats counters (all projects when project_id is NULL).';
@@ -289,19 +357,15 @@ CREATE POLICY todos_delete ON intracker_data.todos FOR DELETE
 -- the progress comes from the counters, not from a scan of the todos.  The
 -- slots add up to a count of todos, which fits an integer (the view's row
 -- type is also what create_feature and its siblings return); div() keeps the
--- percentage truncated now that the sums are numeric.
+-- percentage truncated.
 CREATE VIEW intracker.features WITH (security_invoker = true) AS
 SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assigned_to, f.created_by,
        f.created_at, f.updated_at, f.completed_at, f.completed_by, f.version,
-       (SELECT coalesce(sum(s.todos_total), 0)::integer FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS todos_total,
-       (SELECT coalesce(sum(s.todos_done), 0)::integer FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS todos_done,
-       (SELECT CASE WHEN coalesce(sum(s.todos_total), 0) = 0
-                    THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
-                    ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END
-          FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS progress,
+       (SELECT c.todos_total::integer FROM intracker_data.feature_counts(f.id) c) AS todos_total,
+       (SELECT c.todos_done::integer FROM intracker_data.feature_counts(f.id) c) AS todos_done,
+       (SELECT CASE WHEN c.todos_total = 0 THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
+                    ELSE div(100 * c.todos_done, c.todos_total)::integer END
+          FROM intracker_data.feature_counts(f.id) c) AS progress,
        f.tags, f.metadata
   FROM intracker_data.features f;
 COMMENT ON VIEW intracker.features IS 'Features of your projects with their progress. Editors create and update, owners delete; a stale version fails with PT409.';
@@ -443,6 +507,8 @@ COMMENT ON FUNCTION intracker.set_todo_status(uuid, text, integer) IS
 GRANT SELECT ON intracker_data.features, intracker_data.todos, intracker_data.project_stats,
     intracker_data.project_daily_done, intracker_data.feature_stats, intracker.features, intracker.todos,
     intracker.my_todos TO intracker_user;
+GRANT EXECUTE ON FUNCTION intracker_data.project_counts(uuid), intracker_data.project_daily_counts(uuid, date, date),
+    intracker_data.feature_counts(uuid) TO intracker_user;
 GRANT INSERT (id, project_id, title, description, status, priority, assigned_to, tags, metadata),
       UPDATE (title, description, status, priority, assigned_to, version, tags, metadata), DELETE
     ON intracker.features, intracker_data.features TO intracker_user;

@@ -43,14 +43,11 @@ SELECT p.id AS project_id, p.name, p.status,
          WHERE t.project_id = p.id AND t.status NOT IN ('done', 'cancelled')
            AND (t.status = 'blocked' OR t.open_blocker_count > 0))::integer AS todos_blocked
   FROM intracker_data.projects p
-  CROSS JOIN LATERAL (SELECT coalesce(sum(ps.todos_open), 0) AS todos_open,
-                             coalesce(sum(ps.todos_done), 0) AS todos_done
-                        FROM intracker_data.project_stats ps WHERE ps.project_id = p.id) s
+  CROSS JOIN LATERAL intracker_data.project_counts(p.id) s
   CROSS JOIN LATERAL (SELECT sum(dd.todos_done) FILTER (WHERE dd.day = (now() AT TIME ZONE 'UTC')::date) AS today,
                              sum(dd.points_done) AS points_7d
-                        FROM intracker_data.project_daily_done dd
-                       WHERE dd.project_id = p.id
-                         AND dd.day > (now() AT TIME ZONE 'UTC')::date - 7) d;
+                        FROM intracker_data.project_daily_counts(p.id, (now() AT TIME ZONE 'UTC')::date - 6,
+                                                                 (now() AT TIME ZONE 'UTC')::date) dd) d;
 COMMENT ON VIEW intracker.team_dashboard IS
     'One row per project you are a member of, with the team counters of team_context: todos total (not cancelled), open and done, completion rate, todos completed today and points done in the last 7 days (UTC days), features in progress, blocked todos.';
 

@@ -520,6 +520,77 @@ ALTER TABLE intracker_data.project_daily_done
     ALTER COLUMN todos_done TYPE bigint, ALTER COLUMN points_done TYPE bigint;
 ALTER TABLE intracker_data.feature_stats
     ALTER COLUMN todos_total TYPE bigint, ALTER COLUMN todos_done TYPE bigint;
+
+-- Versioned progress counters in 8 slots (issue 13, 40_features_todos.sql):
+-- the 32 slots of 0.5 fold into slot % 8, a generation up from the rows
+-- they replace; every new write goes to the slots 0 .. 7.
+ALTER TABLE intracker_data.project_stats
+    ADD COLUMN generation bigint NOT NULL DEFAULT 0,
+    DROP CONSTRAINT project_stats_pkey,
+    ADD PRIMARY KEY (project_id, slot, generation);
+WITH old AS (DELETE FROM intracker_data.project_stats RETURNING *)
+INSERT INTO intracker_data.project_stats (project_id, slot, todos_open, todos_done, todos_cancelled, generation)
+SELECT project_id, slot % 8, sum(todos_open), sum(todos_done), sum(todos_cancelled), 1 FROM old GROUP BY project_id, slot % 8;
+ALTER TABLE intracker_data.project_stats ADD CHECK (slot BETWEEN 0 AND 7);
+ALTER TABLE intracker_data.project_daily_done
+    ADD COLUMN generation bigint NOT NULL DEFAULT 0,
+    DROP CONSTRAINT project_daily_done_pkey,
+    ADD PRIMARY KEY (project_id, day, slot, generation);
+WITH old AS (DELETE FROM intracker_data.project_daily_done RETURNING *)
+INSERT INTO intracker_data.project_daily_done (project_id, day, slot, todos_done, points_done, generation)
+SELECT project_id, day, slot % 8, sum(todos_done), sum(points_done), 1 FROM old GROUP BY project_id, day, slot % 8;
+ALTER TABLE intracker_data.project_daily_done ADD CHECK (slot BETWEEN 0 AND 7);
+ALTER TABLE intracker_data.feature_stats
+    ADD COLUMN generation bigint NOT NULL DEFAULT 0,
+    DROP CONSTRAINT feature_stats_pkey,
+    ADD PRIMARY KEY (feature_id, slot, generation);
+WITH old AS (DELETE FROM intracker_data.feature_stats RETURNING *)
+INSERT INTO intracker_data.feature_stats (feature_id, slot, todos_total, todos_done, generation)
+SELECT feature_id, slot % 8, sum(todos_total), sum(todos_done), 1 FROM old GROUP BY feature_id, slot % 8;
+ALTER TABLE intracker_data.feature_stats ADD CHECK (slot BETWEEN 0 AND 7);
+COMMENT ON CONSTRAINT project_stats_slot_check ON intracker_data.project_stats IS 'slot must be a writer slot, 0 to 7.';
+COMMENT ON CONSTRAINT project_daily_done_slot_check ON intracker_data.project_daily_done IS 'slot must be a writer slot, 0 to 7.';
+COMMENT ON CONSTRAINT feature_stats_slot_check ON intracker_data.feature_stats IS 'slot must be a writer slot, 0 to 7.';
+COMMENT ON TABLE intracker_data.project_stats IS
+    'Todos of a project by state, sharded by writer slot (add up the newest generation of each slot: project_counts()); kept by a C trigger; derived data, not dumped.';
+COMMENT ON TABLE intracker_data.project_daily_done IS
+    'Todos (and their points) of a project that are done, by the UTC day they were completed, sharded by writer slot (project_daily_counts()); kept by a C trigger; derived data, not dumped.';
+COMMENT ON TABLE intracker_data.feature_stats IS
+    'Non-cancelled and done todos of a feature, sharded by writer slot (feature_counts()); kept by a C trigger; derived data, not dumped.';
+COMMENT ON COLUMN intracker_data.project_stats.generation IS
+    'Each change of a slot''s counters replaces its row by one a generation up; readers take the newest they can see.';
+COMMENT ON COLUMN intracker_data.project_daily_done.generation IS
+    'Each change of a slot''s counters replaces its row by one a generation up; readers take the newest they can see.';
+COMMENT ON COLUMN intracker_data.feature_stats.generation IS
+    'Each change of a slot''s counters replaces its row by one a generation up; readers take the newest they can see.';
+
+-- The live counts: the newest generation of each slot (src/progress_reads.c
+-- descends the primary key once per slot, backwards, so the versions a long
+-- transaction pins lie behind what it reads).  With the privileges of a
+-- SELECT on the table: RLS applies to the rows read.
+CREATE FUNCTION intracker_data.project_counts(project_id uuid, OUT todos_open bigint, OUT todos_done bigint,
+                                              OUT todos_cancelled bigint)
+RETURNS record
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'intracker_project_counts';
+COMMENT ON FUNCTION intracker_data.project_counts(uuid) IS
+    'A project''s todos open, done and cancelled: the newest generation of each of its project_stats slots, added up (zeros for a project you may not read).';
+
+CREATE FUNCTION intracker_data.project_daily_counts(project_id uuid, first_day date, last_day date)
+RETURNS TABLE (day date, todos_done bigint, points_done bigint)
+LANGUAGE c STABLE STRICT ROWS 7
+AS 'MODULE_PATHNAME', 'intracker_project_daily_counts';
+COMMENT ON FUNCTION intracker_data.project_daily_counts(uuid, date, date) IS
+    'A project''s todos and points done on each UTC day from first_day to last_day (at most 366 days; the days with any): the newest generation of each project_daily_done slot, added up.';
+
+CREATE FUNCTION intracker_data.feature_counts(feature_id uuid, OUT todos_total bigint, OUT todos_done bigint)
+RETURNS record
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'intracker_feature_counts';
+COMMENT ON FUNCTION intracker_data.feature_counts(uuid) IS
+    'A feature''s non-cancelled and done todos: the newest generation of each of its feature_stats slots, added up (zeros for a feature you may not read).';
+GRANT EXECUTE ON FUNCTION intracker_data.project_counts(uuid), intracker_data.project_daily_counts(uuid, date, date),
+    intracker_data.feature_counts(uuid) TO intracker_user;
 ALTER TABLE intracker_data.todos
     ALTER COLUMN open_blocker_count TYPE bigint, ALTER COLUMN open_dependent_count TYPE bigint;
 
@@ -632,23 +703,36 @@ BEGIN ATOMIC
           CROSS JOIN LATERAL (VALUES ('todos_total', st.total, ac.total), ('todos_done', st.done, ac.done)) AS c (name, stored, actual)
          WHERE (progress_counter_drift.project_id IS NULL OR f.project_id = progress_counter_drift.project_id)
            AND c.stored IS DISTINCT FROM c.actual
+    ), slot_drift AS (
+        -- a slot has one live row: its newest generation
+        SELECT 'project_stats.live_rows@' || s.slot, s.project_id, s.project_id, count(*), 1::bigint
+          FROM intracker_data.project_stats s
+         WHERE progress_counter_drift.project_id IS NULL OR s.project_id = progress_counter_drift.project_id
+         GROUP BY s.project_id, s.slot HAVING count(*) <> 1
+        UNION ALL
+        SELECT 'project_daily_done.live_rows@' || s.day || '/' || s.slot, s.project_id, s.project_id, count(*), 1
+          FROM intracker_data.project_daily_done s
+         WHERE progress_counter_drift.project_id IS NULL OR s.project_id = progress_counter_drift.project_id
+         GROUP BY s.project_id, s.day, s.slot HAVING count(*) <> 1
+        UNION ALL
+        SELECT 'feature_stats.live_rows@' || s.slot, f.project_id, s.feature_id, count(*), 1
+          FROM intracker_data.feature_stats s JOIN intracker_data.features f ON f.id = s.feature_id
+         WHERE progress_counter_drift.project_id IS NULL OR f.project_id = progress_counter_drift.project_id
+         GROUP BY f.project_id, s.feature_id, s.slot HAVING count(*) <> 1
     )
     SELECT * FROM project_drift
     UNION ALL SELECT * FROM daily_drift
-    UNION ALL SELECT * FROM feature_drift;
+    UNION ALL SELECT * FROM feature_drift
+    UNION ALL SELECT * FROM slot_drift;
 END;
 CREATE OR REPLACE VIEW intracker.features WITH (security_invoker = true) AS
 SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assigned_to, f.created_by,
        f.created_at, f.updated_at, f.completed_at, f.completed_by, f.version,
-       (SELECT coalesce(sum(s.todos_total), 0)::integer FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS todos_total,
-       (SELECT coalesce(sum(s.todos_done), 0)::integer FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS todos_done,
-       (SELECT CASE WHEN coalesce(sum(s.todos_total), 0) = 0
-                    THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
-                    ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END
-          FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS progress
+       (SELECT c.todos_total::integer FROM intracker_data.feature_counts(f.id) c) AS todos_total,
+       (SELECT c.todos_done::integer FROM intracker_data.feature_counts(f.id) c) AS todos_done,
+       (SELECT CASE WHEN c.todos_total = 0 THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
+                    ELSE div(100 * c.todos_done, c.todos_total)::integer END
+          FROM intracker_data.feature_counts(f.id) c) AS progress
   FROM intracker_data.features f;
 CREATE VIEW intracker.member_load WITH (security_invoker = true) AS
 SELECT m.project_id, m.user_id, m.role, m.available, m.capacity,
@@ -731,14 +815,11 @@ SELECT p.id AS project_id, p.name, p.status,
          WHERE t.project_id = p.id AND t.status NOT IN ('done', 'cancelled')
            AND (t.status = 'blocked' OR t.open_blocker_count > 0))::integer AS todos_blocked
   FROM intracker_data.projects p
-  CROSS JOIN LATERAL (SELECT coalesce(sum(ps.todos_open), 0) AS todos_open,
-                             coalesce(sum(ps.todos_done), 0) AS todos_done
-                        FROM intracker_data.project_stats ps WHERE ps.project_id = p.id) s
+  CROSS JOIN LATERAL intracker_data.project_counts(p.id) s
   CROSS JOIN LATERAL (SELECT sum(dd.todos_done) FILTER (WHERE dd.day = (now() AT TIME ZONE 'UTC')::date) AS today,
                              sum(dd.points_done) AS points_7d
-                        FROM intracker_data.project_daily_done dd
-                       WHERE dd.project_id = p.id
-                         AND dd.day > (now() AT TIME ZONE 'UTC')::date - 7) d;
+                        FROM intracker_data.project_daily_counts(p.id, (now() AT TIME ZONE 'UTC')::date - 6,
+                                                                 (now() AT TIME ZONE 'UTC')::date) dd) d;
 COMMENT ON VIEW intracker.team_dashboard IS
     'One row per project you are a member of, with the team counters of team_context: todos total (not cancelled), open and done, completion rate, todos completed today and points done in the last 7 days (UTC days), features in progress, blocked todos.';
 GRANT SELECT ON intracker.member_load, intracker.team_dashboard TO intracker_user;
@@ -2374,15 +2455,11 @@ SELECT id, name, description, status, tags, github_repo, resume_context, created
 CREATE OR REPLACE VIEW intracker.features WITH (security_invoker = true) AS
 SELECT f.id, f.project_id, f.title, f.description, f.status, f.priority, f.assigned_to, f.created_by,
        f.created_at, f.updated_at, f.completed_at, f.completed_by, f.version,
-       (SELECT coalesce(sum(s.todos_total), 0)::integer FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS todos_total,
-       (SELECT coalesce(sum(s.todos_done), 0)::integer FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS todos_done,
-       (SELECT CASE WHEN coalesce(sum(s.todos_total), 0) = 0
-                    THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
-                    ELSE div(100 * sum(s.todos_done), sum(s.todos_total))::integer END
-          FROM intracker_data.feature_stats s
-         WHERE s.feature_id = f.id) AS progress,
+       (SELECT c.todos_total::integer FROM intracker_data.feature_counts(f.id) c) AS todos_total,
+       (SELECT c.todos_done::integer FROM intracker_data.feature_counts(f.id) c) AS todos_done,
+       (SELECT CASE WHEN c.todos_total = 0 THEN CASE WHEN f.status = 'done' THEN 100 ELSE 0 END
+                    ELSE div(100 * c.todos_done, c.todos_total)::integer END
+          FROM intracker_data.feature_counts(f.id) c) AS progress,
        f.tags, f.metadata
   FROM intracker_data.features f;
 CREATE OR REPLACE VIEW intracker.todos WITH (security_invoker = true) AS

@@ -25,7 +25,7 @@
 -- forever (reported; not testable without hanging the suite).
 
 BEGIN;
-SELECT plan(109);
+SELECT plan(118);
 
 ------------------------------------------------------------------------------
 -- Helpers: test_helpers.* (setup.sql: fixture ids and names, as_user, todo,
@@ -275,12 +275,26 @@ SELECT is((SELECT count(*)::int FROM intracker_data.project_stats WHERE project_
           + (SELECT count(*)::int FROM intracker_data.project_daily_done WHERE project_id = test_helpers.id('main'))
           + (SELECT count(*)::int FROM intracker_data.feature_stats WHERE feature_id = test_helpers.id('f_api')),
           0, 'a non-member sees no progress counter rows of the project');
+SELECT results_eq($$SELECT * FROM intracker_data.project_counts(test_helpers.id('main'))
+                   UNION ALL SELECT f.*, 0 FROM intracker_data.feature_counts(test_helpers.id('f_api')) f
+                   UNION ALL SELECT count(*), 0, 0 FROM intracker_data.project_daily_counts(test_helpers.id('main'), current_date - 365, current_date)$$,
+                  $$VALUES (0::bigint, 0::bigint, 0::bigint), (0, 0, 0), (0, 0, 0)$$,
+                  'a non-member calling the counters'' readers directly gets zeros (RLS on their rows)');
 
 SELECT test_helpers.as_user('val');
 SELECT ok((SELECT count(*) FROM intracker_data.project_stats WHERE project_id = test_helpers.id('main')) > 0
           AND (SELECT count(*) FROM intracker_data.project_daily_done WHERE project_id = test_helpers.id('main')) > 0
           AND (SELECT count(*) FROM intracker_data.feature_stats WHERE feature_id = test_helpers.id('f_api')) > 0,
           'a viewer sees the project''s progress counter rows');
+SELECT ok((SELECT todos_open > 0 FROM intracker_data.project_counts(test_helpers.id('main')))
+          AND (SELECT todos_total > 0 FROM intracker_data.feature_counts(test_helpers.id('f_api')))
+          AND (SELECT count(*) > 0 FROM intracker_data.project_daily_counts(test_helpers.id('main'), current_date - 365, current_date)),
+          '... and a viewer the counts (so the zeros above are hidden ones)');
+SELECT throws_ok($$SELECT * FROM intracker_data.project_daily_counts(test_helpers.id('main'), current_date - 366, current_date)$$,
+                 '22023', 'project_daily_counts reads at most 366 days',
+                 'project_daily_counts refuses a range of more than 366 days (a caller cannot make it scan for long)');
+SELECT throws_ok($$SELECT * FROM intracker_data.project_daily_counts(test_helpers.id('main'), '-infinity', current_date)$$,
+                 '22023', 'project_daily_counts reads at most 366 days', '... or an infinite one');
 SELECT is(pg_temp.tc('main')->>'your_role', 'viewer', 'a viewer reads team_context (your_role viewer)');
 SELECT test_helpers.as_user('oli');
 SELECT throws_ok($$UPDATE intracker_data.project_stats SET todos_open = 0$$, '42501', NULL,
@@ -816,6 +830,34 @@ SELECT is((SELECT count(*)::int FROM intracker_data.project_stats WHERE project_
           0, 'a deleted project leaves no counter rows behind');
 SELECT is_empty($$SELECT * FROM intracker.verify_counters()$$,
                 'verify_counters (as superuser, every project): no drift after the whole workload');
+
+-- Versioned rows: each slot of a counter has one live row, its newest
+-- generation; a write replaced it (the old versions are deleted, not kept).
+SELECT is((SELECT count(*)::int FROM (SELECT FROM intracker_data.project_stats GROUP BY project_id, slot HAVING count(*) <> 1
+                                       UNION ALL
+                                       SELECT FROM intracker_data.project_daily_done GROUP BY project_id, day, slot HAVING count(*) <> 1
+                                       UNION ALL
+                                       SELECT FROM intracker_data.feature_stats GROUP BY feature_id, slot HAVING count(*) <> 1) x),
+          0, 'one live row per counter slot after the whole workload');
+SELECT ok((SELECT max(generation) FROM intracker_data.project_stats WHERE project_id = test_helpers.id('main')) > 0,
+          'main''s counters were replaced by later generations, not updated in place');
+SELECT is((SELECT count(*)::int FROM intracker_data.project_stats WHERE slot NOT BETWEEN 0 AND 7), 0,
+          'the writers used the slots 0 to 7 only');
+SELECT throws_ok($$INSERT INTO intracker_data.project_stats (project_id, slot) VALUES (test_helpers.id('main'), 8)$$,
+                 '23514', NULL, 'slot 8 is refused: no reader would see it');
+-- A second live row in a slot (which no writer makes) is drift: the readers
+-- would see only the newest.
+INSERT INTO intracker_data.project_stats (project_id, slot, todos_open, generation)
+SELECT project_id, slot, 0, generation + 100 FROM intracker_data.project_stats
+ WHERE project_id = test_helpers.id('main') ORDER BY slot LIMIT 1;
+SELECT results_eq($$SELECT counter, stored, actual FROM intracker.verify_counters(test_helpers.id('main'))$$,
+                  $$SELECT 'project_stats.live_rows@' || min(slot), 2::bigint, 1::bigint FROM intracker_data.project_stats
+                     WHERE project_id = test_helpers.id('main')$$,
+                  'verify_counters names a slot with two live rows');
+DELETE FROM intracker_data.project_stats s
+ WHERE project_id = test_helpers.id('main') AND generation = (SELECT max(generation) FROM intracker_data.project_stats x
+                                                                WHERE x.project_id = s.project_id AND x.slot = s.slot)
+   AND slot = (SELECT min(slot) FROM intracker_data.project_stats WHERE project_id = test_helpers.id('main'));
 SELECT results_eq($$
     SELECT p.id, d.todos_total, d.todos_open, d.todos_done, d.todos_completed_today, d.points_done_last_7_days
       FROM intracker_data.projects p JOIN intracker.team_dashboard d ON d.project_id = p.id

@@ -365,10 +365,10 @@ SELECT results_eq($$
                                              'intracker_data.feature_stats'::regclass)
      ORDER BY 1
 $$, $$ VALUES
-    ('feature_stats', 'CREATE UNIQUE INDEX feature_stats_pkey ON intracker_data.feature_stats USING btree (feature_id, slot)'),
-    ('project_daily_done', 'CREATE UNIQUE INDEX project_daily_done_pkey ON intracker_data.project_daily_done USING btree (project_id, day, slot)'),
-    ('project_stats', 'CREATE UNIQUE INDEX project_stats_pkey ON intracker_data.project_stats USING btree (project_id, slot)') $$,
-  'the progress counters are sharded: one row per project (and day) or feature and writer slot');
+    ('feature_stats', 'CREATE UNIQUE INDEX feature_stats_pkey ON intracker_data.feature_stats USING btree (feature_id, slot, generation)'),
+    ('project_daily_done', 'CREATE UNIQUE INDEX project_daily_done_pkey ON intracker_data.project_daily_done USING btree (project_id, day, slot, generation)'),
+    ('project_stats', 'CREATE UNIQUE INDEX project_stats_pkey ON intracker_data.project_stats USING btree (project_id, slot, generation)') $$,
+  'the progress counters are sharded and versioned: rows per project (and day) or feature, writer slot and generation');
 SELECT is((SELECT c.confdeltype FROM pg_constraint c WHERE c.conname = 'member_load_member'
               AND c.conrelid = 'intracker_data.member_load'::regclass
               AND c.confrelid = 'intracker_data.project_members'::regclass),
@@ -737,12 +737,12 @@ $$, $$ VALUES ('project_id', 'uuid'), ('name', 'text'), ('status', 'text'), ('me
               ('todos_blocked', 'integer') $$,
   'intracker.team_dashboard has the documented columns, order and types');
 -- 0.3: feature progress comes from the counters, not from a scan of todos.
-SELECT ok(pg_get_viewdef('intracker.features'::regclass) LIKE '%intracker_data.feature_stats%'
+SELECT ok(pg_get_viewdef('intracker.features'::regclass) LIKE '%intracker_data.feature_counts(f.id)%'
           AND pg_get_viewdef('intracker.features'::regclass) NOT LIKE '%intracker_data.todos%',
-          'intracker.features computes progress from intracker_data.feature_stats, not from the todos');
-SELECT ok(pg_get_viewdef('intracker.team_dashboard'::regclass) LIKE '%intracker_data.project_stats%'
-          AND pg_get_viewdef('intracker.team_dashboard'::regclass) LIKE '%intracker_data.project_daily_done%',
-          'intracker.team_dashboard reads its totals from project_stats and project_daily_done');
+          'intracker.features computes progress from the feature counters (feature_counts), not from the todos');
+SELECT ok(pg_get_viewdef('intracker.team_dashboard'::regclass) LIKE '%intracker_data.project_counts(p.id)%'
+          AND pg_get_viewdef('intracker.team_dashboard'::regclass) LIKE '%intracker_data.project_daily_counts(p.id,%',
+          'intracker.team_dashboard reads its totals from the project counters (project_counts, project_daily_counts)');
 SELECT is((SELECT concat_ws(' ', is_updatable, is_insertable_into, is_trigger_updatable,
                             is_trigger_deletable, is_trigger_insertable_into)
              FROM information_schema.views WHERE table_schema = 'intracker' AND table_name = 'member_load'),
@@ -1147,7 +1147,10 @@ $$, ARRAY[
     -- ... and search's body (the caller's projects only; search.sql), and
     -- the pure functions of the search indexes, which writers compute.
     'intracker_data.search_hits(text,uuid,text[],integer)', 'intracker_data.search_vector(regconfig,text,text)',
-    'intracker_data.words_of(text[])'],
+    'intracker_data.words_of(text[])',
+    -- 0.6: the live progress counters, read by the views (RLS applies).
+    'intracker_data.project_counts(uuid)', 'intracker_data.project_daily_counts(uuid,date,date)',
+    'intracker_data.feature_counts(uuid)'],
   'intracker_user may execute exactly the reviewed internal helpers');
 SELECT ok(has_function_privilege('intracker_admin', 'intracker_data.user_is_active(uuid)', 'EXECUTE')
           AND NOT has_function_privilege('intracker_user', 'intracker_data.user_is_active(uuid)', 'EXECUTE'),
