@@ -11,7 +11,7 @@
 # three ways side by side in one cluster:
 #
 #   in place   one row per counter, UPDATEd by each write (intracker's
-#              member_load today)
+#              counters in 0.5)
 #   deltas     each write INSERTs a delta row; a read adds a base row and
 #              the counter's deltas (index on the counter's key); a fold
 #              (what the worker would do on its rounds) moves the deltas
@@ -19,11 +19,12 @@
 #   versions   each write DELETEs the counter's newest row and INSERTs its
 #              successor, one generation up; a read takes the newest
 #              generation it can see, scanning (key, generation) backwards,
-#              so the versions a long transaction pins lie behind it
+#              so the versions a long transaction pins lie behind it (0.6:
+#              member_load, and the progress counters, in 8 slots read by C)
 #
-# and, as the progress counters are kept (one row per writer slot, so that
-# concurrent writers of one project rarely share a row; readers add the
-# slots up), two sharded ones with every one of the 32 slots in use:
+# and, sharded as the progress counters were in 0.5 (one row per writer
+# slot, so that concurrent writers of one project rarely share a row;
+# readers add the slots up), two with every one of 32 slots in use:
 #
 #   in place/32  a write UPDATEs its slot's row; a read sums the counter's
 #                slot rows (one range scan)
