@@ -137,8 +137,8 @@ num_params(CounterKind kind)
 
 /*
  * The SQL of one write of one kind.  Every name in it is one of
- * intracker_counter_tables' constants; operators are schema-qualified (the trigger
- * runs with the caller's search_path).
+ * intracker_counter_tables' constants; operators are schema-qualified (the
+ * trigger runs with the caller's search_path).
  */
 static char *
 counter_write_sql(CounterKind kind, CounterWrite write)
