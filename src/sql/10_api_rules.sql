@@ -33,11 +33,13 @@ COMMENT ON FUNCTION intracker.act_as(uuid) IS
 ------------------------------------------------------------------------------
 
 -- Role rank: viewer < editor < owner.  The single place that orders roles.
--- No SET search_path: it references no objects, and without one the planner
--- can inline it (the RLS helpers call it for every membership row).
+-- The planner inlines it (the RLS helpers call it for every membership row,
+-- at every policy check): so no SET search_path (it references no objects),
+-- and no STRICT, which a CASE body would not be inlined under (a NULL role
+-- ranks NULL all the same).  Called instead, it parsed its body at each call.
 CREATE FUNCTION intracker_data.role_rank(role text)
 RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE role WHEN 'viewer' THEN 1 WHEN 'editor' THEN 2 WHEN 'owner' THEN 3 END;
 COMMENT ON FUNCTION intracker_data.role_rank(text) IS 'Orders project roles: viewer 1 < editor 2 < owner 3.';
 

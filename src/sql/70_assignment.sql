@@ -148,9 +148,15 @@ CREATE INDEX todos_in_progress_by_assignee ON intracker_data.todos (project_id, 
 
 -- A new (or restored) todo starts with fresh counters: its dependencies are
 -- inserted after it and count themselves in.
+-- SECURITY DEFINER: the feature's status is read without the caller's RLS,
+-- whose two policy checks (SELECT, and UPDATE for FOR SHARE) cost an import
+-- two membership queries per row.  The caller learns nothing by it: the
+-- value goes into the row the caller writes, which the todos policies and
+-- the (project_id, feature_id) foreign key then judge, and a refused row
+-- takes the value (and the short lock) with it.
 CREATE FUNCTION intracker_data.todos_init_counters()
 RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -4142,6 +4142,19 @@ GRANT SELECT ON intracker.metrics TO intracker_admin, pg_monitor;
 GRANT EXECUTE ON FUNCTION intracker_data.metric_samples() TO intracker_admin, pg_monitor;
 GRANT EXECUTE ON FUNCTION intracker.health() TO intracker_user, intracker_admin, pg_monitor;
 
+------------------------------------------------------------------------------
+-- Issue 13: what every row of an import paid for.  role_rank is inlined at
+-- last (not STRICT, 10_api_rules.sql), and todos_init_counters reads the
+-- feature without the caller's RLS (70_assignment.sql says why that is safe).
+------------------------------------------------------------------------------
+
+ALTER FUNCTION intracker_data.todos_init_counters() SECURITY DEFINER;
+
+CREATE OR REPLACE FUNCTION intracker_data.role_rank(role text)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE role WHEN 'viewer' THEN 1 WHEN 'editor' THEN 2 WHEN 'owner' THEN 3 END;
+
 -- Last, as in src/sql/99_privileges.sql: nothing is PUBLIC, whatever this
 -- script created (0.5 had also left the identity sequence of
 -- github_inbound with its default privileges).

@@ -20,7 +20,7 @@
 -- read-only.
 
 BEGIN;
-SELECT plan(192);
+SELECT plan(193);
 
 ------------------------------------------------------------------------------
 -- Extension, schemas, roles, settings
@@ -1017,6 +1017,20 @@ $$, 'every SQL and PL/pgSQL function pins search_path (house style), except inli
 SELECT ok((SELECT p.prosqlbody IS NOT NULL AND p.provolatile = 'i' AND NOT p.prosecdef
              FROM pg_proc p WHERE p.oid = 'intracker_data.role_rank(text)'::regprocedure),
           'role_rank is an IMMUTABLE SQL-standard body (inlinable; its names are bound at CREATE time)');
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+    plan text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || query LOOP
+        plan := plan || line || E'\n';
+    END LOOP;
+    RETURN plan;
+END
+$$;
+SELECT ok(pg_temp.plan_of('SELECT intracker_data.role_rank(m.role) FROM intracker_data.project_members m') LIKE '%CASE%role WHEN %viewer%'
+          AND pg_temp.plan_of('SELECT intracker_data.role_rank(m.role) FROM intracker_data.project_members m') NOT LIKE '%role_rank%',
+          'role_rank is inlined (not STRICT: a STRICT CASE body is not), so no policy check calls and parses it per row');
 SELECT set_eq($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
      WHERE p.pronamespace IN ('intracker'::regnamespace, 'intracker_data'::regnamespace) AND p.prosecdef
@@ -1032,6 +1046,9 @@ $$, ARRAY['intracker.create_project(text,text,text,text[],jsonb,text,jsonb)',
           'intracker_data.fill_handle()',
           -- 0.2: members change their own settings (no column grant on project_members) ...
           'intracker.set_availability(uuid,boolean)', 'intracker.set_capacity(uuid,uuid,integer)',
+          -- 0.6: a new todo's feature_active is read from its feature without
+          -- the caller's RLS (the todos policies judge the row it goes into) ...
+          'intracker_data.todos_init_counters()',
           -- ... and the counter triggers write what users may not.
           'intracker_data.create_member_load()', 'intracker_data.dependency_counters()',
           'intracker_data.todo_openness_counters()', 'intracker_data.feature_active_counters()',
