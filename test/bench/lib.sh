@@ -22,6 +22,7 @@
 #
 # Also here: sql (psql as superuser, quiet, unaligned, stop on error),
 # bench_define_read_ms (the timing function of the read benchmarks),
+# bench_define_pair_ratio (two statements timed side by side),
 # bench_wait_published (a database's publisher serves it, nothing waits),
 # median (of the numbers on stdin), ratio, bench_begin_long_transaction and
 # bench_end_long_transaction (a snapshot held meanwhile), bench_die,
@@ -136,6 +137,46 @@ bench_define_read_ms() {
 	END
 	$$;
 	GRANT EXECUTE ON FUNCTION public.bench_read_ms(text, integer, integer) TO PUBLIC;
+	SQL
+}
+
+# bench_define_pair_ratio: creates public.bench_pair_ratio(a text, b text,
+# calls integer, rounds integer DEFAULT 7), the time of statement a over
+# that of statement b, measured side by side: each round times calls calls
+# of each (after one warm-up call of each), in alternating order, and the
+# result is the median of the rounds' ratios.  What drifts on a noisy VM
+# (the whole machine slowing down for a while) moves both alike.
+bench_define_pair_ratio() {
+	sql >/dev/null <<-'SQL'
+	CREATE FUNCTION public.bench_pair_ratio(a text, b text, calls integer, rounds integer DEFAULT 7)
+	RETURNS double precision
+	LANGUAGE plpgsql AS $$
+	DECLARE
+	    started timestamptz;
+	    took_a double precision;
+	    took_b double precision;
+	    ratios double precision[] := '{}';
+	BEGIN
+	    EXECUTE a;
+	    EXECUTE b;
+	    FOR r IN 1 .. rounds LOOP
+	        FOR side IN 0 .. 1 LOOP
+	            started := clock_timestamp();
+	            FOR i IN 1 .. calls LOOP
+	                IF (side + r) % 2 = 0 THEN EXECUTE a; ELSE EXECUTE b; END IF;
+	            END LOOP;
+	            IF (side + r) % 2 = 0 THEN
+	                took_a := extract(epoch FROM clock_timestamp() - started);
+	            ELSE
+	                took_b := extract(epoch FROM clock_timestamp() - started);
+	            END IF;
+	        END LOOP;
+	        ratios := ratios || took_a / took_b;
+	    END LOOP;
+	    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(ratios) AS x);
+	END
+	$$;
+	GRANT EXECUTE ON FUNCTION public.bench_pair_ratio(text, text, integer, integer) TO PUBLIC;
 	SQL
 }
 
