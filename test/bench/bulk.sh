@@ -26,6 +26,12 @@
 #     (it carries the noise of both).  Timed one after the other, as this
 #     benchmark first did, the reads moved by half from one minute to the
 #     next on a noisy VM.
+#  4. What 0.6's two fixes of per-row policy costs buy: the one-statement
+#     import of BENCH_SMALL todos with role_rank STRICT and todos_init_counters
+#     SECURITY INVOKER, as in 0.5 (each row then ran two membership queries,
+#     each parsing role_rank's body per membership row), against the same
+#     import as now, alternated over 3 rounds into new projects: the median
+#     ratio.
 #
 # The rows are what an import brings: a third done, the rest open; each
 # assigned round robin to a member, in a feature, with an estimate.  The
@@ -164,6 +170,29 @@ for mode in one batches; do
 done
 echo "  => reads right after a load / a vacuumed project of its size, side by side, worst of the 4 reads x 4 loads = ${worst_read}x (target <= 1.2x: $(verdict "$worst_read" 1.2))"
 echo "     after VACUUM the same ratios are $(printf '%s\n' "${after_range[@]}" | sort -g | head -n1) to $(printf '%s\n' "${after_range[@]}" | sort -g | tail -n1) (the reference's fairness); before / after, worst: ${worst_normalized}x"
+# 4. The per-row policy costs of 0.5, put back for a moment.
+policy_costs() { # as_0.5 | as_now
+	if [[ $1 == as_0.5 ]]; then
+		sql -c 'ALTER FUNCTION intracker_data.role_rank(text) STRICT' \
+			-c 'ALTER FUNCTION intracker_data.todos_init_counters() SECURITY INVOKER' >/dev/null
+	else
+		sql -c 'ALTER FUNCTION intracker_data.role_rank(text) CALLED ON NULL INPUT' \
+			-c 'ALTER FUNCTION intracker_data.todos_init_counters() SECURITY DEFINER' >/dev/null
+	fi
+}
+policy_ratios=()
+for round in 1 2 3; do
+	declare -A round_took=()
+	order=(as_0.5 as_now)
+	((round % 2 == 0)) && order=(as_now as_0.5)
+	for variant in "${order[@]}"; do
+		policy_costs "$variant"
+		round_took[$variant]=$(load "$(new_project "policy-$round-$variant")" "$SMALL" one)
+	done
+	policy_ratios+=("$(ratio "${round_took[as_0.5]}" "${round_took[as_now]}")")
+done
+policy_costs as_now
+echo "  => one-statement import of $SMALL todos with 0.5's per-row policy costs / as now: $(printf '%s\n' "${policy_ratios[@]}" | median)x (rounds: ${policy_ratios[*]})"
 drift=$(sql -c 'SELECT count(*) FROM intracker.verify_counters()')
 echo "  intracker.verify_counters(): $drift drifted counters"
 [[ $drift == 0 ]] || exit 1
