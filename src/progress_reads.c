@@ -254,17 +254,28 @@ feature_project(Datum feature_id, Datum *project_id)
 	return found;
 }
 
-/* One row of OUT parameters, all bigint. */
+/*
+ * The live counts of one counter row (key), as the function's row of OUT
+ * parameters (bigint): zeros when project_id is NULL (no such feature) or
+ * names a project the caller may not read.
+ */
 static Datum
-counts_tuple(FunctionCallInfo fcinfo, const int64 *sums, int count)
+live_counts(FunctionCallInfo fcinfo, CounterKind kind, Datum key, const Datum *project_id)
 {
-	TupleDesc	tupdesc;
+	int64		sums[3] = {0, 0, 0};
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
+	TupleDesc	tupdesc;
+	CounterScan cs;
+
+	counter_scan_begin(&cs, kind);
+	if (project_id != NULL && caller_sees_project(&cs, *project_id))
+		add_newest_per_slot(&cs, &key, sums);
+	counter_scan_end(&cs);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	for (int i = 0; i < count; i++)
+	for (int i = 0; i < intracker_counter_tables[kind].num_counters; i++)
 		values[i] = Int64GetDatum(sums[i]);
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
@@ -274,14 +285,8 @@ Datum
 intracker_project_counts(PG_FUNCTION_ARGS)
 {
 	Datum		project_id = PG_GETARG_DATUM(0);
-	int64		sums[3] = {0, 0, 0};
-	CounterScan cs;
 
-	counter_scan_begin(&cs, PROJECT_COUNTER);
-	if (caller_sees_project(&cs, project_id))
-		add_newest_per_slot(&cs, &project_id, sums);
-	counter_scan_end(&cs);
-	PG_RETURN_DATUM(counts_tuple(fcinfo, sums, cs.table->num_counters));
+	PG_RETURN_DATUM(live_counts(fcinfo, PROJECT_COUNTER, project_id, &project_id));
 }
 
 PG_FUNCTION_INFO_V1(intracker_feature_counts);
@@ -290,14 +295,9 @@ intracker_feature_counts(PG_FUNCTION_ARGS)
 {
 	Datum		feature_id = PG_GETARG_DATUM(0);
 	Datum		project_id;
-	int64		sums[2] = {0, 0};
-	CounterScan cs;
 
-	counter_scan_begin(&cs, FEATURE_COUNTER);
-	if (feature_project(feature_id, &project_id) && caller_sees_project(&cs, project_id))
-		add_newest_per_slot(&cs, &feature_id, sums);
-	counter_scan_end(&cs);
-	PG_RETURN_DATUM(counts_tuple(fcinfo, sums, cs.table->num_counters));
+	PG_RETURN_DATUM(live_counts(fcinfo, FEATURE_COUNTER, feature_id,
+								feature_project(feature_id, &project_id) ? &project_id : NULL));
 }
 
 PG_FUNCTION_INFO_V1(intracker_project_daily_counts);
