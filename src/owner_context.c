@@ -25,15 +25,14 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "owner_context.h"
+#include "schema.h"
 
 static void
 become(Oid role, OwnerContext *saved)
@@ -57,7 +56,7 @@ intracker_become_owner(Relation rel, OwnerContext *saved)
 void
 intracker_become_data_owner(OwnerContext *saved)
 {
-	Oid			relid = get_relname_relid("projects", get_namespace_oid("intracker_data", false));
+	Oid			relid = intracker_data_relid("projects");
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
 

@@ -36,7 +36,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -59,6 +58,7 @@
 
 #include "identity.h"
 #include "progress_counters.h"
+#include "schema.h"
 
 /* the longest range of days project_daily_counts reads in one call */
 #define MAX_DAILY_RANGE 366
@@ -79,7 +79,7 @@ typedef struct CounterScan
 static Oid
 data_relid(const char *name)
 {
-	Oid			relid = get_relname_relid(name, get_namespace_oid("intracker_data", false));
+	Oid			relid = intracker_data_relid(name);
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,

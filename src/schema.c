@@ -30,14 +30,20 @@
 const char *
 intracker_missing_schema(const char *relname)
 {
-	Oid			nspid;
-
 	if (!OidIsValid(get_extension_oid("intracker", true)))
 		return "CREATE EXTENSION intracker";
-	nspid = get_namespace_oid("intracker_data", true);
-	if (!OidIsValid(nspid) || !OidIsValid(get_relname_relid(relname, nspid)))
+	if (!OidIsValid(intracker_data_relid(relname)))
 		return "ALTER EXTENSION intracker UPDATE";
 	return NULL;
+}
+
+/* The relation intracker_data.<relname>, or InvalidOid when there is none. */
+Oid
+intracker_data_relid(const char *relname)
+{
+	Oid			nspid = get_namespace_oid("intracker_data", true);
+
+	return OidIsValid(nspid) ? get_relname_relid(relname, nspid) : InvalidOid;
 }
 
 /*
@@ -49,8 +55,7 @@ intracker_missing_schema(const char *relname)
 bool
 intracker_counters_versioned(void)
 {
-	Oid			nspid = get_namespace_oid("intracker_data", true);
-	Oid			relid = OidIsValid(nspid) ? get_relname_relid("member_load", nspid) : InvalidOid;
+	Oid			relid = intracker_data_relid("member_load");
 
 	return OidIsValid(relid) && get_attnum(relid, "generation") != InvalidAttrNumber;
 }

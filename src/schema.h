@@ -9,6 +9,7 @@
 #define INTRACKER_SCHEMA_H
 
 extern const char *intracker_missing_schema(const char *relname);
+extern Oid	intracker_data_relid(const char *relname);
 extern bool intracker_counters_versioned(void);
 
 /*
