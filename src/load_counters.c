@@ -328,9 +328,12 @@ replace_row(Oid *argtypes, Datum *values)
 	}
 }
 
-/* Apply one member's delta (and judge its capacity when needed). */
+/*
+ * Apply one member's delta (and judge its capacity when needed); versioned:
+ * intracker_counters_versioned(), asked once per statement.
+ */
 static void
-apply_delta(const MemberDelta *delta)
+apply_delta(const MemberDelta *delta, bool versioned)
 {
 	Oid			argtypes[6] = {UUIDOID, UUIDOID, INT8OID, INT8OID, INT8OID, BOOLOID};
 	Datum		values[6];
@@ -343,7 +346,7 @@ apply_delta(const MemberDelta *delta)
 	values[3] = Int64GetDatum(delta->points);
 	values[4] = Int64GetDatum(delta->features);
 	values[5] = BoolGetDatum(delta->given);
-	if (intracker_counters_versioned())
+	if (versioned)
 		applied = replace_row(argtypes, values);
 	else
 	{
@@ -366,6 +369,7 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 	StatementLoad statement;
 	MemberDelta **changed;
 	long		num_changed;
+	bool		versioned;
 	OwnerContext saved;
 
 	/* member_load is restored with the rows it counts (and its history) */
@@ -384,8 +388,9 @@ intracker_member_load_counter(PG_FUNCTION_ARGS)
 
 	intracker_become_owner(trigdata->tg_relation, &saved);
 	intracker_spi_connect();
+	versioned = intracker_counters_versioned();
 	for (long i = 0; i < num_changed; i++)
-		apply_delta(changed[i]);
+		apply_delta(changed[i], versioned);
 	SPI_finish();
 	intracker_restore_user(&saved);
 	return PointerGetDatum(NULL);

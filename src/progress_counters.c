@@ -403,6 +403,7 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	long		num_changed[NUM_COUNTER_KINDS];
 	long		total = 0;
 	bool		versioned;
+	int16		slot;
 	OwnerContext saved;
 
 	/* a team's first large import gets statistics before it ends */
@@ -427,8 +428,9 @@ intracker_progress_counter(PG_FUNCTION_ARGS)
 	intracker_become_owner(trigdata->tg_relation, &saved);
 	intracker_spi_connect();
 	versioned = intracker_counters_versioned();
+	slot = writer_slot();
 	for (int kind = 0; kind < NUM_COUNTER_KINDS; kind++)
-		apply_deltas(changed[kind], num_changed[kind], kind, writer_slot(), versioned);
+		apply_deltas(changed[kind], num_changed[kind], kind, slot, versioned);
 	SPI_finish();
 	intracker_restore_user(&saved);
 	return PointerGetDatum(NULL);
